@@ -1,0 +1,387 @@
+"""The v1.1 (and v1) REST client: plain Python on a ``requests.Session``.
+
+Requests are built by pure functions (``prepare_*``, returning :class:`ApiRequest`) and
+sent by :meth:`SmoochClient.send`, so path building, encoding and bodies are testable
+without a socket. Every call has connect and read timeouts; every failure becomes a typed
+:mod:`~smooch_desktop.api.errors` exception. Nothing here retries: retry policy belongs to
+the outbox, which knows whether a resend is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3.exceptions
+
+from smooch_desktop import appinfo
+from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.errors import (
+    ApiError,
+    BadResponse,
+    ConfigError,
+    ConnectFailed,
+    ConnectionDropped,
+    HttpError,
+    ReadTimedOut,
+    TlsFailed,
+    parse_error_envelope,
+    parse_retry_after,
+)
+from smooch_desktop.api.hosts import validate_base_url
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 20.0
+#: Largest answer body the client will read, so a misbehaving server can't exhaust memory.
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+ACTIVITY_TYPES = ("typing:start", "typing:stop", "conversation:read")
+
+
+def encode_segment(value: str) -> str:
+    """Percent-encode one path segment so any user ID reaches the server as one literal segment.
+
+    ``/``, ``?``, ``#``, spaces and non-ASCII are all encoded. A segment made only of dots
+    would be collapsed by URL normalisation on the way, so it is refused.
+    """
+    if value.strip(".") == "":
+        raise ConfigError("user_id", "A user ID made only of dots can't be used in a URL.")
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request ready to send: method, path (already encoded), query, JSON or file body."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json_body: Any = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = field(default=None, repr=False)
+    #: True when resending cannot have an additional effect on the server.
+    idempotent: bool = False
+
+
+@dataclass(frozen=True)
+class PathBuilder:
+    """Builds v1/v1.1 paths in the full ``/apps/{appId}`` form or the app-scope short form."""
+
+    app_id: str
+    version: str = "v1.1"
+    short_form: bool = False
+
+    def app(self, *segments: str) -> str:
+        prefix = f"/{self.version}"
+        if not self.short_form:
+            prefix += f"/apps/{encode_segment(self.app_id)}"
+        return prefix + "".join(f"/{s}" for s in segments)
+
+    def user(self, user_ref: str, *segments: str) -> str:
+        return self.app("appusers", encode_segment(user_ref), *segments)
+
+
+# --- prepare: pure request builders -------------------------------------------------------
+
+
+def prepare_post_message(
+    paths: PathBuilder, user_ref: str, message: Mapping[str, Any]
+) -> ApiRequest:
+    body = dict(message)
+    body.setdefault("role", "appMaker")
+    body.setdefault("type", "text")
+    return ApiRequest("POST", paths.user(user_ref, "messages"), json_body=body)
+
+
+def prepare_activity(
+    paths: PathBuilder,
+    user_ref: str,
+    activity: str,
+    *,
+    name: str | None = None,
+    avatar_url: str | None = None,
+) -> ApiRequest:
+    if activity not in ACTIVITY_TYPES:
+        raise ValueError(f"unknown activity type {activity!r}")
+    body: dict[str, Any] = {"role": "appMaker", "type": activity}
+    if name:
+        body["name"] = name
+    if avatar_url:
+        body["avatarUrl"] = avatar_url
+    return ApiRequest(
+        "POST", paths.user(user_ref, "conversation", "activity"), json_body=body, idempotent=True
+    )
+
+
+def prepare_get_app_user(paths: PathBuilder, user_ref: str) -> ApiRequest:
+    return ApiRequest("GET", paths.user(user_ref), idempotent=True)
+
+
+def prepare_create_app_user(
+    paths: PathBuilder,
+    user_id: str,
+    *,
+    given_name: str | None = None,
+    surname: str | None = None,
+    email: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> ApiRequest:
+    body: dict[str, Any] = {"userId": user_id}
+    for key, value in (("givenName", given_name), ("surname", surname), ("email", email)):
+        if value:
+            body[key] = value
+    if properties:
+        body["properties"] = dict(properties)
+    return ApiRequest("POST", paths.app("appusers"), json_body=body)
+
+
+def prepare_get_messages(
+    paths: PathBuilder, user_ref: str, *, before: float | None = None, after: float | None = None
+) -> ApiRequest:
+    if before is not None and after is not None:
+        raise ValueError("before and after are mutually exclusive")
+    params: dict[str, str] = {}
+    if before is not None:
+        params["before"] = repr(float(before))
+    if after is not None:
+        params["after"] = repr(float(after))
+    return ApiRequest(
+        "GET", paths.user(user_ref, "messages"), params=params or None, idempotent=True
+    )
+
+
+def prepare_upload(
+    paths: PathBuilder,
+    filename: str,
+    data: bytes,
+    media_type: str,
+    *,
+    for_user: str | None = None,
+) -> ApiRequest:
+    params = {"access": "public"}
+    if for_user:
+        params["for"] = "message"
+        params["userId"] = for_user
+    return ApiRequest(
+        "POST",
+        paths.app("attachments"),
+        params=params,
+        files={"source": (filename, data, media_type)},
+    )
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+class SmoochClient:
+    """A thread-safe v1/v1.1 client for one app and one API key.
+
+    One client is shared by the worker threads; ``requests.Session`` connection pools are
+    thread-safe for concurrent requests, and nothing else here is mutable.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        app_id: str,
+        credentials: Credentials,
+        *,
+        version: str = "v1.1",
+        short_form: bool = False,
+        session: requests.Session | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> None:
+        if version not in ("v1", "v1.1"):
+            raise ConfigError("version", f"Unsupported API version {version!r} for this client.")
+        if not app_id and not short_form:
+            raise ConfigError("app_id", "Enter the app ID.")
+        self.base_url = validate_base_url(base_url)
+        self.host = urlsplit(self.base_url).netloc
+        self.paths = PathBuilder(app_id, version, short_form)
+        self.credentials = credentials
+        self.timeout = (connect_timeout, read_timeout)
+        self._session = session or requests.Session()
+        self._owns_session = session is None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"SmoochClient({self.base_url!r}, app_id={self.paths.app_id!r}, {self.credentials!r})"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owns_session and not self._closed:
+                self._session.close()
+            self._closed = True
+
+    # Operations ---------------------------------------------------------------------------
+
+    def post_message(self, user_ref: str, message: Mapping[str, Any]) -> dict[str, Any]:
+        """POST an appMaker (by default) message; returns ``{"message", "conversation"}``."""
+        return self.send(prepare_post_message(self.paths, user_ref, message))
+
+    def conversation_activity(
+        self,
+        user_ref: str,
+        activity: str,
+        *,
+        name: str | None = None,
+        avatar_url: str | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> dict[str, Any]:
+        request = prepare_activity(self.paths, user_ref, activity, name=name, avatar_url=avatar_url)
+        return self.send(request, timeout=timeout)
+
+    def get_app_user(self, user_ref: str) -> dict[str, Any]:
+        return self.send(prepare_get_app_user(self.paths, user_ref))
+
+    def create_app_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        return self.send(prepare_create_app_user(self.paths, user_id, **fields))
+
+    def get_messages(
+        self, user_ref: str, *, before: float | None = None, after: float | None = None
+    ) -> dict[str, Any]:
+        return self.send(prepare_get_messages(self.paths, user_ref, before=before, after=after))
+
+    def upload_attachment(
+        self, filename: str, data: bytes, media_type: str, *, for_user: str | None = None
+    ) -> dict[str, Any]:
+        request = prepare_upload(self.paths, filename, data, media_type, for_user=for_user)
+        return self.send(request, timeout=(self.timeout[0], max(self.timeout[1], 60.0)))
+
+    # Transport ----------------------------------------------------------------------------
+
+    def send(
+        self, request: ApiRequest, *, timeout: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
+        """Send a prepared request and return the decoded JSON object of a 2xx answer."""
+        headers = {
+            "Authorization": self.credentials.authorization_header(),
+            "Accept": "application/json",
+            "User-Agent": f"{appinfo.APP_ID}/{appinfo.VERSION}",
+        }
+        kwargs: dict[str, Any] = {}
+        if request.json_body is not None:
+            kwargs["data"] = json.dumps(request.json_body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if request.files is not None:
+            kwargs["files"] = dict(request.files)
+        url = self.base_url + request.path
+        try:
+            response = self._session.request(
+                request.method,
+                url,
+                params=request.params,
+                headers=headers,
+                timeout=timeout or self.timeout,
+                allow_redirects=False,
+                stream=True,
+                **kwargs,
+            )
+        except requests.exceptions.SSLError:
+            raise TlsFailed(
+                f"Secure connection to {self.host} failed: its TLS certificate was not accepted."
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise ConnectFailed(
+                f"Could not connect to {self.host}: connection timed out."
+            ) from None
+        except requests.exceptions.ReadTimeout:
+            raise ReadTimedOut(
+                f"{self.host} did not answer within {(timeout or self.timeout)[1]:g} s."
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise _classify_connection_error(exc, self.host) from None
+        except requests.exceptions.RequestException as exc:
+            raise ConnectionDropped(
+                f"Request to {self.host} failed: {type(exc).__name__}."
+            ) from None
+        try:
+            return self._read(response)
+        finally:
+            response.close()
+
+    def _read(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            raw = _read_limited(response, MAX_RESPONSE_BYTES)
+        except requests.exceptions.ReadTimeout:
+            raise ReadTimedOut(f"{self.host} stopped answering mid-response.") from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+            raise ConnectionDropped(
+                f"The connection to {self.host} dropped while reading the answer."
+            ) from None
+        status = response.status_code
+        body: Any = None
+        decode_problem: str | None = None
+        if raw:
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                decode_problem = "is not valid UTF-8"
+            except json.JSONDecodeError:
+                decode_problem = "is not valid JSON (it may be truncated)"
+        if status >= 400 or 300 <= status < 400:
+            code, description = parse_error_envelope(body)
+            if 300 <= status < 400:
+                description = description or (
+                    "The server redirected the request; check the base URL "
+                    f"(redirect to {response.headers.get('Location', '?')[:200]})."
+                )
+            raise HttpError(
+                status,
+                code=code,
+                description=description,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if decode_problem:
+            raise BadResponse(
+                f"The answer from {self.host} (HTTP {status}) {decode_problem}.", status=status
+            )
+        if not isinstance(body, dict):
+            raise BadResponse(
+                f"The answer from {self.host} (HTTP {status}) is not a JSON object.", status=status
+            )
+        return body
+
+
+def _read_limited(response: requests.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise BadResponse(f"The answer is larger than {limit // (1024 * 1024)} MB.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _classify_connection_error(exc: requests.exceptions.ConnectionError, host: str) -> ApiError:
+    """Tell 'never sent' (refused, DNS) from 'sent, then the connection dropped'."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        err = pending.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, urllib3.exceptions.NameResolutionError):
+            return ConnectFailed(f"Could not find the host {host} (DNS lookup failed).")
+        if isinstance(err, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+            return ConnectFailed(f"Could not connect to {host}: the connection was refused.")
+        if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
+            return ConnectFailed(f"Could not connect to {host}: connection timed out.")
+        if isinstance(err, urllib3.exceptions.MaxRetryError):
+            pending.append(err.reason)
+        pending.extend(a for a in err.args if isinstance(a, BaseException))
+        pending.append(err.__cause__)
+        pending.append(err.__context__)
+    return ConnectionDropped(
+        f"The connection to {host} closed before an answer arrived; the request may have "
+        "reached the server."
+    )

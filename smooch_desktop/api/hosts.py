@@ -1,0 +1,81 @@
+"""API hosts: the US and EU regions or a custom base URL (https only, except loopback)."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from smooch_desktop.api.errors import ConfigError
+
+US_BASE_URL = "https://api.smooch.io"
+EU_BASE_URL = "https://api.eu-1.smooch.io"
+
+
+class Region(StrEnum):
+    US = "us"
+    EU = "eu"
+    CUSTOM = "custom"
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_for(region: Region | str, custom_url: str = "") -> str:
+    """The base URL for a region, validating a custom one."""
+    region = Region(region)
+    if region is Region.US:
+        return US_BASE_URL
+    if region is Region.EU:
+        return EU_BASE_URL
+    return validate_base_url(custom_url)
+
+
+def validate_base_url(raw: str) -> str:
+    """Check a custom base URL and return it without a trailing slash.
+
+    Only ``https://`` is accepted, except for loopback hosts (the local sandbox), where
+    ``http://`` is fine. Paths are allowed (a reverse proxy such as ``/sc``), query and
+    fragment are not.
+    """
+    url = (raw or "").strip()
+    if not url:
+        raise ConfigError("base_url", "Enter the API base URL, e.g. https://api.smooch.io.")
+    if any(ord(c) < 32 or c.isspace() for c in url):
+        raise ConfigError("base_url", "The base URL can't contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError("base_url", f"The base URL is not valid ({exc}).") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = scheme or "none"
+        raise ConfigError(
+            "base_url", f"The base URL must start with https:// (scheme given: {shown})."
+        )
+    host = parts.hostname or ""
+    if not host:
+        raise ConfigError("base_url", "The base URL has no host name.")
+    if scheme == "http" and not is_loopback_host(host):
+        raise ConfigError(
+            "base_url",
+            "Plain http:// is only allowed for this computer (localhost); use https:// "
+            "so the API key is not sent in clear text.",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("base_url", "The base URL can't have a query (?…) or fragment (#…).")
+    if parts.username or parts.password:
+        raise ConfigError("base_url", "Put credentials in the key fields, not in the URL.")
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None:
+        netloc += f":{port}"
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{netloc}{path}"

@@ -1,0 +1,206 @@
+"""Version-neutral models the UI and outbox use; adapters convert API bodies into these.
+
+Conversion is lenient: a missing or mistyped field becomes an empty value instead of an
+exception, because one odd message from the server must not hide a whole history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Roles, normalised across API versions (v1 appMaker/appUser, v2 business/user).
+ROLE_BUSINESS = "business"
+ROLE_USER = "user"
+ROLE_WHISPER = "whisper"
+
+#: Platforms that cannot receive a business message (none known yet; kept for clarity).
+_NON_RECEIVING_STATUSES = {"blocked", "inactive", "pending"}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Sender:
+    """How the business appears: display name, email (for Gravatar) and avatar override."""
+
+    name: str = ""
+    email: str = ""
+    avatar_url: str = ""
+
+
+@dataclass(frozen=True)
+class Client:
+    """One channel through which the end user can be reached."""
+
+    id: str
+    platform: str
+    status: str = "active"
+    primary: bool = False
+    last_seen: float = 0.0
+    display_name: str = ""
+
+    @property
+    def can_receive(self) -> bool:
+        return self.status not in _NON_RECEIVING_STATUSES
+
+    @classmethod
+    def from_v1(cls, body: Any) -> Client:
+        body = body if isinstance(body, dict) else {}
+        status = _str(body.get("status"))
+        if not status:
+            status = "inactive" if body.get("active") is False else "active"
+        return cls(
+            id=_str(body.get("id") or body.get("_id")),
+            platform=_str(body.get("platform")) or "unknown",
+            status=status,
+            primary=bool(body.get("primary")),
+            last_seen=_float(body.get("lastSeen")),
+            display_name=_str(body.get("displayName")),
+        )
+
+
+@dataclass(frozen=True)
+class AppUser:
+    """An end user ("app user" in v1, "user" in v2)."""
+
+    id: str
+    user_id: str = ""
+    given_name: str = ""
+    surname: str = ""
+    email: str = ""
+    signed_up_at: float = 0.0
+    conversation_started: bool = False
+    clients: tuple[Client, ...] = ()
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(p for p in (self.given_name, self.surname) if p).strip()
+        return full or self.email or self.user_id or self.id
+
+    @property
+    def reachable_clients(self) -> tuple[Client, ...]:
+        return tuple(c for c in self.clients if c.can_receive)
+
+    @property
+    def last_seen(self) -> float:
+        return max((c.last_seen for c in self.clients), default=0.0)
+
+    @classmethod
+    def from_v1(cls, body: Any) -> AppUser:
+        body = body if isinstance(body, dict) else {}
+        clients = body.get("clients")
+        props = body.get("properties")
+        return cls(
+            id=_str(body.get("_id")),
+            user_id=_str(body.get("userId")),
+            given_name=_str(body.get("givenName")),
+            surname=_str(body.get("surname")),
+            email=_str(body.get("email")),
+            signed_up_at=_float(body.get("signedUpAt")),
+            conversation_started=bool(body.get("conversationStarted")),
+            clients=tuple(Client.from_v1(c) for c in clients) if isinstance(clients, list) else (),
+            properties=dict(props) if isinstance(props, dict) else {},
+        )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a conversation, either side."""
+
+    id: str
+    role: str
+    text: str = ""
+    type: str = "text"
+    author_name: str = ""
+    author_id: str = ""
+    avatar_url: str = ""
+    received: float = 0.0
+    media_url: str = ""
+    media_type: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def is_business(self) -> bool:
+        return self.role == ROLE_BUSINESS
+
+    @property
+    def client_id(self) -> str:
+        """The outbox id this app put in ``metadata`` when it sent the message, if any."""
+        value = self.metadata.get(CLIENT_ID_METADATA_KEY)
+        return value if isinstance(value, str) else ""
+
+    @classmethod
+    def from_v1(cls, body: Any) -> Message:
+        body = body if isinstance(body, dict) else {}
+        role = _str(body.get("role"))
+        role = {"appMaker": ROLE_BUSINESS, "appUser": ROLE_USER}.get(role, role or ROLE_USER)
+        meta = body.get("metadata")
+        actions = body.get("actions")
+        return cls(
+            id=_str(body.get("_id")),
+            role=role,
+            text=_str(body.get("text")),
+            type=_str(body.get("type")) or "text",
+            author_name=_str(body.get("name")),
+            author_id=_str(body.get("authorId")),
+            avatar_url=_str(body.get("avatarUrl")),
+            received=_float(body.get("received")),
+            media_url=_str(body.get("mediaUrl")),
+            media_type=_str(body.get("mediaType")),
+            metadata=dict(meta) if isinstance(meta, dict) else {},
+            actions=tuple(a for a in actions if isinstance(a, dict))
+            if isinstance(actions, list)
+            else (),
+        )
+
+
+#: Metadata key carrying the outbox's client-generated id, so the app can find its own
+#: messages in the history after an ambiguous failure.
+CLIENT_ID_METADATA_KEY = "smoochDesktopClientId"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What the business sends: text (and optional structure) as a given sender."""
+
+    text: str
+    sender: Sender = Sender()
+    type: str = "text"
+    actions: tuple[dict[str, Any], ...] = ()
+    media_url: str = ""
+    media_type: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of history, oldest first, and the cursor for the page before it."""
+
+    messages: tuple[Message, ...]
+    older_cursor: str | None = None
+
+    @property
+    def has_older(self) -> bool:
+        return self.older_cursor is not None

@@ -1,0 +1,43 @@
+"""The interface the app codes against, whatever the API version behind it.
+
+:class:`ConversationApi` is implemented by :class:`~smooch_desktop.api.v1.V1Api` (v1 and
+v1.1). A v2 adapter (conversations by id, ``author``/``content`` bodies, cursor paging,
+``errors[]`` envelope) plugs in behind the same methods; ``user_ref`` stays the end user's
+id and the adapter resolves the conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+
+
+class ConversationApi(Protocol):
+    """Blocking API calls; run them on a worker thread, never on the GUI thread."""
+
+    #: Shown in the status bar, e.g. "api.smooch.io".
+    host: str
+
+    def check_connection(self) -> None:
+        """Raise an ApiError saying precisely what is wrong with host, app or key."""
+
+    def get_user(self, user_ref: str) -> AppUser: ...
+
+    def create_user(
+        self, user_id: str, *, given_name: str = "", surname: str = "", email: str = ""
+    ) -> AppUser: ...
+
+    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message: ...
+
+    def send_activity(
+        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+    ) -> None: ...
+
+    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage: ...
+
+    def upload(
+        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+    ) -> tuple[str, str]: ...
+
+    def close(self) -> None: ...

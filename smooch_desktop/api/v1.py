@@ -1,0 +1,129 @@
+"""The v1 / v1.1 adapter: :class:`ConversationApi` on top of :class:`SmoochClient`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.client import SmoochClient
+from smooch_desktop.api.errors import BadResponse, HttpError
+from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+
+#: A user id that cannot exist; looking it up tells whether host, app and key are right.
+_PROBE_USER = "smooch-desktop-connection-check"
+
+
+def outgoing_to_v1(message: OutgoingMessage) -> dict[str, Any]:
+    """The v1 MessagePost body for an outgoing business message."""
+    body: dict[str, Any] = {"role": "appMaker", "type": message.type}
+    if message.text:
+        body["text"] = message.text
+    sender = message.sender
+    if sender.name:
+        body["name"] = sender.name
+    if sender.email:
+        body["email"] = sender.email
+    if sender.avatar_url:
+        body["avatarUrl"] = sender.avatar_url
+    if message.actions:
+        body["actions"] = [dict(a) for a in message.actions]
+    if message.media_url:
+        body["mediaUrl"] = message.media_url
+    if message.media_type:
+        body["mediaType"] = message.media_type
+    if message.metadata:
+        body["metadata"] = dict(message.metadata)
+    return body
+
+
+class V1Api:
+    """v1 / v1.1 implementation of :class:`~smooch_desktop.api.protocol.ConversationApi`."""
+
+    def __init__(self, client: SmoochClient) -> None:
+        self.client = client
+        self.host = client.host
+
+    @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        app_id: str,
+        credentials: Credentials,
+        **options: Any,
+    ) -> V1Api:
+        return cls(SmoochClient(base_url, app_id, credentials, **options))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def check_connection(self) -> None:
+        try:
+            self.client.get_app_user(_PROBE_USER)
+        except HttpError as exc:
+            # "user not found" proves host, app and key all work.
+            if exc.status == 404 and "app" not in (exc.server_description or "").lower():
+                return
+            raise
+
+    def get_user(self, user_ref: str) -> AppUser:
+        body = self.client.get_app_user(user_ref)
+        user = AppUser.from_v1(body.get("appUser"))
+        if not user.id:
+            raise BadResponse("The server's answer has no app user in it.")
+        return user
+
+    def create_user(
+        self, user_id: str, *, given_name: str = "", surname: str = "", email: str = ""
+    ) -> AppUser:
+        body = self.client.create_app_user(
+            user_id, given_name=given_name, surname=surname, email=email
+        )
+        return AppUser.from_v1(body.get("appUser"))
+
+    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
+        body = self.client.post_message(user_ref, outgoing_to_v1(message))
+        sent = Message.from_v1(body.get("message"))
+        if not sent.id:
+            raise BadResponse("The server accepted the message but its answer has no message id.")
+        return sent
+
+    def send_activity(
+        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+    ) -> None:
+        self.client.conversation_activity(
+            user_ref,
+            activity,
+            name=sender.name if sender else None,
+            avatar_url=avatar_url or (sender.avatar_url if sender else None),
+            # Typing is best effort: a short read timeout keeps it from piling up.
+            timeout=(self.client.timeout[0], min(self.client.timeout[1], 5.0)),
+        )
+
+    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage:
+        before = float(older_cursor) if older_cursor else None
+        try:
+            body = self.client.get_messages(user_ref, before=before)
+        except HttpError as exc:
+            # v1: 404 when the user has no conversation yet, which is an empty history.
+            if exc.status == 404 and older_cursor is None:
+                self.client.get_app_user(user_ref)  # re-raises if the user itself is unknown
+                return HistoryPage(())
+            raise
+        raw = body.get("messages")
+        messages = tuple(Message.from_v1(m) for m in raw) if isinstance(raw, list) else ()
+        messages = tuple(sorted(messages, key=lambda m: m.received))
+        cursor: str | None = None
+        has_older = bool(body.get("previous")) or len(messages) >= 100
+        if messages and has_older:
+            cursor = repr(messages[0].received)
+        return HistoryPage(messages, cursor)
+
+    def upload(
+        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+    ) -> tuple[str, str]:
+        body = self.client.upload_attachment(filename, data, media_type, for_user=user_ref)
+        url = body.get("mediaUrl")
+        if not isinstance(url, str) or not url:
+            raise BadResponse("The upload answer has no mediaUrl.")
+        kind = body.get("mediaType")
+        return url, kind if isinstance(kind, str) else media_type
