@@ -60,8 +60,10 @@ class V1Api:
         try:
             self.client.get_app_user(_PROBE_USER)
         except HttpError as exc:
-            # "user not found" proves host, app and key all work.
-            if exc.status == 404 and "app" not in (exc.server_description or "").lower():
+            # A Smooch "user not found" proves host, app and key all work. A 404 without
+            # the Smooch error envelope is some other web server; "app not found" is not OK.
+            description = (exc.server_description or "").lower()
+            if exc.status == 404 and exc.code and "app not found" not in description:
                 return
             raise
 
