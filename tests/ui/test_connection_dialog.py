@@ -1,0 +1,755 @@
+"""ConnectionDialog: validation, keychain-only secrets, session-only fallback, live tests.
+
+Connection tests talk real HTTP to the sandbox on loopback; the keychain is an in-memory
+keyring backend defined here (or keyring's "fail" backend for a machine without one).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import keyring
+import keyring.backend
+import keyring.backends.fail
+import keyring.errors
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from smooch_desktop import appinfo
+from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
+from smooch_desktop.ui.connection_dialog import ConnectionDialog
+from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.workers import TaskQueue
+
+SECRET = "s3cr3t-Value_that-must-never-leak-9f8e7d"
+SERVICE = appinfo.KEYRING_SERVICE
+W = TypeVar("W", bound=QWidget)
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """An in-memory keychain. No ``priority``: keyring never picks it on its own."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.entries[(service, username)]
+        except KeyError:
+            raise keyring.errors.PasswordDeleteError("not found") from None
+
+
+class ReadOnlyKeyring(MemoryKeyring):
+    """Reads work, storing fails, like a keychain that locked itself mid-session."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("the collection is read-only")
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def use_keyring() -> Iterator[Callable[[keyring.backend.KeyringBackend], None]]:
+    previous = keyring.get_keyring()
+
+    def install(backend: keyring.backend.KeyringBackend) -> None:
+        keyring.set_keyring(backend)
+
+    yield install
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def memory_keyring(
+    use_keyring: Callable[[keyring.backend.KeyringBackend], None],
+) -> MemoryKeyring:
+    backend = MemoryKeyring()
+    use_keyring(backend)
+    return backend
+
+
+@pytest.fixture
+def tasks(qapp: Any) -> Iterator[TaskQueue]:
+    queue = TaskQueue("connection-dialog-test")
+    yield queue
+    assert queue.stop()
+
+
+@pytest.fixture
+def settings() -> AppSettings:
+    return AppSettings()
+
+
+@pytest.fixture
+def session_secrets() -> SessionSecrets:
+    return SessionSecrets()
+
+
+@pytest.fixture
+def open_dialog(
+    qtbot: QtBot, settings: AppSettings, session_secrets: SessionSecrets, tasks: TaskQueue
+) -> Callable[..., ConnectionDialog]:
+    def make(select: str | None = None) -> ConnectionDialog:
+        dialog = ConnectionDialog(settings, SecretStore(), session_secrets, tasks, select=select)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: not tasks.is_busy())
+        return dialog
+
+    return make
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def child(dialog: QWidget, kind: type[W], name: str) -> W:
+    found = dialog.findChild(kind, name)
+    assert found is not None, f"no {kind.__name__} named {name}"
+    return found
+
+
+def type_into(qtbot: QtBot, edit: QLineEdit, text: str) -> None:
+    """Replace the field's text the way a user does (emits textEdited)."""
+    if edit.text():
+        edit.selectAll()
+        qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+    if text:
+        qtbot.keyClicks(edit, text)
+    edit.editingFinished.emit()
+
+
+def error_text(dialog: QWidget, name: str) -> str:
+    label = child(dialog, QLabel, name)
+    return label.text() if label.isVisibleTo(dialog) else ""
+
+
+def all_label_text(dialog: QWidget) -> str:
+    return "\n".join(label.text() for label in dialog.findChildren(QLabel))
+
+
+def choose(combo: QComboBox, data: str) -> None:
+    index = combo.findData(data)
+    assert index >= 0
+    combo.setCurrentIndex(index)
+
+
+def fill(
+    qtbot: QtBot,
+    dialog: ConnectionDialog,
+    *,
+    name: str = "Sandbox",
+    url: str | None = None,
+    app_id: str = "app_1",
+    key_id: str = "app_key_1",
+    secret: str | None = SECRET,
+) -> None:
+    type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), name)
+    if url is not None:
+        choose(child(dialog, QComboBox, "regionCombo"), "custom")
+        type_into(qtbot, child(dialog, QLineEdit, "baseUrlEdit"), url)
+    type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), app_id)
+    type_into(qtbot, child(dialog, QLineEdit, "keyIdEdit"), key_id)
+    if secret is not None:
+        type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), secret)
+
+
+def run_connection_test(qtbot: QtBot, dialog: ConnectionDialog) -> str:
+    """Click Test connection and wait for the verdict."""
+    button = child(dialog, QPushButton, "testButton")
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(button.isEnabled, timeout=15_000)
+    return child(dialog, QLabel, "testResultLabel").text()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def save(qtbot: QtBot, dialog: ConnectionDialog) -> None:
+    button = child(dialog, QPushButton, "saveButton")
+    assert button.isEnabled(), child(dialog, QLabel, "saveHint").text()
+    with qtbot.waitSignal(dialog.profileSaved, timeout=5000):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def test_base_url_messages_and_custom_only(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    url = child(dialog, QLineEdit, "baseUrlEdit")
+    region = child(dialog, QComboBox, "regionCombo")
+    save_button = child(dialog, QPushButton, "saveButton")
+    fill(qtbot, dialog)
+    assert not url.isEnabled()
+    assert url.text() == "https://api.smooch.io"
+    choose(region, "eu")
+    assert url.text() == "https://api.eu-1.smooch.io"
+    assert save_button.isEnabled()
+
+    choose(region, "custom")
+    assert url.isEnabled()
+    type_into(qtbot, url, "http://api.example.com")
+    assert error_text(dialog, "baseUrlError").startswith(
+        "Plain http:// is only allowed for this computer (localhost)"
+    )
+    assert not save_button.isEnabled()
+
+    type_into(qtbot, url, "javascript:alert(1)")
+    assert "must start with https://" in error_text(dialog, "baseUrlError")
+    assert "javascript" in error_text(dialog, "baseUrlError")
+    assert not save_button.isEnabled()
+
+    type_into(qtbot, url, "http://127.0.0.1:8080")
+    assert error_text(dialog, "baseUrlError") == ""
+    assert save_button.isEnabled()
+
+
+def test_id_name_and_secret_messages(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    save_button = child(dialog, QPushButton, "saveButton")
+    fill(qtbot, dialog)
+    assert save_button.isEnabled()
+
+    type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), "")
+    assert error_text(dialog, "appIdError") == "Enter the app ID from the Smooch dashboard."
+    assert not save_button.isEnabled()
+    assert "App ID" in child(dialog, QLabel, "saveHint").text()
+    type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), "app 1")
+    assert error_text(dialog, "appIdError") == "An app ID can't contain spaces."
+    type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), "app_1")
+    assert error_text(dialog, "appIdError") == ""
+
+    type_into(qtbot, child(dialog, QLineEdit, "keyIdEdit"), "")
+    assert error_text(dialog, "keyIdError") == "Enter the key ID from the Smooch dashboard."
+    type_into(qtbot, child(dialog, QLineEdit, "keyIdEdit"), "app_key_1")
+
+    type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), "  ")
+    assert error_text(dialog, "nameError") == "Give this connection a name."
+    type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), "Sandbox")
+
+    type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), f" {SECRET} ")
+    assert error_text(dialog, "secretError").startswith(
+        "The secret starts or ends with a space or line break"
+    )
+    assert not save_button.isEnabled()
+    assert SECRET not in all_label_text(dialog)
+    type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), SECRET)
+    assert error_text(dialog, "secretError") == ""
+    assert save_button.isEnabled()
+
+
+def test_new_profile_shows_no_errors_until_touched_but_cannot_be_saved(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    for name in ("nameError", "baseUrlError", "appIdError", "keyIdError", "secretError"):
+        assert error_text(dialog, name) == ""
+    assert not child(dialog, QPushButton, "saveButton").isEnabled()
+    assert child(dialog, QLabel, "saveHint").text() == (
+        "To save, complete: App ID, Key ID, Secret."
+    )
+
+
+def test_duplicate_names_are_refused(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    settings.save_profiles([Profile("Production", app_id="app_1", key_id="app_key_1")])
+    dialog = open_dialog()
+    qtbot.mouseClick(child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton)
+    assert child(dialog, QListWidget, "profileList").count() == 2
+    type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), "production")
+    assert "already called “production”" in error_text(dialog, "nameError")
+
+
+# --- saving ---------------------------------------------------------------------------------------
+
+
+def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    session_secrets: SessionSecrets,
+    open_dialog: Callable[..., ConnectionDialog],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dialog = open_dialog()
+    fill(qtbot, dialog, name="Local", url="http://127.0.0.1:8080/")
+    save(qtbot, dialog)
+
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert settings.profiles() == [
+        Profile(
+            name="Local",
+            region="custom",
+            base_url="http://127.0.0.1:8080",
+            app_id="app_1",
+            key_id="app_key_1",
+            auth="basic",
+            api_version="v1.1",
+        )
+    ]
+    assert settings.active_profile_name() == "Local"
+    settings.sync()
+    ini = Path(settings.file_name).read_text(encoding="utf-8")
+    assert "app_key_1" in ini
+    assert SECRET not in ini
+    assert memory_keyring.entries == {(SERVICE, account_for("Local", "app_key_1")): SECRET}
+    assert len(session_secrets) == 0
+    assert SECRET not in caplog.text
+    assert SECRET not in dialog.windowTitle()
+    assert child(dialog, QLineEdit, "secretEdit").text() == ""
+
+
+def test_enter_saves_and_escape_cancels(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    dialog = open_dialog()
+    fill(qtbot, dialog, name="Keyboard")
+    with qtbot.waitSignal(dialog.profileSaved, timeout=5000) as blocker:
+        qtbot.keyClick(child(dialog, QLineEdit, "appIdEdit"), Qt.Key.Key_Return)
+    assert blocker.args == ["Keyboard"]
+
+    second = open_dialog(select="Keyboard")
+    type_into(qtbot, child(second, QLineEdit, "appIdEdit"), "app_changed")
+    with qtbot.waitSignal(second.rejected, timeout=2000):
+        qtbot.keyClick(second, Qt.Key.Key_Escape)
+    assert settings.profiles()[0].app_id == "app_1"
+
+
+def test_existing_secret_is_kept_and_a_rename_moves_its_entry(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    settings.save_profiles([Profile("Old", app_id="app_1", key_id="app_key_1")])
+    memory_keyring.entries[(SERVICE, account_for("Old", "app_key_1"))] = SECRET
+    dialog = open_dialog(select="Old")
+    secret = child(dialog, QLineEdit, "secretEdit")
+    assert secret.text() == ""
+    assert secret.placeholderText() == "Stored in the system keychain"
+    assert error_text(dialog, "secretError") == ""
+
+    type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), "New")
+    save(qtbot, dialog)
+    assert [p.name for p in settings.profiles()] == ["New"]
+    assert memory_keyring.entries == {(SERVICE, account_for("New", "app_key_1")): SECRET}
+
+
+def test_changing_the_key_id_asks_for_its_secret(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    settings.save_profiles([Profile("Prod", app_id="app_1", key_id="app_key_1")])
+    memory_keyring.entries[(SERVICE, account_for("Prod", "app_key_1"))] = SECRET
+    dialog = open_dialog()
+    type_into(qtbot, child(dialog, QLineEdit, "keyIdEdit"), "app_key_2")
+    assert error_text(dialog, "secretError") == (
+        "The key ID changed: enter the secret of the new key."
+    )
+    type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), "other-secret")
+    save(qtbot, dialog)
+    assert memory_keyring.entries == {(SERVICE, account_for("Prod", "app_key_2")): "other-secret"}
+
+
+def test_delete_asks_then_removes_profile_and_keychain_entry(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    tasks: TaskQueue,
+    open_dialog: Callable[..., ConnectionDialog],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.save_profiles(
+        [
+            Profile("Keep", app_id="app_1", key_id="app_key_1"),
+            Profile("Drop", app_id="app_2", key_id="app_key_2"),
+        ]
+    )
+    settings.set_active_profile_name("Drop")
+    memory_keyring.entries[(SERVICE, account_for("Keep", "app_key_1"))] = "keep"
+    memory_keyring.entries[(SERVICE, account_for("Drop", "app_key_2"))] = "drop"
+    dialog = open_dialog()
+    profiles = child(dialog, QListWidget, "profileList")
+    assert profiles.currentItem().text() == "Drop"
+    questions: list[str] = []
+
+    def answer(no: bool) -> Callable[..., QMessageBox.StandardButton]:
+        def ask(_parent: object, _title: str, text: str, *_args: object) -> Any:
+            questions.append(text)
+            return QMessageBox.StandardButton.No if no else QMessageBox.StandardButton.Yes
+
+        return ask
+
+    delete = child(dialog, QPushButton, "deleteProfileButton")
+    monkeypatch.setattr(QMessageBox, "question", answer(no=True))
+    qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+    assert profiles.count() == 2
+    assert "keychain" in questions[0]
+
+    monkeypatch.setattr(QMessageBox, "question", answer(no=False))
+    with qtbot.waitSignal(dialog.profileDeleted) as blocker:
+        qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+    assert blocker.args == ["Drop"]
+    qtbot.waitUntil(lambda: not tasks.is_busy())
+    assert profiles.count() == 1
+    assert [p.name for p in settings.profiles()] == ["Keep"]
+    assert settings.active_profile_name() == ""
+    assert memory_keyring.entries == {(SERVICE, account_for("Keep", "app_key_1")): "keep"}
+
+
+def test_duplicate_copies_values_and_reuses_the_stored_secret(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    settings.save_profiles([Profile("Prod", region="eu", app_id="app_1", key_id="app_key_1")])
+    memory_keyring.entries[(SERVICE, account_for("Prod", "app_key_1"))] = SECRET
+    dialog = open_dialog()
+    qtbot.mouseClick(
+        child(dialog, QPushButton, "duplicateProfileButton"), Qt.MouseButton.LeftButton
+    )
+    assert child(dialog, QLineEdit, "nameEdit").text() == "Prod (copy)"
+    assert child(dialog, QComboBox, "regionCombo").currentData() == "eu"
+    save(qtbot, dialog)
+    assert [p.name for p in settings.profiles()] == ["Prod", "Prod (copy)"]
+    assert settings.active_profile_name() == "Prod (copy)"
+    assert memory_keyring.entries == {
+        (SERVICE, account_for("Prod", "app_key_1")): SECRET,
+        (SERVICE, account_for("Prod (copy)", "app_key_1")): SECRET,
+    }
+
+
+# --- no keychain ----------------------------------------------------------------------------------
+
+
+def test_without_a_keychain_the_secret_can_be_kept_for_this_session_only(
+    qtbot: QtBot,
+    use_keyring: Callable[[keyring.backend.KeyringBackend], None],
+    settings: AppSettings,
+    session_secrets: SessionSecrets,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    use_keyring(keyring.backends.fail.Keyring())
+    dialog = open_dialog()
+    status = child(dialog, QLabel, "keychainLabel").text()
+    assert status.startswith("The system keychain is not available: No keychain")
+    session_only = child(dialog, QCheckBox, "sessionOnlyCheck")
+    assert session_only.isVisibleTo(dialog)
+    assert not session_only.isChecked()
+    assert session_only.text().replace("&", "") == (
+        "Use the secret for this session only (not saved)"
+    )
+
+    fill(qtbot, dialog, name="Temp")
+    assert error_text(dialog, "secretError").startswith("The secret can't be saved: No keychain")
+    assert not child(dialog, QPushButton, "saveButton").isEnabled()
+
+    session_only.setChecked(True)
+    assert error_text(dialog, "secretError") == ""
+    save(qtbot, dialog)
+    assert session_secrets.get(account_for("Temp", "app_key_1")) == SECRET
+    settings.sync()
+    assert SECRET not in Path(settings.file_name).read_text(encoding="utf-8")
+    assert [p.name for p in settings.profiles()] == ["Temp"]
+
+
+def test_a_failing_keychain_save_keeps_the_dialog_open_and_the_secret_typed(
+    qtbot: QtBot,
+    use_keyring: Callable[[keyring.backend.KeyringBackend], None],
+    settings: AppSettings,
+    session_secrets: SessionSecrets,
+    open_dialog: Callable[..., ConnectionDialog],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = ReadOnlyKeyring()
+    use_keyring(backend)
+    dialog = open_dialog()
+    fill(qtbot, dialog, name="Locked")
+    saved: list[str] = []
+    dialog.profileSaved.connect(saved.append)
+    secret_error = child(dialog, QLabel, "secretError")
+    qtbot.mouseClick(child(dialog, QPushButton, "saveButton"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: secret_error.isVisibleTo(dialog))
+
+    assert dialog.isVisible()
+    assert saved == []
+    assert child(dialog, QLineEdit, "secretEdit").text() == SECRET
+    assert secret_error.text() == (
+        "The secret could not be saved: The keychain could not store the secret "
+        "(the collection is read-only)."
+    )
+    assert "read-only" in child(dialog, QLabel, "keychainLabel").text()
+    assert settings.profiles() == []
+    assert backend.entries == {}
+    assert SECRET not in all_label_text(dialog)
+    assert SECRET not in caplog.text
+
+    session_only = child(dialog, QCheckBox, "sessionOnlyCheck")
+    assert session_only.isVisibleTo(dialog)
+    session_only.setChecked(True)
+    save(qtbot, dialog)
+    assert saved == ["Locked"]
+    assert session_secrets.get(account_for("Locked", "app_key_1")) == SECRET
+
+
+def test_show_hide_toggles_the_echo_mode(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    secret = child(dialog, QLineEdit, "secretEdit")
+    qtbot.keyClicks(secret, SECRET)
+    show = next(a for a in secret.actions() if a.objectName() == "showSecretAction")
+    assert secret.echoMode() == QLineEdit.EchoMode.Password
+    show.trigger()
+    assert secret.echoMode() == QLineEdit.EchoMode.Normal
+    assert show.text() == "Hide the secret"
+    show.trigger()
+    assert secret.echoMode() == QLineEdit.EchoMode.Password
+    assert secret.text() == SECRET
+
+
+# --- connection test against the sandbox ------------------------------------------------------
+
+
+def test_connection_test_success_with_basic_auth(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    dialog = open_dialog()
+    fill(
+        qtbot,
+        dialog,
+        url=sandbox.base_url,
+        app_id=sandbox.app_id,
+        key_id=sandbox.key_id,
+        secret=sandbox.secret,
+    )
+    host = sandbox.base_url.removeprefix("http://")
+    assert run_connection_test(qtbot, dialog) == f"Connected: app {sandbox.app_id} on {host}"
+    assert memory_keyring.entries == {}  # testing saves nothing
+
+
+def test_connection_test_success_with_jwt(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    dialog = open_dialog()
+    fill(
+        qtbot,
+        dialog,
+        url=sandbox.base_url,
+        app_id=sandbox.app_id,
+        key_id=sandbox.key_id,
+        secret=sandbox.secret,
+    )
+    choose(child(dialog, QComboBox, "authCombo"), "jwt")
+    assert run_connection_test(qtbot, dialog).startswith(f"Connected: app {sandbox.app_id} on ")
+
+    type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), "wrong-secret-for-jwt")
+    text = run_connection_test(qtbot, dialog)
+    assert text.startswith("The JWT was not accepted (401 invalid_auth: Invalid JWT signature)")
+
+
+def test_connection_test_uses_the_stored_secret_when_none_is_typed(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    settings.save_profiles(
+        [
+            Profile(
+                "Sandbox",
+                region="custom",
+                base_url=sandbox.base_url,
+                app_id=sandbox.app_id,
+                key_id=sandbox.key_id,
+            )
+        ]
+    )
+    memory_keyring.entries[(SERVICE, account_for("Sandbox", sandbox.key_id))] = sandbox.secret
+    dialog = open_dialog()
+    assert run_connection_test(qtbot, dialog).startswith("Connected: ")
+
+
+def test_connection_test_wrong_secret(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    dialog = open_dialog()
+    fill(
+        qtbot,
+        dialog,
+        url=sandbox.base_url,
+        app_id=sandbox.app_id,
+        key_id=sandbox.key_id,
+        secret="not-the-secret",
+    )
+    assert run_connection_test(qtbot, dialog) == (
+        "The key ID or secret was not accepted (401 unauthorized: Invalid key id or secret)."
+    )
+
+
+def test_connection_test_unknown_app(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    dialog = open_dialog()
+    fill(
+        qtbot,
+        dialog,
+        url=sandbox.base_url,
+        app_id="app_does_not_exist",
+        key_id=sandbox.key_id,
+        secret=sandbox.secret,
+    )
+    assert run_connection_test(qtbot, dialog).startswith(
+        "App not found (404 not_found: App not found). Check the App ID"
+    )
+
+
+def test_connection_test_unreachable_host(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    port = closed_port()
+    fill(qtbot, dialog, url=f"http://127.0.0.1:{port}")
+    text = run_connection_test(qtbot, dialog)
+    assert text.startswith("The server can't be reached: ")
+    assert f"127.0.0.1:{port}: the connection was refused" in text
+
+
+def test_connection_test_reports_bad_input_without_a_request(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    fill(qtbot, dialog, url="http://example.com")
+    assert run_connection_test(qtbot, dialog).startswith(
+        "Can't test yet: Plain http:// is only allowed"
+    )
+
+
+def test_a_result_for_edited_values_is_marked_stale(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    # A server that accepts the connection and answers nothing until we close it.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]))
+    thread.start()
+    try:
+        dialog = open_dialog()
+        fill(qtbot, dialog, url=f"http://127.0.0.1:{port}")
+        button = child(dialog, QPushButton, "testButton")
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        label = child(dialog, QLabel, "testResultLabel")
+        assert label.text() == f"Connecting to 127.0.0.1:{port}…"
+        assert button.text() == "Testing…"
+        assert not button.isEnabled()
+        thread.join(5)
+        type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), "app_other")
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()
+    qtbot.waitUntil(button.isEnabled, timeout=15_000)
+    assert label.text().startswith("For the previous values — ")
+
+
+# --- screenshot -------------------------------------------------------------------------------
+
+
+def test_render_screenshot(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    settings.save_profiles(
+        [
+            Profile("Production (US)", app_id="5963c0d619a30a2e00de36b8", key_id="app_5963c0d6"),
+            Profile(
+                "Local sandbox",
+                region="custom",
+                base_url=sandbox.base_url,
+                app_id=sandbox.app_id,
+                key_id=sandbox.key_id,
+            ),
+        ]
+    )
+    memory_keyring.entries[(SERVICE, account_for("Local sandbox", sandbox.key_id))] = sandbox.secret
+    dialog = open_dialog(select="Local sandbox")
+    assert run_connection_test(qtbot, dialog).startswith("Connected: ")
+    qtbot.wait(50)
+    artifacts = Path(__file__).resolve().parents[2] / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    image = dialog.grab()
+    assert not image.isNull()
+    assert image.save(str(artifacts / "connection_dialog.png"))
+
+    qtbot.mouseClick(child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton)
+    choose(child(dialog, QComboBox, "regionCombo"), "custom")
+    type_into(qtbot, child(dialog, QLineEdit, "baseUrlEdit"), "http://api.example.com")
+    type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), "")
+    type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), " pasted-with-a-space")
+    qtbot.wait(50)  # let the wrapped error labels settle their height
+    assert dialog.grab().save(str(artifacts / "connection_dialog_errors.png"))
