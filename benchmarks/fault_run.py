@@ -1,0 +1,360 @@
+"""The fault run: N messages through injected faults and repeated kill -9, exactly once.
+
+Quality bar (design.md): "1,000 messages through injected faults and a crash/restart:
+every one delivered exactly once, or failed-and-kept with the error shown."
+
+What it does:
+
+1. Starts a sandbox in this process (a thread, on 127.0.0.1, port 0) and creates
+   ``--users`` fresh users.
+2. Writes a plan of ``--messages`` replies spread over the users at random; about
+   ``--invalid-rate`` of them are whitespace-only, which the server rejects with 400 —
+   those must end failed-and-kept, text intact.
+3. Switches on every fault at ``--fault-rate`` each (500/503, 429, connection dropped
+   before and after processing, hang) plus ``--latency-ms``, for every API request,
+   history checks included.
+4. Runs ``fault_sender.py`` (the real outbox + delivery engine + V1Api) as a child process
+   with its outbox in a temp dir, SIGKILLs it ``--kills`` times at random moments (at
+   random points of progress, plus jitter, so kills land inside requests, between an
+   answer and its ``mark_sent``, inside enqueues…) and restarts it, until it reports
+   everything terminal or ``--time-limit`` passes.
+5. Compares the sandbox's store with the outbox and prints the counts. Exit status 1 if
+   anything was duplicated, lost, out of order or misreported, or the run did not finish.
+
+Counts:
+  sent             entries marked sent and present in the store
+  duplicated       extra copies of a message in the store (must be 0)
+  lost             plan messages neither delivered nor failed-and-kept (must be 0)
+  out_of_order     adjacent pairs of a user's delivered messages in the wrong order (0)
+  misreported      failed entries that are in fact in the store, or sent entries whose
+                   text differs from the plan (must be 0)
+  failed_and_kept  failed entries whose text and error text are kept
+  attempts / verifications   POSTs and history checks over all entries
+
+Usage: ``python benchmarks/fault_run.py --messages 1000 --users 5 --kills 2 [--seed N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY
+from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.core.outbox import EntryState, Outbox
+from smooch_desktop.sandbox import FaultConfig, SandboxServer
+
+SENDER_SCRIPT = Path(__file__).with_name("fault_sender.py")
+PROFILE = "fault-run"
+
+
+@dataclass
+class Report:
+    messages: int
+    users: int
+    kills_requested: int
+    seed: int
+    kills: int = 0
+    starts: int = 0
+    finished: bool = False
+    sent: int = 0
+    duplicated: int = 0
+    lost: int = 0
+    out_of_order: int = 0
+    misreported: int = 0
+    failed_and_kept: int = 0
+    expected_failures: int = 0
+    not_enqueued: int = 0
+    still_active: int = 0
+    unexpected_in_store: int = 0
+    attempts: int = 0
+    verifications: int = 0
+    recovered_in_flight: int = 0
+    requests: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.finished and not (
+            self.duplicated or self.lost or self.out_of_order or self.misreported
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Send messages through injected faults and kill -9; check exactly once."
+    )
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=5)
+    parser.add_argument("--kills", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds, whole run")
+    parser.add_argument("--fault-rate", type=float, default=0.05, help="rate of each fault")
+    parser.add_argument("--latency-ms", type=int, default=5)
+    parser.add_argument("--retry-after", type=float, default=None, help="Retry-After on 429/503")
+    parser.add_argument("--invalid-rate", type=float, default=0.01)
+    parser.add_argument("--read-timeout", type=float, default=0.5)
+    parser.add_argument("--grace", type=float, default=0.5, help="verify grace (s)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (outbox, logs)")
+    return parser.parse_args(argv)
+
+
+def make_plan(
+    rng: random.Random, messages: int, users: list[str], invalid_rate: float
+) -> list[dict[str, Any]]:
+    plan = []
+    for index in range(messages):
+        user = rng.choice(users)
+        text = f"Fault-run reply {index} to {user} ✓"
+        if rng.random() < invalid_rate:
+            text = "   "  # the server requires text: 400, must stay failed-and-kept
+        plan.append({"index": index, "user": user, "text": text})
+    return plan
+
+
+def count_states(outbox_path: Path, states: tuple[str, ...]) -> int:
+    """Entries in ``states``, read without disturbing the child's writes (0 if unreadable)."""
+    if not outbox_path.exists():
+        return 0
+    marks = ", ".join("?" for _ in states)
+    try:
+        conn = sqlite3.connect(f"file:{outbox_path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            row = conn.execute(
+                f"SELECT COUNT(*) FROM outbox WHERE state IN ({marks})", states
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+    return int(row[0])
+
+
+def wait_for_kill_moment(
+    child: subprocess.Popen[bytes],
+    outbox_path: Path,
+    goal: float,
+    rng: random.Random,
+    deadline: float,
+) -> None:
+    """Wait until ``goal`` entries are terminal, then for a request in flight, then a bit.
+
+    Kills at random wall-clock moments mostly land while the sender sleeps (backoff,
+    grace); aiming at an entry in ``sending`` plus a random few milliseconds hits the
+    moments that matter: inside a request, between its answer and ``mark_sent``, inside
+    the next ``mark_sending``.
+    """
+    while child.poll() is None and time.time() < deadline:
+        if count_states(outbox_path, ("sent", "failed")) >= goal:
+            break
+        time.sleep(0.01)
+    aim_until = min(deadline, time.time() + 2.0)
+    while child.poll() is None and time.time() < aim_until:
+        if count_states(outbox_path, ("sending",)):
+            break
+        time.sleep(0.001)
+    time.sleep(rng.uniform(0.0, 0.015))
+
+
+def drive_children(
+    args: argparse.Namespace,
+    rng: random.Random,
+    server: SandboxServer,
+    workdir: Path,
+    report: Report,
+    deadline: float,
+) -> None:
+    """Start, kill and restart the sender until it finishes (or the deadline)."""
+    outbox_path = workdir / "outbox.sqlite3"
+    events = workdir / "events.jsonl"
+    targets = sorted(rng.uniform(0.1, 0.85) for _ in range(args.kills))
+    env = {**os.environ, "SMOOCH_KEY_SECRET": server.secret}
+    while time.time() < deadline:
+        command = [
+            sys.executable,
+            str(SENDER_SCRIPT),
+            "--outbox", str(outbox_path),
+            "--plan", str(workdir / "plan.json"),
+            "--base-url", server.base_url,
+            "--app-id", server.app_id,
+            "--key-id", server.key_id,
+            "--profile", PROFILE,
+            "--events", str(events),
+            "--read-timeout", str(args.read_timeout),
+            "--grace", str(args.grace),
+            "--seed", str(rng.randrange(2**31)),
+            "--time-limit", str(max(1.0, deadline - time.time())),
+        ]  # fmt: skip
+        with (workdir / "sender.log").open("ab") as log:
+            child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        report.starts += 1
+        try:
+            if report.kills < len(targets):
+                goal = targets[report.kills] * args.messages
+                wait_for_kill_moment(child, outbox_path, goal, rng, deadline)
+                if child.poll() is None:
+                    child.send_signal(signal.SIGKILL)
+                    child.wait()
+                    report.kills += 1
+                    continue
+            code = child.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if code == 0:
+            report.finished = True
+            return
+        if code is None:
+            return
+    return
+
+
+def compare(
+    server: SandboxServer, outbox_path: Path, plan: list[dict[str, Any]], report: Report
+) -> None:
+    """Fill the report's counts from the sandbox store and the outbox."""
+    with Outbox(outbox_path) as outbox:
+        entries = outbox.all_entries(PROFILE)
+    by_index = {e.message.metadata.get("planIndex"): e for e in entries}
+    by_wire = {e.wire_id: e for e in entries}
+    users = sorted({item["user"] for item in plan})
+    stored_count: collections.Counter[str] = collections.Counter()
+    for user in users:
+        order: list[int] = []
+        for message in server.store.messages(server.app_id, user):
+            wire = (message.get("metadata") or {}).get(CLIENT_ID_METADATA_KEY)
+            if not isinstance(wire, str):
+                continue
+            stored_count[wire] += 1
+            entry = by_wire.get(wire)
+            if entry is None:
+                report.unexpected_in_store += 1
+                continue
+            if stored_count[wire] == 1:
+                order.append(entry.seq)
+        report.out_of_order += sum(1 for a, b in itertools.pairwise(order) if a > b)
+    report.duplicated = sum(n - 1 for n in stored_count.values() if n > 1)
+    for item in plan:
+        entry = by_index.get(item["index"])
+        if item["text"].strip() == "":
+            report.expected_failures += 1
+        if entry is None:
+            report.not_enqueued += 1
+            report.lost += 1
+            continue
+        report.attempts += entry.attempts
+        report.verifications += entry.verifications
+        in_store = stored_count[entry.wire_id] > 0
+        if entry.state is EntryState.SENT:
+            if in_store:
+                report.sent += 1
+                if entry.message.text != item["text"]:
+                    report.misreported += 1
+            else:
+                report.lost += 1
+        elif entry.state is EntryState.FAILED:
+            if in_store:
+                report.misreported += 1
+            elif entry.message.text == item["text"] and entry.error_text:
+                report.failed_and_kept += 1
+            else:
+                report.lost += 1
+        else:
+            report.still_active += 1
+            report.lost += 1
+
+
+def summarise_events(workdir: Path, report: Report) -> None:
+    path = workdir / "events.jsonl"
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("event") == "start":
+            report.recovered_in_flight += len(event.get("recovered", []))
+
+
+def run(args: argparse.Namespace) -> Report:
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    rng = random.Random(seed)
+    report = Report(args.messages, args.users, args.kills, seed)
+    started = time.time()
+    deadline = started + args.time_limit
+    server = SandboxServer(host="127.0.0.1", port=0, demo=False, hang_seconds=5.0).start()
+    workdir = Path(tempfile.mkdtemp(prefix="smooch-fault-run-"))
+    try:
+        api = V1Api.connect(
+            server.base_url, server.app_id, Credentials(server.key_id, server.secret)
+        )
+        users = [f"fault-run-user-{n}" for n in range(args.users)]
+        for user in users:
+            api.create_user(user)
+        api.close()
+        plan = make_plan(rng, args.messages, users, args.invalid_rate)
+        (workdir / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+        rate = args.fault_rate
+        server.set_faults(
+            FaultConfig(
+                latency_ms=args.latency_ms,
+                error_rate=rate,
+                rate_limit_rate=rate,
+                retry_after=args.retry_after,
+                drop_before_rate=rate,
+                drop_after_rate=rate,
+                hang_rate=rate,
+                seed=rng.randrange(2**31),
+            )
+        )
+        drive_children(args, rng, server, workdir, report, deadline)
+        server.set_faults(FaultConfig())
+        report.elapsed_s = round(time.time() - started, 1)
+        compare(server, workdir / "outbox.sqlite3", plan, report)
+        summarise_events(workdir, report)
+        log = server.log()
+        report.requests = len(log)
+        report.faults = dict(
+            sorted(collections.Counter(e["fault"] for e in log if e.get("fault")).items())
+        )
+    finally:
+        server.stop()
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    if args.json:
+        print(json.dumps({**asdict(report), "ok": report.ok}))
+    else:
+        for key, value in asdict(report).items():
+            print(f"{key:>20}: {value}")
+        print(f"{'ok':>20}: {report.ok}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

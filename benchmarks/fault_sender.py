@@ -1,0 +1,156 @@
+"""The sending side of the fault run: one app process, as far as delivery goes.
+
+Runs the real :class:`~smooch_desktop.core.delivery.DeliveryEngine` with a real
+:class:`~smooch_desktop.core.outbox.Outbox` on disk and a real ``V1Api`` against a
+(loopback) sandbox. :mod:`benchmarks.fault_run` and ``tests/api/test_restart_safety.py``
+start it as a child process and SIGKILL it at arbitrary moments; every start is an app
+start: ``recover()``, then carry on.
+
+The messages to send come from a plan file (JSON list of ``{"index", "user", "text"}``),
+enqueued progressively in bursts as if an agent were typing while earlier replies go out.
+Each message carries ``planIndex`` in its metadata, so a restarted sender enqueues only
+the plan items whose enqueue had not returned before the kill.
+
+Exit status: 0 when every message is enqueued and terminal (sent or failed), 2 when the
+time limit passed first. The API secret comes from ``SMOOCH_KEY_SECRET``, never argv.
+
+Test hooks (to hit exact moments instead of random ones): ``--die-before-request N`` /
+``--die-after-answer N`` make the process SIGKILL itself right before the N-th POST (after
+``mark_sending`` was committed) or right after the N-th POST's answer arrived (before
+``mark_sent``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.client import SmoochClient
+from smooch_desktop.api.models import Message, OutgoingMessage, Sender
+from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.core.delivery import Backoff, DeliveryEngine
+from smooch_desktop.core.outbox import Outbox
+
+PROFILE = "fault-run"
+SENDER = Sender(name="Fault Run", email="agent@example.com")
+
+
+class DyingApi(V1Api):
+    """``V1Api`` that kills its own process at an exact point of the N-th send."""
+
+    def __init__(
+        self, client: SmoochClient, *, before_request: int | None, after_answer: int | None
+    ) -> None:
+        super().__init__(client)
+        self._before_request = before_request
+        self._after_answer = after_answer
+        self._sends = 0
+
+    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
+        self._sends += 1
+        if self._sends == self._before_request:
+            os.kill(os.getpid(), signal.SIGKILL)
+        sent = super().send_message(user_ref, message)
+        if self._sends == self._after_answer:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return sent
+
+
+def _event(path: Path | None, **fields: Any) -> None:
+    if path is None:
+        return
+    with path.open("a", encoding="utf-8") as log:
+        log.write(json.dumps({"t": time.time(), "pid": os.getpid(), **fields}) + "\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--outbox", type=Path, required=True)
+    parser.add_argument("--plan", type=Path, required=True)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--key-id", required=True)
+    parser.add_argument("--profile", default=PROFILE)
+    parser.add_argument("--events", type=Path, default=None, help="JSON-lines event log")
+    parser.add_argument("--read-timeout", type=float, default=0.5)
+    parser.add_argument("--grace", type=float, default=0.5, help="verify_grace_s")
+    parser.add_argument("--backoff-base", type=float, default=0.05)
+    parser.add_argument("--backoff-cap", type=float, default=1.0)
+    parser.add_argument("--burst", type=int, default=8, help="max messages enqueued at once")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--time-limit", type=float, default=300.0)
+    parser.add_argument("--die-before-request", type=int, default=None)
+    parser.add_argument("--die-after-answer", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    deadline = time.time() + args.time_limit
+    rng = random.Random(args.seed)
+    plan: list[dict[str, Any]] = json.loads(args.plan.read_text(encoding="utf-8"))
+    secret = os.environ.get("SMOOCH_KEY_SECRET", "")
+    client = SmoochClient(
+        args.base_url,
+        args.app_id,
+        Credentials(args.key_id, secret),
+        connect_timeout=2.0,
+        read_timeout=args.read_timeout,
+    )
+    api = DyingApi(
+        client, before_request=args.die_before_request, after_answer=args.die_after_answer
+    )
+    outbox = Outbox(args.outbox)
+    engine = DeliveryEngine(
+        outbox,
+        api,
+        args.profile,
+        rng=rng,
+        backoff=Backoff(base_s=args.backoff_base, factor=2.0, cap_s=args.backoff_cap),
+        verify_grace_s=args.grace,
+    )
+    recovered = engine.recover()
+    enqueued = {e.message.metadata.get("planIndex") for e in outbox.all_entries(args.profile)}
+    todo = [item for item in plan if item["index"] not in enqueued]
+    _event(
+        args.events,
+        event="start",
+        recovered=[e.client_id for e in recovered],
+        already_enqueued=len(enqueued),
+    )
+    try:
+        while time.time() < deadline:
+            if todo:
+                for item in todo[: rng.randint(1, max(1, args.burst))]:
+                    engine.enqueue(
+                        item["user"],
+                        OutgoingMessage(
+                            item["text"], sender=SENDER, metadata={"planIndex": item["index"]}
+                        ),
+                    )
+                    todo.pop(0)
+            if engine.step():
+                continue
+            if not todo and not engine.has_pending():
+                _event(args.events, event="done")
+                return 0
+            due = engine.next_due()
+            pause = 0.05 if due is None else min(max(due - time.time(), 0.0), 0.05)
+            time.sleep(0.002 if todo else pause)
+        _event(args.events, event="time-limit")
+        return 2
+    finally:
+        outbox.close()
+        api.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

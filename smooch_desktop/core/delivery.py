@@ -1,0 +1,463 @@
+"""The delivery engine: takes messages out of the :class:`~smooch_desktop.core.outbox.Outbox`
+and gets each to the server exactly once, or leaves it failed with the server's words.
+
+Qt-free and thread-agnostic: :meth:`DeliveryEngine.step` does one unit of due work with
+blocking API calls, so the app runs it on its single API worker thread (arming a timer
+from :meth:`DeliveryEngine.next_due`) and tests run it in plain threads or processes.
+
+Delivery rules (:func:`classify` decides, the engine applies):
+
+* **Never reached the server** (:class:`~smooch_desktop.api.errors.ConnectFailed`:
+  refused, DNS): retried automatically with exponential backoff and jitter. The entry is
+  ``queued`` with ``next_attempt_at`` set, so the UI can show a countdown and "send now".
+* **429 / 503**: the server's ``Retry-After`` when it sent one, else backoff; the reason
+  reads "Rate limited by the server" / "Server temporarily unavailable".
+* **May have arrived** (read timeout, connection dropped after sending, 500/502/504 and
+  other 5xx, a 2xx with an unreadable body): never resent blindly. The entry becomes
+  ``unknown``; after a grace period the user's recent history is searched for the
+  message's wire id (the client id in ``metadata``). Found → ``sent`` with the server's
+  id. Provably absent → resent. The check itself failing → still ``unknown``, checked
+  again with backoff.
+* **Rejected** (400/401/403/404/413 and every other 4xx, 3xx, TLS failure): no automatic
+  retry. ``failed``, keeping the text, the status (401 → the UI offers the connection
+  settings) and the server's own description; Retry/Edit are the user's.
+* **Order per user**: a user's message waits while an earlier one of theirs is queued
+  (even in backoff), sending or unknown, so the user reads replies in the order they
+  were written. A permanently *failed* message does not hold the later ones: a 400 on
+  one message (too long, bad button) says nothing about the others, and holding them
+  would silently stall a conversation behind a message the agent may never fix. Its
+  Retry puts it at the end of the line (new ``seq``).
+* **Users are independent**: only the head of each user's line is considered, so one
+  user's backoff or pending check never delays another user's messages. (One worker
+  does the requests, so a request that hangs until its read timeout does delay the next
+  request; the client's timeouts bound that.)
+
+Crash safety: ``mark_sending`` is committed before each request and ``mark_sent`` after
+it; whatever dies in between is left ``sending`` and :meth:`DeliveryEngine.recover`
+turns it into ``unknown``, so the history check decides, as for a timeout.
+
+The history check and its residual risk
+---------------------------------------
+"Not in the history" only proves "not delivered" if the server is done with the request.
+A request that timed out on our side may still be queued or processing on the server,
+and a check that runs too early misses it, so the resend duplicates it. How the sandbox's
+faults behave (``sandbox/server.py``): latency is slept *before* the request is handled,
+so a request whose latency exceeds the read timeout is stored after the client gave up —
+but the same latency also delays the history check, which therefore cannot overtake it
+while the latency stays constant; ``hang`` never processes the request, ``drop_before``
+and 500/503/429 don't either, ``drop_after`` stores the message before it drops the
+connection. A real server behind a load balancer can be slow for one request and fast
+for the next, which is the dangerous case; ``tests/api/test_delivery_faults.py`` reproduces
+it by switching the latency off between the send and the check. The engine narrows that
+window:
+
+* the check waits ``verify_grace_s`` *and* at least as long as the failed attempt took
+  (a request that went unanswered for 20 s may well finish 20 s later), and longer again
+  (backoff) when the same message has failed before;
+* after a crash the check waits the grace from start-up, and the dead process's request
+  had all the time of the restart as well;
+* the search starts at the newest page and stops only when messages are older than the
+  first attempt (minus ``clock_skew_s`` for the difference between our clock and the
+  server's ``received``), so a message stored late is still on the newest page;
+* if ``verify_pages`` older pages are not enough to reach that point (a very busy
+  conversation), absence is not proven: the entry is *failed* with code
+  ``delivery_unconfirmed`` and a message saying so, instead of being resent.
+
+What remains: a server that stores a request more than ``max(verify_grace_s, duration of
+the attempt)`` after the client gave up — i.e. one that holds a request unanswered for
+more than twice the read timeout (or a gateway's 504 timeout) and then still processes
+it. Neither Smooch's documentation nor any idempotency key (the v1 API has none) lets a
+client close that last gap; the metadata wire id at least makes such a duplicate
+identifiable.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from smooch_desktop.api.errors import ApiError, ConfigError, ConnectFailed, HttpError, TlsFailed
+from smooch_desktop.api.models import Message, OutgoingMessage
+from smooch_desktop.api.protocol import ConversationApi
+from smooch_desktop.core.outbox import (
+    EntryNotFound,
+    EntryState,
+    Outbox,
+    OutboxEntry,
+    OutboxStateError,
+)
+
+#: ``error_code`` of an entry whose delivery could be neither confirmed nor ruled out.
+UNCONFIRMED_CODE: Final = "delivery_unconfirmed"
+RATE_LIMITED_REASON: Final = "Rate limited by the server"
+UNAVAILABLE_REASON: Final = "Server temporarily unavailable"
+
+
+class Action(StrEnum):
+    """What to do after a failed send."""
+
+    #: It did not reach the server (or the server said "later"): send again after a delay.
+    RETRY = "retry-after-delay"
+    #: It may have reached the server: look in the history, resend only if absent.
+    VERIFY = "verify-then-maybe-resend"
+    #: No automatic retry; keep the text and show the error.
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one failed send."""
+
+    action: Action
+    #: In words, for the UI (the server's own description for failures when it gave one).
+    reason: str
+    #: The server's ``Retry-After`` in seconds; None → the engine's backoff.
+    delay_s: float | None = None
+    status: int | None = None
+    code: str | None = None
+
+
+def classify(error: ApiError) -> Decision:
+    """Decide what a failed ``send_message`` means for the message (pure; see module doc)."""
+    status, code = error.status, error.code
+    if isinstance(error, HttpError):
+        if error.status == 429:
+            return Decision(Action.RETRY, RATE_LIMITED_REASON, error.retry_after, status, code)
+        if error.status == 503:
+            return Decision(Action.RETRY, UNAVAILABLE_REASON, error.retry_after, status, code)
+        if status is not None and status >= 500:
+            return Decision(
+                Action.VERIFY,
+                f"{error.description.rstrip('.')}. It may have been stored; checking before "
+                "resending.",
+                status=status,
+                code=code,
+            )
+        return Decision(
+            Action.FAIL, error.server_description or error.description, status=status, code=code
+        )
+    if isinstance(error, ConnectFailed):
+        return Decision(Action.RETRY, error.description, status=status, code=code)
+    if isinstance(error, TlsFailed):
+        return Decision(Action.FAIL, error.description, status=status, code=code)
+    if error.may_have_reached_server:
+        return Decision(
+            Action.VERIFY,
+            f"{error.description.rstrip('.')}. Checking whether the message arrived before "
+            "resending.",
+            status=status,
+            code=code,
+        )
+    if error.is_retryable:
+        return Decision(Action.RETRY, error.description, status=status, code=code)
+    return Decision(Action.FAIL, error.description, status=status, code=code)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: ``base_s * factor**(n-1)``, capped, minus jitter.
+
+    The delay after the n-th consecutive failure lies in
+    ``[(1 - jitter) * ceiling(n), ceiling(n)]``: never above the cap (a countdown the user
+    sees must stay sane) and spread out so many clients don't retry in lockstep.
+    """
+
+    base_s: float = 1.0
+    factor: float = 2.0
+    cap_s: float = 60.0
+    jitter: float = 0.5
+
+    def ceiling(self, failures: int) -> float:
+        """The un-jittered delay after ``failures`` (>= 1) consecutive failures."""
+        exponent = min(max(failures, 1) - 1, 256)  # no float overflow on absurd counts
+        return float(min(self.cap_s, self.base_s * self.factor**exponent))
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        """A jittered delay after ``failures`` consecutive failures."""
+        return self.ceiling(failures) * (1.0 - self.jitter * rng.random())
+
+
+class DeliveryEngine:
+    """Delivers one profile's outbox through a :class:`ConversationApi`.
+
+    Call :meth:`recover` once at start-up, then :meth:`step` whenever :meth:`next_due`
+    says work is due (or use :meth:`run_until_idle`). ``step``, ``recover`` and
+    ``run_until_idle`` make network calls and belong on one worker thread; ``enqueue``,
+    ``send_now``, ``retry``, ``edit``, ``discard`` and ``wake`` only touch the outbox and
+    may be called from any thread (the GUI's).
+
+    ``on_change(entry)`` is called after every change the engine makes, on the thread
+    that made it; the UI forwards it through a queued signal. Discards are not reported
+    (the caller knows).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        api: ConversationApi,
+        profile: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+        verify_grace_s: float = 2.0,
+        verify_pages: int = 3,
+        clock_skew_s: float = 60.0,
+        on_change: Callable[[OutboxEntry], None] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.api = api
+        self.profile = profile
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.verify_grace_s = verify_grace_s
+        self.verify_pages = verify_pages
+        self.clock_skew_s = clock_skew_s
+        self._on_change = on_change
+        self._wakeup = threading.Event()
+
+    # Scheduling ---------------------------------------------------------------------------
+
+    def due_at(self, entry: OutboxEntry) -> float | None:
+        """When the engine will act on ``entry`` if it heads its user's line (None: never)."""
+        if entry.state is EntryState.QUEUED:
+            return entry.next_attempt_at if entry.next_attempt_at is not None else 0.0
+        if entry.state is EntryState.UNKNOWN:
+            if entry.next_attempt_at is not None:
+                return entry.next_attempt_at
+            # Recovered after a crash: give the dead process's request the grace too.
+            return entry.updated_at + self.verify_grace_s
+        return None
+
+    def _heads(self) -> list[OutboxEntry]:
+        """The first active entry of each user: the only one that may be worked on."""
+        heads: dict[str, OutboxEntry] = {}
+        for entry in self.outbox.active(self.profile):
+            heads.setdefault(entry.user_ref, entry)
+        return list(heads.values())
+
+    def next_due(self) -> float | None:
+        """The earliest time (engine clock) at which :meth:`step` has work; None if none."""
+        times = [t for t in map(self.due_at, self._heads()) if t is not None]
+        return min(times, default=None)
+
+    def has_pending(self) -> bool:
+        """True while any message of this profile is queued, sending or unknown."""
+        return bool(self.outbox.active(self.profile))
+
+    # Work ---------------------------------------------------------------------------------
+
+    def recover(self) -> list[OutboxEntry]:
+        """Start-up: requests in flight when the app died become ``unknown`` (to be checked)."""
+        entries = self.outbox.recover()
+        for entry in entries:
+            self._notify(entry)
+        return entries
+
+    def step(self) -> bool:
+        """Do one unit of due work (send one message or check one); return whether it did."""
+        now = self._clock()
+        due: list[tuple[float, int, OutboxEntry]] = []
+        for entry in self._heads():
+            at = self.due_at(entry)
+            if at is not None and at <= now:
+                due.append((at, entry.seq, entry))
+        if not due:
+            return False
+        _, _, entry = min(due, key=lambda item: (item[0], item[1]))
+        try:
+            if entry.state is EntryState.QUEUED:
+                self._send(entry)
+            else:
+                self._verify(entry)
+        except (EntryNotFound, OutboxStateError):
+            # The user discarded or changed the entry meanwhile; their action stands.
+            pass
+        return True
+
+    def run_until_idle(self, deadline: float, *, stop: threading.Event | None = None) -> bool:
+        """Work until nothing of this profile is active (True) or ``deadline`` passes (False).
+
+        Waits between due times; :meth:`wake` (e.g. from :meth:`enqueue`) ends a wait
+        early. ``deadline`` is on the engine's clock.
+        """
+        while True:
+            if stop is not None and stop.is_set():
+                return False
+            if self.step():
+                continue
+            if not self.has_pending():
+                return True
+            now = self._clock()
+            if now >= deadline:
+                return False
+            due = self.next_due()
+            wait = deadline - now if due is None else min(max(due - now, 0.0), deadline - now)
+            self._wakeup.wait(min(wait, 0.5))
+            self._wakeup.clear()
+
+    def wake(self) -> None:
+        """End a :meth:`run_until_idle` wait early (new or changed work)."""
+        self._wakeup.set()
+
+    def _notify(self, entry: OutboxEntry) -> OutboxEntry:
+        if self._on_change is not None:
+            self._on_change(entry)
+        return entry
+
+    def _send(self, entry: OutboxEntry) -> None:
+        entry = self._notify(self.outbox.mark_sending(entry.client_id))
+        started = self._clock()
+        try:
+            sent = self.api.send_message(entry.user_ref, entry.message)
+        except ApiError as exc:
+            decision = classify(exc)
+        except ConfigError as exc:
+            # Refused locally (e.g. a user id the URL can't carry): nothing was sent.
+            decision = Decision(Action.FAIL, exc.message, code="invalid_request")
+        except Exception as exc:
+            # Not an API failure: a bug or an encoding problem, before or after the
+            # request. Only the history can tell which, so treat it like a timeout.
+            decision = Decision(
+                Action.VERIFY,
+                f"Unexpected {type(exc).__name__} while sending; checking whether it arrived.",
+            )
+        else:
+            self._notify(
+                self.outbox.mark_sent(entry.client_id, sent.id, sent.received or self._clock())
+            )
+            return
+        self._apply(entry, decision, self._clock() - started)
+
+    def _apply(self, entry: OutboxEntry, decision: Decision, elapsed: float) -> None:
+        now = self._clock()
+        cid = entry.client_id
+        if decision.action is Action.RETRY:
+            delay = decision.delay_s
+            if delay is None:
+                delay = self.backoff.delay(entry.attempts, self._rng)
+            changed = self.outbox.schedule(
+                cid, now + delay, decision.reason, status=decision.status, code=decision.code
+            )
+        elif decision.action is Action.VERIFY:
+            wait = max(self.verify_grace_s, elapsed)
+            if entry.attempts > 1:
+                # It failed before: give a struggling server more time, and space out the
+                # resends of a message that keeps getting 500s.
+                wait = max(wait, self.backoff.delay(entry.attempts - 1, self._rng))
+            changed = self.outbox.mark_unknown(
+                cid,
+                decision.reason,
+                verify_at=now + wait,
+                status=decision.status,
+                code=decision.code,
+            )
+        else:
+            changed = self.outbox.mark_failed(
+                cid,
+                status=decision.status,
+                code=decision.code,
+                text=decision.reason,
+                retryable=False,
+            )
+        self._notify(changed)
+
+    def _verify(self, entry: OutboxEntry) -> None:
+        cid = entry.client_id
+        try:
+            found, conclusive = self._search(entry)
+        except Exception as exc:
+            counted = self.outbox.count_verification(cid)
+            text = exc.description if isinstance(exc, ApiError) else type(exc).__name__
+            self._notify(
+                self.outbox.mark_unknown(
+                    cid,
+                    f"Could not check whether the message arrived ({text}); will check again.",
+                    verify_at=self._clock() + self.backoff.delay(counted.verifications, self._rng),
+                    status=getattr(exc, "status", None),
+                    code=getattr(exc, "code", None),
+                )
+            )
+            return
+        self.outbox.count_verification(cid)
+        if found is not None:
+            self._notify(self.outbox.mark_sent(cid, found.id, found.received or self._clock()))
+        elif conclusive:
+            # Proven absent: resend now. It stays the head of its user's line, so nothing
+            # overtakes it between this check and the resend.
+            self._notify(
+                self.outbox.schedule(cid, self._clock(), "It did not arrive; sending it again.")
+            )
+        else:
+            self._notify(
+                self.outbox.mark_failed(
+                    cid,
+                    status=None,
+                    code=UNCONFIRMED_CODE,
+                    text=(
+                        "Could not confirm whether this message arrived: the conversation "
+                        "has too many newer messages to search. Check the conversation; "
+                        "Retry sends it again."
+                    ),
+                    retryable=True,
+                )
+            )
+
+    def _search(self, entry: OutboxEntry) -> tuple[Message | None, bool]:
+        """Look for the entry's wire id in the recent history.
+
+        Returns ``(message, True)`` if found, ``(None, True)`` if the search reached
+        messages older than the first attempt (or the start of the conversation) without
+        finding it, ``(None, False)`` if it gave up first.
+        """
+        wire_id = entry.wire_id
+        start = entry.first_attempt_at if entry.first_attempt_at is not None else entry.created_at
+        floor = start - self.clock_skew_s
+        cursor: str | None = None
+        for _ in range(self.verify_pages + 1):
+            page = self.api.history(entry.user_ref, cursor)
+            for message in reversed(page.messages):
+                if message.client_id == wire_id:
+                    return message, True
+            if not page.messages or page.older_cursor is None:
+                return None, True
+            if page.messages[0].received < floor:
+                return None, True
+            cursor = page.older_cursor
+        return None, False
+
+    # User actions (any thread) ------------------------------------------------------------
+
+    def enqueue(self, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
+        """Store a message for ``user_ref`` (durable on return) and wake the engine."""
+        entry = self._notify(self.outbox.enqueue(self.profile, user_ref, message))
+        self.wake()
+        return entry
+
+    def send_now(self, client_id: str) -> OutboxEntry:
+        """Skip the countdown: a queued entry is sent, an unknown one checked, at once."""
+        entry = self._notify(self.outbox.due_now(client_id))
+        self.wake()
+        return entry
+
+    def retry(self, client_id: str) -> OutboxEntry:
+        """The user's Retry (see :meth:`Outbox.retry`: failed → queued; unknown → check now)."""
+        entry = self._notify(self.outbox.retry(client_id))
+        self.wake()
+        return entry
+
+    def edit(self, client_id: str, text: str) -> OutboxEntry:
+        """Change a failed message's text and queue it again (see :meth:`Outbox.edit`)."""
+        entry = self._notify(self.outbox.edit(client_id, text))
+        self.wake()
+        return entry
+
+    def discard(self, client_id: str) -> OutboxEntry:
+        """Forget an entry that is not in flight; returns it (see :meth:`Outbox.discard`)."""
+        return self.outbox.discard(client_id)

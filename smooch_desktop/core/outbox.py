@@ -1,0 +1,788 @@
+"""The persistent outbox: every message the user sent, from "composer cleared" to "delivered".
+
+Principle 1 says nothing the user typed is ever lost and nothing is delivered twice. The
+outbox is the half of that promise that lives on disk (the delivery rules are in
+:mod:`smooch_desktop.core.delivery`):
+
+* :meth:`Outbox.enqueue` commits the message before it returns, so the composer may clear
+  as soon as it has an :class:`OutboxEntry` back.
+* SQLite with a WAL journal and ``synchronous=FULL``: a commit survives kill -9 *and* a
+  power cut (FULL fsyncs the WAL on every commit; NORMAL could lose the last commits on
+  power loss, i.e. a message the user saw leave the composer).
+* Every state change is one ``BEGIN IMMEDIATE`` transaction that checks the current
+  state first, so the GUI thread (Retry, Edit, Discard) and the delivery worker can use
+  one outbox without a change being lost or applied to a state it was not meant for.
+
+State machine (``seq`` orders a user's messages; see :class:`EntryState`)::
+
+    enqueue                                → queued
+    mark_sending   queued | unknown        → sending   committed before the request
+    mark_sent      sending | unknown       → sent      the answer, or found in the history
+    schedule       sending | unknown | queued → queued with next_attempt_at (backoff,
+                                             or "not in the history: resend")
+    mark_unknown   sending | unknown       → unknown   may have arrived: check first
+    mark_failed    sending | unknown       → failed    rejected, or delivery unconfirmed
+    retry          failed                  → queued    new seq (end of the line)
+                   unknown                 → unknown   history check due now
+    edit           failed                  → queued    new text, new seq, new wire id
+    due_now        queued | unknown        → same state, due now ("send now")
+    discard        anything but sending    → removed
+    recover        sending                 → unknown   at start-up
+
+``recover()`` (start-up) turns every ``sending`` entry into ``unknown``: the process died
+while a request was in flight, so the message may or may not be on the server, and only a
+look at the history can tell.
+
+The message carries its *wire id* in ``metadata[CLIENT_ID_METADATA_KEY]`` so it can be
+found in the user's history after an ambiguous failure. The wire id is the client id,
+except after :meth:`Outbox.edit`, which appends ``.<revision>`` — an edited message is a
+different message, and must never be mistaken for an earlier text that may already be on
+the server under the old id.
+
+The file is not meant to be shared by two running app instances (one instance's
+``recover()`` would declare the other's in-flight sends unknown); keeping one instance
+per data directory is the app's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
+
+DEFAULT_FILE_NAME: Final = "outbox.sqlite3"
+_SCHEMA_VERSION: Final = 1
+
+_COLUMNS: Final = (
+    "client_id",
+    "seq",
+    "profile",
+    "user_ref",
+    "message",
+    "revision",
+    "state",
+    "attempts",
+    "verifications",
+    "next_attempt_at",
+    "first_attempt_at",
+    "last_attempt_at",
+    "server_id",
+    "sent_at",
+    "error_code",
+    "error_text",
+    "error_status",
+    "retryable",
+    "created_at",
+    "updated_at",
+)
+_SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM outbox"
+
+
+class EntryState(StrEnum):
+    """Where a message is on its way to the user."""
+
+    #: Waiting to be sent; ``next_attempt_at`` set means "not before then" (backoff).
+    QUEUED = "queued"
+    #: A request is (or, after a crash, may have been) in flight.
+    SENDING = "sending"
+    #: Delivered; ``server_id`` and ``sent_at`` are the server's.
+    SENT = "sent"
+    #: Not delivered and not retried automatically; text and the server's error kept.
+    FAILED = "failed"
+    #: May or may not be on the server; the history will be checked before any resend.
+    UNKNOWN = "unknown"
+
+
+#: States the delivery engine still has work for; they hold back a user's later messages.
+ACTIVE_STATES: Final = frozenset({EntryState.QUEUED, EntryState.SENDING, EntryState.UNKNOWN})
+
+
+class OutboxError(Exception):
+    """Base class of outbox errors."""
+
+
+class EntryNotFound(OutboxError, KeyError):
+    """No entry with that client id (never enqueued, discarded or pruned)."""
+
+
+class OutboxStateError(OutboxError):
+    """The requested change does not apply to the entry's current state.
+
+    E.g. Discard while a request is in flight, or Edit on a message that is not failed.
+    The UI should disable such actions; the delivery engine uses this to notice that the
+    user changed an entry under it.
+    """
+
+
+class OutboxTooNew(OutboxError):
+    """The outbox file was written by a newer version of the app; it is left untouched."""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message in the outbox, as stored (a snapshot; it never changes in place)."""
+
+    client_id: str
+    seq: int
+    profile: str
+    user_ref: str
+    message: OutgoingMessage
+    state: EntryState
+    #: Send attempts (POSTs) since it was enqueued or last retried/edited by the user.
+    attempts: int = 0
+    #: When the engine will next act on it (send after backoff, or check the history).
+    next_attempt_at: float | None = None
+    server_id: str | None = None
+    sent_at: float | None = None
+    #: Server error code (``invalid_auth``, ``bad_request``…) or an outbox code.
+    error_code: str | None = None
+    #: Why it is not delivered (yet), in words: the server's own description when it gave
+    #: one. For queued/unknown entries, the reason for the wait.
+    error_text: str | None = None
+    #: HTTP status of the last failure (401 → the UI offers the connection settings).
+    error_status: int | None = None
+    #: Whether a retry may succeed as is (False: fix something first, e.g. the text).
+    retryable: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    #: History checks done after ambiguous failures (also the backoff exponent of checks).
+    verifications: int = 0
+    #: Start of the first send attempt: the server cannot have the message from before it.
+    first_attempt_at: float | None = None
+    last_attempt_at: float | None = None
+    #: 0 until the user edits the text; part of the wire id.
+    revision: int = 0
+
+    @property
+    def wire_id(self) -> str:
+        """The id sent in ``metadata`` and looked for in the history."""
+        value = self.message.metadata.get(CLIENT_ID_METADATA_KEY)
+        return value if isinstance(value, str) else self.client_id
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def is_terminal(self) -> bool:
+        """Sent or failed: the engine will not touch it again without the user."""
+        return not self.is_active
+
+
+def wire_id_for(client_id: str, revision: int) -> str:
+    """The metadata id of ``revision`` of a message (the client id itself for revision 0)."""
+    return client_id if revision == 0 else f"{client_id}.{revision}"
+
+
+def _clean_text(value: str) -> str:
+    # Lone surrogates are not text (they can't be encoded to UTF-8 for the request);
+    # U+FFFD keeps the rest of what the user typed intact instead of failing the send.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+    return value
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, Mapping):
+        return {_clean_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def message_to_json(message: OutgoingMessage) -> str:
+    """Serialise an outgoing message for storage (stable key order, plain JSON)."""
+    data = {
+        "text": message.text,
+        "type": message.type,
+        "sender": {
+            "name": message.sender.name,
+            "email": message.sender.email,
+            "avatar_url": message.sender.avatar_url,
+        },
+        "actions": [dict(a) for a in message.actions],
+        "media_url": message.media_url,
+        "media_type": message.media_type,
+        "metadata": dict(message.metadata),
+    }
+    try:
+        return json.dumps(_clean(data), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"The message can't be stored: {exc}") from None
+
+
+def message_from_json(raw: str) -> OutgoingMessage:
+    """The inverse of :func:`message_to_json`."""
+    data = json.loads(raw)
+    sender = data.get("sender") or {}
+    return OutgoingMessage(
+        text=data.get("text", ""),
+        sender=Sender(
+            name=sender.get("name", ""),
+            email=sender.get("email", ""),
+            avatar_url=sender.get("avatar_url", ""),
+        ),
+        type=data.get("type", "text"),
+        actions=tuple(data.get("actions") or ()),
+        media_url=data.get("media_url", ""),
+        media_type=data.get("media_type", ""),
+        metadata=dict(data.get("metadata") or {}),
+    )
+
+
+def _with_wire_id(
+    message: OutgoingMessage, wire_id: str, text: str | None = None
+) -> OutgoingMessage:
+    metadata = {**message.metadata, CLIENT_ID_METADATA_KEY: wire_id}
+    return OutgoingMessage(
+        text=message.text if text is None else text,
+        sender=message.sender,
+        type=message.type,
+        actions=message.actions,
+        media_url=message.media_url,
+        media_type=message.media_type,
+        metadata=metadata,
+    )
+
+
+def _entry(row: Sequence[Any]) -> OutboxEntry:
+    r = dict(zip(_COLUMNS, row, strict=True))
+    return OutboxEntry(
+        client_id=r["client_id"],
+        seq=r["seq"],
+        profile=r["profile"],
+        user_ref=r["user_ref"],
+        message=message_from_json(r["message"]),
+        state=EntryState(r["state"]),
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        server_id=r["server_id"],
+        sent_at=r["sent_at"],
+        error_code=r["error_code"],
+        error_text=r["error_text"],
+        error_status=r["error_status"],
+        retryable=bool(r["retryable"]),
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        verifications=r["verifications"],
+        first_attempt_at=r["first_attempt_at"],
+        last_attempt_at=r["last_attempt_at"],
+        revision=r["revision"],
+    )
+
+
+@dataclass(frozen=True)
+class _Tx:
+    """The open transaction of one outbox call: its connection and its clock reading."""
+
+    conn: sqlite3.Connection
+    now: float
+
+
+class Outbox:
+    """Messages on their way out, in one SQLite file.
+
+    Thread-safe: one connection (``check_same_thread=False``) guarded by a lock; every
+    public method is one transaction. Methods that change an entry return the entry as
+    stored afterwards, raise :class:`EntryNotFound` for an unknown client id and
+    :class:`OutboxStateError` when the change does not apply to the entry's state.
+
+    If the file exists but is not a database, it is renamed aside (path in
+    :attr:`recovered_from`, for the UI to mention) and a fresh outbox is started: a
+    damaged file must not keep the app from starting, and renaming never deletes it.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._path = Path(path)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._closed = False
+        self.recovered_from: Path | None = None
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in {
+                sqlite3.SQLITE_NOTADB,
+                sqlite3.SQLITE_CORRUPT,
+            }:
+                raise
+            self.recovered_from = self._move_aside()
+            self._conn = self._open()
+
+    @staticmethod
+    def default_path() -> Path:
+        """Where the app keeps its outbox: ``outbox.sqlite3`` in the per-user data dir."""
+        from smooch_desktop.core import paths  # lazy: importing the outbox needs no dirs
+
+        return paths.data_dir() / DEFAULT_FILE_NAME
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # Opening ------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        if not self._path.exists():
+            # Created private from the start: these are messages to customers.
+            os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(
+            self._path, timeout=10.0, check_same_thread=False, isolation_level=None
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise OutboxTooNew(
+                    f"{self._path} was written by a newer Smooch Desktop (schema {version})."
+                )
+            if version == 0:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS outbox ("
+                    " client_id TEXT PRIMARY KEY,"
+                    " seq INTEGER NOT NULL UNIQUE,"
+                    " profile TEXT NOT NULL,"
+                    " user_ref TEXT NOT NULL,"
+                    " message TEXT NOT NULL,"
+                    " revision INTEGER NOT NULL DEFAULT 0,"
+                    " state TEXT NOT NULL,"
+                    " attempts INTEGER NOT NULL DEFAULT 0,"
+                    " verifications INTEGER NOT NULL DEFAULT 0,"
+                    " next_attempt_at REAL,"
+                    " first_attempt_at REAL,"
+                    " last_attempt_at REAL,"
+                    " server_id TEXT,"
+                    " sent_at REAL,"
+                    " error_code TEXT,"
+                    " error_text TEXT,"
+                    " error_status INTEGER,"
+                    " retryable INTEGER NOT NULL DEFAULT 0,"
+                    " created_at REAL NOT NULL,"
+                    " updated_at REAL NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE INDEX IF NOT EXISTS outbox_line ON outbox (profile, user_ref, seq)"
+                )
+                conn.execute("CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq)")
+                # seq survives pruning: a counter, not MAX(seq) + 1.
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)"
+                )
+                conn.execute("INSERT OR IGNORE INTO counters VALUES ('seq', 0)")
+                conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _move_aside(self) -> Path:
+        aside = self._path.with_name(f"{self._path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(self._path, aside)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self._path}{suffix}", f"{aside}{suffix}")
+        return aside
+
+    # Transactions -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[_Tx]:
+        with self._lock:
+            if self._closed:
+                raise OutboxError("The outbox is closed.")
+            # IMMEDIATE takes the write lock up front: read-check-write can't interleave
+            # with another connection (e.g. a second process inspecting the file).
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self._conn, self._clock())
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @staticmethod
+    def _fetch(tx: _Tx, client_id: str) -> OutboxEntry:
+        row = tx.conn.execute(f"{_SELECT} WHERE client_id = ?", (client_id,)).fetchone()
+        if row is None:
+            raise EntryNotFound(client_id)
+        return _entry(row)
+
+    @staticmethod
+    def _next_seq(tx: _Tx) -> int:
+        tx.conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq'")
+        return int(tx.conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0])
+
+    def _change(
+        self,
+        client_id: str,
+        allowed: frozenset[EntryState] | set[EntryState],
+        action: str,
+        changes: Callable[[OutboxEntry, float], dict[str, Any]],
+    ) -> OutboxEntry:
+        """Apply ``changes(entry, now)`` if the entry is in an ``allowed`` state."""
+        with self._tx() as tx:
+            entry = self._fetch(tx, client_id)
+            if entry.state not in allowed:
+                raise OutboxStateError(
+                    f"Can't {action} a message that is {entry.state.value} ({client_id})."
+                )
+            values = changes(entry, tx.now)
+            values["updated_at"] = tx.now
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            tx.conn.execute(
+                f"UPDATE outbox SET {assignments} WHERE client_id = ?",
+                (*values.values(), client_id),
+            )
+            return self._fetch(tx, client_id)
+
+    # Adding and reading -------------------------------------------------------------------
+
+    def enqueue(self, profile: str, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
+        """Store a new message as ``queued`` (durable before returning) and return it.
+
+        The client id (uuid4 hex) is generated here and put in the message metadata.
+        """
+        if not profile or not user_ref:
+            raise ValueError("A message needs a profile and a user.")
+        client_id = uuid.uuid4().hex
+        stored = message_to_json(_with_wire_id(message, client_id))
+        with self._tx() as tx:
+            seq = self._next_seq(tx)
+            tx.conn.execute(
+                "INSERT INTO outbox (client_id, seq, profile, user_ref, message, state,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (client_id, seq, profile, user_ref, stored, EntryState.QUEUED, tx.now, tx.now),
+            )
+            return self._fetch(tx, client_id)
+
+    def get(self, client_id: str) -> OutboxEntry | None:
+        """The entry, or None if there is no such entry (discarded, pruned, never made)."""
+        rows = self._query("WHERE client_id = ?", (client_id,))
+        return rows[0] if rows else None
+
+    def entries_for(self, profile: str, user_ref: str) -> list[OutboxEntry]:
+        """Every entry of one conversation, in send order (``seq``)."""
+        return self._query("WHERE profile = ? AND user_ref = ? ORDER BY seq", (profile, user_ref))
+
+    def active(self, profile: str) -> list[OutboxEntry]:
+        """Entries of ``profile`` still in progress (queued, sending, unknown), by ``seq``."""
+        marks = ", ".join("?" for _ in ACTIVE_STATES)
+        return self._query(
+            f"WHERE profile = ? AND state IN ({marks}) ORDER BY seq",
+            (profile, *sorted(ACTIVE_STATES)),
+        )
+
+    def all_entries(self, profile: str | None = None) -> list[OutboxEntry]:
+        """Every entry (of one profile, or of all), by ``seq`` — for reports and tests."""
+        if profile is None:
+            return self._query("ORDER BY seq", ())
+        return self._query("WHERE profile = ? ORDER BY seq", (profile,))
+
+    def _query(self, where: str, params: Sequence[Any]) -> list[OutboxEntry]:
+        with self._lock:
+            if self._closed:
+                raise OutboxError("The outbox is closed.")
+            rows = self._conn.execute(f"{_SELECT} {where}", tuple(params)).fetchall()
+        return [_entry(row) for row in rows]
+
+    # Engine transitions -------------------------------------------------------------------
+
+    def mark_sending(self, client_id: str) -> OutboxEntry:
+        """queued/unknown → sending, just before the request goes out (counts the attempt).
+
+        Committed before the request, so a crash during it leaves ``sending`` for
+        :meth:`recover` to turn into ``unknown``.
+        """
+
+        def changes(entry: OutboxEntry, now: float) -> dict[str, Any]:
+            return {
+                "state": EntryState.SENDING,
+                "attempts": entry.attempts + 1,
+                "first_attempt_at": entry.first_attempt_at or now,
+                "last_attempt_at": now,
+                "next_attempt_at": None,
+            }
+
+        return self._change(client_id, {EntryState.QUEUED, EntryState.UNKNOWN}, "send", changes)
+
+    def mark_sent(self, client_id: str, server_id: str, sent_at: float) -> OutboxEntry:
+        """sending/unknown → sent, with the server's message id and time."""
+        return self._change(
+            client_id,
+            {EntryState.SENDING, EntryState.UNKNOWN},
+            "mark as sent",
+            lambda _e, _now: {
+                "state": EntryState.SENT,
+                "server_id": server_id,
+                "sent_at": sent_at,
+                "next_attempt_at": None,
+                "error_code": None,
+                "error_text": None,
+                "error_status": None,
+                "retryable": False,
+            },
+        )
+
+    def mark_unknown(
+        self,
+        client_id: str,
+        reason: str,
+        *,
+        verify_at: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> OutboxEntry:
+        """sending/unknown → unknown: the message may be on the server; check before resending.
+
+        ``verify_at`` is when the history check is due (None: the engine's grace after
+        :attr:`OutboxEntry.updated_at`). ``reason`` says in words what happened.
+        """
+        return self._change(
+            client_id,
+            {EntryState.SENDING, EntryState.UNKNOWN},
+            "mark as unknown",
+            lambda _e, _now: {
+                "state": EntryState.UNKNOWN,
+                "next_attempt_at": verify_at,
+                "error_text": reason,
+                "error_status": status,
+                "error_code": code,
+                "retryable": True,
+            },
+        )
+
+    def mark_failed(
+        self,
+        client_id: str,
+        *,
+        status: int | None,
+        code: str | None,
+        text: str,
+        retryable: bool,
+    ) -> OutboxEntry:
+        """sending/unknown → failed: no automatic retry; the text and the error are kept."""
+        return self._change(
+            client_id,
+            {EntryState.SENDING, EntryState.UNKNOWN},
+            "mark as failed",
+            lambda _e, _now: {
+                "state": EntryState.FAILED,
+                "next_attempt_at": None,
+                "error_status": status,
+                "error_code": code,
+                "error_text": text,
+                "retryable": retryable,
+            },
+        )
+
+    def schedule(
+        self,
+        client_id: str,
+        at: float,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> OutboxEntry:
+        """→ queued, to be sent at ``at`` (backoff; ``reason`` is shown with the countdown).
+
+        From ``sending`` (the attempt never reached the server), ``unknown`` (the
+        history proved it is not there) or ``queued`` (rescheduled).
+        """
+        return self._change(
+            client_id,
+            {EntryState.SENDING, EntryState.UNKNOWN, EntryState.QUEUED},
+            "schedule",
+            lambda _e, _now: {
+                "state": EntryState.QUEUED,
+                "next_attempt_at": at,
+                "error_text": reason,
+                "error_status": status,
+                "error_code": code,
+                "retryable": True,
+            },
+        )
+
+    def count_verification(self, client_id: str) -> OutboxEntry:
+        """Count one history check of an ``unknown`` entry (report and backoff exponent)."""
+        return self._change(
+            client_id,
+            {EntryState.UNKNOWN},
+            "check",
+            lambda e, _now: {"verifications": e.verifications + 1},
+        )
+
+    # User actions -------------------------------------------------------------------------
+
+    def due_now(self, client_id: str) -> OutboxEntry:
+        """The user's "send now": a queued entry in backoff, or an unknown one, is due now.
+
+        For ``unknown`` that means "check the history now", never a blind resend.
+        """
+        return self._change(
+            client_id,
+            {EntryState.QUEUED, EntryState.UNKNOWN},
+            "send now",
+            lambda _e, now: {"next_attempt_at": now},
+        )
+
+    def retry(self, client_id: str) -> OutboxEntry:
+        """The user's Retry.
+
+        * failed → queued, due now, at the end of its user's line (a new ``seq``: the
+          user's later messages went out meanwhile), attempts and error cleared. The
+          wire id is kept: it is the same message.
+        * unknown → checked now. It stays ``unknown`` because it may be on the server:
+          the check is what decides between "sent" and a real resend, so Retry can never
+          deliver it twice.
+        """
+        with self._tx() as tx:
+            entry = self._fetch(tx, client_id)
+            if entry.state is EntryState.UNKNOWN:
+                tx.conn.execute(
+                    "UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE client_id = ?",
+                    (tx.now, tx.now, client_id),
+                )
+            elif entry.state is EntryState.FAILED:
+                # first_attempt_at is kept: a history check must reach back to the
+                # earliest attempt of this wire id, which may be on the server already.
+                self._requeue(tx, entry, entry.message, entry.revision, entry.first_attempt_at)
+            else:
+                raise OutboxStateError(
+                    f"Can't retry a message that is {entry.state.value} ({client_id})."
+                )
+            return self._fetch(tx, client_id)
+
+    def edit(self, client_id: str, text: str) -> OutboxEntry:
+        """Change a failed message's text and queue it again (end of the line, due now).
+
+        Decision: the entry stays in the outbox (same ``client_id``, so the UI row keeps
+        its identity) rather than going back to the composer, because the text must
+        never exist only in a widget. Its wire id gets a new revision, so a history check
+        can't mistake an earlier revision already on the server for this one.
+        """
+        with self._tx() as tx:
+            entry = self._fetch(tx, client_id)
+            if entry.state is not EntryState.FAILED:
+                raise OutboxStateError(
+                    f"Only a failed message can be edited; this one is {entry.state.value}."
+                )
+            revision = entry.revision + 1
+            message = _with_wire_id(
+                entry.message, wire_id_for(client_id, revision), _clean_text(text)
+            )
+            self._requeue(tx, entry, message, revision, None)
+            return self._fetch(tx, client_id)
+
+    def _requeue(
+        self,
+        tx: _Tx,
+        entry: OutboxEntry,
+        message: OutgoingMessage,
+        revision: int,
+        first_attempt_at: float | None,
+    ) -> None:
+        tx.conn.execute(
+            "UPDATE outbox SET seq = ?, message = ?, revision = ?, state = ?, attempts = 0,"
+            " verifications = 0, next_attempt_at = NULL, first_attempt_at = ?,"
+            " error_code = NULL, error_text = NULL, error_status = NULL, retryable = 0,"
+            " updated_at = ? WHERE client_id = ?",
+            (
+                self._next_seq(tx),
+                message_to_json(message),
+                revision,
+                EntryState.QUEUED,
+                first_attempt_at,
+                tx.now,
+                entry.client_id,
+            ),
+        )
+
+    def discard(self, client_id: str) -> OutboxEntry:
+        """Remove an entry (the user gave up on it); returns what was removed.
+
+        Not while ``sending``: the request's outcome must land somewhere. Discarding an
+        ``unknown`` entry only forgets it locally — it may still be on the server.
+        """
+        with self._tx() as tx:
+            entry = self._fetch(tx, client_id)
+            if entry.state is EntryState.SENDING:
+                raise OutboxStateError("Can't discard a message while it is being sent.")
+            tx.conn.execute("DELETE FROM outbox WHERE client_id = ?", (client_id,))
+            return entry
+
+    # Housekeeping -------------------------------------------------------------------------
+
+    def recover(self) -> list[OutboxEntry]:
+        """At start-up: every ``sending`` entry becomes ``unknown`` and is returned.
+
+        The previous process died with those requests in flight; they may have reached
+        the server, so they are checked in the history before any resend.
+        """
+        with self._tx() as tx:
+            rows = tx.conn.execute(
+                f"{_SELECT} WHERE state = ? ORDER BY seq", (EntryState.SENDING,)
+            ).fetchall()
+            tx.conn.execute(
+                "UPDATE outbox SET state = ?, next_attempt_at = NULL, retryable = 1,"
+                " error_text = ?, updated_at = ? WHERE state = ?",
+                (
+                    EntryState.UNKNOWN,
+                    "The app stopped while sending; checking whether the message arrived.",
+                    tx.now,
+                    EntryState.SENDING,
+                ),
+            )
+            return [self._fetch(tx, _entry(row).client_id) for row in rows]
+
+    def prune_sent(self, older_than: float) -> int:
+        """Delete ``sent`` entries last changed before ``older_than``; return how many.
+
+        Delivered messages are in the server's history; keeping them here forever would
+        only grow the file.
+        """
+        with self._tx() as tx:
+            cursor = tx.conn.execute(
+                "DELETE FROM outbox WHERE state = ? AND updated_at < ?",
+                (EntryState.SENT, older_than),
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        """Close the database; calling it again is harmless."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
