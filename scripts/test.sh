@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up (first run only) and run the whole test suite:
+#   1. unit, API (real HTTP against the sandbox on a loopback port) and UI (pytest-qt,
+#      offscreen) tests;
+#   2. the end-to-end group: the real window under Xvfb with real key presses, and a real
+#      Secret Service keychain (gnome-keyring inside a private D-Bus session).
+# Extra arguments go to both pytest runs (e.g. -x, -k name).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export QT_QPA_PLATFORM=offscreen
+status=0
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+echo "== end-to-end tests (Xvfb + gnome-keyring) =="
+dbus-run-session -- sh -c '
+    printf "ci-keyring-password" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    exec .venv/bin/python -m pytest -q -p no:cacheprovider -m e2e "$@"
+' sh "$@" || status=$?
+exit "$status"
