@@ -1,0 +1,168 @@
+"""Start-up: command line, QApplication, the connection to use, and the main window.
+
+Qt is imported only after the command line is parsed, so ``--help`` and ``--version``
+answer instantly and bad flags get argparse's message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from smooch_desktop import appinfo
+from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.errors import ConfigError
+from smooch_desktop.api.hosts import validate_base_url
+
+if TYPE_CHECKING:
+    from smooch_desktop.sandbox import SandboxServer
+
+log = logging.getLogger("smooch_desktop")
+
+SECRET_ENV = "SMOOCH_KEY_SECRET"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smooch-desktop",
+        description=f"{appinfo.NAME}: send manual replies to the end users of a Smooch app.",
+        epilog=f"The key secret is read from the system keychain or from ${SECRET_ENV} "
+        "(used for this run only, never stored).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {appinfo.VERSION}")
+    sandbox = parser.add_argument_group("sandbox (no account or internet needed)")
+    sandbox.add_argument(
+        "--sandbox", action="store_true", help="start the local sandbox server and connect to it"
+    )
+    sandbox.add_argument(
+        "--sandbox-port",
+        type=_port,
+        default=0,
+        metavar="N",
+        help="port for the sandbox (default: a free port)",
+    )
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--profile", metavar="NAME", help="use this saved connection profile")
+    conn.add_argument("--base-url", metavar="URL", help="API base URL (https, or http on loopback)")
+    conn.add_argument("--app-id", metavar="ID", help="Smooch app ID")
+    conn.add_argument("--key-id", metavar="ID", help="API key ID")
+    conn.add_argument(
+        "--auth",
+        choices=[m.value for m in AuthMethod],
+        default=None,
+        help="authentication method (default: basic)",
+    )
+    parser.add_argument("--user-id", metavar="ID", help="open the conversation with this user")
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    flag_conn = [args.base_url, args.app_id, args.key_id]
+    if any(flag_conn) and not all(flag_conn):
+        parser.error("--base-url, --app-id and --key-id go together")
+    if args.sandbox and any(flag_conn):
+        parser.error("--sandbox can't be combined with --base-url/--app-id/--key-id")
+    if args.base_url:
+        try:
+            validate_base_url(args.base_url)
+        except ConfigError as exc:
+            parser.error(f"--base-url: {exc.message}")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    return run_gui(args)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QGuiApplication, QIcon
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.setApplicationName(appinfo.APP_ID)
+    QApplication.setApplicationDisplayName(appinfo.NAME)
+    QApplication.setOrganizationName(appinfo.ORGANIZATION)
+    QApplication.setOrganizationDomain(appinfo.ORGANIZATION_DOMAIN)
+    QApplication.setApplicationVersion(appinfo.VERSION)
+    QGuiApplication.setDesktopFileName(appinfo.DESKTOP_FILE_ID)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    icon = _app_icon()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+
+    # One instance per data directory: two senders on one outbox could deliver twice.
+    from PySide6.QtCore import QLockFile
+
+    from smooch_desktop.core.paths import data_dir
+
+    lock = QLockFile(str(data_dir() / "instance.lock"))
+    lock.setStaleLockTime(0)
+    if not lock.tryLock(200):
+        from PySide6.QtWidgets import QMessageBox
+
+        text = f"{appinfo.NAME} is already running for this user (its outbox is in use)."
+        print(f"smooch-desktop: {text}", file=sys.stderr)
+        QMessageBox.warning(None, appinfo.NAME, text)
+        return 1
+
+    sandbox: SandboxServer | None = None
+    if args.sandbox:
+        from smooch_desktop.sandbox import SandboxServer
+
+        try:
+            sandbox = SandboxServer(host="127.0.0.1", port=args.sandbox_port).start()
+        except OSError as exc:
+            print(
+                f"smooch-desktop: can't start the sandbox: {exc.strerror or exc}", file=sys.stderr
+            )
+            return 2
+        print(f"base_url={sandbox.base_url}", flush=True)
+        print(f"app_id={sandbox.app_id}", flush=True)
+        print(f"key_id={sandbox.key_id}", flush=True)
+        print(f"secret={sandbox.secret}", flush=True)
+
+    from smooch_desktop.ui.controller import AppController
+
+    controller = AppController(args, sandbox)
+    # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
+    signal.signal(signal.SIGINT, controller.request_quit_from_signal)
+    signal.signal(signal.SIGTERM, controller.request_quit_from_signal)
+    heartbeat = QTimer()
+    heartbeat.start(250)
+    heartbeat.timeout.connect(_noop)
+    controller.start()
+    code = app.exec()
+    controller.shutdown()
+    if sandbox is not None:
+        sandbox.stop()
+    lock.unlock()
+    return int(code)
+
+
+def _noop() -> None:
+    """Gives the interpreter a chance to run signal handlers."""
+
+
+def _app_icon() -> Any:
+    try:
+        from smooch_desktop.resources import app_icon_path
+
+        return app_icon_path()
+    except (ImportError, FileNotFoundError):
+        return None

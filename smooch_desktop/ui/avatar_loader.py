@@ -1,0 +1,141 @@
+"""Fetches avatars and message images off the GUI thread, with memory and disk caches.
+
+Workers return bytes; the GUI thread turns them into QPixmaps (pixmaps are GUI-thread
+objects). One request per distinct URL: a URL that is in flight or known to be missing
+is never asked for again, and results for URLs nobody wants any more are simply cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QPixmap
+
+from smooch_desktop.core.gravatar import AvatarDiskCache
+from smooch_desktop.ui.workers import TaskQueue
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+_TIMEOUT = (3.0, 8.0)
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    url: str
+    found: bool
+    data: bytes
+    from_network: bool
+
+
+class _ImageNotLoaded(Exception):
+    """The image could not be fetched (network error or unexpected status)."""
+
+
+def _cache_key(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:40]
+
+
+class AvatarLoader(QObject):
+    """Loads images by URL on its own worker so a slow Gravatar never delays a send.
+
+    Signals:
+        imageReady(str): the image for this URL is now available from :meth:`pixmap`.
+        imageMissing(str): the server answered 404 for this URL (e.g. no Gravatar).
+        imageFailed(str, str): URL and a reason in words (network error, not an image).
+    """
+
+    imageReady = Signal(str)
+    imageMissing = Signal(str)
+    imageFailed = Signal(str, str)
+
+    def __init__(self, disk_cache: AvatarDiskCache | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._tasks = TaskQueue("avatars", self)
+        self._disk = disk_cache
+        self._session = requests.Session()
+        self._pixmaps: dict[str, QPixmap] = {}
+        self._missing: set[str] = set()
+        self._in_flight: set[str] = set()
+        #: Network requests actually made (the benchmarks read this).
+        self.network_requests = 0
+
+    def stop(self) -> None:
+        self._tasks.stop(2000)
+        self._session.close()
+
+    def pixmap(self, url: str) -> QPixmap | None:
+        """The image if loaded; otherwise starts loading it (once) and returns None."""
+        found = self._pixmaps.get(url)
+        if found is None:
+            self.request(url)
+        return found
+
+    def is_missing(self, url: str) -> bool:
+        return url in self._missing
+
+    def request(self, url: str) -> None:
+        if not url.startswith(("http://", "https://")):
+            return
+        if url in self._pixmaps or url in self._missing or url in self._in_flight:
+            return
+        self._in_flight.add(url)
+        self._tasks.submit(
+            lambda: self._fetch(url),
+            self._on_fetched,
+            lambda exc: self._on_failed(url, exc),
+            kind="avatar",
+            key=url,
+        )
+
+    # Worker side -------------------------------------------------------------------------
+    def _fetch(self, url: str) -> _Fetched:
+        key = _cache_key(url)
+        if self._disk is not None:
+            hit = self._disk.get(key)
+            if hit is not None:
+                return _Fetched(url, hit.found, hit.data or b"", False)
+        try:
+            with self._session.get(url, timeout=_TIMEOUT, stream=True) as resp:
+                if resp.status_code == 404:
+                    if self._disk is not None:
+                        self._disk.put_missing(key)
+                    return _Fetched(url, False, b"", True)
+                if resp.status_code != 200:
+                    raise _ImageNotLoaded(f"the image server answered HTTP {resp.status_code}")
+                data = resp.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
+        except requests.Timeout:
+            raise _ImageNotLoaded(f"{urlsplit(url).netloc} did not answer in time") from None
+        except requests.RequestException:
+            raise _ImageNotLoaded(f"couldn't reach {urlsplit(url).netloc}") from None
+        if len(data) > MAX_IMAGE_BYTES:
+            raise _ImageNotLoaded("the image is larger than 5 MB")
+        if self._disk is not None:
+            self._disk.put(key, data)
+        return _Fetched(url, True, data, True)
+
+    # GUI side -----------------------------------------------------------------------------
+    @Slot(object)
+    def _on_fetched(self, result: object) -> None:
+        assert isinstance(result, _Fetched)
+        self._in_flight.discard(result.url)
+        if result.from_network:
+            self.network_requests += 1
+        if not result.found:
+            self._missing.add(result.url)
+            self.imageMissing.emit(result.url)
+            return
+        pixmap = QPixmap()
+        if not pixmap.loadFromData(result.data):
+            self._missing.add(result.url)
+            self.imageFailed.emit(result.url, "the file is not an image")
+            return
+        self._pixmaps[result.url] = pixmap
+        self.imageReady.emit(result.url)
+
+    def _on_failed(self, url: str, exc: BaseException) -> None:
+        self._in_flight.discard(url)
+        self.network_requests += 1
+        self.imageFailed.emit(url, str(exc))

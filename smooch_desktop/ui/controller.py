@@ -1,0 +1,286 @@
+"""Owns the long-lived parts (stores, worker queues, tray) and the window per connection.
+
+Changing the connection profile rebuilds the session and the window; the outbox,
+drafts and worker threads live for the whole run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from smooch_desktop import appinfo
+from smooch_desktop.api.auth import AuthMethod, Credentials
+from smooch_desktop.api.errors import ApiError, ConfigError
+from smooch_desktop.api.hosts import base_url_for, is_loopback_host
+from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.core import paths
+from smooch_desktop.core.drafts import DraftStore
+from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
+from smooch_desktop.core.outbox import Outbox
+from smooch_desktop.core.secrets import (
+    KeychainUnavailable,
+    SecretStore,
+    SessionSecrets,
+    account_for,
+)
+from smooch_desktop.ui.avatar_loader import AvatarLoader
+from smooch_desktop.ui.delivery import DeliveryService
+from smooch_desktop.ui.main_window import MainWindow, Session
+from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.workers import TaskQueue
+
+log = logging.getLogger(__name__)
+
+
+def gravatar_base_for(base_url: str) -> str:
+    """Where avatar previews come from: Gravatar, or the sandbox's copy on loopback.
+
+    A loopback API is the local sandbox (nothing else is allowed over http), which serves
+    Gravatar-compatible images itself so previews work offline.
+    """
+    host = urlsplit(base_url).hostname or ""
+    return base_url.rstrip("/") + "/avatar" if is_loopback_host(host) else GRAVATAR_BASE
+
+
+SECRET_ENV = "SMOOCH_KEY_SECRET"
+COMMAND_LINE_PROFILE = "Command line"
+SANDBOX_PROFILE = "Sandbox"
+
+
+class AppController(QObject):
+    """Builds sessions and windows; shuts everything down in order."""
+
+    def __init__(self, args: argparse.Namespace, sandbox: Any = None) -> None:
+        super().__init__()
+        self.args = args
+        self.sandbox = sandbox
+        self.settings = AppSettings()
+        self.secrets = SecretStore()
+        self.session_secrets = SessionSecrets()
+        data = paths.data_dir()
+        self.outbox = Outbox(data / "outbox.sqlite3")
+        self.drafts = DraftStore(data / "drafts.sqlite3")
+        self.api_tasks = TaskQueue("api", self)
+        # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
+        self.keychain_tasks = TaskQueue("keychain", self)
+        self.avatars = AvatarLoader(AvatarDiskCache(paths.cache_dir() / "avatars"), self)
+        self.window: MainWindow | None = None
+        self.session: Session | None = None
+        self.delivery: DeliveryService | None = None
+        self.tray: QSystemTrayIcon | None = None
+        self._dialog: Any = None
+        self._shut_down = False
+
+    # Start-up -------------------------------------------------------------------------------
+    def start(self) -> None:
+        session, problem = self._resolve_session()
+        self._open_window(session)
+        self._setup_tray()
+        if session is not None:
+            self._check_connection(session)
+        if self.args.user_id and self.window is not None:
+            self.window.select_user(self.args.user_id)
+        if problem and self.window is not None:
+            self.window.status_profile.setText(problem)
+            QTimer.singleShot(0, self.open_connection_dialog)
+
+    def _resolve_session(self) -> tuple[Session | None, str]:
+        args = self.args
+        method = AuthMethod(args.auth or "basic")
+        if self.sandbox is not None:
+            sb = self.sandbox
+            creds = Credentials(sb.key_id, sb.secret, method)
+            api = V1Api.connect(sb.base_url, sb.app_id, creds)
+            return Session(SANDBOX_PROFILE, api, api.host, sb.base_url + "/avatar"), ""
+        if args.base_url:
+            profile = args.profile or COMMAND_LINE_PROFILE
+            secret = self._env_secret() or self._keychain_secret(profile, args.key_id)
+            if not secret:
+                return None, (
+                    f"No secret for key {args.key_id}: set ${SECRET_ENV} or save it in "
+                    "Connection settings."
+                )
+            creds = Credentials(args.key_id, secret, method)
+            api = V1Api.connect(args.base_url, args.app_id, creds)
+            return Session(profile, api, api.host, gravatar_base_for(api.client.base_url)), ""
+        profiles = {p.name: p for p in self.settings.profiles()}
+        name = args.profile or self.settings.active_profile_name()
+        if args.profile and args.profile not in profiles:
+            return None, f"No connection profile named “{args.profile}”."
+        chosen = profiles.get(name) or next(iter(profiles.values()), None)
+        if chosen is None:
+            return None, "Not connected yet: set up a connection (File ▸ Connection settings)."
+        return self._session_for_profile(chosen, method if args.auth else None)
+
+    def _session_for_profile(
+        self, profile: Profile, method: AuthMethod | None = None
+    ) -> tuple[Session | None, str]:
+        secret = self._env_secret() or self._keychain_secret(profile.name, profile.key_id)
+        if not secret:
+            return None, f"No secret for profile “{profile.name}”: enter it in Connection settings."
+        try:
+            base_url = base_url_for(profile.region, profile.base_url)
+            creds = Credentials(profile.key_id, secret, method or AuthMethod(profile.auth))
+            api = V1Api.connect(base_url, profile.app_id, creds, version=profile.api_version)
+        except (ConfigError, ValueError) as exc:
+            text = exc.message if isinstance(exc, ConfigError) else str(exc)
+            return None, f"Profile “{profile.name}” is not usable: {text}"
+        return Session(profile.name, api, api.host, gravatar_base_for(api.client.base_url)), ""
+
+    @staticmethod
+    def _env_secret() -> str | None:
+        import os
+
+        return os.environ.get(SECRET_ENV) or None
+
+    def _keychain_secret(self, profile: str, key_id: str) -> str | None:
+        if not profile or not key_id:
+            return None
+        account = account_for(profile, key_id)
+        found = self.session_secrets.get(account)
+        if found:
+            return found
+        try:
+            return self.secrets.get(account)
+        except KeychainUnavailable as exc:
+            log.warning("keychain unavailable: %s", exc.reason)
+            return None
+
+    def _open_window(self, session: Session | None) -> None:
+        old = self.window
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        if self.delivery is not None:
+            self.delivery.deleteLater()
+            self.delivery = None
+        if self.session is not None and self.session is not session:
+            api = self.session.api
+            self.api_tasks.submit(api.close, kind="close")
+        self.session = session
+        if session is not None:
+            self.delivery = DeliveryService(
+                self.outbox, self.api_tasks, session.profile, session.api
+            )
+        window = MainWindow(
+            self.settings, session, self.delivery, self.drafts, self.api_tasks, self.avatars
+        )
+        window.connectionSettingsRequested.connect(self.open_connection_dialog)
+        window.notify.connect(self._notify)
+        window.show()
+        self.window = window
+        if self.delivery is not None:
+            self.delivery.start()
+
+    def _check_connection(self, session: Session) -> None:
+        self.api_tasks.submit(
+            session.api.check_connection,
+            self._on_connection_ok,
+            self._on_connection_error,
+            kind="check",
+        )
+
+    def _on_connection_ok(self, _result: object) -> None:
+        if self.window is not None:
+            self.window._set_call_ok("connected")
+
+    def _on_connection_error(self, exc: BaseException) -> None:
+        text = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        if self.window is not None:
+            self.window._set_call_failed(f"connection: {text}")
+            self.window.statusBar().showMessage(f"Can't reach the API: {text}", 15000)
+
+    # Connection settings -------------------------------------------------------------------
+    @Slot()
+    def open_connection_dialog(self) -> None:
+        from smooch_desktop.ui.connection_dialog import ConnectionDialog
+
+        if self._dialog is not None:
+            self._dialog.raise_()
+            return
+        dialog = ConnectionDialog(
+            self.settings, self.secrets, self.session_secrets, self.keychain_tasks, self.window
+        )
+        dialog.profileSaved.connect(self._on_profile_saved)
+        dialog.finished.connect(self._on_dialog_finished)
+        self._dialog = dialog
+        dialog.open()
+
+    @Slot(int)
+    def _on_dialog_finished(self, _code: int) -> None:
+        if self._dialog is not None:
+            self._dialog.deleteLater()
+        self._dialog = None
+
+    @Slot(str)
+    def _on_profile_saved(self, name: str) -> None:
+        profile = next((p for p in self.settings.profiles() if p.name == name), None)
+        if profile is None:
+            return
+        self.settings.set_active_profile_name(name)
+        session, problem = self._session_for_profile(profile)
+        user_ref = self.window.user_panel.current_user_ref() if self.window else ""
+        self._open_window(session)
+        if session is not None:
+            self._check_connection(session)
+            if user_ref and self.window is not None:
+                self.window.select_user(user_ref)
+        elif self.window is not None:
+            self.window.status_profile.setText(problem)
+
+    # Tray and notifications ----------------------------------------------------------------
+    def _setup_tray(self) -> None:
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return
+        icon = QApplication.windowIcon()
+        self.tray = QSystemTrayIcon(icon if not icon.isNull() else QIcon(), self)
+        self.tray.setToolTip(appinfo.NAME)
+        self.tray.activated.connect(self._on_tray_activated)
+        self.tray.show()
+
+    @Slot(str, str)
+    def _notify(self, title: str, text: str) -> None:
+        if self.tray is not None:
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 8000)
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_tray_activated(self, _reason: QSystemTrayIcon.ActivationReason) -> None:
+        if self.window is not None:
+            self.window.showNormal()
+            self.window.raise_()
+            self.window.activateWindow()
+
+    # Shutdown -------------------------------------------------------------------------------
+    def request_quit_from_signal(self, _signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, self._close_from_signal)
+
+    @Slot()
+    def _close_from_signal(self) -> None:
+        if self.window is not None:
+            self.window.close()
+        QApplication.quit()
+
+    def shutdown(self) -> None:
+        """Called after the event loop ends: let the last calls (typing:stop) finish."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self.window is not None and not self.window._closing:
+            self.window.close()
+        if self.tray is not None:
+            self.tray.hide()
+        self.api_tasks.stop(4000)
+        self.keychain_tasks.stop(1000)
+        self.avatars.stop()
+        if self.session is not None:
+            self.session.api.close()
+        self.outbox.close()
+        self.drafts.close()
+        self.settings.sync()

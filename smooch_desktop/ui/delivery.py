@@ -1,0 +1,137 @@
+"""Runs the Qt-free delivery engine on the API worker thread and reports to the GUI.
+
+The engine does one unit of work per ``step()``; this bridge queues steps on the API
+TaskQueue (so a message and the typing calls around it keep their order), arms a timer
+for the next due retry, and re-emits outbox changes on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from smooch_desktop.api.models import OutgoingMessage
+from smooch_desktop.core.delivery import DeliveryEngine
+from smooch_desktop.core.outbox import Outbox, OutboxEntry, OutboxError
+from smooch_desktop.ui.workers import TaskQueue
+
+#: Steps per queued job, so typing calls queued meanwhile get a turn between messages.
+_STEPS_PER_JOB = 3
+
+
+class DeliveryService(QObject):
+    """The GUI's handle on the outbox and its delivery engine.
+
+    Signals:
+        entryChanged(object): an OutboxEntry changed state (emitted on the GUI thread).
+        deliveryError(str): an unexpected error inside the engine (shown in the status bar).
+    """
+
+    entryChanged = Signal(object)
+    deliveryError = Signal(str)
+    _changedFromWorker = Signal(object)
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        tasks: TaskQueue,
+        profile: str,
+        api: Any,
+        parent: QObject | None = None,
+        **engine_options: Any,
+    ) -> None:
+        super().__init__(parent)
+        self.outbox = outbox
+        self.profile = profile
+        self._tasks = tasks
+        self._step_queued = False
+        self._changedFromWorker.connect(self._relay)
+        self.engine = DeliveryEngine(
+            outbox, api, profile, on_change=self._changedFromWorker.emit, **engine_options
+        )
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.kick)
+
+    def start(self) -> list[OutboxEntry]:
+        """Resume what a previous run left unfinished (sending → unknown, then verify)."""
+        recovered = self.outbox.recover()
+        self.kick()
+        return recovered
+
+    def enqueue(self, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
+        """Write the message durably to the outbox, then start delivering it."""
+        entry = self.outbox.enqueue(self.profile, user_ref, message)
+        self.kick()
+        return entry
+
+    def entries_for(self, user_ref: str) -> list[OutboxEntry]:
+        return self.outbox.entries_for(self.profile, user_ref)
+
+    def retry(self, client_id: str) -> bool:
+        """User's Retry: a failed message is queued again (an unknown one re-checked)."""
+        return self._act(self.engine.retry, client_id)
+
+    def send_now(self, client_id: str) -> bool:
+        """Skip the countdown of a message waiting for its next attempt."""
+        return self._act(self.engine.send_now, client_id)
+
+    def discard(self, client_id: str) -> bool:
+        """Drop a message that was not sent (not possible while it is being sent)."""
+        try:
+            self.engine.discard(client_id)
+        except OutboxError as exc:
+            self.deliveryError.emit(f"Can't discard that message now: {exc}")
+            return False
+        return True
+
+    def _act(self, action: Any, client_id: str) -> bool:
+        try:
+            action(client_id)
+        except OutboxError as exc:
+            self.deliveryError.emit(f"Can't do that now: {exc}")
+            return False
+        self._changed_now(client_id)
+        self.kick()
+        return True
+
+    def _changed_now(self, client_id: str) -> None:
+        entry = self.outbox.get(client_id)
+        if entry is not None:
+            self.entryChanged.emit(entry)
+
+    @Slot()
+    def kick(self) -> None:
+        """Queue a delivery step unless one is already waiting."""
+        if self._step_queued:
+            return
+        self._step_queued = True
+        self._tasks.submit(self._steps, self._on_steps_done, self._on_steps_failed, kind="deliver")
+
+    def _steps(self) -> float | None:
+        for _ in range(_STEPS_PER_JOB):
+            if not self.engine.step():
+                break
+        return self.engine.next_due()
+
+    def _on_steps_done(self, next_due: object) -> None:
+        self._step_queued = False
+        self._schedule(next_due if isinstance(next_due, float | int) else None)
+
+    def _on_steps_failed(self, exc: BaseException) -> None:
+        self._step_queued = False
+        self.deliveryError.emit(f"Delivery stopped unexpectedly: {exc}")
+        self._schedule(time.time() + 5.0)
+
+    def _schedule(self, due: float | None) -> None:
+        if due is None:
+            self._timer.stop()
+            return
+        delay_ms = max(0, int((due - time.time()) * 1000))
+        self._timer.start(min(delay_ms, 60_000))
+
+    @Slot(object)
+    def _relay(self, entry: object) -> None:
+        self.entryChanged.emit(entry)

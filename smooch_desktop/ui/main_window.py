@@ -1,0 +1,580 @@
+"""The main window: pick a user, choose how you appear, write, send."""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from smooch_desktop import appinfo
+from smooch_desktop.api.errors import ApiError
+from smooch_desktop.api.models import AppUser, HistoryPage, OutgoingMessage, Sender
+from smooch_desktop.core.drafts import DraftStore
+from smooch_desktop.core.outbox import OutboxEntry
+from smooch_desktop.core.validation import ValidationError, clean_message_text
+from smooch_desktop.ui.avatar_loader import AvatarLoader
+from smooch_desktop.ui.composer import Composer
+from smooch_desktop.ui.conversation import ConversationItem, ConversationModel, ConversationView
+from smooch_desktop.ui.delivery import DeliveryService
+from smooch_desktop.ui.sender_panel import SenderPanel
+from smooch_desktop.ui.settings import AppSettings
+from smooch_desktop.ui.typing_indicator import TypingSender
+from smooch_desktop.ui.user_panel import UserPanel
+from smooch_desktop.ui.workers import TaskQueue
+
+log = logging.getLogger(__name__)
+
+DRAFT_SAVE_MS = 400
+POLL_INTERVAL_MS = 5000
+BACKGROUND_POLL_INTERVAL_MS = 30000
+
+
+@dataclass
+class Session:
+    """Everything the window needs about the active connection."""
+
+    profile: str
+    api: Any  # ConversationApi
+    host: str
+    gravatar_base: str
+
+
+def item_from_entry(entry: OutboxEntry) -> ConversationItem:
+    """How an outbox entry shows in the conversation until the server's copy arrives."""
+    message = entry.message
+    return ConversationItem.local(
+        entry.client_id,
+        message.text,
+        state=str(entry.state),
+        queued_at=entry.created_at,
+        author_name=message.sender.name,
+        author_email=message.sender.email,
+        avatar_url=message.sender.avatar_url,
+        error_text=entry.error_text or "",
+        next_attempt_at=entry.next_attempt_at,
+        server_id=entry.server_id or "",
+        msg_type=message.type,
+        media_url=message.media_url,
+        media_type=message.media_type,
+        actions=tuple(message.actions),
+    )
+
+
+class MainWindow(QMainWindow):
+    """User panel on top, conversation and composer on the left, sender on the right.
+
+    Signals:
+        connectionSettingsRequested(): the user asked for the connection dialog.
+        notify(str, str): (title, text) for a desktop notification (tray).
+    """
+
+    connectionSettingsRequested = Signal()
+    notify = Signal(str, str)
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        session: Session | None,
+        delivery: DeliveryService | None,
+        drafts: DraftStore,
+        api_tasks: TaskQueue,
+        avatars: AvatarLoader,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(appinfo.NAME)
+        self.settings = settings
+        self.session = session
+        self.delivery = delivery
+        self.drafts = drafts
+        self.tasks = api_tasks
+        self.avatars = avatars
+        self._history_in_flight = False
+        self._older_in_flight = False
+        self._closing = False
+        self._loaded_user = ""
+        self._current_user_ref = ""
+        self._older_cursor: str | None = None
+
+        self.user_panel = UserPanel(api_tasks, self._api)
+        self.sender_panel = SenderPanel(
+            settings, avatars, gravatar_base=session.gravatar_base if session else ""
+        )
+        self.model = ConversationModel(self)
+        self.view = ConversationView(model=self.model, image_lookup=avatars.pixmap)
+        self.view.set_placeholder("Pick a user to see the conversation.")
+        self.composer = Composer()
+        self.typing = TypingSender(
+            api_tasks, self._api, self.sender_panel.typing_sender, parent=self
+        )
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.vsplit = QSplitter(Qt.Orientation.Vertical)
+        self.vsplit.setObjectName("conversationSplitter")
+        self.vsplit.addWidget(self.view)
+        self.vsplit.addWidget(self.composer)
+        self.vsplit.setStretchFactor(0, 4)
+        self.vsplit.setStretchFactor(1, 1)
+        self.vsplit.setChildrenCollapsible(False)
+        left_layout.addWidget(self.vsplit)
+        self.hsplit = QSplitter(Qt.Orientation.Horizontal)
+        self.hsplit.setObjectName("mainSplitter")
+        self.hsplit.addWidget(left)
+        self.hsplit.addWidget(self.sender_panel)
+        self.hsplit.setStretchFactor(0, 3)
+        self.hsplit.setStretchFactor(1, 1)
+        self.hsplit.setChildrenCollapsible(False)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.user_panel)
+        layout.addWidget(self.hsplit, 1)
+        self.setCentralWidget(central)
+
+        self.status_profile = QLabel()
+        self.status_profile.setObjectName("statusProfile")
+        self.status_call = QLabel()
+        self.status_call.setObjectName("statusCall")
+        self.statusBar().addWidget(self.status_profile, 1)
+        self.statusBar().addPermanentWidget(self.status_call)
+
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self._save_draft)
+        self._poll_timer = QTimer(self)
+        self._poll_timer.setInterval(POLL_INTERVAL_MS)
+        self._poll_timer.timeout.connect(self._poll)
+
+        self._build_menus()
+        self.composer.set_ctrl_enter_mode(settings.send_with_ctrl_enter())
+        self.user_panel.userChanged.connect(self._on_user_changed)
+        self.user_panel.userLoaded.connect(self._on_user_loaded)
+        self.composer.textEdited.connect(self._on_composer_edited)
+        self.composer.sendRequested.connect(self.send_current)
+        self.sender_panel.senderChanged.connect(self._on_sender_changed)
+        self.view.loadOlderRequested.connect(self._load_older)
+        self.view.retryRequested.connect(self._retry)
+        self.view.sendNowRequested.connect(self._send_now)
+        self.view.editRequested.connect(self._edit)
+        self.view.discardRequested.connect(self._discard)
+        self.typing.activityFailed.connect(self._on_typing_failed)
+        avatars.imageReady.connect(self._on_image_ready)
+        if delivery is not None:
+            delivery.entryChanged.connect(self._on_entry_changed)
+            delivery.deliveryError.connect(self._set_call_failed)
+        self._apply_session()
+        self._restore_state()
+        self.setTabOrder(self.user_panel.combo, self.composer.edit)
+        self.setTabOrder(self.composer.edit, self.composer.send_button)
+        self.setTabOrder(self.composer.send_button, self.sender_panel.identity_combo)
+
+    # Helpers --------------------------------------------------------------------------------
+    def _api(self) -> Any:
+        return self.session.api if self.session else None
+
+    def _profile(self) -> str:
+        return self.session.profile if self.session else ""
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.connection_action = QAction("&Connection settings…", self)
+        self.connection_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.connection_action.triggered.connect(self.connectionSettingsRequested)
+        file_menu.addAction(self.connection_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        focus_user = QAction("Go to &user ID", self)
+        focus_user.setShortcut(QKeySequence("Ctrl+L"))
+        focus_user.triggered.connect(self._focus_user)
+        edit_menu.addAction(focus_user)
+        focus_composer = QAction("&Reply (go to the message box)", self)
+        focus_composer.setShortcut(QKeySequence("Ctrl+R"))
+        focus_composer.triggered.connect(self._focus_composer)
+        edit_menu.addAction(focus_composer)
+        self.ctrl_enter_action = QAction("Send with Ctrl+&Enter (Enter adds a line)", self)
+        self.ctrl_enter_action.setCheckable(True)
+        self.ctrl_enter_action.setChecked(self.settings.send_with_ctrl_enter())
+        self.ctrl_enter_action.toggled.connect(self._on_ctrl_enter_toggled)
+        edit_menu.addAction(self.ctrl_enter_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction(f"&About {appinfo.NAME}", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+    def _apply_session(self) -> None:
+        if self.session is None:
+            self.status_profile.setText("Not connected — File ▸ Connection settings…")
+            self.composer.setEnabled(False)
+            return
+        self.status_profile.setText(f"Profile: {self.session.profile} · {self.session.host}")
+        self.user_panel.set_recent(self.settings.recent_users(self.session.profile))
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.bytes_value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 720)
+        for key, splitter in (("window/hsplit", self.hsplit), ("window/vsplit", self.vsplit)):
+            state = self.settings.bytes_value(key)
+            if state is not None:
+                splitter.restoreState(state)
+            elif splitter is self.hsplit:
+                splitter.setSizes([760, 340])
+            else:
+                splitter.setSizes([520, 130])
+
+    def _save_state(self) -> None:
+        self.settings.set_bytes_value("window/geometry", self.saveGeometry())
+        self.settings.set_bytes_value("window/hsplit", self.hsplit.saveState())
+        self.settings.set_bytes_value("window/vsplit", self.vsplit.saveState())
+        self.settings.sync()
+
+    def _set_call_ok(self, what: str) -> None:
+        self.status_call.setText(f"✓ {what}")
+        self.status_call.setStyleSheet("color: #2e7d32;")
+        self.status_call.setToolTip(time.strftime("at %H:%M:%S"))
+
+    @Slot(str)
+    def _set_call_failed(self, what: str) -> None:
+        self.status_call.setText(f"✗ {what}")
+        self.status_call.setStyleSheet("color: #c62828;")
+        self.status_call.setToolTip(what)
+
+    # Users ----------------------------------------------------------------------------------
+    @Slot()
+    def _focus_user(self) -> None:
+        self.user_panel.combo.setFocus()
+        self.user_panel.line_edit.selectAll()
+
+    @Slot()
+    def _focus_composer(self) -> None:
+        self.composer.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def select_user(self, user_ref: str) -> None:
+        """Programmatic selection (the ``--user-id`` flag); focus goes to the composer."""
+        self.user_panel.set_user_ref(user_ref)
+        self.composer.edit.setFocus()
+
+    @Slot(str)
+    def _on_user_changed(self, user_ref: str) -> None:
+        self._save_draft()
+        self.typing.set_user(user_ref)
+        self.model.clear()
+        self.model.has_older = False
+        self._loaded_user = ""
+        self._older_cursor = None
+        self._poll_timer.stop()
+        self.composer.set_text(self.drafts.load(self._profile(), user_ref) if user_ref else "")
+        self.composer.show_note("")
+        self._current_user_ref = user_ref
+        if not user_ref:
+            self.view.set_placeholder("Pick a user to see the conversation.")
+            return
+        self.view.set_placeholder("Loading the conversation…")
+        if self.delivery is not None:
+            for entry in self.delivery.entries_for(user_ref):
+                if str(entry.state) != "sent":
+                    self.model.upsert_local(item_from_entry(entry))
+        self._load_history()
+
+    @Slot(object)
+    def _on_user_loaded(self, user: object) -> None:
+        assert isinstance(user, AppUser)
+        if self.session is not None:
+            recent = self.settings.add_recent_user(
+                self.session.profile, self.user_panel.current_user_ref()
+            )
+            self.user_panel.set_recent(recent)
+        self._set_call_ok("user found")
+
+    def _load_history(self) -> None:
+        api = self._api()
+        user_ref = self.user_panel.current_user_ref()
+        if api is None or not user_ref or self._history_in_flight:
+            return
+        self._history_in_flight = True
+        self.tasks.submit(
+            lambda: (user_ref, api.history(user_ref)),
+            self._on_history,
+            lambda exc: self._on_history_error(user_ref, exc),
+            kind="history",
+        )
+
+    def _on_history(self, result: object) -> None:
+        self._history_in_flight = False
+        assert isinstance(result, tuple)
+        user_ref, page = result
+        assert isinstance(page, HistoryPage)
+        if user_ref != self.user_panel.current_user_ref():
+            return
+        if self._loaded_user != user_ref:
+            locals_ = [
+                self.model.item(r)
+                for r in range(self.model.rowCount())
+                if self.model.item(r).client_id and self.model.item(r).state != "received"
+            ]
+            self.model.set_messages(page.messages)
+            for item in locals_:
+                self.model.upsert_local(item)
+            self.model.has_older = page.has_older
+            self._older_cursor = page.older_cursor
+            self._loaded_user = user_ref
+            self.view.set_placeholder("No messages yet. Say hello!")
+            self._set_call_ok("conversation loaded")
+        else:
+            incoming = [
+                m
+                for m in page.messages
+                if m.role == "user" and self.model.find_server(m.id) is None
+            ]
+            self.model.merge_messages(page.messages)
+            if incoming and not self.isActiveWindow():
+                latest = incoming[-1]
+                who = latest.author_name or user_ref
+                self.notify.emit(f"New message from {who}", latest.text[:200])
+        self._restart_poll()
+
+    def _on_history_error(self, user_ref: str, exc: BaseException) -> None:
+        self._history_in_flight = False
+        if user_ref != self.user_panel.current_user_ref():
+            return
+        text = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        self.view.set_placeholder(f"Couldn't load the conversation: {text}")
+        self._set_call_failed(f"history: {text}")
+        self._restart_poll()
+
+    def _restart_poll(self) -> None:
+        """Poll often while the window is in use, slowly in the background (for the tray)."""
+        active = self.isActiveWindow()
+        self._poll_timer.start(POLL_INTERVAL_MS if active else BACKGROUND_POLL_INTERVAL_MS)
+
+    @Slot()
+    def _poll(self) -> None:
+        if not self.user_panel.current_user_ref() or self._closing:
+            self._poll_timer.stop()
+            return
+        self._load_history()
+
+    @Slot()
+    def _load_older(self) -> None:
+        api = self._api()
+        user_ref = self.user_panel.current_user_ref()
+        cursor = self._older_cursor
+        if api is None or not user_ref or not cursor or self._older_in_flight:
+            self.view.older_loaded()
+            return
+        self._older_in_flight = True
+        self.tasks.submit(
+            lambda: (user_ref, api.history(user_ref, cursor)),
+            self._on_older,
+            lambda exc: self._on_older_error(exc),
+            kind="history",
+        )
+
+    def _on_older(self, result: object) -> None:
+        self._older_in_flight = False
+        assert isinstance(result, tuple)
+        user_ref, page = result
+        assert isinstance(page, HistoryPage)
+        if user_ref == self.user_panel.current_user_ref():
+            self.model.prepend_older(page.messages)
+            self.model.has_older = page.has_older
+            self._older_cursor = page.older_cursor
+        self.view.older_loaded()
+
+    def _on_older_error(self, exc: BaseException) -> None:
+        self._older_in_flight = False
+        self.view.older_loaded()
+        text = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        self._set_call_failed(f"older messages: {text}")
+
+    def changeEvent(self, event: QEvent) -> None:
+        active = event.type() == QEvent.Type.ActivationChange and self.isActiveWindow()
+        if active and self.user_panel.current_user_ref():
+            self._load_history()
+        super().changeEvent(event)
+
+    # Composing and sending --------------------------------------------------------------------
+    @Slot(str)
+    def _on_composer_edited(self, text: str) -> None:
+        self.typing.text_edited(text)
+        self._draft_timer.start()
+
+    @Slot()
+    def _save_draft(self) -> None:
+        self._draft_timer.stop()
+        user_ref = self._current_user_ref
+        if user_ref and self.session is not None:
+            self.drafts.save(self.session.profile, user_ref, self.composer.text())
+
+    @Slot()
+    def _on_sender_changed(self) -> None:
+        pass  # the typing indicator reads the sender when it next starts
+
+    @Slot()
+    def send_current(self) -> None:
+        """Validate, write to the outbox, then clear the composer: never lose the text."""
+        if self.delivery is None or self.session is None:
+            self.composer.show_error("Not connected: open File ▸ Connection settings first.")
+            return
+        user_ref = self.user_panel.current_user_ref()
+        if not user_ref:
+            self.user_panel.commit()
+            user_ref = self.user_panel.current_user_ref()
+        if not user_ref:
+            self.composer.show_error("Choose the user to reply to first (User ID above).")
+            self.user_panel.combo.setFocus()
+            return
+        try:
+            clean = clean_message_text(self.composer.text())
+        except ValidationError as exc:
+            self.composer.show_error(exc.message)
+            return
+        try:
+            sender: Sender = self.sender_panel.current_sender()
+        except ValidationError as exc:
+            self.composer.show_error(f"Fix the sender first: {exc.message}")
+            return
+        message = OutgoingMessage(text=clean.text, sender=sender)
+        try:
+            entry = self.delivery.enqueue(user_ref, message)
+        except Exception as exc:  # the outbox could not persist it: keep the text
+            self.composer.show_error(
+                f"Couldn't save the message locally, so it was not sent: {exc}"
+            )
+            return
+        self.typing.message_sent()
+        self.composer.set_text("")
+        self.drafts.delete(self.session.profile, user_ref)
+        if clean.removed_control_chars:
+            self.composer.show_note(
+                f"{clean.removed_control_chars} invisible control character(s) were removed."
+            )
+        else:
+            self.composer.show_note("")
+        self.model.upsert_local(item_from_entry(entry))
+        self.view.scrollToBottom()
+
+    @Slot(object)
+    def _on_entry_changed(self, entry: object) -> None:
+        assert isinstance(entry, OutboxEntry)
+        state = str(entry.state)
+        if entry.user_ref == self.user_panel.current_user_ref():
+            if state == "discarded":
+                self.model.remove_local(entry.client_id)
+            else:
+                self.model.upsert_local(item_from_entry(entry))
+        if state == "sent":
+            self._set_call_ok("message sent")
+        elif state == "failed":
+            self._set_call_failed(f"message failed: {entry.error_text}")
+            self.notify.emit("Message not sent", f"To {entry.user_ref}: {entry.error_text}")
+            if entry.error_status == 401:
+                self._offer_connection_settings(entry.error_text or "")
+        elif state in ("queued", "unknown") and entry.error_text:
+            self._set_call_failed(entry.error_text)
+
+    def _offer_connection_settings(self, text: str) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("The API key was not accepted")
+        box.setText(html.escape(text) or "The server answered 401.")
+        box.setInformativeText("Open the connection settings to check the key ID and secret?")
+        box.setStandardButtons(QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Close)
+        box.setModal(False)
+        box.buttonClicked.connect(self._on_401_answer)
+        box.open()
+        self._auth_box = box
+
+    @Slot(object)
+    def _on_401_answer(self, button: object) -> None:
+        box = getattr(self, "_auth_box", None)
+        if box is not None and box.standardButton(button) == QMessageBox.StandardButton.Open:
+            self.connectionSettingsRequested.emit()
+
+    @Slot(str)
+    def _retry(self, client_id: str) -> None:
+        if self.delivery is not None:
+            self.delivery.retry(client_id)
+
+    @Slot(str)
+    def _send_now(self, client_id: str) -> None:
+        if self.delivery is not None:
+            self.delivery.send_now(client_id)
+
+    @Slot(str)
+    def _discard(self, client_id: str) -> None:
+        if self.delivery is not None:
+            self.delivery.discard(client_id)
+            self.model.remove_local(client_id)
+
+    @Slot(str)
+    def _edit(self, client_id: str) -> None:
+        """Put a failed message back into the composer (its text is never lost)."""
+        if self.delivery is None:
+            return
+        entry = self.delivery.outbox.get(client_id)
+        if entry is None:
+            return
+        current = self.composer.text()
+        text = entry.message.text if not current.strip() else current + "\n" + entry.message.text
+        self.delivery.discard(client_id)
+        self.model.remove_local(client_id)
+        self.composer.set_text(text)
+        self._save_draft()
+        self.composer.edit.setFocus()
+
+    @Slot(str)
+    def _on_typing_failed(self, text: str) -> None:
+        self.statusBar().showMessage(text, 5000)
+
+    @Slot(str)
+    def _on_image_ready(self, _url: str) -> None:
+        self.view.refresh_images()
+
+    @Slot(bool)
+    def _on_ctrl_enter_toggled(self, checked: bool) -> None:
+        self.settings.set_send_with_ctrl_enter(checked)
+        self.composer.set_ctrl_enter_mode(checked)
+
+    @Slot()
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            f"About {appinfo.NAME}",
+            f"<b>{appinfo.NAME}</b> {appinfo.VERSION}<br>"
+            "Send manual replies to the end users of a Smooch / Sunshine Conversations app."
+            "<br>Secrets are kept in your system keychain.",
+        )
+
+    # Shutdown -----------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closing:
+            self._closing = True
+            self._save_draft()
+            self.typing.shutdown()  # typing:stop goes out before the queue stops
+            self._poll_timer.stop()
+            self._save_state()
+        super().closeEvent(event)

@@ -1,0 +1,173 @@
+"""Typed wrapper around QSettings: profiles, sender identities, recent users, UI state.
+
+Only non-secret values live here; secrets go through :mod:`smooch_desktop.core.secrets`.
+The file location honours ``SMOOCH_DESKTOP_CONFIG_DIR`` so tests never touch the
+developer's real settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from smooch_desktop import appinfo
+
+MAX_RECENT_USERS = 15
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A connection to one Smooch app (the secret is in the keychain, never here)."""
+
+    name: str
+    region: str = "us"  # us | eu | custom
+    base_url: str = ""  # custom region only
+    app_id: str = ""
+    key_id: str = ""
+    auth: str = "basic"  # basic | jwt
+    api_version: str = "v1.1"
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Profile | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            return None
+        known = {k: str(v) for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    """How the business appears to the user: name, email (Gravatar), avatar override."""
+
+    label: str
+    name: str = ""
+    email: str = ""
+    avatar_url: str = ""
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> SenderIdentity | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("label"), str):
+            return None
+        known = {k: str(v) for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class UiPrefs:
+    send_with_ctrl_enter: bool = False
+    poll_interval_s: int = 5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def settings_path() -> Path | None:
+    override = os.environ.get("SMOOCH_DESKTOP_CONFIG_DIR")
+    return Path(override) / f"{appinfo.APP_ID}.ini" if override else None
+
+
+class AppSettings:
+    """The app's settings; one instance, created after the QApplication names are set."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        if qsettings is None:
+            path = settings_path()
+            if path is not None:
+                qsettings = QSettings(str(path), QSettings.Format.IniFormat)
+            else:
+                qsettings = QSettings(
+                    QSettings.Format.IniFormat,
+                    QSettings.Scope.UserScope,
+                    appinfo.ORGANIZATION,
+                    appinfo.APP_ID,
+                )
+        self._s = qsettings
+
+    @property
+    def file_name(self) -> str:
+        return self._s.fileName()
+
+    def sync(self) -> None:
+        self._s.sync()
+
+    # JSON lists keep the INI readable and avoid QSettings' type guessing.
+    def _get_json(self, key: str, default: Any) -> Any:
+        raw = self._s.value(key, "")
+        if not isinstance(raw, str) or not raw:
+            return default
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return default
+
+    def _set_json(self, key: str, value: Any) -> None:
+        self._s.setValue(key, json.dumps(value, ensure_ascii=False))
+
+    # Profiles -----------------------------------------------------------------------------
+    def profiles(self) -> list[Profile]:
+        raw = self._get_json("connection/profiles", [])
+        items = [Profile.from_dict(p) for p in raw] if isinstance(raw, list) else []
+        return [p for p in items if p is not None]
+
+    def save_profiles(self, profiles: list[Profile]) -> None:
+        self._set_json("connection/profiles", [asdict(p) for p in profiles])
+
+    def upsert_profile(self, profile: Profile) -> None:
+        rest = [p for p in self.profiles() if p.name != profile.name]
+        self.save_profiles([*rest, profile])
+
+    def active_profile_name(self) -> str:
+        value = self._s.value("connection/active", "")
+        return value if isinstance(value, str) else ""
+
+    def set_active_profile_name(self, name: str) -> None:
+        self._s.setValue("connection/active", name)
+
+    # Sender identities --------------------------------------------------------------------
+    def identities(self) -> list[SenderIdentity]:
+        raw = self._get_json("sender/identities", [])
+        items = [SenderIdentity.from_dict(i) for i in raw] if isinstance(raw, list) else []
+        return [i for i in items if i is not None]
+
+    def save_identities(self, identities: list[SenderIdentity]) -> None:
+        self._set_json("sender/identities", [asdict(i) for i in identities])
+
+    def current_identity(self) -> SenderIdentity:
+        found = SenderIdentity.from_dict(self._get_json("sender/current", None))
+        return found or SenderIdentity(label="")
+
+    def set_current_identity(self, identity: SenderIdentity) -> None:
+        self._set_json("sender/current", asdict(identity))
+
+    # Recent users -------------------------------------------------------------------------
+    def recent_users(self, profile: str) -> list[str]:
+        raw = self._get_json(f"recent/{_key(profile)}", [])
+        return [u for u in raw if isinstance(u, str)] if isinstance(raw, list) else []
+
+    def add_recent_user(self, profile: str, user_ref: str) -> list[str]:
+        items = [user_ref, *(u for u in self.recent_users(profile) if u != user_ref)]
+        items = items[:MAX_RECENT_USERS]
+        self._set_json(f"recent/{_key(profile)}", items)
+        return items
+
+    # Preferences and window state ---------------------------------------------------------
+    def send_with_ctrl_enter(self) -> bool:
+        return self._s.value("composer/ctrlEnter", "false") in ("true", True)
+
+    def set_send_with_ctrl_enter(self, value: bool) -> None:
+        self._s.setValue("composer/ctrlEnter", "true" if value else "false")
+
+    def bytes_value(self, key: str) -> QByteArray | None:
+        value = self._s.value(key)
+        return value if isinstance(value, QByteArray) else None
+
+    def set_bytes_value(self, key: str, value: QByteArray) -> None:
+        self._s.setValue(key, value)
+
+
+def _key(profile: str) -> str:
+    """A settings key fragment that survives any profile name."""
+    return profile.encode("utf-8").hex() or "default"

@@ -1,0 +1,127 @@
+"""Drives the pure TypingPolicy from the composer and sends its commands best effort."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from smooch_desktop.api.errors import ApiError
+from smooch_desktop.api.models import Sender
+from smooch_desktop.core.typing_policy import TypingCommand, TypingPolicy
+from smooch_desktop.ui.workers import TaskQueue
+
+log = logging.getLogger(__name__)
+
+#: A typing call still queued after this long is pointless; drop it instead of sending.
+STALE_AFTER_S = 3.0
+
+
+class TypingSender(QObject):
+    """Turns composer edits into ``typing:start`` / ``typing:stop`` calls.
+
+    Calls go on the API queue (FIFO, so a start never overtakes the message after it),
+    are never retried, are dropped when stale, and pause after a 429.
+
+    Signals:
+        activitySent(str, str): (user_ref, activity) after the server accepted it.
+        activityFailed(str): a short reason, for the status bar.
+    """
+
+    activitySent = Signal(str, str)
+    activityFailed = Signal(str)
+
+    def __init__(
+        self,
+        tasks: TaskQueue,
+        api_getter: Callable[[], Any],
+        sender_getter: Callable[[], Sender],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._tasks = tasks
+        self._api_getter = api_getter
+        self._sender_getter = sender_getter
+        self._clock = clock
+        self.policy = TypingPolicy(clock)
+        self._user_ref = ""
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._on_tick)
+
+    @property
+    def user_ref(self) -> str:
+        return self._user_ref
+
+    def set_user(self, user_ref: str) -> None:
+        """Switching user: stop any indicator shown to the previous one."""
+        if user_ref == self._user_ref:
+            return
+        self._run(self.policy.target_changed())
+        self._user_ref = user_ref
+
+    def text_edited(self, text: str) -> None:
+        if self._user_ref:
+            self._run(self.policy.text_edited(text))
+
+    def message_sent(self) -> None:
+        """The message itself ends the indicator; drop queued typing calls for this user."""
+        self._tasks.drop_pending(lambda t: t.kind == "typing" and t.key == self._user_ref)
+        self._run(self.policy.message_sent())
+
+    def shutdown(self) -> None:
+        self._timer.stop()
+        self._run(self.policy.shutdown())
+
+    @Slot()
+    def _on_tick(self) -> None:
+        self._run(self.policy.tick())
+
+    def _run(self, commands: list[TypingCommand]) -> None:
+        for command in commands:
+            self._send(command)
+        deadline = self.policy.next_deadline()
+        if deadline is None:
+            self._timer.stop()
+        else:
+            self._timer.start(max(10, int((deadline - self._clock()) * 1000) + 10))
+
+    def _send(self, command: TypingCommand) -> None:
+        api = self._api_getter()
+        user_ref = self._user_ref
+        if api is None or not user_ref:
+            return
+        activity = "typing:start" if command is TypingCommand.START else "typing:stop"
+        sender = self._sender_getter() if command is TypingCommand.START else None
+        send_activity = api.send_activity
+
+        def call() -> tuple[str, str]:
+            send_activity(user_ref, activity, sender)
+            return user_ref, activity
+
+        self._tasks.submit(
+            call,
+            self._on_sent,
+            self._on_failed,
+            kind="typing",
+            key=user_ref,
+            max_age_s=STALE_AFTER_S,
+        )
+
+    def _on_sent(self, result: object) -> None:
+        assert isinstance(result, tuple)
+        self.activitySent.emit(result[0], result[1])
+
+    def _on_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, ApiError) and exc.is_rate_limited:
+            self._run(self.policy.rate_limited(exc.retry_after))
+            self.activityFailed.emit("Typing indicator paused: rate limited by the server.")
+            return
+        reason = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        log.info("typing indicator call failed: %s", reason)
+        self.activityFailed.emit(f"Typing indicator not shown: {reason}")

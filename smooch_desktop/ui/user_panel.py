@@ -1,0 +1,214 @@
+"""The user panel: which end user to reply to, looked up once the ID has settled."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from smooch_desktop.api.errors import ApiError, ConfigError, HttpError
+from smooch_desktop.api.models import AppUser
+from smooch_desktop.core.validation import ValidationError, clean_user_id
+from smooch_desktop.ui.sender_panel import error_label, show_error
+from smooch_desktop.ui.workers import TaskQueue
+
+USER_SETTLE_MS = 700
+
+
+def describe_last_seen(last_seen: float, now: float | None = None) -> str:
+    if last_seen <= 0:
+        return "never seen"
+    delta = max(0.0, (now if now is not None else time.time()) - last_seen)
+    if delta < 90:
+        return "seen just now"
+    if delta < 3600:
+        return f"seen {int(delta // 60)} min ago"
+    if delta < 48 * 3600:
+        return f"seen {int(delta // 3600)} h ago"
+    return f"seen {int(delta // 86400)} days ago"
+
+
+def describe_user(user: AppUser) -> str:
+    """One or two lines: name, email, channels and last seen (escaped by the caller)."""
+    parts = [user.display_name]
+    if user.email and user.email != user.display_name:
+        parts.append(user.email)
+    channels = []
+    for client in user.clients:
+        label = client.platform
+        if client.primary:
+            label += " (primary)"
+        if not client.can_receive:
+            label += f" ({client.status})"
+        channels.append(label)
+    line2 = " · ".join(channels) if channels else "no channels"
+    return " — ".join(parts) + "\n" + line2 + " · " + describe_last_seen(user.last_seen)
+
+
+class UserPanel(QWidget):
+    """User ID field with recent IDs, and what the server knows about that user.
+
+    Signals:
+        userChanged(str): the settled, valid user ID changed ("" when cleared/invalid);
+            emitted before the lookup finishes so typing to the old user stops at once.
+        userLoaded(object): the AppUser for the current ID.
+        lookupFailed(str): a message for the user (no such user, network problem...).
+    """
+
+    userChanged = Signal(str)
+    userLoaded = Signal(object)
+    lookupFailed = Signal(str)
+
+    def __init__(
+        self,
+        tasks: TaskQueue,
+        api_getter: Callable[[], Any],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("userPanel")
+        self._tasks = tasks
+        self._api_getter = api_getter
+        self._current = ""
+        self._user: AppUser | None = None
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(USER_SETTLE_MS)
+        self._settle.timeout.connect(self.commit)
+
+        self.combo = QComboBox()
+        self.combo.setObjectName("userIdCombo")
+        self.combo.setEditable(True)
+        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.combo.setAccessibleName("User ID")
+        self.combo.setMinimumContentsLength(28)
+        line = self.combo.lineEdit()
+        assert line is not None  # editable combo boxes always have one
+        self.line_edit = line
+        line.setPlaceholderText("appUser _id or your userId — paste it here")
+        line.setMaxLength(1024)
+        line.setObjectName("userIdEdit")
+        self.info = QLabel("Type or pick a user to reply to.")
+        self.info.setObjectName("userInfo")
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warning = QLabel()
+        self.warning.setObjectName("userWarning")
+        self.warning.setStyleSheet("color: #b26a00;")
+        self.warning.hide()
+        self.error = error_label()
+
+        label = QLabel("&User:")
+        label.setBuddy(self.combo)
+        row = QHBoxLayout()
+        row.addWidget(label)
+        row.addWidget(self.combo, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.error)
+        layout.addWidget(self.info)
+        layout.addWidget(self.warning)
+
+        line.textEdited.connect(self._on_edited)
+        line.returnPressed.connect(self.commit)
+        self.combo.activated.connect(self._on_activated)
+
+    def set_recent(self, recent: list[str]) -> None:
+        text = self.combo.currentText()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(recent)
+        self.combo.setEditText(text)
+        self.combo.blockSignals(False)
+
+    def current_user_ref(self) -> str:
+        return self._current
+
+    def current_user(self) -> AppUser | None:
+        return self._user
+
+    def set_user_ref(self, user_ref: str) -> None:
+        self.combo.setEditText(user_ref)
+        self.commit()
+
+    @Slot(str)
+    def _on_edited(self, _text: str) -> None:
+        self._settle.start()
+
+    @Slot(int)
+    def _on_activated(self, _index: int) -> None:
+        self.commit()
+
+    @Slot()
+    def commit(self) -> None:
+        """Validate the field and, if it names a new user, switch to it and look it up."""
+        self._settle.stop()
+        raw = self.combo.currentText()
+        try:
+            ref = clean_user_id(raw) if raw.strip() else ""
+        except ValidationError as exc:
+            show_error(self.error, exc.message)
+            self._switch("")
+            return
+        show_error(self.error, "")
+        if ref == self._current:
+            return
+        self._switch(ref)
+        if ref:
+            self.lookup()
+
+    def _switch(self, ref: str) -> None:
+        if ref == self._current:
+            return
+        self._current = ref
+        self._user = None
+        self.warning.hide()
+        self.info.setText("Looking up the user…" if ref else "Type or pick a user to reply to.")
+        self.userChanged.emit(ref)
+
+    def lookup(self) -> None:
+        api = self._api_getter()
+        ref = self._current
+        if api is None or not ref:
+            return
+        get_user = api.get_user
+        self._tasks.submit(
+            lambda: (ref, get_user(ref)),
+            self._on_user,
+            lambda exc: self._on_error(ref, exc),
+            kind="lookup",
+        )
+
+    def _on_user(self, result: object) -> None:
+        assert isinstance(result, tuple)
+        ref, user = result
+        if ref != self._current:
+            return  # an answer for a user no longer selected
+        assert isinstance(user, AppUser)
+        self._user = user
+        self.info.setText(describe_user(user))
+        if not user.reachable_clients:
+            self.warning.setText(
+                "This user has no channel that can receive messages: a reply will be stored "
+                "but may not reach them until they open a conversation."
+            )
+            self.warning.show()
+        self.userLoaded.emit(user)
+
+    def _on_error(self, ref: str, exc: BaseException) -> None:
+        if ref != self._current:
+            return
+        if isinstance(exc, HttpError) and exc.status == 404:
+            text = f"No user with ID “{ref}” in this app (404 {exc.code or 'not_found'})."
+        elif isinstance(exc, ConfigError):
+            text = exc.message
+        elif isinstance(exc, ApiError):
+            text = f"Couldn't look the user up: {exc.user_message}"
+        else:
+            text = f"Couldn't look the user up: {exc}"
+        self.info.setText("")
+        show_error(self.error, text)
+        self.lookupFailed.emit(text)

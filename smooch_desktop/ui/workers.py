@@ -1,0 +1,198 @@
+"""Worker threads: the one abstraction through which the GUI runs blocking calls.
+
+A :class:`TaskQueue` owns one QThread that runs submitted callables one at a time, in
+submission order (FIFO keeps ``typing:start`` from overtaking the message it precedes).
+Results and errors come back to the GUI thread as queued signals and are dispatched to
+the callbacks given at submission. A blocking ``requests`` call can't be interrupted, so
+"cancel" means "ignore the result", and stale tasks (e.g. a typing call queued behind a
+slow send) can be dropped before they start.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[Any], None]
+ErrorCallback = Callable[[BaseException], None]
+
+
+@dataclass
+class Task:
+    """A queued call. ``kind`` and ``key`` let the owner drop queued tasks by category."""
+
+    id: int
+    fn: Callable[[], Any] = field(repr=False)
+    on_result: ResultCallback | None = field(default=None, repr=False)
+    on_error: ErrorCallback | None = field(default=None, repr=False)
+    kind: str = ""
+    key: str = ""
+    submitted_at: float = 0.0
+    max_age_s: float | None = None
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Drop the task if it hasn't started; ignore its result if it has."""
+        self.cancelled = True
+
+
+class _Runner(QThread):
+    """Runs tasks from the queue until asked to stop. Never touches widgets."""
+
+    finishedTask = Signal(int, bool, object)  # task id, ok, result or exception
+
+    def __init__(self, name: str, queue: TaskQueue) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self._queue = queue
+
+    def run(self) -> None:
+        while True:
+            task = self._queue._next_task()
+            if task is None:
+                return
+            try:
+                result = task.fn()
+            except Exception as exc:  # every error is reported to the owner, none lost
+                self.finishedTask.emit(task.id, False, exc)
+            else:
+                self.finishedTask.emit(task.id, True, result)
+
+
+class TaskQueue(QObject):
+    """A FIFO of blocking calls on a dedicated thread.
+
+    Signals:
+        busyChanged(bool): True while a task is running or waiting.
+        errorOccurred(str, object): (task kind, exception) for every failed task, also those
+            with an ``on_error`` callback, so one place can log them.
+    """
+
+    busyChanged = Signal(bool)
+    errorOccurred = Signal(str, object)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._cond = threading.Condition()
+        self._pending: deque[Task] = deque()
+        self._running: dict[int, Task] = {}
+        self._ids = itertools.count(1)
+        self._stopping = False
+        self._runner = _Runner(f"{name}-thread", self)
+        self._runner.finishedTask.connect(self._on_finished)
+        self._runner.start()
+
+    # GUI-thread API ----------------------------------------------------------------------
+    def submit(
+        self,
+        fn: Callable[[], Any],
+        on_result: ResultCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        *,
+        kind: str = "",
+        key: str = "",
+        max_age_s: float | None = None,
+    ) -> Task:
+        """Queue ``fn``; callbacks run on the GUI thread. ``max_age_s`` drops it if stale."""
+        task = Task(
+            next(self._ids), fn, on_result, on_error, kind, key, time.monotonic(), max_age_s
+        )
+        with self._cond:
+            if self._stopping:
+                task.cancelled = True
+                return task
+            self._pending.append(task)
+            self._running[task.id] = task
+            self._cond.notify()
+        self.busyChanged.emit(True)
+        return task
+
+    def drop_pending(self, predicate: Callable[[Task], bool]) -> int:
+        """Remove queued (not yet started) tasks matching ``predicate``."""
+        with self._cond:
+            keep = deque(t for t in self._pending if not predicate(t))
+            dropped = [t for t in self._pending if predicate(t)]
+            self._pending = keep
+            for task in dropped:
+                self._running.pop(task.id, None)
+        return len(dropped)
+
+    def pending_count(self, kind: str | None = None) -> int:
+        with self._cond:
+            return sum(1 for t in self._pending if kind is None or t.kind == kind)
+
+    def is_busy(self) -> bool:
+        with self._cond:
+            return bool(self._running)
+
+    def stop(self, wait_ms: int = 5000) -> bool:
+        """Finish the running task (queued ones are dropped) and end the thread.
+
+        Returns False if the running call did not finish in time; the thread object is
+        then kept alive (never terminated) until it does.
+        """
+        with self._cond:
+            self._stopping = True
+            self._pending.clear()
+            self._cond.notify_all()
+        done = self._runner.wait(wait_ms)
+        if not done:
+            _ORPHANS.append(self._runner)
+            log.warning("%s: a call was still running at shutdown", self.objectName())
+        return bool(done)
+
+    def run_until_empty(self, then: Callable[[], Any], *, kind: str = "barrier") -> Task:
+        """Queue ``then`` after everything already queued (a barrier, e.g. before quitting)."""
+        return self.submit(then, kind=kind)
+
+    # Runner side -------------------------------------------------------------------------
+    def _next_task(self) -> Task | None:
+        with self._cond:
+            while True:
+                if self._stopping:
+                    return None
+                while self._pending:
+                    task = self._pending.popleft()
+                    stale = (
+                        task.max_age_s is not None
+                        and time.monotonic() - task.submitted_at > task.max_age_s
+                    )
+                    if task.cancelled or stale:
+                        self._running.pop(task.id, None)
+                        continue
+                    return task
+                self._cond.wait()
+
+    @Slot(int, bool, object)
+    def _on_finished(self, task_id: int, ok: bool, payload: object) -> None:
+        with self._cond:
+            task = self._running.pop(task_id, None)
+            idle = not self._running
+        if task is not None and not task.cancelled:
+            if ok:
+                if task.on_result is not None:
+                    task.on_result(payload)
+            else:
+                assert isinstance(payload, BaseException)
+                self.errorOccurred.emit(task.kind, payload)
+                if task.on_error is not None:
+                    task.on_error(payload)
+                else:
+                    log.error("%s task failed: %s", task.kind or "unnamed", payload)
+        if idle:
+            self.busyChanged.emit(False)
+
+
+#: Runners whose last call outlived shutdown; referenced so Qt never destroys them running.
+_ORPHANS: list[QThread] = []

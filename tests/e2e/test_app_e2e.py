@@ -1,0 +1,252 @@
+"""The real app in a real X server, driven with real key presses (xdotool).
+
+Checks what a user would: the window appears, a message typed and sent with Enter
+reaches the sandbox as ``appMaker`` with the chosen name and email, the end user saw
+"typing…" first, and a secret saved in the real Secret Service keychain is used without
+ever being written to the settings file or the logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+
+
+def _xdotool(display: str, *args: str, check: bool = True) -> str:
+    result = subprocess.run(
+        ["xdotool", *args],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"xdotool {args} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def app_env(xvfb_display: str, isolated_dirs: Path) -> dict[str, str]:
+    if shutil.which("xdotool") is None:
+        pytest.fail("xdotool is not installed (scripts/setup.sh --test installs it)")
+    env = dict(os.environ)
+    env.update(
+        DISPLAY=xvfb_display,
+        QT_QPA_PLATFORM="xcb",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("SMOOCH_KEY_SECRET", None)
+    return env
+
+
+class RunningApp:
+    def __init__(self, args: list[str], env: dict[str, str], tmp: Path) -> None:
+        self.stderr_path = tmp / "app-stderr.txt"
+        self.stdout_path = tmp / "app-stdout.txt"
+        self._stderr = self.stderr_path.open("w")
+        self._stdout = self.stdout_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smooch_desktop", *args],
+            env=env,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+        )
+        self.display = env["DISPLAY"]
+
+    def window_id(self) -> str:
+        def find() -> str:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"app exited early: {self.stderr_path.read_text()}")
+            out = _xdotool(self.display, "search", "--name", "Smooch Desktop", check=False)
+            return out.splitlines()[0] if out else ""
+
+        return str(_wait_for(find, 30, "the main window"))
+
+    def close(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+        self._stdout.close()
+        return self.stderr_path.read_text()
+
+
+@pytest.fixture
+def launch(app_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
+    apps: list[RunningApp] = []
+
+    def start(*args: str, extra_env: dict[str, str] | None = None) -> RunningApp:
+        app = RunningApp(list(args), {**app_env, **(extra_env or {})}, tmp_path)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.close()
+
+
+def _screenshot(display: str, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    subprocess.run(
+        ["import", "-window", "root", str(path)],
+        env={**os.environ, "DISPLAY": display},
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+    return path
+
+
+def _assert_clean_stderr(text: str) -> None:
+    bad = [
+        line
+        for line in text.splitlines()
+        if "Traceback" in line or "QThread" in line or "QObject::" in line or "Error" in line
+    ]
+    assert not bad, text
+
+
+def _focus(display: str, window: str) -> None:
+    """Give the window X input focus (Xvfb has no window manager to activate it)."""
+    _xdotool(display, "mousemove", "200", "200")
+    _xdotool(display, "windowfocus", "--sync", window)
+    time.sleep(0.5)
+
+
+def _type_into(display: str, keys: str, text: str) -> None:
+    _xdotool(display, "key", keys)
+    time.sleep(0.2)
+    _xdotool(display, "key", "ctrl+a")
+    _xdotool(display, "type", "--delay", "20", text)
+
+
+def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any) -> None:
+    user = sandbox.store.users(sandbox.app_id)[0]
+    user_ref = user["_id"]
+    app = launch(
+        "--base-url",
+        sandbox.base_url,
+        "--app-id",
+        sandbox.app_id,
+        "--key-id",
+        sandbox.key_id,
+        "--user-id",
+        user_ref,
+        extra_env={"SMOOCH_KEY_SECRET": sandbox.secret},
+    )
+    window = app.window_id()
+    _focus(app.display, window)
+    _type_into(app.display, "alt+n", "E2E Agent")
+    _type_into(app.display, "alt+m", "agent@example.com")
+    _xdotool(app.display, "key", "ctrl+r")
+    text = "Hello from a real keyboard"
+    _xdotool(app.display, "type", "--delay", "40", text)
+
+    def typing_seen() -> bool:
+        return any(
+            a.get("type") == "typing:start"
+            for a in sandbox.store.activities(sandbox.app_id, user_ref)
+        )
+
+    _wait_for(typing_seen, 15, "typing:start at the sandbox")
+    _xdotool(app.display, "key", "Return")
+
+    def delivered() -> dict[str, Any] | None:
+        for m in sandbox.store.messages(sandbox.app_id, user_ref):
+            if m.get("text") == text:
+                return m
+        return None
+
+    message = _wait_for(delivered, 20, "the message at the sandbox")
+    assert message["role"] == "appMaker"
+    assert message["name"] == "E2E Agent"
+    assert "avatar" in message.get("avatarUrl", "")
+    log = sandbox.log()
+    posts = [e for e in log if e["method"] == "POST" and e["path"].endswith("/messages")]
+    assert [p["body"].get("email") for p in posts if p["status"] == 201] == ["agent@example.com"]
+    time.sleep(1.0)
+    shot = _screenshot(app.display, "e2e-main-window.png")
+    assert shot.stat().st_size > 10_000
+    stderr = app.close()
+    _assert_clean_stderr(stderr)
+
+
+def test_secret_from_real_keychain_never_written(
+    sandbox: Any, launch: Any, isolated_dirs: Path
+) -> None:
+    import keyring
+
+    from smooch_desktop.core.secrets import SecretStore, account_for
+
+    backend = keyring.get_keyring()
+    assert "SecretService" in type(backend).__module__ + type(backend).__name__, backend
+    store = SecretStore()
+    assert store.available().ok
+    account = account_for("E2E", sandbox.key_id)
+    store.set(account, sandbox.secret)
+    try:
+        assert store.get(account) == sandbox.secret
+        from smooch_desktop.ui.settings import AppSettings, Profile
+
+        settings = AppSettings()
+        settings.upsert_profile(
+            Profile("E2E", "custom", sandbox.base_url, sandbox.app_id, sandbox.key_id, "jwt")
+        )
+        settings.set_active_profile_name("E2E")
+        settings.sync()
+        user_ref = sandbox.store.users(sandbox.app_id)[1]["_id"]
+        app = launch("--user-id", user_ref)
+        window = app.window_id()
+        _focus(app.display, window)
+        _xdotool(app.display, "key", "ctrl+r")
+        _xdotool(app.display, "type", "--delay", "30", "via keychain")
+        _xdotool(app.display, "key", "Return")
+
+        def delivered() -> bool:
+            return any(
+                m.get("text") == "via keychain"
+                for m in sandbox.store.messages(sandbox.app_id, user_ref)
+            )
+
+        _wait_for(delivered, 20, "the message sent with the keychain secret")
+        assert any(e.get("auth") == "jwt" for e in sandbox.log())
+        stderr = app.close()
+        _assert_clean_stderr(stderr)
+        for path in isolated_dirs.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert sandbox.secret.encode() not in data, path
+        assert sandbox.secret not in stderr
+        assert sandbox.secret not in app.stdout_path.read_text()
+    finally:
+        store.delete(account)
