@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -79,10 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sandbox and any(flag_conn):
         parser.error("--sandbox can't be combined with --base-url/--app-id/--key-id")
     if args.base_url:
+        from smooch_desktop.core.validation import ValidationError, clean_app_id, clean_key_id
+
         try:
             validate_base_url(args.base_url)
         except ConfigError as exc:
             parser.error(f"--base-url: {exc.message}")
+        for flag, check, value in (
+            ("--app-id", clean_app_id, args.app_id),
+            ("--key-id", clean_key_id, args.key_id),
+        ):
+            try:
+                check(value)
+            except ValidationError as exc:
+                parser.error(f"{flag}: {exc.message}")
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -111,7 +122,12 @@ def run_gui(args: argparse.Namespace) -> int:
 
     from smooch_desktop.core.paths import data_dir
 
-    lock = QLockFile(str(data_dir() / "instance.lock"))
+    try:
+        lock_dir = data_dir()
+    except OSError as exc:
+        print(f"smooch-desktop: can't use the data directory: {exc}", file=sys.stderr)
+        return 1
+    lock = QLockFile(str(lock_dir / "instance.lock"))
     lock.setStaleLockTime(0)
     if not lock.tryLock(200):
         from PySide6.QtWidgets import QMessageBox
@@ -137,9 +153,18 @@ def run_gui(args: argparse.Namespace) -> int:
         print(f"key_id={sandbox.key_id}", flush=True)
         print(f"secret={sandbox.secret}", flush=True)
 
+    from smooch_desktop.core.drafts import DraftStoreTooNew
+    from smooch_desktop.core.outbox import OutboxError
     from smooch_desktop.ui.controller import AppController
 
-    controller = AppController(args, sandbox)
+    try:
+        controller = AppController(args, sandbox)
+    except (OSError, OutboxError, DraftStoreTooNew, sqlite3.Error) as exc:
+        # The outbox/drafts can't be opened: say where and why, and don't start half-way.
+        print(f"smooch-desktop: can't open the app's data ({data_dir()}): {exc}", file=sys.stderr)
+        if sandbox is not None:
+            sandbox.stop()
+        return 1
     # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
     signal.signal(signal.SIGINT, controller.request_quit_from_signal)
     signal.signal(signal.SIGTERM, controller.request_quit_from_signal)

@@ -9,9 +9,11 @@ the outbox, which knows whether a resend is safe.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -273,17 +275,25 @@ class SmoochClient:
         if request.files is not None:
             kwargs["files"] = dict(request.files)
         url = self.base_url + request.path
+        timeouts = timeout or self.timeout
+        # A server that trickles bytes never trips the per-read timeout; cap the whole call.
+        deadline = time.monotonic() + 3 * timeouts[1]
         try:
             response = self._session.request(
                 request.method,
                 url,
                 params=request.params,
                 headers=headers,
-                timeout=timeout or self.timeout,
+                timeout=timeouts,
                 allow_redirects=False,
                 stream=True,
                 **kwargs,
             )
+        except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
+            raise ConfigError(
+                "base_url",
+                f"The request URL for {self.host[:80]} is not valid; check the base URL.",
+            ) from None
         except requests.exceptions.SSLError:
             raise TlsFailed(
                 f"Secure connection to {self.host} failed: its TLS certificate was not accepted."
@@ -293,9 +303,7 @@ class SmoochClient:
                 f"Could not connect to {self.host}: connection timed out."
             ) from None
         except requests.exceptions.ReadTimeout:
-            raise ReadTimedOut(
-                f"{self.host} did not answer within {(timeout or self.timeout)[1]:g} s."
-            ) from None
+            raise ReadTimedOut(f"{self.host} did not answer within {timeouts[1]:g} s.") from None
         except requests.exceptions.ConnectionError as exc:
             raise _classify_connection_error(exc, self.host) from None
         except requests.exceptions.RequestException as exc:
@@ -303,20 +311,35 @@ class SmoochClient:
                 f"Request to {self.host} failed: {type(exc).__name__}."
             ) from None
         try:
-            return self._read(response)
+            return self._read(response, deadline)
         finally:
             response.close()
 
-    def _read(self, response: requests.Response) -> dict[str, Any]:
+    def _read(self, response: requests.Response, deadline: float) -> dict[str, Any]:
+        status = response.status_code
         try:
-            raw = _read_limited(response, MAX_RESPONSE_BYTES)
-        except requests.exceptions.ReadTimeout:
+            raw = _read_limited(response, MAX_RESPONSE_BYTES, deadline)
+        except _TooSlow:
+            raise ReadTimedOut(
+                f"{self.host} sent its answer too slowly and was given up on."
+            ) from None
+        except _TooLarge:
+            raise BadResponse(
+                f"The answer from {self.host} (HTTP {status}) is larger than "
+                f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MB.",
+                status=status,
+            ) from None
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
             raise ReadTimedOut(f"{self.host} stopped answering mid-response.") from None
+        except (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError):
+            raise BadResponse(
+                f"The answer from {self.host} (HTTP {status}) could not be decompressed.",
+                status=status,
+            ) from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
             raise ConnectionDropped(
                 f"The connection to {self.host} dropped while reading the answer."
             ) from None
-        status = response.status_code
         body: Any = None
         decode_problem: str | None = None
         if raw:
@@ -338,10 +361,15 @@ class SmoochClient:
                 code=code,
                 description=description,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                host=self.host,
             )
         if decode_problem:
             raise BadResponse(
                 f"The answer from {self.host} (HTTP {status}) {decode_problem}.", status=status
+            )
+        if not raw:
+            raise BadResponse(
+                f"The answer from {self.host} (HTTP {status}) was empty.", status=status
             )
         if not isinstance(body, dict):
             raise BadResponse(
@@ -350,13 +378,30 @@ class SmoochClient:
         return body
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes:
+class _TooSlow(Exception):
+    """The whole answer took longer than the call's total deadline."""
+
+
+class _TooLarge(Exception):
+    """The answer is larger than the client is willing to hold in memory."""
+
+
+def _read_limited(response: requests.Response, limit: int, deadline: float) -> bytes:
+    """Read the body, returning as bytes arrive so the deadline is checked between them."""
+    raw = response.raw
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(64 * 1024):
+    pieces: Iterator[bytes]
+    if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
+        pieces = response.iter_content(64 * 1024)  # chunked: yields chunk by chunk
+    else:
+        pieces = iter(lambda: raw.read1(64 * 1024, decode_content=True), b"")
+    for chunk in pieces:
         size += len(chunk)
         if size > limit:
-            raise BadResponse(f"The answer is larger than {limit // (1024 * 1024)} MB.")
+            raise _TooLarge
+        if time.monotonic() > deadline:
+            raise _TooSlow
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -376,6 +421,10 @@ def _classify_connection_error(exc: requests.exceptions.ConnectionError, host: s
             return ConnectFailed(f"Could not connect to {host}: the connection was refused.")
         if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
             return ConnectFailed(f"Could not connect to {host}: connection timed out.")
+        if isinstance(err, http.client.BadStatusLine) and not isinstance(
+            err, http.client.RemoteDisconnected
+        ):
+            return ConnectionDropped(f"{host} did not answer in HTTP; check the base URL and port.")
         if isinstance(err, urllib3.exceptions.MaxRetryError):
             pending.append(err.reason)
         pending.extend(a for a in err.args if isinstance(a, BaseException))

@@ -103,6 +103,9 @@ class BadResponse(ApiError):
         self.status = status
 
 
+#: Longest server error description shown to the user (the full text is kept).
+MAX_SHOWN_DESCRIPTION = 300
+
 _STATUS_WORDS = {
     400: "The server rejected the request as malformed",
     401: "The API key was not accepted",
@@ -130,12 +133,21 @@ class HttpError(ApiError):
         code: str | None,
         description: str | None,
         retry_after: float | None = None,
+        host: str = "",
     ) -> None:
         words = _STATUS_WORDS.get(status, f"HTTP error {status}")
         text = f"{words} ({status}"
-        text += f" {code})" if code else ")"
+        if code:
+            text += f" {code}"
+        if host:
+            text += f" from {host}"
+        text += ")"
         if description:
-            text += f": {description}"
+            # The full text stays in server_description; what is shown is kept readable.
+            shown = " ".join(description.split())
+            if len(shown) > MAX_SHOWN_DESCRIPTION:
+                shown = shown[: MAX_SHOWN_DESCRIPTION - 1].rstrip() + "…"
+            text += f": {shown}"
         super().__init__(text)
         self.status = status
         self.code = code

@@ -64,6 +64,9 @@ def validate_base_url(raw: str) -> str:
     host = parts.hostname or ""
     if not host:
         raise ConfigError("base_url", "The base URL has no host name.")
+    labels = host.strip("[]").split(".")
+    if len(host) > 253 or any(len(label) > 63 for label in labels):
+        raise ConfigError("base_url", "The host name is too long to exist (check the base URL).")
     if scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
             "base_url",

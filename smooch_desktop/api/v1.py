@@ -71,7 +71,7 @@ class V1Api:
         body = self.client.get_app_user(user_ref)
         user = AppUser.from_v1(body.get("appUser"))
         if not user.id:
-            raise BadResponse("The server's answer has no app user in it.")
+            raise BadResponse(f"The answer from {self.host} has no app user in it.")
         return user
 
     def create_user(
@@ -86,7 +86,7 @@ class V1Api:
         body = self.client.post_message(user_ref, outgoing_to_v1(message))
         sent = Message.from_v1(body.get("message"))
         if not sent.id:
-            raise BadResponse("The server accepted the message but its answer has no message id.")
+            raise BadResponse(f"{self.host} accepted the message but its answer has no message id.")
         return sent
 
     def send_activity(
@@ -112,7 +112,9 @@ class V1Api:
                 return HistoryPage(())
             raise
         raw = body.get("messages")
-        messages = tuple(Message.from_v1(m) for m in raw) if isinstance(raw, list) else ()
+        # Entries that aren't objects can't be messages; showing them as blank bubbles helps no one.
+        items = [m for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
+        messages = tuple(Message.from_v1(m) for m in items)
         messages = tuple(sorted(messages, key=lambda m: m.received))
         cursor: str | None = None
         has_older = bool(body.get("previous")) or len(messages) >= 100
@@ -126,6 +128,6 @@ class V1Api:
         body = self.client.upload_attachment(filename, data, media_type, for_user=user_ref)
         url = body.get("mediaUrl")
         if not isinstance(url, str) or not url:
-            raise BadResponse("The upload answer has no mediaUrl.")
+            raise BadResponse(f"The upload answer from {self.host} has no mediaUrl.")
         kind = body.get("mediaType")
         return url, kind if isinstance(kind, str) else media_type

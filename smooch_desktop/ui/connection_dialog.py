@@ -1252,13 +1252,22 @@ class ConnectionDialog(QDialog):
         self._list.setCurrentRow(min(row, len(self._drafts) - 1))
         self._revalidate()
 
+    def _sync_settings(self) -> bool:
+        """Write the settings file; on failure say so and keep the dialog (and input) open."""
+        try:
+            self._settings.sync()
+        except OSError as exc:
+            QMessageBox.warning(self, "Settings not saved", str(exc))
+            return False
+        return True
+
     def _forget_profile(self, draft: _Draft) -> None:
         assert draft.original is not None
         old = draft.original
         self._settings.save_profiles([p for p in self._settings.profiles() if p.name != old.name])
         if self._settings.active_profile_name() == old.name:
             self._settings.set_active_profile_name("")
-        self._settings.sync()
+        self._sync_settings()
         accounts = {account_for(old.name, old.key_id)} if old.key_id else set()
         if draft.owns_stored and draft.stored_account:
             accounts.add(draft.stored_account)
@@ -1468,7 +1477,8 @@ class ConnectionDialog(QDialog):
         assert isinstance(outcome, _SaveOutcome)
         for plan in outcome.done:
             self._write_profile(plan)
-        self._settings.sync()
+        if not self._sync_settings():
+            return
         if outcome.failed is not None:
             self._show_save_failure(
                 outcome.failed.draft, outcome.reason, keychain=outcome.keychain_failed
@@ -1476,7 +1486,8 @@ class ConnectionDialog(QDialog):
             return
         name = outcome.done[0].profile.name
         self._settings.set_active_profile_name(name)
-        self._settings.sync()
+        if not self._sync_settings():
+            return
         self.profileSaved.emit(name)
         self.accept()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from smooch_desktop.core.secrets import (
     SessionSecrets,
     account_for,
 )
+from smooch_desktop.core.validation import ValidationError, clean_secret
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.main_window import MainWindow, Session
@@ -101,6 +103,9 @@ class AppController(QObject):
             return Session(SANDBOX_PROFILE, api, api.host, sb.base_url + "/avatar"), ""
         if args.base_url:
             profile = args.profile or COMMAND_LINE_PROFILE
+            env_problem = self._env_secret_problem()
+            if env_problem:
+                return None, env_problem
             secret = self._env_secret() or self._keychain_secret(profile, args.key_id)
             if not secret:
                 return None, (
@@ -122,6 +127,9 @@ class AppController(QObject):
     def _session_for_profile(
         self, profile: Profile, method: AuthMethod | None = None
     ) -> tuple[Session | None, str]:
+        env_problem = self._env_secret_problem()
+        if env_problem:
+            return None, env_problem
         secret = self._env_secret() or self._keychain_secret(profile.name, profile.key_id)
         if not secret:
             return None, f"No secret for profile “{profile.name}”: enter it in Connection settings."
@@ -136,9 +144,25 @@ class AppController(QObject):
 
     @staticmethod
     def _env_secret() -> str | None:
-        import os
+        value = os.environ.get(SECRET_ENV) or None
+        if value is None:
+            return None
+        try:
+            return clean_secret(value)
+        except ValidationError:
+            return None
 
-        return os.environ.get(SECRET_ENV) or None
+    @staticmethod
+    def _env_secret_problem() -> str:
+        """A message naming $SMOOCH_KEY_SECRET when it is set but unusable (never its value)."""
+        value = os.environ.get(SECRET_ENV)
+        if not value:
+            return ""
+        try:
+            clean_secret(value)
+        except ValidationError as exc:
+            return f"${SECRET_ENV}: {exc.message}"
+        return ""
 
     def _keychain_secret(self, profile: str, key_id: str) -> str | None:
         if not profile or not key_id:
@@ -283,4 +307,7 @@ class AppController(QObject):
             self.session.api.close()
         self.outbox.close()
         self.drafts.close()
-        self.settings.sync()
+        try:
+            self.settings.sync()
+        except OSError as exc:
+            log.warning("%s", exc)

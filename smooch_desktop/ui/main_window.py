@@ -249,7 +249,10 @@ class MainWindow(QMainWindow):
         self.settings.set_bytes_value("window/geometry", self.saveGeometry())
         self.settings.set_bytes_value("window/hsplit", self.hsplit.saveState())
         self.settings.set_bytes_value("window/vsplit", self.vsplit.saveState())
-        self.settings.sync()
+        try:
+            self.settings.sync()
+        except OSError as exc:
+            log.warning("%s", exc)
 
     def _set_call_ok(self, what: str) -> None:
         self.status_call.setText(f"✓ {what}")

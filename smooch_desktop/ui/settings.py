@@ -91,7 +91,10 @@ class AppSettings:
         return self._s.fileName()
 
     def sync(self) -> None:
+        """Write pending changes; raise OSError naming the file if that failed."""
         self._s.sync()
+        if self._s.status() != QSettings.Status.NoError:
+            raise OSError(f"Settings could not be saved to {self._s.fileName()}.")
 
     # JSON lists keep the INI readable and avoid QSettings' type guessing.
     def _get_json(self, key: str, default: Any) -> Any:

@@ -1,0 +1,762 @@
+"""Bad input from the server, over real HTTP: every broken answer becomes one typed error.
+
+The peer is a tiny misbehaving HTTP server written here (``http.server`` on a loopback
+port 0, one thread per connection). The first path segment of the base URL picks how it
+misbehaves, e.g. ``http://127.0.0.1:PORT/truncated`` — the client appends its usual
+``/v1.1/apps/…`` path behind it. For each misbehaviour this checks that
+
+* :class:`SmoochClient` / :class:`V1Api` raise the right typed error
+  (:class:`BadResponse`, :class:`HttpError`, :class:`ReadTimedOut`,
+  :class:`ConnectionDropped`) whose message is one clear sentence naming the host and the
+  problem — no traceback text, no library jargon, never the secret or the Authorization
+  header (not even in the formatted traceback);
+* on the send path the real :class:`DeliveryEngine` with a real :class:`Outbox` keeps the
+  message: its text is unchanged, it ends ``unknown`` (may have arrived: checked before
+  any resend) or ``failed`` (rejected: the user decides), with the error's words.
+
+Rows of the "Bad input, everywhere" table (docs/bad-input.md) that need the sandbox —
+path-like user IDs and attachments over the limit — are at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import struct
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smooch_desktop.api import client as client_module
+from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.client import MAX_RESPONSE_BYTES
+from smooch_desktop.api.errors import (
+    ApiError,
+    BadResponse,
+    ConfigError,
+    ConnectionDropped,
+    HttpError,
+    ReadTimedOut,
+)
+from smooch_desktop.api.models import OutgoingMessage, Sender
+from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.core.delivery import DeliveryEngine
+from smooch_desktop.core.outbox import EntryState, Outbox, OutboxEntry
+
+KEY_ID = "app_5e1f00000000000000000001"
+SECRET = "s3cr3t-ZmFrZS1zZWNyZXQtZm9yLXRlc3Rz"
+BASIC_HEADER = base64.b64encode(f"{KEY_ID}:{SECRET}".encode()).decode("ascii")
+#: Short, so "never answers" costs half a second, not twenty.
+READ_TIMEOUT_S = 0.5
+TEXT = "Hello — your order shipped 📦 today."
+#: How long the trickling server keeps a single answer going.
+TRICKLE_S = 4.0
+
+# --- the misbehaving server ------------------------------------------------------------------
+
+Behaviour = Callable[["_Handler"], None]
+
+
+@dataclass
+class Misbehaving:
+    """A loopback HTTP server that answers each request with the chosen misbehaviour."""
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+    release: threading.Event
+    #: (path, headers) of every request received, in order.
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def base_url(self, scenario: str) -> str:
+        return f"http://{self.host}/{scenario}"
+
+    def paths_seen(self, prefix: str) -> list[str]:
+        return [path for path, _ in self.seen if path.startswith(f"/{prefix}/")]
+
+
+def _send_head(
+    handler: _Handler, status: int, headers: dict[str, str], *, reason: str | None = None
+) -> None:
+    handler.send_response(status, reason)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+
+
+def _answer(handler: _Handler, status: int, body: bytes, content_type: str, **extra: str) -> None:
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body)), **extra}
+    _send_head(handler, status, headers)
+    handler.wfile.write(body)
+
+
+def _not_json(h: _Handler) -> None:
+    _answer(h, 200, b"OK, message received. Have a nice day!\n", "text/plain")
+
+
+def _truncated_json(h: _Handler) -> None:
+    _answer(
+        h, 201, b'{"message": {"_id": "5f0000000000000000000001", "text": "Hel', "application/json"
+    )
+
+
+def _short_body(h: _Handler) -> None:
+    # Promises 4 KB, sends 40 bytes, closes: the body is cut off by the connection.
+    _send_head(h, 201, {"Content-Type": "application/json", "Content-Length": "4096"})
+    h.wfile.write(b'{"message": {"_id": "5f00000000000000000')
+    h.wfile.flush()
+    h.close_connection = True
+
+
+def _invalid_utf8(h: _Handler) -> None:
+    _answer(
+        h,
+        201,
+        b'{"message": {"_id": "5f0000000000000000000001", "text": "caf\xe9 \xff\xfe"}}',
+        "application/json; charset=utf-8",
+    )
+
+
+def _json_array(h: _Handler) -> None:
+    _answer(h, 201, b'[{"_id": "5f0000000000000000000001", "text": "hi"}]', "application/json")
+
+
+def _proxy_502(h: _Handler) -> None:
+    page = (
+        b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        b"</body>\r\n</html>\r\n"
+    )
+    _answer(h, 502, page, "text/html")
+
+
+def _empty_200(h: _Handler) -> None:
+    _send_head(h, 200, {"Content-Type": "application/json", "Content-Length": "0"})
+
+
+def _redirect(h: _Handler) -> None:
+    # Another host name (same loopback listener, so a followed redirect would be seen).
+    target = f"http://localhost:{h.server_state.port}/landing{h.path}"
+    _answer(h, 302, b"", "text/plain", Location=target)
+
+
+def _landing(h: _Handler) -> None:
+    _answer(h, 201, b'{"message": {"_id": "5f0000000000000000000099"}}', "application/json")
+
+
+def _oversized(h: _Handler) -> None:
+    size = MAX_RESPONSE_BYTES + 2 * 1024 * 1024
+    _send_head(h, 200, {"Content-Type": "application/json", "Content-Length": str(size)})
+    chunk = b" " * (1024 * 1024)
+    try:
+        for _ in range(size // len(chunk)):
+            h.wfile.write(chunk)
+    except OSError:
+        pass  # the client stopped reading at its limit and closed: expected
+    h.close_connection = True
+
+
+def _never_answers(h: _Handler) -> None:
+    h.server_state.release.wait(10.0)
+    h.close_connection = True
+
+
+def _reset(h: _Handler) -> None:
+    # SO_LINGER 0: close() sends a TCP RST instead of a FIN.
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.close_connection = True
+
+
+def _close_silently(h: _Handler) -> None:
+    h.close_connection = True
+
+
+def _not_http(h: _Handler) -> None:
+    h.wfile.write(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n")
+    h.close_connection = True
+
+
+def _bad_gzip(h: _Handler) -> None:
+    _answer(
+        h, 201, b"this is not gzip data at all", "application/json", **{"Content-Encoding": "gzip"}
+    )
+
+
+def _wrong_shape(h: _Handler) -> None:
+    _answer(h, 201, b'{"ok": true}', "application/json")
+
+
+def _huge_error(h: _Handler) -> None:
+    body = b'{"error": {"code": "bad_request", "description": "' + b"x" * (100 * 1024) + b'"}}'
+    _answer(h, 400, body, "application/json")
+
+
+def _error_with_bad_utf8(h: _Handler) -> None:
+    _answer(
+        h, 400, b'{"error": {"code": "bad_request", "description": "\xff"}}', "application/json"
+    )
+
+
+def _trickle(h: _Handler) -> None:
+    # Headers at once, then one byte every 0.1 s: each read is quick, the answer never ends.
+    _send_head(h, 200, {"Content-Type": "application/json", "Content-Length": "100000"})
+    deadline = time.monotonic() + TRICKLE_S
+    try:
+        while time.monotonic() < deadline and not h.server_state.release.is_set():
+            h.wfile.write(b" ")
+            h.wfile.flush()
+            time.sleep(0.1)
+    except OSError:
+        pass  # the client gave up: what it should do
+    h.close_connection = True
+
+
+def _odd_history(h: _Handler) -> None:
+    body = (
+        b'{"conversation": "not an object", "previous": 12, "messages": [null, 5, "text",'
+        b' {"_id": 7, "text": ["x"], "role": {}, "received": "yesterday", "actions": "no"},'
+        b' {"_id": "m2", "text": "still here", "role": "appUser", "received": 1700000000.5,'
+        b' "metadata": [], "name": null}]}'
+    )
+    _answer(h, 200, body, "application/json")
+
+
+BEHAVIOURS: dict[str, Behaviour] = {
+    "not-json": _not_json,
+    "truncated-json": _truncated_json,
+    "short-body": _short_body,
+    "invalid-utf8": _invalid_utf8,
+    "json-array": _json_array,
+    "proxy-502": _proxy_502,
+    "empty-200": _empty_200,
+    "redirect": _redirect,
+    "landing": _landing,
+    "oversized": _oversized,
+    "never-answers": _never_answers,
+    "reset": _reset,
+    "close-silently": _close_silently,
+    "not-http": _not_http,
+    "bad-gzip": _bad_gzip,
+    "wrong-shape": _wrong_shape,
+    "huge-error": _huge_error,
+    "error-bad-utf8": _error_with_bad_utf8,
+    "trickle": _trickle,
+    "odd-history": _odd_history,
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_state: Misbehaving
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)  # read it all, so closing never resets by accident
+        self.server_state.seen.append((self.path, dict(self.headers.items())))
+        scenario = self.path.split("/")[1]
+        behaviour = BEHAVIOURS.get(scenario)
+        if behaviour is None:
+            _answer(self, 500, b"unknown scenario", "text/plain")
+            return
+        behaviour(self)
+
+    do_GET = do_POST = do_PUT = _handle
+
+
+@pytest.fixture(scope="module")
+def bad_server() -> Iterator[Misbehaving]:
+    release = threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="misbehaving-http", daemon=True)
+    state = Misbehaving(server, thread, release)
+    _Handler.server_state = state
+    thread.start()
+    try:
+        yield state
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def make_api(base_url: str, *, read_timeout: float = READ_TIMEOUT_S) -> V1Api:
+    return V1Api.connect(
+        base_url,
+        "5e1f00000000000000000000",
+        Credentials(KEY_ID, SECRET),
+        connect_timeout=2.0,
+        read_timeout=read_timeout,
+    )
+
+
+def assert_clean_message(exc: BaseException, host: str) -> str:
+    """The error's text is one sentence naming the host, free of jargon and secrets."""
+    assert isinstance(exc, ApiError)
+    text = exc.user_message
+    assert text == str(exc)
+    assert host in text, f"host not named in {text!r}"
+    assert "\n" not in text and text.endswith((".", ")")), text
+    assert len(text) < 400, text
+    for jargon in ("Traceback", "urllib3", "HTTPConnectionPool", "Max retries", "Errno", "0x"):
+        assert jargon not in text, text
+    assert_no_secret(exc)
+    return text
+
+
+def assert_no_secret(exc: BaseException) -> None:
+    """Neither the message nor the whole printed traceback holds the secret or its header."""
+    printed = "".join(traceback.format_exception(exc)) + repr(exc)
+    for secret in (SECRET, BASIC_HEADER, "Authorization"):
+        assert secret not in printed
+
+
+@dataclass
+class SendRig:
+    outbox: Outbox
+    engine: DeliveryEngine
+    entry: OutboxEntry
+
+    def current(self) -> OutboxEntry:
+        found = self.outbox.get(self.entry.client_id)
+        assert found is not None, "the message was lost from the outbox"
+        return found
+
+
+@pytest.fixture
+def send_through(tmp_path: Path) -> Iterator[Callable[[str], SendRig]]:
+    rigs: list[SendRig] = []
+    apis: list[V1Api] = []
+
+    def make(base_url: str) -> SendRig:
+        api = make_api(base_url)
+        apis.append(api)
+        outbox = Outbox(tmp_path / f"outbox-{len(rigs)}.sqlite3")
+        engine = DeliveryEngine(outbox, api, "p", verify_grace_s=0)
+        entry = engine.enqueue("user-1", OutgoingMessage(TEXT, sender=Sender(name="Agent")))
+        rig = SendRig(outbox, engine, entry)
+        rigs.append(rig)
+        assert engine.step() is True
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.outbox.close()
+    for api in apis:
+        api.close()
+
+
+def assert_kept(rig: SendRig, state: EntryState, words: str) -> OutboxEntry:
+    """The message is still in the outbox with its text, in ``state``, saying ``words``."""
+    entry = rig.current()
+    assert entry.message.text == TEXT
+    assert entry.state is state, (entry.state, entry.error_text)
+    assert entry.error_text and words in entry.error_text, entry.error_text
+    for secret in (SECRET, BASIC_HEADER):
+        assert secret not in entry.error_text
+    return entry
+
+
+# --- 2xx answers that are not the JSON object the API promises -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scenario", "words"),
+    [
+        ("not-json", "(HTTP 200) is not valid JSON"),
+        ("truncated-json", "(HTTP 201) is not valid JSON (it may be truncated)"),
+        ("invalid-utf8", "(HTTP 201) is not valid UTF-8"),
+        ("json-array", "(HTTP 201) is not a JSON object"),
+    ],
+)
+def test_unreadable_2xx_body_is_a_bad_response(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig], scenario: str, words: str
+) -> None:
+    api = make_api(bad_server.base_url(scenario))
+    with pytest.raises(BadResponse) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    text = assert_clean_message(info.value, bad_server.host)
+    assert words in text
+    assert info.value.may_have_reached_server
+    api.close()
+
+    rig = send_through(bad_server.base_url(scenario))
+    assert_kept(rig, EntryState.UNKNOWN, words)
+
+
+def test_empty_200_body_is_a_bad_response(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("empty-200"))
+    with pytest.raises(BadResponse) as info:
+        api.get_user("user-1")
+    text = assert_clean_message(info.value, bad_server.host)
+    assert "(HTTP 200)" in text
+    api.close()
+
+
+def test_empty_200_body_says_it_is_empty(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("empty-200"))
+    with pytest.raises(BadResponse) as info:
+        api.get_user("user-1")
+    assert "empty" in info.value.user_message
+    api.close()
+
+
+def test_empty_200_on_send_keeps_the_message(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    rig = send_through(bad_server.base_url("empty-200"))
+    assert_kept(rig, EntryState.UNKNOWN, bad_server.host)
+
+
+def test_body_cut_short_by_the_connection_is_a_drop(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("short-body"))
+    with pytest.raises(ConnectionDropped) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    text = assert_clean_message(info.value, bad_server.host)
+    assert "dropped while reading the answer" in text
+    assert info.value.may_have_reached_server
+    api.close()
+
+    rig = send_through(bad_server.base_url("short-body"))
+    assert_kept(rig, EntryState.UNKNOWN, "dropped while reading the answer")
+
+
+def test_2xx_object_without_a_message_id(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("wrong-shape"))
+    with pytest.raises(BadResponse) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    assert "no message id" in info.value.user_message
+    assert_no_secret(info.value)
+    api.close()
+
+    rig = send_through(bad_server.base_url("wrong-shape"))
+    assert_kept(rig, EntryState.UNKNOWN, "no message id")
+
+
+def test_2xx_object_without_a_message_id_names_the_host(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("wrong-shape"))
+    with pytest.raises(BadResponse) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    assert_clean_message(info.value, bad_server.host)
+    api.close()
+
+
+# --- error answers that are not Smooch's -----------------------------------------------------
+
+
+def test_html_502_from_a_proxy_is_an_http_error(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("proxy-502"))
+    with pytest.raises(HttpError) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    err = info.value
+    assert err.status == 502 and err.code is None and err.server_description is None
+    assert (
+        err.user_message == f"Bad gateway between you and the server (502 from {bad_server.host})"
+    )
+    assert "<html" not in err.user_message and "nginx" not in err.user_message
+    assert err.may_have_reached_server and err.is_retryable
+    assert_no_secret(err)
+    api.close()
+
+    rig = send_through(bad_server.base_url("proxy-502"))
+    assert_kept(rig, EntryState.UNKNOWN, "Bad gateway between you and the server (502 from")
+
+
+def test_html_502_names_the_host(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("proxy-502"))
+    with pytest.raises(HttpError) as info:
+        api.get_user("user-1")
+    assert_clean_message(info.value, bad_server.host)
+    api.close()
+
+
+def test_error_envelope_with_invalid_utf8_still_gives_the_status(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("error-bad-utf8"))
+    with pytest.raises(HttpError) as info:
+        api.get_user("user-1")
+    assert info.value.status == 400
+    assert info.value.user_message == (
+        f"The server rejected the request as malformed (400 from {bad_server.host})"
+    )
+    api.close()
+
+
+def test_100_kb_error_description_is_kept_whole_on_the_error(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("huge-error"))
+    with pytest.raises(HttpError) as info:
+        api.get_user("user-1")
+    assert info.value.code == "bad_request"
+    assert info.value.server_description == "x" * (100 * 1024)
+    api.close()
+
+    rig = send_through(bad_server.base_url("huge-error"))
+    entry = rig.current()
+    assert entry.state is EntryState.FAILED and entry.message.text == TEXT
+
+
+def test_100_kb_error_description_is_shortened_for_display(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("huge-error"))
+    with pytest.raises(HttpError) as info:
+        api.get_user("user-1")
+    assert len(info.value.user_message) <= 1000
+    api.close()
+
+
+def test_redirect_to_another_host_is_not_followed(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("redirect"))
+    with pytest.raises(HttpError) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    err = info.value
+    assert err.status == 302
+    assert "redirected the request; check the base URL" in err.user_message
+    assert f"redirect to http://localhost:{bad_server.port}/landing/" in err.user_message
+    assert_no_secret(err)
+    api.close()
+
+    rig = send_through(bad_server.base_url("redirect"))
+    assert_kept(rig, EntryState.FAILED, "redirected the request; check the base URL")
+    # Nobody followed it: the other host never saw a request (nor the Authorization header).
+    assert bad_server.paths_seen("landing") == []
+
+
+def test_body_over_the_client_limit_is_refused(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("oversized"), read_timeout=5.0)
+    with pytest.raises(BadResponse) as info:
+        api.get_user("user-1")
+    assert f"larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MB" in info.value.user_message
+    assert_no_secret(info.value)
+    api.close()
+
+
+def test_body_over_the_client_limit_names_the_host(
+    bad_server: Misbehaving, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 1024 * 1024)
+    api = make_api(bad_server.base_url("oversized"), read_timeout=5.0)
+    with pytest.raises(BadResponse) as info:
+        api.get_user("user-1")
+    assert_clean_message(info.value, bad_server.host)
+    api.close()
+
+
+def test_body_over_the_client_limit_on_send_keeps_the_message(
+    bad_server: Misbehaving,
+    send_through: Callable[[str], SendRig],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 1024 * 1024)
+    rig = send_through(bad_server.base_url("oversized"))
+    assert_kept(rig, EntryState.UNKNOWN, "larger than 1 MB")
+
+
+# --- no answer at all ------------------------------------------------------------------------
+
+
+def test_server_that_never_answers_times_out(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("never-answers"))
+    started = time.monotonic()
+    with pytest.raises(ReadTimedOut) as info:
+        api.get_user("user-1")
+    assert time.monotonic() - started < READ_TIMEOUT_S + 2
+    text = assert_clean_message(info.value, bad_server.host)
+    assert f"did not answer within {READ_TIMEOUT_S:g} s" in text
+    api.close()
+
+    rig = send_through(bad_server.base_url("never-answers"))
+    assert_kept(rig, EntryState.UNKNOWN, "did not answer within")
+    # The history check (due once as long as the attempt took) meets the same silent
+    # server: still unknown, still kept.
+    due = rig.engine.next_due()
+    assert due is not None
+    time.sleep(max(0.0, due - time.time()) + 0.01)
+    assert rig.engine.step() is True
+    entry = assert_kept(rig, EntryState.UNKNOWN, "Could not check whether the message arrived")
+    assert entry.verifications == 1
+
+
+def test_server_that_trickles_forever_times_out(bad_server: Misbehaving) -> None:
+    # 1 s per read against a byte every 0.1 s: only a total deadline can end this.
+    api = make_api(bad_server.base_url("trickle"), read_timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ReadTimedOut) as info:
+            api.get_user("user-1")
+        assert time.monotonic() - started < TRICKLE_S
+        assert_clean_message(info.value, bad_server.host)
+    finally:
+        api.close()
+
+
+@pytest.mark.parametrize("scenario", ["reset", "close-silently"])
+def test_connection_closed_without_an_answer(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig], scenario: str
+) -> None:
+    api = make_api(bad_server.base_url(scenario))
+    with pytest.raises(ConnectionDropped) as info:
+        api.send_message("user-1", OutgoingMessage("hi"))
+    text = assert_clean_message(info.value, bad_server.host)
+    assert "closed before an answer arrived; the request may have reached the server" in text
+    api.close()
+
+    rig = send_through(bad_server.base_url(scenario))
+    assert_kept(rig, EntryState.UNKNOWN, "closed before an answer arrived")
+
+
+def test_non_http_answer_is_a_drop_without_secrets(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("not-http"))
+    with pytest.raises(ConnectionDropped) as info:
+        api.get_user("user-1")
+    assert_clean_message(info.value, bad_server.host)
+    api.close()
+
+
+def test_non_http_answer_says_it_is_not_http(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("not-http"))
+    with pytest.raises(ApiError) as info:
+        api.get_user("user-1")
+    assert "HTTP" in info.value.user_message
+    api.close()
+
+
+def test_corrupt_compressed_body_is_kept_on_send(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig]
+) -> None:
+    api = make_api(bad_server.base_url("bad-gzip"))
+    with pytest.raises(ApiError) as info:
+        api.get_user("user-1")
+    assert_clean_message(info.value, bad_server.host)
+    assert info.value.may_have_reached_server
+    api.close()
+
+    rig = send_through(bad_server.base_url("bad-gzip"))
+    assert rig.current().state is EntryState.UNKNOWN
+    assert rig.current().message.text == TEXT
+
+
+def test_corrupt_compressed_body_is_a_bad_response(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("bad-gzip"))
+    with pytest.raises(BadResponse):
+        api.get_user("user-1")
+    api.close()
+
+
+def test_history_with_wrong_typed_fields_shows_what_it_can(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("odd-history"))
+    page = api.history("user-1")
+    assert page.messages[-1].text == "still here" and page.messages[-1].id == "m2"
+    assert page.messages[-1].role == "user" and page.messages[-1].author_name == ""
+    assert page.has_older
+    api.close()
+
+
+def test_history_skips_entries_that_are_not_messages(bad_server: Misbehaving) -> None:
+    api = make_api(bad_server.base_url("odd-history"))
+    page = api.history("user-1")
+    assert len(page.messages) == 2
+    api.close()
+
+
+# --- rows that need the sandbox: path-like user IDs, attachments -----------------------------
+
+
+def sandbox_api(sandbox: Any) -> V1Api:
+    return V1Api.connect(
+        sandbox.base_url, sandbox.app_id, Credentials(sandbox.key_id, sandbox.secret)
+    )
+
+
+@pytest.mark.parametrize("user_id", ["a/../b", "../admin", "a?b=c#d", "%2e%2e", "x/./y/"])
+def test_path_like_user_id_reaches_the_sandbox_as_one_segment(sandbox: Any, user_id: str) -> None:
+    api = sandbox_api(sandbox)
+    created = api.create_user(user_id, given_name="Path")
+    assert created.user_id == user_id
+    fetched = api.get_user(user_id)
+    assert fetched.id == created.id and fetched.user_id == user_id
+    last = sandbox.log()[-1]
+    assert last["method"] == "GET" and last["status"] == 200
+    segment = last["path"].rsplit("/appusers/", 1)[1]
+    assert "/" not in segment  # one literal segment, nothing resolved on the way
+    sent = api.send_message(user_id, OutgoingMessage("to a path-like id"))
+    assert sent.id
+    stored = sandbox.store.messages(sandbox.app_id, user_id)
+    assert stored[-1]["text"] == "to a path-like id"
+    api.close()
+
+
+@pytest.mark.parametrize("user_id", ["..", ".", "..."])
+def test_dot_only_user_id_fails_locally_and_is_kept(
+    sandbox: Any, tmp_path: Path, user_id: str
+) -> None:
+    api = sandbox_api(sandbox)
+    with pytest.raises(ConfigError) as info:
+        api.get_user(user_id)
+    assert info.value.field == "user_id" and "only of dots" in info.value.message
+    before = len(sandbox.log())
+    with Outbox(tmp_path / "dots.sqlite3") as outbox:
+        engine = DeliveryEngine(outbox, api, "p", verify_grace_s=0)
+        entry = engine.enqueue(user_id, OutgoingMessage(TEXT))
+        assert engine.step() is True
+        kept = outbox.get(entry.client_id)
+        assert kept is not None and kept.state is EntryState.FAILED
+        assert kept.message.text == TEXT and kept.error_text == info.value.message
+    assert len(sandbox.log()) == before  # nothing was sent
+    api.close()
+
+
+def test_attachment_over_10_mb_is_the_sandbox_413(sandbox: Any) -> None:
+    api = sandbox_api(sandbox)
+    data = b"\0" * (10 * 1024 * 1024 + 1)
+    with pytest.raises(HttpError) as info:
+        api.upload("big.bin", data, "application/octet-stream")
+    err = info.value
+    assert err.status == 413 and err.code == "payload_too_large"
+    assert err.server_description == "Attachments are limited to 10 MB"
+    assert err.user_message == (
+        "Too large for the server (413 payload_too_large from "
+        f"{api.host}): Attachments are limited to 10 MB"
+    )
+    assert not err.is_retryable
+    api.close()
+
+
+def test_empty_attachment(sandbox: Any) -> None:
+    api = sandbox_api(sandbox)
+    url, kind = api.upload("empty.txt", b"", "text/plain")
+    assert url.startswith(sandbox.base_url) and kind == "text/plain"
+    api.close()
