@@ -34,7 +34,7 @@ runtime_pkgs=(libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libx
 test_pkgs=(xvfb xauth xdotool imagemagick gnome-keyring dbus dbus-x11 desktop-file-utils
     appstream)
 pkgs=("${runtime_pkgs[@]}")
-package_pkgs=(dpkg-dev file binutils)
+package_pkgs=(dpkg-dev file binutils curl xvfb xdotool imagemagick)
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
 if [ "$want_package" = 1 ]; then pkgs+=("${package_pkgs[@]}"); fi
 

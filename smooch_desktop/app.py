@@ -12,15 +12,12 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.hosts import validate_base_url
-
-if TYPE_CHECKING:
-    from smooch_desktop.sandbox import SandboxServer
 
 log = logging.getLogger("smooch_desktop")
 
@@ -137,33 +134,15 @@ def run_gui(args: argparse.Namespace) -> int:
         QMessageBox.warning(None, appinfo.NAME, text)
         return 1
 
-    sandbox: SandboxServer | None = None
-    if args.sandbox:
-        from smooch_desktop.sandbox import SandboxServer
-
-        try:
-            sandbox = SandboxServer(host="127.0.0.1", port=args.sandbox_port).start()
-        except OSError as exc:
-            print(
-                f"smooch-desktop: can't start the sandbox: {exc.strerror or exc}", file=sys.stderr
-            )
-            return 2
-        print(f"base_url={sandbox.base_url}", flush=True)
-        print(f"app_id={sandbox.app_id}", flush=True)
-        print(f"key_id={sandbox.key_id}", flush=True)
-        print(f"secret={sandbox.secret}", flush=True)
-
     from smooch_desktop.core.drafts import DraftStoreTooNew
     from smooch_desktop.core.outbox import OutboxError
     from smooch_desktop.ui.controller import AppController
 
     try:
-        controller = AppController(args, sandbox)
+        controller = AppController(args)
     except (OSError, OutboxError, DraftStoreTooNew, sqlite3.Error) as exc:
         # The outbox/drafts can't be opened: say where and why, and don't start half-way.
         print(f"smooch-desktop: can't open the app's data ({data_dir()}): {exc}", file=sys.stderr)
-        if sandbox is not None:
-            sandbox.stop()
         return 1
     # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
     signal.signal(signal.SIGINT, controller.request_quit_from_signal)
@@ -174,8 +153,6 @@ def run_gui(args: argparse.Namespace) -> int:
     controller.start()
     code = app.exec()
     controller.shutdown()
-    if sandbox is not None:
-        sandbox.stop()
     lock.unlock()
     return int(code)
 

@@ -11,9 +11,6 @@ import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import jwt
-from jwt.warnings import InsecureKeyLengthWarning
-
 
 class AuthMethod(StrEnum):
     BASIC = "basic"
@@ -47,6 +44,9 @@ class Credentials:
 
 def make_jwt(key_id: str, secret: str, *, scope: str = "app") -> str:
     """An HS256 JWT signed with ``secret``, ``kid`` = key id, payload ``{"scope": scope}``."""
+    import jwt  # deferred: PyJWT pulls in cryptography, ~50 ms of start-up
+    from jwt.warnings import InsecureKeyLengthWarning
+
     with warnings.catch_warnings():
         # The secret's length is chosen by Smooch, not by us; warning the user is pointless.
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QPixmap
 
@@ -55,7 +55,7 @@ class AvatarLoader(QObject):
         super().__init__(parent)
         self._tasks = TaskQueue("avatars", self)
         self._disk = disk_cache
-        self._session = requests.Session()
+        self._session: Any = None  # created on the worker at first use (import cost)
         self._pixmaps: dict[str, QPixmap] = {}
         self._missing: set[str] = set()
         self._in_flight: set[str] = set()
@@ -64,7 +64,8 @@ class AvatarLoader(QObject):
 
     def stop(self) -> None:
         self._tasks.stop(2000)
-        self._session.close()
+        if self._session is not None:
+            self._session.close()
 
     def pixmap(self, url: str) -> QPixmap | None:
         """The image if loaded; otherwise starts loading it (once) and returns None."""
@@ -97,6 +98,10 @@ class AvatarLoader(QObject):
             hit = self._disk.get(key)
             if hit is not None:
                 return _Fetched(url, hit.found, hit.data or b"", False)
+        import requests  # deferred off the start-up path; runs on the avatar thread
+
+        if self._session is None:
+            self._session = requests.Session()
         try:
             with self._session.get(url, timeout=_TIMEOUT, stream=True) as resp:
                 if resp.status_code == 404:

@@ -122,7 +122,7 @@ class Composer(QWidget):
     @Slot()
     def _on_text_changed(self) -> None:
         self._update_counter()
-        if self.error.isVisible():
+        if not self.error.isHidden():  # isVisible() is False while the window is hidden
             show_error(self.error, "")
         if not self._programmatic:
             self.textEdited.emit(self.text())
@@ -132,11 +132,15 @@ class Composer(QWidget):
         self.counter.setText(f"{n}/{TEXT_LIMIT}" if n >= TEXT_WARN_AT else f"{n}")
         if n > TEXT_LIMIT:
             self.counter.setStyleSheet("color: #c62828; font-weight: bold;")
-            self.counter.setToolTip(f"{n - TEXT_LIMIT} characters over the limit")
+            self.counter.setToolTip(f"{_characters(n - TEXT_LIMIT)} over the limit")
         elif n >= TEXT_WARN_AT:
             self.counter.setStyleSheet("color: #b26a00;")
-            self.counter.setToolTip(f"{TEXT_LIMIT - n} characters left")
+            self.counter.setToolTip(f"{_characters(TEXT_LIMIT - n)} left")
         else:
             self.counter.setStyleSheet("color: palette(mid);")
             self.counter.setToolTip("")
         self.send_button.setEnabled(bool(self.text().strip()) and n <= TEXT_LIMIT)
+
+
+def _characters(n: int) -> str:
+    return f"{n:,} character" if n == 1 else f"{n:,} characters"

@@ -9,34 +9,31 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.errors import ApiError, ConfigError
 from smooch_desktop.api.hosts import base_url_for, is_loopback_host
-from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.core import paths
 from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
 from smooch_desktop.core.outbox import Outbox
-from smooch_desktop.core.secrets import (
-    KeychainUnavailable,
-    SecretStore,
-    SessionSecrets,
-    account_for,
-)
 from smooch_desktop.core.validation import ValidationError, clean_secret
 from smooch_desktop.ui.avatar_loader import AvatarLoader
-from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import TaskQueue
+
+if TYPE_CHECKING:
+    from smooch_desktop.core.secrets import SecretStore, SessionSecrets
+    from smooch_desktop.ui.delivery import DeliveryService
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +49,7 @@ def gravatar_base_for(base_url: str) -> str:
 
 
 SECRET_ENV = "SMOOCH_KEY_SECRET"
+PHASE_TWO_DELAY_MS = 15
 COMMAND_LINE_PROFILE = "Command line"
 SANDBOX_PROFILE = "Sandbox"
 
@@ -62,10 +60,12 @@ class AppController(QObject):
     def __init__(self, args: argparse.Namespace, sandbox: Any = None) -> None:
         super().__init__()
         self.args = args
+        #: A running sandbox; with ``args.sandbox`` and none given, started after first paint.
         self.sandbox = sandbox
+        self._owns_sandbox = False
         self.settings = AppSettings()
-        self.secrets = SecretStore()
-        self.session_secrets = SessionSecrets()
+        self._secrets: SecretStore | None = None
+        self._session_secrets: SessionSecrets | None = None
         data = paths.data_dir()
         self.outbox = Outbox(data / "outbox.sqlite3")
         self.drafts = DraftStore(data / "drafts.sqlite3")
@@ -80,20 +80,94 @@ class AppController(QObject):
         self._dialog: Any = None
         self._shut_down = False
 
+    @property
+    def secrets(self) -> SecretStore:
+        """The keychain, opened on first use (keyring is not needed to paint the window)."""
+        if self._secrets is None:
+            from smooch_desktop.core.secrets import SecretStore
+
+            self._secrets = SecretStore()
+        return self._secrets
+
+    @property
+    def session_secrets(self) -> SessionSecrets:
+        if self._session_secrets is None:
+            from smooch_desktop.core.secrets import SessionSecrets
+
+            self._session_secrets = SessionSecrets()
+        return self._session_secrets
+
     # Start-up -------------------------------------------------------------------------------
     def start(self) -> None:
+        """Show the window at once; connect (sandbox, network stack, keychain) after it paints.
+
+        The window is usable for typing from its first paint; what needs the network
+        arrives a moment later, so start-up feels as fast as a bare Qt window.
+        """
+        self._open_window(None)
+        assert self.window is not None
+        self.window.show_connecting("Connecting…")
+        if self.args.user_id:
+            self.window.select_user(self.args.user_id)  # the composer can take text at once
+        self.window.installEventFilter(self)
+        self._first_paint_seen = False
+        # Fallback in case no paint event is delivered (minimised, no screen).
+        QTimer.singleShot(300, self._after_first_paint)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and watched is self.window:
+            watched.removeEventFilter(self)
+            # A short pause lets the window system present the first frame (and events
+            # queued behind it run) before the heavier connection work starts.
+            QTimer.singleShot(PHASE_TWO_DELAY_MS, self._after_first_paint)
+        return False
+
+    @Slot()
+    def _after_first_paint(self) -> None:
+        if self._first_paint_seen or self._shut_down:
+            return
+        self._first_paint_seen = True
+        self.finish_start()
+
+    def finish_start(self) -> None:
+        """Phase two: start the sandbox if asked, open the session, look the user up."""
+        if self.args.sandbox and self.sandbox is None:
+            from smooch_desktop.sandbox import SandboxServer
+
+            try:
+                self.sandbox = SandboxServer(host="127.0.0.1", port=self.args.sandbox_port).start()
+            except OSError as exc:
+                reason = exc.strerror or exc
+                print(f"smooch-desktop: can't start the sandbox: {reason}", file=sys.stderr)
+                QApplication.exit(2)
+                return
+            self._owns_sandbox = True
+            for key in ("base_url", "app_id", "key_id", "secret"):
+                print(f"{key}={getattr(self.sandbox, key)}", flush=True)
         session, problem = self._resolve_session()
-        self._open_window(session)
+        self._attach(session)
         self._setup_tray()
-        if session is not None:
-            self._check_connection(session)
-        if self.args.user_id and self.window is not None:
-            self.window.select_user(self.args.user_id)
+        moved = [
+            str(path)
+            for path in (self.outbox.recovered_from, self.drafts.recovered_from)
+            if path is not None
+        ]
+        if moved and self.window is not None:
+            # A damaged file was set aside (not deleted): say where, it may hold unsent text.
+            QMessageBox.warning(
+                self.window,
+                "Damaged data file set aside",
+                "A damaged data file could not be read and was moved aside, not deleted:\n"
+                + "\n".join(moved)
+                + "\nIt may contain unsent messages or drafts.",
+            )
         if problem and self.window is not None:
             self.window.status_profile.setText(problem)
             QTimer.singleShot(0, self.open_connection_dialog)
 
     def _resolve_session(self) -> tuple[Session | None, str]:
+        from smooch_desktop.api.v1 import V1Api
+
         args = self.args
         method = AuthMethod(args.auth or "basic")
         if self.sandbox is not None:
@@ -127,6 +201,8 @@ class AppController(QObject):
     def _session_for_profile(
         self, profile: Profile, method: AuthMethod | None = None
     ) -> tuple[Session | None, str]:
+        from smooch_desktop.api.v1 import V1Api
+
         env_problem = self._env_secret_problem()
         if env_problem:
             return None, env_problem
@@ -165,6 +241,8 @@ class AppController(QObject):
         return ""
 
     def _keychain_secret(self, profile: str, key_id: str) -> str | None:
+        from smooch_desktop.core.secrets import KeychainUnavailable, account_for
+
         if not profile or not key_id:
             return None
         account = account_for(profile, key_id)
@@ -178,30 +256,39 @@ class AppController(QObject):
             return None
 
     def _open_window(self, session: Session | None) -> None:
+        """A new main window (the first one, or after the connection profile changed)."""
         old = self.window
         if old is not None:
             old.close()
             old.deleteLater()
+        window = MainWindow(self.settings, None, None, self.drafts, self.api_tasks, self.avatars)
+        window.connectionSettingsRequested.connect(self.open_connection_dialog)
+        window.notify.connect(self._notify)
+        window.show()
+        self.window = window
+        if session is not None:
+            self._attach(session)
+
+    def _attach(self, session: Session | None, problem: str = "") -> None:
+        """Give the window its session and delivery, replacing any previous one."""
+        from smooch_desktop.ui.delivery import DeliveryService
+
         if self.delivery is not None:
             self.delivery.deleteLater()
             self.delivery = None
         if self.session is not None and self.session is not session:
-            api = self.session.api
-            self.api_tasks.submit(api.close, kind="close")
+            self.api_tasks.submit(self.session.api.close, kind="close")
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
                 self.outbox, self.api_tasks, session.profile, session.api
             )
-        window = MainWindow(
-            self.settings, session, self.delivery, self.drafts, self.api_tasks, self.avatars
-        )
-        window.connectionSettingsRequested.connect(self.open_connection_dialog)
-        window.notify.connect(self._notify)
-        window.show()
-        self.window = window
+        assert self.window is not None
+        self.window.attach_session(session, self.delivery)
         if self.delivery is not None:
             self.delivery.start()
+        if session is not None:
+            self._check_connection(session)
 
     def _check_connection(self, session: Session) -> None:
         self.api_tasks.submit(
@@ -307,6 +394,8 @@ class AppController(QObject):
             self.session.api.close()
         self.outbox.close()
         self.drafts.close()
+        if self._owns_sandbox and self.sandbox is not None:
+            self.sandbox.stop()
         try:
             self.settings.sync()
         except OSError as exc:

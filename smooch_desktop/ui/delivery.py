@@ -47,6 +47,7 @@ class DeliveryService(QObject):
         self.profile = profile
         self._tasks = tasks
         self._step_queued = False
+        self._kick_again = False
         self._changedFromWorker.connect(self._relay)
         self.engine = DeliveryEngine(
             outbox, api, profile, on_change=self._changedFromWorker.emit, **engine_options
@@ -106,8 +107,11 @@ class DeliveryService(QObject):
     def kick(self) -> None:
         """Queue a delivery step unless one is already waiting."""
         if self._step_queued:
+            # The job out there may have computed next_due before this new work existed.
+            self._kick_again = True
             return
         self._step_queued = True
+        self._kick_again = False
         self._tasks.submit(self._steps, self._on_steps_done, self._on_steps_failed, kind="deliver")
 
     def _steps(self) -> float | None:
@@ -118,6 +122,9 @@ class DeliveryService(QObject):
 
     def _on_steps_done(self, next_due: object) -> None:
         self._step_queued = False
+        if self._kick_again:
+            self.kick()
+            return
         self._schedule(next_due if isinstance(next_due, float | int) else None)
 
     def _on_steps_failed(self, exc: BaseException) -> None:

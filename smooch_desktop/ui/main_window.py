@@ -6,7 +6,7 @@ import html
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -28,12 +28,14 @@ from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
 from smooch_desktop.ui.conversation import ConversationItem, ConversationModel, ConversationView
-from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.sender_panel import SenderPanel
 from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.typing_indicator import TypingSender
 from smooch_desktop.ui.user_panel import UserPanel
 from smooch_desktop.ui.workers import TaskQueue
+
+if TYPE_CHECKING:
+    from smooch_desktop.ui.delivery import DeliveryService
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +178,8 @@ class MainWindow(QMainWindow):
         self.view.discardRequested.connect(self._discard)
         self.typing.activityFailed.connect(self._on_typing_failed)
         avatars.imageReady.connect(self._on_image_ready)
-        if delivery is not None:
-            delivery.entryChanged.connect(self._on_entry_changed)
-            delivery.deliveryError.connect(self._set_call_failed)
-        self._apply_session()
         self._restore_state()
+        self.attach_session(session, delivery)
         self.setTabOrder(self.user_panel.combo, self.composer.edit)
         self.setTabOrder(self.composer.edit, self.composer.send_button)
         self.setTabOrder(self.composer.send_button, self.sender_panel.identity_combo)
@@ -222,13 +221,25 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
-    def _apply_session(self) -> None:
-        if self.session is None:
+    def attach_session(self, session: Session | None, delivery: DeliveryService | None) -> None:
+        """Connect the window to an API session (the window can paint before it has one)."""
+        self.session = session
+        self.delivery = delivery
+        if delivery is not None:
+            delivery.entryChanged.connect(self._on_entry_changed)
+            delivery.deliveryError.connect(self._set_call_failed)
+        if session is None:
             self.status_profile.setText("Not connected — File ▸ Connection settings…")
-            self.composer.setEnabled(False)
             return
-        self.status_profile.setText(f"Profile: {self.session.profile} · {self.session.host}")
-        self.user_panel.set_recent(self.settings.recent_users(self.session.profile))
+        self.sender_panel.set_gravatar_base(session.gravatar_base)
+        self.status_profile.setText(f"Profile: {session.profile} · {session.host}")
+        self.user_panel.set_recent(self.settings.recent_users(session.profile))
+        if self.user_panel.current_user_ref():
+            self.user_panel.lookup()
+            self._load_history()
+
+    def show_connecting(self, text: str) -> None:
+        self.status_profile.setText(text)
 
     def _restore_state(self) -> None:
         geometry = self.settings.bytes_value("window/geometry")
@@ -460,7 +471,23 @@ class MainWindow(QMainWindow):
         except ValidationError as exc:
             self.composer.show_error(f"Fix the sender first: {exc.message}")
             return
-        message = OutgoingMessage(text=clean.text, sender=sender)
+        from smooch_desktop.core.shorthand import parse_shorthand  # decimal: not at start-up
+
+        parsed = parse_shorthand(clean.text)
+        if parsed.problems:
+            self.composer.show_error(" ".join(parsed.problems))
+            return
+        if parsed.has_shorthand:
+            # Buttons and images are sent as structure, so Smooch doesn't have to guess.
+            message = OutgoingMessage(
+                text=parsed.text,
+                sender=sender,
+                type=parsed.message_type,
+                actions=tuple(dict(a) for a in parsed.actions),
+                media_url=parsed.media_url or "",
+            )
+        else:
+            message = OutgoingMessage(text=clean.text, sender=sender)
         try:
             entry = self.delivery.enqueue(user_ref, message)
         except Exception as exc:  # the outbox could not persist it: keep the text

@@ -199,6 +199,12 @@ class SenderPanel(QWidget):
             avatar = gravatar_url(sender.email, default="mm", base=self._gravatar_base)
         return Sender(sender.name, sender.email, avatar)
 
+    def set_gravatar_base(self, base: str) -> None:
+        """Where previews come from (Gravatar, or the sandbox's copy); known once connected."""
+        if base != self._gravatar_base:
+            self._gravatar_base = base
+            self._refresh_preview()
+
     def preview_url(self) -> str:
         return self._wanted_url
 
@@ -310,21 +316,30 @@ class SenderPanel(QWidget):
             "(initials shown here)."
         )
 
+    def _is_current(self, url: str) -> bool:
+        """Whether an answer for ``url`` is for what the fields say now.
+
+        While the settle timer runs the user has changed the address (or override) since
+        ``_wanted_url`` was chosen, so even an answer for that URL is stale; the settled
+        refresh finds it in the loader's cache if the address comes back.
+        """
+        return url == self._wanted_url and not self._settle.isActive()
+
     @Slot(str)
     def _on_image_ready(self, url: str) -> None:
-        if url == self._wanted_url:  # stale answers for an old address are ignored
+        if self._is_current(url):  # stale answers for an old address are ignored
             pixmap = self._loader.pixmap(url)
             if pixmap is not None:
                 self._show_image(pixmap, override=bool(self.avatar_edit.text().strip()))
 
     @Slot(str)
     def _on_image_missing(self, url: str) -> None:
-        if url == self._wanted_url:
+        if self._is_current(url):
             self._show_missing(override=bool(self.avatar_edit.text().strip()))
 
     @Slot(str, str)
     def _on_image_failed(self, url: str, reason: str) -> None:
-        if url == self._wanted_url:
+        if self._is_current(url):
             self._show_initials(self.name_edit.text(), self.email_edit.text())
             self.preview_caption.setText(f"Couldn't load the avatar ({reason}); initials shown.")
 

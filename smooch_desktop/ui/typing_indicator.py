@@ -16,7 +16,9 @@ from smooch_desktop.ui.workers import TaskQueue
 
 log = logging.getLogger(__name__)
 
-#: A typing call still queued after this long is pointless; drop it instead of sending.
+#: A ``typing:start`` still queued after this long is pointless; drop it instead of sending.
+#: A ``typing:stop`` is never dropped as stale: late, it still ends an indicator sooner
+#: than the Web Messenger's 10 s timeout would.
 STALE_AFTER_S = 3.0
 
 
@@ -24,7 +26,8 @@ class TypingSender(QObject):
     """Turns composer edits into ``typing:start`` / ``typing:stop`` calls.
 
     Calls go on the API queue (FIFO, so a start never overtakes the message after it),
-    are never retried, are dropped when stale, and pause after a 429.
+    are never retried, starts are dropped when stale, starts pause after a 429, and the
+    stop sent on :meth:`shutdown` still goes out while the queue is being stopped.
 
     Signals:
         activitySent(str, str): (user_ref, activity) after the server accepted it.
@@ -76,22 +79,22 @@ class TypingSender(QObject):
 
     def shutdown(self) -> None:
         self._timer.stop()
-        self._run(self.policy.shutdown())
+        self._run(self.policy.shutdown(), finish_at_stop=True)
 
     @Slot()
     def _on_tick(self) -> None:
         self._run(self.policy.tick())
 
-    def _run(self, commands: list[TypingCommand]) -> None:
+    def _run(self, commands: list[TypingCommand], *, finish_at_stop: bool = False) -> None:
         for command in commands:
-            self._send(command)
+            self._send(command, finish_at_stop=finish_at_stop)
         deadline = self.policy.next_deadline()
         if deadline is None:
             self._timer.stop()
         else:
             self._timer.start(max(10, int((deadline - self._clock()) * 1000) + 10))
 
-    def _send(self, command: TypingCommand) -> None:
+    def _send(self, command: TypingCommand, *, finish_at_stop: bool = False) -> None:
         api = self._api_getter()
         user_ref = self._user_ref
         if api is None or not user_ref:
@@ -110,7 +113,8 @@ class TypingSender(QObject):
             self._on_failed,
             kind="typing",
             key=user_ref,
-            max_age_s=STALE_AFTER_S,
+            max_age_s=STALE_AFTER_S if command is TypingCommand.START else None,
+            finish_at_stop=finish_at_stop,
         )
 
     def _on_sent(self, result: object) -> None:

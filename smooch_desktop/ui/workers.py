@@ -6,6 +6,11 @@ Results and errors come back to the GUI thread as queued signals and are dispatc
 the callbacks given at submission. A blocking ``requests`` call can't be interrupted, so
 "cancel" means "ignore the result", and stale tasks (e.g. a typing call queued behind a
 slow send) can be dropped before they start.
+
+Callbacks are dropped when the QObject they belong to has been deleted meanwhile (a
+window closed and deleted while its lookup was still running): calling into a deleted
+Qt object raises instead of doing anything useful. Tasks submitted with
+``finish_at_stop=True`` (a ``typing:stop`` on quit) still run when the queue is stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,10 @@ class Task:
     submitted_at: float = 0.0
     max_age_s: float | None = None
     cancelled: bool = False
+    #: Still run by :meth:`TaskQueue.stop` (queued tasks without it are dropped there).
+    finish_at_stop: bool = False
+    #: The QObject the callbacks belong to; once it is deleted they are not called.
+    owner: QObject | None = field(default=None, repr=False)
 
     def cancel(self) -> None:
         """Drop the task if it hasn't started; ignore its result if it has."""
@@ -103,10 +113,26 @@ class TaskQueue(QObject):
         kind: str = "",
         key: str = "",
         max_age_s: float | None = None,
+        finish_at_stop: bool = False,
+        owner: QObject | None = None,
     ) -> Task:
-        """Queue ``fn``; callbacks run on the GUI thread. ``max_age_s`` drops it if stale."""
+        """Queue ``fn``; callbacks run on the GUI thread. ``max_age_s`` drops it if stale.
+
+        ``owner`` (by default the QObject whose bound method ``on_result`` or ``on_error``
+        is) ties the callbacks to that object's life. ``finish_at_stop`` keeps the task
+        when :meth:`stop` drops the queue (for short calls that must go out on quit).
+        """
         task = Task(
-            next(self._ids), fn, on_result, on_error, kind, key, time.monotonic(), max_age_s
+            next(self._ids),
+            fn,
+            on_result,
+            on_error,
+            kind,
+            key,
+            time.monotonic(),
+            max_age_s,
+            finish_at_stop=finish_at_stop,
+            owner=owner if owner is not None else _owner_of(on_result, on_error),
         )
         with self._cond:
             if self._stopping:
@@ -137,14 +163,18 @@ class TaskQueue(QObject):
             return bool(self._running)
 
     def stop(self, wait_ms: int = 5000) -> bool:
-        """Finish the running task (queued ones are dropped) and end the thread.
+        """Finish the running task and those queued with ``finish_at_stop``, end the thread.
 
-        Returns False if the running call did not finish in time; the thread object is
-        then kept alive (never terminated) until it does.
+        Other queued tasks are dropped. Returns False if the calls did not finish in time;
+        the thread object is then kept alive (never terminated) until they do.
         """
         with self._cond:
             self._stopping = True
-            self._pending.clear()
+            kept = deque(t for t in self._pending if t.finish_at_stop)
+            for task in self._pending:
+                if not task.finish_at_stop:
+                    self._running.pop(task.id, None)
+            self._pending = kept
             self._cond.notify_all()
         done = self._runner.wait(wait_ms)
         if not done:
@@ -160,7 +190,7 @@ class TaskQueue(QObject):
     def _next_task(self) -> Task | None:
         with self._cond:
             while True:
-                if self._stopping:
+                if self._stopping and not self._pending:
                     return None
                 while self._pending:
                     task = self._pending.popleft()
@@ -172,6 +202,8 @@ class TaskQueue(QObject):
                         self._running.pop(task.id, None)
                         continue
                     return task
+                if self._stopping:
+                    return None
                 self._cond.wait()
 
     @Slot(int, bool, object)
@@ -179,6 +211,8 @@ class TaskQueue(QObject):
         with self._cond:
             task = self._running.pop(task_id, None)
             idle = not self._running
+        if task is not None and task.owner is not None and not shiboken6.isValid(task.owner):
+            task = None  # its window (or panel) is gone: nobody is left to tell
         if task is not None and not task.cancelled:
             if ok:
                 if task.on_result is not None:
@@ -192,6 +226,15 @@ class TaskQueue(QObject):
                     log.error("%s task failed: %s", task.kind or "unnamed", payload)
         if idle:
             self.busyChanged.emit(False)
+
+
+def _owner_of(*callbacks: Callable[..., Any] | None) -> QObject | None:
+    """The QObject a bound-method callback belongs to, if any."""
+    for callback in callbacks:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, QObject):
+            return owner
+    return None
 
 
 #: Runners whose last call outlived shutdown; referenced so Qt never destroys them running.
