@@ -104,11 +104,11 @@ class AppController(QObject):
         The window is usable for typing from its first paint; what needs the network
         arrives a moment later, so start-up feels as fast as a bare Qt window.
         """
-        self._open_window(None)
+        self._open_window(None, defer_conversation=True)
         assert self.window is not None
         self.window.show_connecting("Connecting…")
         if self.args.user_id:
-            self.window.select_user(self.args.user_id)  # the composer can take text at once
+            self.window.preselect_user(self.args.user_id)  # the composer takes text at once
         self.window.installEventFilter(self)
         self._first_paint_seen = False
         # Fallback in case no paint event is delivered (minimised, no screen).
@@ -255,13 +255,21 @@ class AppController(QObject):
             log.warning("keychain unavailable: %s", exc.reason)
             return None
 
-    def _open_window(self, session: Session | None) -> None:
+    def _open_window(self, session: Session | None, *, defer_conversation: bool = False) -> None:
         """A new main window (the first one, or after the connection profile changed)."""
         old = self.window
         if old is not None:
             old.close()
             old.deleteLater()
-        window = MainWindow(self.settings, None, None, self.drafts, self.api_tasks, self.avatars)
+        window = MainWindow(
+            self.settings,
+            None,
+            None,
+            self.drafts,
+            self.api_tasks,
+            self.avatars,
+            defer_conversation=defer_conversation,
+        )
         window.connectionSettingsRequested.connect(self.open_connection_dialog)
         window.notify.connect(self._notify)
         window.show()
@@ -340,7 +348,6 @@ class AppController(QObject):
         user_ref = self.window.user_panel.current_user_ref() if self.window else ""
         self._open_window(session)
         if session is not None:
-            self._check_connection(session)
             if user_ref and self.window is not None:
                 self.window.select_user(user_ref)
         elif self.window is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -27,7 +27,6 @@ from smooch_desktop.core.outbox import OutboxEntry
 from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
-from smooch_desktop.ui.conversation import ConversationItem, ConversationModel, ConversationView
 from smooch_desktop.ui.sender_panel import SenderPanel
 from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.typing_indicator import TypingSender
@@ -35,6 +34,11 @@ from smooch_desktop.ui.user_panel import UserPanel
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
+    from smooch_desktop.ui.conversation import (
+        ConversationItem,
+        ConversationModel,
+        ConversationView,
+    )
     from smooch_desktop.ui.delivery import DeliveryService
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,8 @@ class Session:
 
 def item_from_entry(entry: OutboxEntry) -> ConversationItem:
     """How an outbox entry shows in the conversation until the server's copy arrives."""
+    from smooch_desktop.ui.conversation import ConversationItem
+
     message = entry.message
     return ConversationItem.local(
         entry.client_id,
@@ -95,6 +101,8 @@ class MainWindow(QMainWindow):
         api_tasks: TaskQueue,
         avatars: AvatarLoader,
         parent: QWidget | None = None,
+        *,
+        defer_conversation: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
@@ -116,9 +124,14 @@ class MainWindow(QMainWindow):
         self.sender_panel = SenderPanel(
             settings, avatars, gravatar_base=session.gravatar_base if session else ""
         )
-        self.model = ConversationModel(self)
-        self.view = ConversationView(model=self.model, image_lookup=avatars.pixmap)
-        self.view.set_placeholder("Pick a user to see the conversation.")
+        self.model: ConversationModel
+        self.view: ConversationView
+        self._conversation_built = False
+        # Stands in for the conversation view until it is built (right after first paint).
+        self._view_placeholder = QWidget()
+        self._view_placeholder.setObjectName("conversationPlaceholder")
+        self._view_placeholder.setAutoFillBackground(True)
+        self._view_placeholder.setBackgroundRole(QPalette.ColorRole.Base)
         self.composer = Composer()
         self.typing = TypingSender(
             api_tasks, self._api, self.sender_panel.typing_sender, parent=self
@@ -129,7 +142,7 @@ class MainWindow(QMainWindow):
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.vsplit = QSplitter(Qt.Orientation.Vertical)
         self.vsplit.setObjectName("conversationSplitter")
-        self.vsplit.addWidget(self.view)
+        self.vsplit.addWidget(self._view_placeholder)
         self.vsplit.addWidget(self.composer)
         self.vsplit.setStretchFactor(0, 4)
         self.vsplit.setStretchFactor(1, 1)
@@ -171,14 +184,11 @@ class MainWindow(QMainWindow):
         self.composer.textEdited.connect(self._on_composer_edited)
         self.composer.sendRequested.connect(self.send_current)
         self.sender_panel.senderChanged.connect(self._on_sender_changed)
-        self.view.loadOlderRequested.connect(self._load_older)
-        self.view.retryRequested.connect(self._retry)
-        self.view.sendNowRequested.connect(self._send_now)
-        self.view.editRequested.connect(self._edit)
-        self.view.discardRequested.connect(self._discard)
         self.typing.activityFailed.connect(self._on_typing_failed)
         avatars.imageReady.connect(self._on_image_ready)
         self._restore_state()
+        if not defer_conversation:
+            self.ensure_conversation()
         self.attach_session(session, delivery)
         self.setTabOrder(self.user_panel.combo, self.composer.edit)
         self.setTabOrder(self.composer.edit, self.composer.send_button)
@@ -221,8 +231,29 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
+    def ensure_conversation(self) -> None:
+        """Build the conversation view (deferred at start-up so the window paints sooner)."""
+        if self._conversation_built:
+            return
+        from smooch_desktop.ui.conversation import ConversationModel, ConversationView
+
+        self._conversation_built = True
+        self.model = ConversationModel(self)
+        self.view = ConversationView(model=self.model, image_lookup=self.avatars.pixmap)
+        self.view.set_placeholder("Pick a user to see the conversation.")
+        self.view.loadOlderRequested.connect(self._load_older)
+        self.view.retryRequested.connect(self._retry)
+        self.view.sendNowRequested.connect(self._send_now)
+        self.view.editRequested.connect(self._edit)
+        self.view.discardRequested.connect(self._discard)
+        sizes = self.vsplit.sizes()
+        self.vsplit.replaceWidget(0, self.view)
+        self._view_placeholder.deleteLater()
+        self.vsplit.setSizes(sizes)
+
     def attach_session(self, session: Session | None, delivery: DeliveryService | None) -> None:
         """Connect the window to an API session (the window can paint before it has one)."""
+        self.ensure_conversation()
         self.session = session
         self.delivery = delivery
         if delivery is not None:
@@ -237,6 +268,8 @@ class MainWindow(QMainWindow):
         if self.user_panel.current_user_ref():
             self.user_panel.lookup()
             self._load_history()
+        elif self.user_panel.combo.currentText().strip():
+            self.user_panel.commit()  # preselected before the session existed
 
     def show_connecting(self, text: str) -> None:
         self.status_profile.setText(text)
@@ -286,6 +319,11 @@ class MainWindow(QMainWindow):
     def _focus_composer(self) -> None:
         self.composer.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
+    def preselect_user(self, user_ref: str) -> None:
+        """Put a user ID in the field (looked up once connected); focus goes to the composer."""
+        self.user_panel.combo.setEditText(user_ref)
+        self.composer.edit.setFocus()
+
     def select_user(self, user_ref: str) -> None:
         """Programmatic selection (the ``--user-id`` flag); focus goes to the composer."""
         self.user_panel.set_user_ref(user_ref)
@@ -293,6 +331,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_user_changed(self, user_ref: str) -> None:
+        self.ensure_conversation()
+        typed_before_any_user = "" if self._current_user_ref else self.composer.text()
         self._save_draft()
         self.typing.set_user(user_ref)
         self.model.clear()
@@ -300,7 +340,11 @@ class MainWindow(QMainWindow):
         self._loaded_user = ""
         self._older_cursor = None
         self._poll_timer.stop()
-        self.composer.set_text(self.drafts.load(self._profile(), user_ref) if user_ref else "")
+        draft = self.drafts.load(self._profile(), user_ref) if user_ref else ""
+        if typed_before_any_user.strip():
+            # Text typed before a user was chosen is never replaced by a stored draft.
+            draft = typed_before_any_user + ("\n" + draft if draft.strip() else "")
+        self.composer.set_text(draft)
         self.composer.show_note("")
         self._current_user_ref = user_ref
         if not user_ref:
@@ -582,7 +626,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_image_ready(self, _url: str) -> None:
-        self.view.refresh_images()
+        if self._conversation_built:
+            self.view.refresh_images()
 
     @Slot(bool)
     def _on_ctrl_enter_toggled(self, checked: bool) -> None:

@@ -37,6 +37,7 @@ EMAIL_SETTLE_MS = 600
 def error_label() -> QLabel:
     label = QLabel()
     label.setObjectName("fieldError")
+    label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote user input: never markup
     label.setWordWrap(True)
     label.setStyleSheet("color: #c62828;")
     label.hide()
@@ -110,6 +111,7 @@ class SenderPanel(QWidget):
         self.preview.setAccessibleName("Avatar preview")
         self.preview_caption = QLabel()
         self.preview_caption.setObjectName("avatarCaption")
+        self.preview_caption.setTextFormat(Qt.TextFormat.PlainText)  # may quote a host name
         self.preview_caption.setWordWrap(True)
         self.preview_caption.setStyleSheet("color: palette(mid);")
 

@@ -93,6 +93,7 @@ class UserPanel(QWidget):
         line.setObjectName("userIdEdit")
         self.info = QLabel("Type or pick a user to reply to.")
         self.info.setObjectName("userInfo")
+        self.info.setTextFormat(Qt.TextFormat.PlainText)  # names come from end users
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.warning = QLabel()
         self.warning.setObjectName("userWarning")

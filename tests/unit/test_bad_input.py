@@ -716,13 +716,6 @@ def test_unusable_data_dir_gives_a_message_not_a_traceback(
 # --- widget text format for messages that quote user input ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/sender_panel.py error_label() leaves QLabel's AutoText format, so a message "
-    "quoting input with markup (user ID '<b>vip</b>' in 'No user with ID “…”', an email "
-    "domain) is rendered as rich text instead of shown literally; add "
-    "label.setTextFormat(Qt.TextFormat.PlainText) (UserPanel.info likewise)",
-)
 def test_error_labels_show_markup_literally(qapp: Any) -> None:
     from PySide6.QtCore import Qt
 

@@ -1,0 +1,79 @@
+"""UI fixtures: the window stack of ``ui_stack.py`` against the ``sandbox`` fixture.
+
+Teardown closes the windows (their ``typing:stop`` goes out first), stops both worker
+threads and closes the stores; it fails the test if a worker thread outlived its stop or
+a top-level widget was left open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+from ui_stack import UiStack, build_stack, drain_deferred_deletes
+
+from smooch_desktop.ui import workers
+from smooch_desktop.ui.main_window import MainWindow
+
+#: The test modules these fixtures were written for (others in this folder keep their rules).
+_OWN_MODULES = frozenset(
+    {
+        "test_main_window.py",
+        "test_sender_panel.py",
+        "test_user_panel.py",
+        "test_composer.py",
+        "test_typing_sender.py",
+        "test_secrets_audit.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.parent == here and path.name in _OWN_MODULES:
+            # The offscreen platform says this for every shown top-level window; harmless.
+            item.add_marker(pytest.mark.qt_log_ignore("propagateSizeHints"))
+
+
+@pytest.fixture
+def leak_guard(qapp: QApplication) -> Iterator[None]:
+    """Fail a test that leaves a worker thread running or a visible top-level widget."""
+    before_widgets = {id(w) for w in QApplication.topLevelWidgets()}
+    before_orphans = len(workers._ORPHANS)
+    yield
+    drain_deferred_deletes()
+    left: list[QWidget] = [
+        w for w in QApplication.topLevelWidgets() if id(w) not in before_widgets and w.isVisible()
+    ]
+    assert not left, f"top-level widgets left open: {[w.objectName() or w for w in left]}"
+    assert len(workers._ORPHANS) == before_orphans, "a worker thread outlived its stop()"
+
+
+@pytest.fixture
+def stack_factory(sandbox: Any, qtbot: QtBot, leak_guard: None) -> Iterator[Callable[..., UiStack]]:
+    made: list[UiStack] = []
+
+    def make(**options: Any) -> UiStack:
+        stack = build_stack(sandbox, qtbot, **options)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in reversed(made):
+        stack.shutdown()
+
+
+@pytest.fixture
+def stack(stack_factory: Callable[..., UiStack]) -> UiStack:
+    return stack_factory()
+
+
+@pytest.fixture
+def window(stack: UiStack) -> MainWindow:
+    return stack.new_window()

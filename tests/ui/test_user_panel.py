@@ -1,0 +1,197 @@
+"""User panel on its own: debounce, lookups over real HTTP, stale answers, recent IDs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.models import AppUser, Client
+from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.sandbox import DEMO_ALICE_ID, DEMO_PAGING_USER_ID, FaultConfig
+from smooch_desktop.ui.user_panel import (
+    USER_SETTLE_MS,
+    UserPanel,
+    describe_last_seen,
+    describe_user,
+)
+from smooch_desktop.ui.workers import TaskQueue
+
+
+@pytest.fixture
+def api(sandbox: Any) -> Iterator[V1Api]:
+    client = V1Api.connect(
+        sandbox.base_url, sandbox.app_id, Credentials(sandbox.key_id, sandbox.secret)
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def tasks(qtbot: QtBot, leak_guard: None) -> Iterator[TaskQueue]:
+    queue = TaskQueue("api")
+    yield queue
+    assert queue.stop(5000)
+    queue.deleteLater()
+
+
+@pytest.fixture
+def panel(qtbot: QtBot, tasks: TaskQueue, api: V1Api) -> UserPanel:
+    widget = UserPanel(tasks, lambda: api)
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def lookups(sandbox: Any) -> list[str]:
+    return [e["path"] for e in sandbox.log() if e["method"] == "GET" and "/appusers/" in e["path"]]
+
+
+def retype(qtbot: QtBot, panel: UserPanel, text: str) -> None:
+    panel.line_edit.setFocus()
+    qtbot.keyClick(panel.line_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(panel.line_edit, text)
+
+
+def test_the_id_is_looked_up_once_after_it_settles(
+    panel: UserPanel, sandbox: Any, qtbot: QtBot
+) -> None:
+    changes: list[str] = []
+    panel.userChanged.connect(changes.append)
+    started = time.monotonic()
+    with qtbot.waitSignal(panel.userLoaded, timeout=5000) as loaded:
+        retype(qtbot, panel, DEMO_ALICE_ID)
+        assert changes == []  # nothing while typing
+    assert time.monotonic() - started >= USER_SETTLE_MS / 1000 * 0.9
+    assert changes == [DEMO_ALICE_ID]
+    assert isinstance(loaded.args[0], AppUser)
+    assert panel.current_user() == loaded.args[0]
+    assert len(lookups(sandbox)) == 1
+    # The same ID again (typed or confirmed with Return) is no new lookup.
+    retype(qtbot, panel, DEMO_ALICE_ID)
+    qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    qtbot.wait(50)
+    assert changes == [DEMO_ALICE_ID]
+    assert len(lookups(sandbox)) == 1
+
+
+def test_return_commits_at_once(panel: UserPanel, qtbot: QtBot) -> None:
+    retype(qtbot, panel, DEMO_PAGING_USER_ID)
+    with qtbot.waitSignal(panel.userChanged, timeout=100) as changed:
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    assert changed.args == [DEMO_PAGING_USER_ID]
+    assert panel.info.text() == "Looking up the user…"
+    qtbot.waitUntil(lambda: panel.current_user() is not None, timeout=5000)
+    assert "ios (primary)" in panel.info.text()
+
+
+def test_an_answer_for_a_user_no_longer_selected_is_dropped(
+    panel: UserPanel, sandbox: Any, qtbot: QtBot
+) -> None:
+    sandbox.set_faults(FaultConfig(latency_ms=150))
+    loaded: list[str] = []
+    panel.userLoaded.connect(lambda user: loaded.append(user.user_id))
+    retype(qtbot, panel, DEMO_ALICE_ID)
+    qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    retype(qtbot, panel, DEMO_PAGING_USER_ID)
+    qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: loaded == [DEMO_PAGING_USER_ID], timeout=5000)
+    qtbot.waitUntil(lambda: len(lookups(sandbox)) == 2, timeout=5000)
+    qtbot.wait(20)
+    assert loaded == [DEMO_PAGING_USER_ID]
+    assert "Alice" not in panel.info.text()
+
+
+def test_clearing_the_field_deselects_the_user(panel: UserPanel, qtbot: QtBot) -> None:
+    with qtbot.waitSignal(panel.userLoaded, timeout=5000):
+        retype(qtbot, panel, DEMO_ALICE_ID)
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    with qtbot.waitSignal(panel.userChanged, timeout=2000) as changed:
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Delete)
+    assert changed.args == [""]
+    assert panel.current_user() is None
+    assert panel.info.text() == "Type or pick a user to reply to."
+
+
+def test_a_server_failure_is_reported_in_words(
+    panel: UserPanel, sandbox: Any, qtbot: QtBot
+) -> None:
+    sandbox.set_faults(FaultConfig(error_rate=1.0, seed=4))  # a 500
+    with qtbot.waitSignal(panel.lookupFailed, timeout=5000) as failed:
+        retype(qtbot, panel, DEMO_ALICE_ID)
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    assert failed.args[0].startswith("Couldn't look the user up:")
+    assert "500" in failed.args[0]
+    assert panel.error.text() == failed.args[0]
+    assert not panel.error.isHidden()
+    # Fixing the ID clears the message.
+    sandbox.set_faults(FaultConfig())
+    with qtbot.waitSignal(panel.userLoaded, timeout=5000):
+        retype(qtbot, panel, DEMO_PAGING_USER_ID)
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    assert panel.error.isHidden()
+
+
+def test_recent_ids_fill_the_list_and_keep_what_is_typed(panel: UserPanel, qtbot: QtBot) -> None:
+    retype(qtbot, panel, "half-typ")
+    panel.set_recent([DEMO_PAGING_USER_ID, DEMO_ALICE_ID])
+    combo = panel.combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        DEMO_PAGING_USER_ID,
+        DEMO_ALICE_ID,
+    ]
+    assert combo.currentText() == "half-typ"
+    with qtbot.waitSignal(panel.userLoaded, timeout=5000) as loaded:
+        combo.setCurrentIndex(1)
+        combo.activated.emit(1)
+    assert loaded.args[0].user_id == DEMO_ALICE_ID
+
+
+def test_names_and_ids_with_markup_are_shown_literally(
+    panel: UserPanel, sandbox: Any, qtbot: QtBot
+) -> None:
+    sandbox.store.create_user(sandbox.app_id, {"userId": "<b>vip</b>", "givenName": "<i>Eve</i>"})
+    with qtbot.waitSignal(panel.userLoaded, timeout=5000):
+        retype(qtbot, panel, "<b>vip</b>")
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    assert panel.info.textFormat() is Qt.TextFormat.PlainText
+    assert panel.info.text().startswith("<i>Eve</i>")
+    with qtbot.waitSignal(panel.lookupFailed, timeout=5000):
+        retype(qtbot, panel, "<b>nobody</b>")
+        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    assert panel.error.textFormat() is Qt.TextFormat.PlainText
+    assert "“<b>nobody</b>”" in panel.error.text()
+
+
+def test_describe_last_seen() -> None:
+    now = 1_000_000.0
+    assert describe_last_seen(0, now) == "never seen"
+    assert describe_last_seen(now - 30, now) == "seen just now"
+    assert describe_last_seen(now - 600, now) == "seen 10 min ago"
+    assert describe_last_seen(now - 5 * 3600, now) == "seen 5 h ago"
+    assert describe_last_seen(now - 3 * 86400, now) == "seen 3 days ago"
+    assert describe_last_seen(now + 100, now) == "seen just now"  # clock skew
+
+
+def test_describe_user_lists_name_email_and_channels() -> None:
+    user = AppUser(
+        id="u1",
+        given_name="Ann",
+        surname="Lee",
+        email="ann@example.com",
+        clients=(
+            Client("c1", "web", primary=True),
+            Client("c2", "sms", status="blocked"),
+        ),
+    )
+    first, second = describe_user(user).split("\n")
+    assert first == "Ann Lee — ann@example.com"
+    assert second.startswith("web (primary) · sms (blocked) · ")
+    assert describe_user(AppUser(id="u2")).endswith("no channels · never seen")
