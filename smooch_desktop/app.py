@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -134,15 +133,12 @@ def run_gui(args: argparse.Namespace) -> int:
         QMessageBox.warning(None, appinfo.NAME, text)
         return 1
 
-    from smooch_desktop.core.drafts import DraftStoreTooNew
-    from smooch_desktop.core.outbox import OutboxError
     from smooch_desktop.ui.controller import AppController
 
     try:
         controller = AppController(args)
-    except (OSError, OutboxError, DraftStoreTooNew, sqlite3.Error) as exc:
-        # The outbox/drafts can't be opened: say where and why, and don't start half-way.
-        print(f"smooch-desktop: can't open the app's data ({data_dir()}): {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"smooch-desktop: can't use the app's folders: {exc}", file=sys.stderr)
         return 1
     # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
     signal.signal(signal.SIGINT, controller.request_quit_from_signal)

@@ -22,9 +22,7 @@ from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.errors import ApiError, ConfigError
 from smooch_desktop.api.hosts import base_url_for, is_loopback_host
 from smooch_desktop.core import paths
-from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
-from smooch_desktop.core.outbox import Outbox
 from smooch_desktop.core.validation import ValidationError, clean_secret
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.main_window import MainWindow, Session
@@ -32,6 +30,8 @@ from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
+    from smooch_desktop.core.drafts import DraftStore
+    from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
     from smooch_desktop.ui.delivery import DeliveryService
 
@@ -66,9 +66,8 @@ class AppController(QObject):
         self.settings = AppSettings()
         self._secrets: SecretStore | None = None
         self._session_secrets: SessionSecrets | None = None
-        data = paths.data_dir()
-        self.outbox = Outbox(data / "outbox.sqlite3")
-        self.drafts = DraftStore(data / "drafts.sqlite3")
+        self._outbox: Outbox | None = None
+        self._drafts: DraftStore | None = None
         self.api_tasks = TaskQueue("api", self)
         # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
         self.keychain_tasks = TaskQueue("keychain", self)
@@ -79,6 +78,27 @@ class AppController(QObject):
         self.tray: QSystemTrayIcon | None = None
         self._dialog: Any = None
         self._shut_down = False
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox, opened on first use (after the first paint at start-up)."""
+        if self._outbox is None:
+            from smooch_desktop.core.outbox import Outbox
+
+            self._outbox = Outbox(paths.data_dir() / "outbox.sqlite3")
+        return self._outbox
+
+    @property
+    def drafts(self) -> DraftStore:
+        if self._drafts is None:
+            from smooch_desktop.core.drafts import DraftStore
+
+            self._drafts = DraftStore(paths.data_dir() / "drafts.sqlite3")
+        return self._drafts
+
+    def open_stores(self) -> None:
+        """Open the outbox and drafts now, so errors surface here (see app.run_gui)."""
+        _ = self.outbox, self.drafts
 
     @property
     def secrets(self) -> SecretStore:
@@ -130,7 +150,20 @@ class AppController(QObject):
         self.finish_start()
 
     def finish_start(self) -> None:
-        """Phase two: start the sandbox if asked, open the session, look the user up."""
+        """Phase two: open the stores, start the sandbox if asked, open the session."""
+        import sqlite3
+
+        from smooch_desktop.core.drafts import DraftStoreTooNew
+        from smooch_desktop.core.outbox import OutboxError
+
+        try:
+            self.open_stores()
+        except (OSError, OutboxError, DraftStoreTooNew, sqlite3.Error) as exc:
+            # Without its outbox the app can't promise anything about messages: stop here.
+            where = paths.data_dir()
+            print(f"smooch-desktop: can't open the app's data ({where}): {exc}", file=sys.stderr)
+            QApplication.exit(1)
+            return
         if self.args.sandbox and self.sandbox is None:
             from smooch_desktop.sandbox import SandboxServer
 
@@ -265,7 +298,7 @@ class AppController(QObject):
             self.settings,
             None,
             None,
-            self.drafts,
+            self._drafts,
             self.api_tasks,
             self.avatars,
             defer_conversation=defer_conversation,
@@ -292,7 +325,7 @@ class AppController(QObject):
                 self.outbox, self.api_tasks, session.profile, session.api
             )
         assert self.window is not None
-        self.window.attach_session(session, self.delivery)
+        self.window.attach_session(session, self.delivery, self.drafts)
         if self.delivery is not None:
             self.delivery.start()
         if session is not None:
@@ -399,8 +432,10 @@ class AppController(QObject):
         self.avatars.stop()
         if self.session is not None:
             self.session.api.close()
-        self.outbox.close()
-        self.drafts.close()
+        if self._outbox is not None:
+            self._outbox.close()
+        if self._drafts is not None:
+            self._drafts.close()
         if self._owns_sandbox and self.sandbox is not None:
             self.sandbox.stop()
         try:

@@ -22,8 +22,6 @@ from PySide6.QtWidgets import (
 from smooch_desktop import appinfo
 from smooch_desktop.api.errors import ApiError
 from smooch_desktop.api.models import AppUser, HistoryPage, OutgoingMessage, Sender
-from smooch_desktop.core.drafts import DraftStore
-from smooch_desktop.core.outbox import OutboxEntry
 from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
@@ -34,6 +32,8 @@ from smooch_desktop.ui.user_panel import UserPanel
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
+    from smooch_desktop.core.drafts import DraftStore
+    from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.conversation import (
         ConversationItem,
         ConversationModel,
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         settings: AppSettings,
         session: Session | None,
         delivery: DeliveryService | None,
-        drafts: DraftStore,
+        drafts: DraftStore | None,
         api_tasks: TaskQueue,
         avatars: AvatarLoader,
         parent: QWidget | None = None,
@@ -251,8 +251,15 @@ class MainWindow(QMainWindow):
         self._view_placeholder.deleteLater()
         self.vsplit.setSizes(sizes)
 
-    def attach_session(self, session: Session | None, delivery: DeliveryService | None) -> None:
+    def attach_session(
+        self,
+        session: Session | None,
+        delivery: DeliveryService | None,
+        drafts: DraftStore | None = None,
+    ) -> None:
         """Connect the window to an API session (the window can paint before it has one)."""
+        if drafts is not None:
+            self.drafts = drafts
         self.ensure_conversation()
         self.session = session
         self.delivery = delivery
@@ -340,7 +347,7 @@ class MainWindow(QMainWindow):
         self._loaded_user = ""
         self._older_cursor = None
         self._poll_timer.stop()
-        draft = self.drafts.load(self._profile(), user_ref) if user_ref else ""
+        draft = self.drafts.load(self._profile(), user_ref) if user_ref and self.drafts else ""
         if typed_before_any_user.strip():
             # Text typed before a user was chosen is never replaced by a stored draft.
             draft = typed_before_any_user + ("\n" + draft if draft.strip() else "")
@@ -484,7 +491,7 @@ class MainWindow(QMainWindow):
     def _save_draft(self) -> None:
         self._draft_timer.stop()
         user_ref = self._current_user_ref
-        if user_ref and self.session is not None:
+        if user_ref and self.session is not None and self.drafts is not None:
             self.drafts.save(self.session.profile, user_ref, self.composer.text())
 
     @Slot()
@@ -541,7 +548,8 @@ class MainWindow(QMainWindow):
             return
         self.typing.message_sent()
         self.composer.set_text("")
-        self.drafts.delete(self.session.profile, user_ref)
+        if self.drafts is not None:
+            self.drafts.delete(self.session.profile, user_ref)
         if clean.removed_control_chars:
             self.composer.show_note(
                 f"{clean.removed_control_chars} invisible control character(s) were removed."
@@ -553,6 +561,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_entry_changed(self, entry: object) -> None:
+        from smooch_desktop.core.outbox import OutboxEntry
+
         assert isinstance(entry, OutboxEntry)
         state = str(entry.state)
         if entry.user_ref == self.user_panel.current_user_ref():
