@@ -12,8 +12,12 @@ export QT_QPA_PLATFORM=offscreen
 status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
 echo "== end-to-end tests (Xvfb + gnome-keyring) =="
-dbus-run-session -- sh -c '
-    printf "ci-keyring-password" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+# A throw-away keyring directory: never the developer's real keychain, and a fresh login
+# keyring (created unlocked with this password) on every run.
+keyring_home=$(mktemp -d)
+trap 'rm -rf "$keyring_home"' EXIT
+XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c '
+    printf "test-keyring-password" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
     exec .venv/bin/python -m pytest -q -p no:cacheprovider -m e2e "$@"
 ' sh "$@" || status=$?
 exit "$status"

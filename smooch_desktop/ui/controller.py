@@ -325,6 +325,7 @@ class AppController(QObject):
                 self.outbox, self.api_tasks, session.profile, session.api
             )
         assert self.window is not None
+        self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
         if self.delivery is not None:
             self.delivery.start()

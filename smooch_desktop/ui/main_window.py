@@ -260,7 +260,6 @@ class MainWindow(QMainWindow):
         """Connect the window to an API session (the window can paint before it has one)."""
         if drafts is not None:
             self.drafts = drafts
-        self.ensure_conversation()
         self.session = session
         self.delivery = delivery
         if delivery is not None:
@@ -269,6 +268,7 @@ class MainWindow(QMainWindow):
         if session is None:
             self.status_profile.setText("Not connected — File ▸ Connection settings…")
             return
+        self.ensure_conversation()
         self.sender_panel.set_gravatar_base(session.gravatar_base)
         self.status_profile.setText(f"Profile: {session.profile} · {session.host}")
         self.user_panel.set_recent(self.settings.recent_users(session.profile))
