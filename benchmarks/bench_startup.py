@@ -141,8 +141,9 @@ def child(case: str) -> None:
 
         timed(SandboxServer, "__init__", "SandboxServer() (store, demo data, URL map)")
         timed(SandboxServer, "start", "SandboxServer.start() (bind, thread)")
-        for name in ("Outbox", "DraftStore", "AvatarLoader", "AppSettings"):
+        for name in ("AvatarLoader", "AppSettings"):
             timed(controller, name, f"  {name}()")
+        timed(controller.AppController, "finish_start", "AppController.finish_start() (phase 2)")
         timed(controller.AppController, "__init__", "AppController() (incl. the above)")
         timed(main_window.MainWindow, "__init__", "MainWindow()")
         timed(controller.AppController, "_setup_tray", "  tray set-up")

@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from smooch_desktop import appinfo
-from smooch_desktop.api.auth import AuthMethod
-from smooch_desktop.api.errors import ConfigError
-from smooch_desktop.api.hosts import validate_base_url
 
 log = logging.getLogger("smooch_desktop")
 
@@ -49,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--key-id", metavar="ID", help="API key ID")
     conn.add_argument(
         "--auth",
-        choices=[m.value for m in AuthMethod],
+        choices=["basic", "jwt"],  # api.auth.AuthMethod values (not imported: start-up cost)
         default=None,
         help="authentication method (default: basic)",
     )
@@ -76,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sandbox and any(flag_conn):
         parser.error("--sandbox can't be combined with --base-url/--app-id/--key-id")
     if args.base_url:
+        from smooch_desktop.api.errors import ConfigError
+        from smooch_desktop.api.hosts import validate_base_url
         from smooch_desktop.core.validation import ValidationError, clean_app_id, clean_key_id
 
         try:

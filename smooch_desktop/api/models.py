@@ -7,7 +7,6 @@ exception, because one odd message from the server must not hide a whole history
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 #: Roles, normalised across API versions (v1 appMaker/appUser, v2 business/user).
@@ -30,6 +29,8 @@ def _float(value: Any) -> float:
         return float(value)
     if isinstance(value, str):
         try:
+            from datetime import datetime  # only ISO timestamps need it
+
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
         except ValueError:
             try:

@@ -66,7 +66,7 @@ class Composer(QWidget):
         self.counter.setObjectName("charCounter")
         self.note = QLabel()
         self.note.setObjectName("composerNote")
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note.setStyleSheet("color: #616161;")
         self.note.hide()
         self.error = error_label()
 
@@ -137,7 +137,7 @@ class Composer(QWidget):
             self.counter.setStyleSheet("color: #b26a00;")
             self.counter.setToolTip(f"{_characters(TEXT_LIMIT - n)} left")
         else:
-            self.counter.setStyleSheet("color: palette(mid);")
+            self.counter.setStyleSheet("color: #616161;")
             self.counter.setToolTip("")
         self.send_button.setEnabled(bool(self.text().strip()) and n <= TEXT_LIMIT)
 

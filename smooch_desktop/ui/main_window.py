@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from dataclasses import dataclass
@@ -584,7 +583,8 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("The API key was not accepted")
-        box.setText(html.escape(text) or "The server answered 401.")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(text or "The server answered 401.")
         box.setInformativeText("Open the connection settings to check the key ID and secret?")
         box.setStandardButtons(QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Close)
         box.setModal(False)

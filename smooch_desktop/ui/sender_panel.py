@@ -113,7 +113,7 @@ class SenderPanel(QWidget):
         self.preview_caption.setObjectName("avatarCaption")
         self.preview_caption.setTextFormat(Qt.TextFormat.PlainText)  # may quote a host name
         self.preview_caption.setWordWrap(True)
-        self.preview_caption.setStyleSheet("color: palette(mid);")
+        self.preview_caption.setStyleSheet("color: #616161;")
 
         identity_row = QHBoxLayout()
         identity_row.addWidget(self.identity_combo, 1)

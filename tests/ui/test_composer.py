@@ -108,8 +108,8 @@ def test_an_error_goes_away_when_the_user_edits(composer: Composer, qtbot: QtBot
 @pytest.mark.parametrize(
     ("length", "counter", "colour", "tooltip", "enabled"),
     [
-        (0, "0", "palette(mid)", "", False),
-        (TEXT_WARN_AT - 1, f"{TEXT_WARN_AT - 1}", "palette(mid)", "", True),
+        (0, "0", "#616161", "", False),
+        (TEXT_WARN_AT - 1, f"{TEXT_WARN_AT - 1}", "#616161", "", True),
         (
             TEXT_WARN_AT,
             f"{TEXT_WARN_AT}/{TEXT_LIMIT}",
