@@ -43,24 +43,7 @@ SERVICE = appinfo.KEYRING_SERVICE
 W = TypeVar("W", bound=QWidget)
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """An in-memory keychain. No ``priority``: keyring never picks it on its own."""
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("not found") from None
+from memory_keyring import MemoryKeyring  # noqa: E402
 
 
 class ReadOnlyKeyring(MemoryKeyring):

@@ -51,22 +51,7 @@ from smooch_desktop.ui.settings import AppSettings, Profile, SenderIdentity
 USER = "audit-user"
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keychain that lives in this process only (no ``priority``: never auto-chosen)."""
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("no such entry")
+from memory_keyring import MemoryKeyring  # noqa: E402
 
 
 @pytest.fixture

@@ -28,26 +28,13 @@ from smooch_desktop.core.secrets import (
 SECRET = "s3cr3t-Value_that-must-never-leak-9f8e7d"
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """An in-memory backend, the keyring-documented way to test without a real keychain."""
+from memory_keyring import MemoryKeyring as _SharedMemoryKeyring  # noqa: E402
+
+
+class MemoryKeyring(_SharedMemoryKeyring):
+    """The shared in-memory backend, with a priority like a real one."""
 
     priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("not found") from None
 
 
 class BrokenKeyring(keyring.backend.KeyringBackend):
