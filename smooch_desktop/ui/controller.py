@@ -362,6 +362,7 @@ class AppController(QObject):
             self.settings, self.secrets, self.session_secrets, self.keychain_tasks, self.window
         )
         dialog.profileSaved.connect(self._on_profile_saved)
+        dialog.profileDeleted.connect(self._on_profile_deleted)
         dialog.finished.connect(self._on_dialog_finished)
         self._dialog = dialog
         dialog.open()
@@ -371,6 +372,12 @@ class AppController(QObject):
         if self._dialog is not None:
             self._dialog.deleteLater()
         self._dialog = None
+
+    @Slot(str)
+    def _on_profile_deleted(self, name: str) -> None:
+        """The profile in use was deleted: disconnect (its secret is gone from the keychain)."""
+        if self.session is not None and self.session.profile == name and self.sandbox is None:
+            self._attach(None)
 
     @Slot(str)
     def _on_profile_saved(self, name: str) -> None:
