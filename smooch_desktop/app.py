@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -149,6 +150,14 @@ def run_gui(args: argparse.Namespace) -> int:
     code = app.exec()
     controller.shutdown()
     lock.unlock()
+    from smooch_desktop.ui.workers import wait_for_orphans
+
+    if not wait_for_orphans(5.0):
+        # A network call is still blocked in a worker. Everything is saved (an in-flight
+        # send is re-checked at the next start), so leave without tearing threads down.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
     return int(code)
 
 

@@ -78,6 +78,7 @@ class AppController(QObject):
         self.tray: QSystemTrayIcon | None = None
         self._dialog: Any = None
         self._shut_down = False
+        self._recovered = False
 
     @property
     def outbox(self) -> Outbox:
@@ -328,7 +329,8 @@ class AppController(QObject):
         self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
         if self.delivery is not None:
-            self.delivery.start()
+            self.delivery.start(recover=not self._recovered)
+            self._recovered = True
         if session is not None:
             self._check_connection(session)
 
@@ -377,6 +379,8 @@ class AppController(QObject):
     def _on_profile_deleted(self, name: str) -> None:
         """The profile in use was deleted: disconnect (its secret is gone from the keychain)."""
         if self.session is not None and self.session.profile == name and self.sandbox is None:
+            if self.window is not None:
+                self.window.typing.set_user("")  # end any "typing…" while we still can
             self._attach(None)
 
     @Slot(str)
@@ -386,12 +390,22 @@ class AppController(QObject):
             return
         self.settings.set_active_profile_name(name)
         session, problem = self._session_for_profile(profile)
-        user_ref = self.window.user_panel.current_user_ref() if self.window else ""
+        old = self.window
+        user_text = old.user_panel.combo.currentText().strip() if old else ""
+        typed = old.composer.text() if old else ""
+        if old is not None:
+            old._save_draft()
         self._open_window(session)
-        if session is not None:
-            if user_ref and self.window is not None:
-                self.window.select_user(user_ref)
-        elif self.window is not None:
+        if self.window is not None:
+            if user_text:
+                if session is not None:
+                    self.window.select_user(user_text)
+                else:
+                    self.window.preselect_user(user_text)
+            # Whatever was in the box survives the new window (never lose typed text).
+            if typed.strip() and typed not in self.window.composer.text():
+                self.window.composer.set_text(typed)
+        if session is None and self.window is not None:
             self.window.status_profile.setText(problem)
 
     # Tray and notifications ----------------------------------------------------------------

@@ -56,9 +56,13 @@ class DeliveryService(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.kick)
 
-    def start(self) -> list[OutboxEntry]:
-        """Resume what a previous run left unfinished (sending → unknown, then verify)."""
-        recovered = self.outbox.recover()
+    def start(self, *, recover: bool = True) -> list[OutboxEntry]:
+        """Start delivering; with ``recover``, first resume what a previous run left.
+
+        Recovery (sending → unknown, then verify) belongs to process start only: run again
+        while a send is in flight it would mislabel that send.
+        """
+        recovered = self.outbox.recover() if recover else []
         self.kick()
         return recovered
 

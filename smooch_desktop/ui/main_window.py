@@ -80,6 +80,26 @@ def item_from_entry(entry: OutboxEntry) -> ConversationItem:
     )
 
 
+def composer_text_for(message: OutgoingMessage) -> str:
+    """The text to put back in the composer for a message, with its shorthand rebuilt."""
+    parts = [message.text] if message.text else []
+    if message.media_url:
+        parts.append(f"![]({message.media_url})")
+    for action in message.actions:
+        label = str(action.get("text", ""))
+        kind = action.get("type")
+        if kind in ("reply", "postback"):
+            parts.append(f"%[{label}]({kind}:{action.get('payload', '')})")
+        elif kind == "link":
+            parts.append(f"%[{label}]({action.get('uri', '')})")
+        elif kind == "locationRequest":
+            parts.append(f"%[{label}](location)")
+        elif kind == "buy":
+            amount = int(action.get("amount", 0))
+            parts.append(f"$[{label}]({amount // 100}.{amount % 100:02d})")
+    return "\n".join(parts)
+
+
 class MainWindow(QMainWindow):
     """User panel on top, conversation and composer on the left, sender on the right.
 
@@ -392,6 +412,7 @@ class MainWindow(QMainWindow):
         user_ref, page = result
         assert isinstance(page, HistoryPage)
         if user_ref != self.user_panel.current_user_ref():
+            self._load_history()  # the user changed while this was loading
             return
         if self._loaded_user != user_ref:
             locals_ = [
@@ -423,6 +444,7 @@ class MainWindow(QMainWindow):
     def _on_history_error(self, user_ref: str, exc: BaseException) -> None:
         self._history_in_flight = False
         if user_ref != self.user_panel.current_user_ref():
+            self._load_history()
             return
         text = exc.user_message if isinstance(exc, ApiError) else str(exc)
         self.view.set_placeholder(f"Couldn't load the conversation: {text}")
@@ -505,8 +527,13 @@ class MainWindow(QMainWindow):
             return
         user_ref = self.user_panel.current_user_ref()
         if not user_ref:
+            before = self.composer.text()
             self.user_panel.commit()
             user_ref = self.user_panel.current_user_ref()
+            if user_ref and self.composer.text() != before:
+                # The user's saved draft was added to the box: let them look before sending.
+                self.composer.show_note("A saved draft for this user was added; check, then send.")
+                return
         if not user_ref:
             self.composer.show_error("Choose the user to reply to first (User ID above).")
             self.user_panel.combo.setFocus()
@@ -610,23 +637,27 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _discard(self, client_id: str) -> None:
-        if self.delivery is not None:
-            self.delivery.discard(client_id)
+        # Only a message that is certainly not on its way may disappear from the view.
+        if self.delivery is not None and self.delivery.discard(client_id):
             self.model.remove_local(client_id)
 
     @Slot(str)
     def _edit(self, client_id: str) -> None:
-        """Put a failed message back into the composer (its text is never lost)."""
+        """Put an unsent message back into the composer (its text is never lost)."""
         if self.delivery is None:
             return
         entry = self.delivery.outbox.get(client_id)
-        if entry is None:
+        if entry is None or str(entry.state) not in ("failed", "queued"):
+            self.statusBar().showMessage(
+                "That message is being sent or checked; it can't be edited now.", 5000
+            )
             return
-        current = self.composer.text()
-        text = entry.message.text if not current.strip() else current + "\n" + entry.message.text
-        self.delivery.discard(client_id)
+        if not self.delivery.discard(client_id):
+            return
         self.model.remove_local(client_id)
-        self.composer.set_text(text)
+        original = composer_text_for(entry.message)
+        current = self.composer.text()
+        self.composer.set_text(original if not current.strip() else current + "\n" + original)
         self._save_draft()
         self.composer.edit.setFocus()
 

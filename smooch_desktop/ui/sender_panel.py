@@ -272,6 +272,11 @@ class SenderPanel(QWidget):
                 url = clean_avatar_url(override)
             except ValidationError:
                 url = ""
+        elif email and is_plausible_email(email) and not self._gravatar_base:
+            self._wanted_url = ""
+            self._show_initials(name, email)
+            self.preview_caption.setText("The avatar preview appears once connected.")
+            return
         elif email and is_plausible_email(email):
             url = gravatar_url(email, size=200, default="404", base=self._gravatar_base)
         self._wanted_url = url

@@ -239,3 +239,16 @@ def _owner_of(*callbacks: Callable[..., Any] | None) -> QObject | None:
 
 #: Runners whose last call outlived shutdown; referenced so Qt never destroys them running.
 _ORPHANS: list[QThread] = []
+
+
+def wait_for_orphans(timeout_s: float) -> bool:
+    """Give calls that outlived ``TaskQueue.stop`` up to ``timeout_s`` to finish.
+
+    Returns False if one is still running: the caller must then leave the process
+    without destroying those threads (Qt aborts on a running QThread's destruction).
+    """
+    deadline = time.monotonic() + timeout_s
+    for thread in _ORPHANS:
+        remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+        thread.wait(remaining_ms)
+    return not any(thread.isRunning() for thread in _ORPHANS)
