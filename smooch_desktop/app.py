@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from smooch_desktop import appinfo
 
@@ -98,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
-    from PySide6.QtGui import QGuiApplication, QIcon
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     QApplication.setApplicationName(appinfo.APP_ID)
@@ -109,9 +108,6 @@ def run_gui(args: argparse.Namespace) -> int:
     QGuiApplication.setDesktopFileName(appinfo.DESKTOP_FILE_ID)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
-    icon = _app_icon()
-    if icon is not None:
-        app.setWindowIcon(QIcon(str(icon)))
 
     # One instance per data directory: two senders on one outbox could deliver twice.
     from PySide6.QtCore import QLockFile
@@ -163,12 +159,3 @@ def run_gui(args: argparse.Namespace) -> int:
 
 def _noop() -> None:
     """Gives the interpreter a chance to run signal handlers."""
-
-
-def _app_icon() -> Any:
-    try:
-        from smooch_desktop.resources import app_icon_path
-
-        return app_icon_path()
-    except (ImportError, FileNotFoundError):
-        return None

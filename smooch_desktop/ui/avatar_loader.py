@@ -7,7 +7,6 @@ is never asked for again, and results for URLs nobody wants any more are simply 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +34,8 @@ class _ImageNotLoaded(Exception):
 
 
 def _cache_key(url: str) -> str:
+    import hashlib  # runs on the avatar thread, never at start-up
+
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:40]
 
 

@@ -14,13 +14,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Slot
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication
 
 from smooch_desktop import appinfo
-from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.errors import ApiError, ConfigError
-from smooch_desktop.api.hosts import base_url_for, is_loopback_host
 from smooch_desktop.core import paths
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
 from smooch_desktop.core.validation import ValidationError, clean_secret
@@ -30,6 +27,9 @@ from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from smooch_desktop.api.auth import AuthMethod
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
@@ -44,6 +44,8 @@ def gravatar_base_for(base_url: str) -> str:
     A loopback API is the local sandbox (nothing else is allowed over http), which serves
     Gravatar-compatible images itself so previews work offline.
     """
+    from smooch_desktop.api.hosts import is_loopback_host
+
     host = urlsplit(base_url).hostname or ""
     return base_url.rstrip("/") + "/avatar" if is_loopback_host(host) else GRAVATAR_BASE
 
@@ -178,6 +180,7 @@ class AppController(QObject):
             self._owns_sandbox = True
             for key in ("base_url", "app_id", "key_id", "secret"):
                 print(f"{key}={getattr(self.sandbox, key)}", flush=True)
+        self._set_app_icon()
         session, problem = self._resolve_session()
         self._attach(session)
         self._setup_tray()
@@ -188,6 +191,8 @@ class AppController(QObject):
         ]
         if moved and self.window is not None:
             # A damaged file was set aside (not deleted): say where, it may hold unsent text.
+            from PySide6.QtWidgets import QMessageBox
+
             QMessageBox.warning(
                 self.window,
                 "Damaged data file set aside",
@@ -200,6 +205,7 @@ class AppController(QObject):
             QTimer.singleShot(0, self.open_connection_dialog)
 
     def _resolve_session(self) -> tuple[Session | None, str]:
+        from smooch_desktop.api.auth import AuthMethod, Credentials
         from smooch_desktop.api.v1 import V1Api
 
         args = self.args
@@ -235,6 +241,8 @@ class AppController(QObject):
     def _session_for_profile(
         self, profile: Profile, method: AuthMethod | None = None
     ) -> tuple[Session | None, str]:
+        from smooch_desktop.api.auth import AuthMethod, Credentials
+        from smooch_desktop.api.hosts import base_url_for
         from smooch_desktop.api.v1 import V1Api
 
         env_problem = self._env_secret_problem()
@@ -408,12 +416,27 @@ class AppController(QObject):
         if session is None and self.window is not None:
             self.window.status_profile.setText(problem)
 
-    # Tray and notifications ----------------------------------------------------------------
+    # Icon, tray and notifications ----------------------------------------------------------
+    @staticmethod
+    def _set_app_icon() -> None:
+        """The app icon for every window (set after the first paint: loading SVG costs)."""
+        from PySide6.QtGui import QIcon
+
+        try:
+            from smooch_desktop.resources import app_icon_path
+
+            path = app_icon_path()
+        except (ImportError, FileNotFoundError):
+            return
+        QApplication.setWindowIcon(QIcon(str(path)))
+
     def _setup_tray(self) -> None:
+        from PySide6.QtWidgets import QSystemTrayIcon  # phase two: not needed to paint
+
         if not QSystemTrayIcon.isSystemTrayAvailable():
             return
         icon = QApplication.windowIcon()
-        self.tray = QSystemTrayIcon(icon if not icon.isNull() else QIcon(), self)
+        self.tray = QSystemTrayIcon(icon, self)
         self.tray.setToolTip(appinfo.NAME)
         self.tray.activated.connect(self._on_tray_activated)
         self.tray.show()
@@ -421,10 +444,11 @@ class AppController(QObject):
     @Slot(str, str)
     def _notify(self, title: str, text: str) -> None:
         if self.tray is not None:
-            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 8000)
+            icon = self.tray.MessageIcon.Information
+            self.tray.showMessage(title, text, icon, 8000)
 
-    @Slot(QSystemTrayIcon.ActivationReason)
-    def _on_tray_activated(self, _reason: QSystemTrayIcon.ActivationReason) -> None:
+    @Slot(object)
+    def _on_tray_activated(self, _reason: object) -> None:
         if self.window is not None:
             self.window.showNormal()
             self.window.raise_()

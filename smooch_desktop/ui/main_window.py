@@ -12,7 +12,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
-    QMessageBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.errors import ApiError
-from smooch_desktop.api.models import AppUser, HistoryPage, OutgoingMessage, Sender
 from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
@@ -31,6 +29,7 @@ from smooch_desktop.ui.user_panel import UserPanel
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
+    from smooch_desktop.api.models import OutgoingMessage
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.conversation import (
@@ -385,6 +384,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_user_loaded(self, user: object) -> None:
+        from smooch_desktop.api.models import AppUser
+
         assert isinstance(user, AppUser)
         if self.session is not None:
             recent = self.settings.add_recent_user(
@@ -410,6 +411,8 @@ class MainWindow(QMainWindow):
         self._history_in_flight = False
         assert isinstance(result, tuple)
         user_ref, page = result
+        from smooch_desktop.api.models import HistoryPage
+
         assert isinstance(page, HistoryPage)
         if user_ref != self.user_panel.current_user_ref():
             self._load_history()  # the user changed while this was loading
@@ -483,6 +486,8 @@ class MainWindow(QMainWindow):
         self._older_in_flight = False
         assert isinstance(result, tuple)
         user_ref, page = result
+        from smooch_desktop.api.models import HistoryPage
+
         assert isinstance(page, HistoryPage)
         if user_ref == self.user_panel.current_user_ref():
             self.model.prepend_older(page.messages)
@@ -544,10 +549,11 @@ class MainWindow(QMainWindow):
             self.composer.show_error(exc.message)
             return
         try:
-            sender: Sender = self.sender_panel.current_sender()
+            sender = self.sender_panel.current_sender()
         except ValidationError as exc:
             self.composer.show_error(f"Fix the sender first: {exc.message}")
             return
+        from smooch_desktop.api.models import OutgoingMessage
         from smooch_desktop.core.shorthand import parse_shorthand  # decimal: not at start-up
 
         parsed = parse_shorthand(clean.text)
@@ -607,6 +613,8 @@ class MainWindow(QMainWindow):
             self._set_call_failed(entry.error_text)
 
     def _offer_connection_settings(self, text: str) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load on demand (start-up cost)
+
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("The API key was not accepted")
@@ -622,6 +630,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_401_answer(self, button: object) -> None:
         box = getattr(self, "_auth_box", None)
+        from PySide6.QtWidgets import QMessageBox
+
         if box is not None and box.standardButton(button) == QMessageBox.StandardButton.Open:
             self.connectionSettingsRequested.emit()
 
@@ -677,6 +687,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.about(
             self,
             f"About {appinfo.NAME}",

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from smooch_desktop.api.models import Sender
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, gravatar_url
 from smooch_desktop.core.validation import (
     ValidationError,
@@ -29,6 +28,9 @@ from smooch_desktop.core.validation import (
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.avatars import initials_pixmap, round_pixmap
 from smooch_desktop.ui.settings import AppSettings, SenderIdentity
+
+if TYPE_CHECKING:
+    from smooch_desktop.api.models import Sender
 
 PREVIEW_SIZE = 96
 EMAIL_SETTLE_MS = 600
@@ -177,6 +179,8 @@ class SenderPanel(QWidget):
     # Public API ---------------------------------------------------------------------------
     def current_sender(self) -> Sender:
         """The validated sender; raises ValidationError naming the bad field."""
+        from smooch_desktop.api.models import Sender
+
         return Sender(
             name=clean_sender_name(self.name_edit.text()),
             email=clean_email(self.email_edit.text()),
@@ -192,6 +196,8 @@ class SenderPanel(QWidget):
 
     def typing_sender(self) -> Sender:
         """Name and avatar URL for the typing indicator (what Smooch would show)."""
+        from smooch_desktop.api.models import Sender
+
         try:
             sender = self.current_sender()
         except ValidationError:
@@ -381,6 +387,8 @@ class SenderPanel(QWidget):
     @Slot()
     def _save_identity(self) -> None:
         suggested = self.name_edit.text().strip() or self.email_edit.text().strip()
+        from PySide6.QtWidgets import QInputDialog
+
         label, ok = QInputDialog.getText(
             self, "Save sender identity", "Name for this identity:", text=suggested
         )
@@ -404,6 +412,8 @@ class SenderPanel(QWidget):
         if index <= 0:
             return
         label = self.identity_combo.itemText(index)
+        from PySide6.QtWidgets import QMessageBox
+
         answer = QMessageBox.question(self, "Delete identity", f"Delete the identity “{label}”?")
         if answer != QMessageBox.StandardButton.Yes:
             return

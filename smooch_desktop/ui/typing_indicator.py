@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from smooch_desktop.api.errors import ApiError
-from smooch_desktop.api.models import Sender
 from smooch_desktop.core.typing_policy import TypingCommand, TypingPolicy
 from smooch_desktop.ui.workers import TaskQueue
+
+if TYPE_CHECKING:
+    from smooch_desktop.api.models import Sender
 
 log = logging.getLogger(__name__)
 

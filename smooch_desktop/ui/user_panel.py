@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from smooch_desktop.api.errors import ApiError, ConfigError, HttpError
-from smooch_desktop.api.models import AppUser
 from smooch_desktop.core.validation import ValidationError, clean_user_id
 from smooch_desktop.ui.sender_panel import error_label, show_error
 from smooch_desktop.ui.workers import TaskQueue
+
+if TYPE_CHECKING:
+    from smooch_desktop.api.models import AppUser
 
 USER_SETTLE_MS = 700
 
@@ -188,6 +190,8 @@ class UserPanel(QWidget):
         ref, user = result
         if ref != self._current:
             return  # an answer for a user no longer selected
+        from smooch_desktop.api.models import AppUser
+
         assert isinstance(user, AppUser)
         self._user = user
         self.info.setText(describe_user(user))
