@@ -70,6 +70,7 @@ from smooch_desktop.api.errors import (
 from smooch_desktop.api.hosts import EU_BASE_URL, US_BASE_URL, Region, validate_base_url
 from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.core.secrets import (
+    KeychainStatus,
     KeychainUnavailable,
     SecretStore,
     SessionSecrets,
@@ -671,16 +672,25 @@ class ConnectionDialog(QDialog):
         self._test_app_id = ""
         self._save_task: Task | None = None
         self._lookups: dict[int, Task] = {}
-        status = secrets.available()
-        self._keychain_ok = status.ok
-        self._keychain_reason = status.reason
-        self._keychain_backend = status.backend
+        # Known once the keychain thread has answered: even loading the keyring backend
+        # talks to D-Bus, and a locked keychain may show an unlock prompt.
+        self._keychain_known = False
+        self._keychain_ok = False
+        self._keychain_reason = ""
+        self._keychain_backend = ""
         #: Why the last save to the keychain failed ("" = it didn't).
         self._save_failure = ""
 
         self._build_ui()
         self._load_profiles(select)
         self._update_keychain_status()
+        self._tasks.submit(
+            secrets.available,
+            self._on_keychain_status,
+            self._on_keychain_status_error,
+            kind="keychain",
+            owner=self,
+        )
 
     # Construction --------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -1018,6 +1028,8 @@ class ConnectionDialog(QDialog):
             draft.stored_in = _IN_SESSION
             self._revalidate()
             return
+        if not self._keychain_known:
+            return  # looked up once the keychain status is in (_on_keychain_status)
         if not self._keychain_ok:
             draft.stored_in = _NOWHERE
             self._revalidate()
@@ -1138,10 +1150,12 @@ class ConnectionDialog(QDialog):
 
     def _storage(self) -> _Storage:
         session_only = self._offer_session_only() and self._session_only.isChecked()
-        return _Storage(self._keychain_ok, self._keychain_reason, session_only)
+        # Until the keychain has answered, don't report it as missing (Save waits instead).
+        ok = self._keychain_ok or not self._keychain_known
+        return _Storage(ok, self._keychain_reason, session_only)
 
     def _offer_session_only(self) -> bool:
-        return not self._keychain_ok or bool(self._save_failure)
+        return self._keychain_known and (not self._keychain_ok or bool(self._save_failure))
 
     def _revalidate(self) -> None:
         """Recheck every draft, show the current one's messages, enable Save accordingly."""
@@ -1182,10 +1196,14 @@ class ConnectionDialog(QDialog):
     def _update_save_state(self) -> None:
         current = self._current
         blocking = [d for d in self._drafts if d.problems and (d is current or d.is_dirty())]
-        self._save_button.setEnabled(current is not None and not blocking and not self._saving)
+        self._save_button.setEnabled(
+            current is not None and not blocking and not self._saving and self._keychain_known
+        )
         self._test_button.setEnabled(current is not None and self._test_task is None)
         if self._saving:
             self._save_hint.setText("Saving…")
+        elif not self._keychain_known:
+            self._save_hint.setText("Checking the system keychain…")
         elif current is not None and current.problems:
             labels = [_FIELD_LABELS[f] for f in _FIELD_LABELS if f in current.problems]
             self._save_hint.setText("To save, complete: " + ", ".join(labels) + ".")
@@ -1273,7 +1291,7 @@ class ConnectionDialog(QDialog):
             accounts.add(draft.stored_account)
         for account in accounts:
             self._session.delete(account)
-            if self._keychain_ok:
+            if self._keychain_ok or not self._keychain_known:
                 self._tasks.submit(
                     functools.partial(_delete_secret, account, self._secrets),
                     on_error=self._on_delete_secret_failed,
@@ -1292,6 +1310,33 @@ class ConnectionDialog(QDialog):
         self._keychain_icon.setPixmap(_svg_pixmap("warning"))
 
     # Keychain status -------------------------------------------------------------------------
+    def _on_keychain_status(self, status: object) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._keychain_known = True
+        if isinstance(status, KeychainStatus):
+            self._keychain_ok = status.ok
+            self._keychain_reason = status.reason
+            self._keychain_backend = status.backend
+        else:
+            self._keychain_ok = False
+            self._keychain_reason = "The keychain check gave no answer."
+        self._update_keychain_status()
+        if self._current is not None:
+            self._lookup_stored_secret(self._current)
+
+    def _on_keychain_status_error(self, exc: BaseException) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._keychain_known = True
+        self._keychain_ok = False
+        self._keychain_reason = (
+            exc.reason if isinstance(exc, KeychainUnavailable) else type(exc).__name__
+        )
+        self._update_keychain_status()
+        if self._current is not None:
+            self._lookup_stored_secret(self._current)
+
     def _update_keychain_status(self) -> None:
         if self._save_failure:
             self._keychain_icon.setPixmap(_svg_pixmap("warning"))
@@ -1300,6 +1345,10 @@ class ConnectionDialog(QDialog):
                 "retry, or keep the secret for this session only."
             )
             self._session_only.setVisible(True)
+        elif not self._keychain_known:
+            self._keychain_icon.clear()
+            self._keychain_label.setText("Checking the system keychain…")
+            self._session_only.setVisible(False)
         elif self._keychain_ok:
             backend = self._keychain_backend.rsplit(".", 2)
             shown = backend[-2] if len(backend) >= 2 else self._keychain_backend
@@ -1527,10 +1576,8 @@ class ConnectionDialog(QDialog):
         draft.save_error = f"The secret could not be saved: {reason}"
         draft.touched.add("secret")
         if keychain:
-            self._save_failure = reason
-            status = self._secrets.available()
-            self._keychain_ok = status.ok
-            self._keychain_reason = status.reason or reason
+            self._save_failure = reason  # what the keychain said; shown with a retry hint
+            self._keychain_reason = reason
         row = self._row_of(draft)
         if row >= 0 and draft is not self._current:
             self._list.setCurrentRow(row)

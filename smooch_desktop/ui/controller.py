@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -81,6 +82,8 @@ class AppController(QObject):
         self._dialog: Any = None
         self._shut_down = False
         self._recovered = False
+        #: Secrets read ahead on the keychain thread, by (profile, key id); used once.
+        self._prefetched: dict[tuple[str, str], str | None] = {}
 
     @property
     def outbox(self) -> Outbox:
@@ -181,6 +184,14 @@ class AppController(QObject):
             for key in ("base_url", "app_id", "key_id", "secret"):
                 print(f"{key}={getattr(self.sandbox, key)}", flush=True)
         self._set_app_icon()
+        wanted = self._keychain_wanted()
+        if wanted is not None:
+            # The keychain can block (an unlock prompt): read it on its own thread.
+            self._prefetch_secret(wanted, self._connect_at_start)
+            return
+        self._connect_at_start()
+
+    def _connect_at_start(self) -> None:
         session, problem = self._resolve_session()
         self._attach(session)
         self._setup_tray()
@@ -282,20 +293,60 @@ class AppController(QObject):
             return f"${SECRET_ENV}: {exc.message}"
         return ""
 
-    def _keychain_secret(self, profile: str, key_id: str) -> str | None:
+    def _keychain_wanted(self) -> tuple[str, str] | None:
+        """The (profile, key id) whose secret the start-up session needs from the keychain."""
+        args = self.args
+        if self.sandbox is not None or os.environ.get(SECRET_ENV):
+            return None
+        if args.base_url:
+            return (args.profile or COMMAND_LINE_PROFILE, args.key_id)
+        profiles = {p.name: p for p in self.settings.profiles()}
+        name = args.profile or self.settings.active_profile_name()
+        chosen = profiles.get(name)
+        if chosen is None and not args.profile:
+            chosen = next(iter(profiles.values()), None)
+        if chosen is None or not chosen.key_id:
+            return None
+        return (chosen.name, chosen.key_id)
+
+    def _prefetch_secret(self, wanted: tuple[str, str], then: Callable[[], None]) -> None:
+        """Read one secret on the keychain thread, then continue on the GUI thread."""
         from smooch_desktop.core.secrets import KeychainUnavailable, account_for
+
+        store = self.secrets  # created here, used there: keyring is thread-safe to call
+        account = account_for(*wanted)
+
+        def read() -> str | None:
+            try:
+                return store.get(account)
+            except KeychainUnavailable as exc:
+                log.warning("keychain unavailable: %s", exc.reason)
+                return None
+
+        def done(secret: object) -> None:
+            self._prefetched[wanted] = secret if isinstance(secret, str) else None
+            then()
+
+        def failed(_exc: BaseException) -> None:
+            self._prefetched[wanted] = None
+            then()
+
+        self.keychain_tasks.submit(read, done, failed, kind="keychain", owner=self)
+
+    def _keychain_secret(self, profile: str, key_id: str) -> str | None:
+        """The secret for a profile: session-only, or read ahead by :meth:`_prefetch_secret`.
+
+        Never calls the keychain itself: this runs on the GUI thread, and a keychain call
+        can wait on D-Bus or an unlock prompt.
+        """
+        from smooch_desktop.core.secrets import account_for
 
         if not profile or not key_id:
             return None
-        account = account_for(profile, key_id)
-        found = self.session_secrets.get(account)
+        found = self.session_secrets.get(account_for(profile, key_id))
         if found:
             return found
-        try:
-            return self.secrets.get(account)
-        except KeychainUnavailable as exc:
-            log.warning("keychain unavailable: %s", exc.reason)
-            return None
+        return self._prefetched.pop((profile, key_id), None)
 
     def _open_window(self, session: Session | None, *, defer_conversation: bool = False) -> None:
         """A new main window (the first one, or after the connection profile changed)."""
@@ -397,6 +448,17 @@ class AppController(QObject):
         if profile is None:
             return
         self.settings.set_active_profile_name(name)
+        if profile.key_id and not os.environ.get(SECRET_ENV):
+            # Queued behind the dialog's own keychain write (same FIFO thread): reads it back.
+            wanted = (profile.name, profile.key_id)
+            self._prefetch_secret(wanted, lambda: self._apply_profile(name))
+        else:
+            self._apply_profile(name)
+
+    def _apply_profile(self, name: str) -> None:
+        profile = next((p for p in self.settings.profiles() if p.name == name), None)
+        if profile is None or self._shut_down:
+            return
         session, problem = self._session_for_profile(profile)
         old = self.window
         user_text = old.user_panel.combo.currentText().strip() if old else ""

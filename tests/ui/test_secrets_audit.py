@@ -220,7 +220,9 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         qtbot.keyClicks(window.composer.edit, "typing on")
 
         # A 401: the profile with the wrong secret.
-        controller._on_profile_saved(wrong.name)
+        old_window = controller.window
+        controller._on_profile_saved(wrong.name)  # the secret is read on the keychain thread
+        qtbot.waitUntil(lambda: controller.window is not old_window, timeout=10_000)
         window = controller.window
         assert window is not None and window.session is not None
         qtbot.waitUntil(lambda: "401" in window.status_call.text(), timeout=10_000)
@@ -242,7 +244,9 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         )
 
         # A network failure: nothing listens on the offline profile's port.
+        old_window = controller.window
         controller._on_profile_saved(offline.name)
+        qtbot.waitUntil(lambda: controller.window is not old_window, timeout=10_000)
         window = controller.window
         assert window is not None
         qtbot.waitUntil(
