@@ -11,9 +11,15 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smooch_desktop import appinfo
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QLockFile
 
 log = logging.getLogger("smooch_desktop")
 
@@ -117,25 +123,19 @@ def run_gui(args: argparse.Namespace) -> int:
     try:
         lock_dir = data_dir()
     except OSError as exc:
-        print(f"smooch-desktop: can't use the data directory: {exc}", file=sys.stderr)
-        return 1
+        return _fatal(f"can't use the data directory: {exc}")
     lock = QLockFile(str(lock_dir / "instance.lock"))
     lock.setStaleLockTime(0)
     if not lock.tryLock(200):
-        from PySide6.QtWidgets import QMessageBox
-
-        text = f"{appinfo.NAME} is already running for this user (its outbox is in use)."
-        print(f"smooch-desktop: {text}", file=sys.stderr)
-        QMessageBox.warning(None, appinfo.NAME, text)
-        return 1
+        return _not_first(lock, lock_dir, args)
 
     from smooch_desktop.ui.controller import AppController
 
     try:
         controller = AppController(args)
     except OSError as exc:
-        print(f"smooch-desktop: can't use the app's folders: {exc}", file=sys.stderr)
-        return 1
+        return _fatal(f"can't use the app's folders: {exc}")
+    controller.instance_dir = lock_dir  # it listens for later starts after its first paint
     # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
     signal.signal(signal.SIGINT, controller.request_quit_from_signal)
     signal.signal(signal.SIGTERM, controller.request_quit_from_signal)
@@ -159,3 +159,41 @@ def run_gui(args: argparse.Namespace) -> int:
 
 def _noop() -> None:
     """Gives the interpreter a chance to run signal handlers."""
+
+
+def _not_first(lock: QLockFile, folder: Path, args: argparse.Namespace) -> int:
+    """The data directory's lock is not ours: bring the running app forward, or say why not."""
+    from PySide6.QtCore import QLockFile
+
+    from smooch_desktop.ui.single_instance import ask_running_instance, server_name
+    from smooch_desktop.ui.startup_errors import unwritable_reason
+
+    if lock.error() != QLockFile.LockError.LockFailedError:
+        # Not "held by another process": the lock file can't be created or read.
+        reason = unwritable_reason(folder) or "the lock file can't be created or read"
+        return _fatal(
+            f"can't write to the data directory {folder} ({reason}). Messages and drafts "
+            "are kept there: make it writable, or point SMOOCH_DESKTOP_DATA_DIR at a "
+            "writable folder."
+        )
+    name = server_name(folder)
+    # The running app listens once its window has painted; give a just-started one a moment.
+    for _attempt in range(5):
+        if ask_running_instance(name, args.user_id or ""):
+            print(
+                f"{appinfo.APP_ID}: {appinfo.NAME} is already running; its window was brought "
+                "to the front.",
+                file=sys.stderr,
+            )
+            return 0
+        time.sleep(0.5)
+    return _fatal(
+        f"{appinfo.NAME} is already running with the data directory {folder}, but it did "
+        "not answer. Close it (or wait until it has started) and try again."
+    )
+
+
+def _fatal(text: str) -> int:
+    from smooch_desktop.ui.startup_errors import report_fatal
+
+    return report_fatal(text)

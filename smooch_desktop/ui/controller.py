@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from smooch_desktop import appinfo
 from smooch_desktop.api.errors import ApiError, ConfigError
 from smooch_desktop.core import paths
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
-from smooch_desktop.core.validation import ValidationError, clean_secret
+from smooch_desktop.core.validation import ValidationError, clean_secret, clean_user_id
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.settings import AppSettings, Profile
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
     from smooch_desktop.ui.delivery import DeliveryService
+    from smooch_desktop.ui.single_instance import InstanceServer
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,9 @@ class AppController(QObject):
         self._recovered = False
         #: Secrets read ahead on the keychain thread, by (profile, key id); used once.
         self._prefetched: dict[tuple[str, str], str | None] = {}
+        #: The locked data directory; set by app.run_gui so later starts can find this one.
+        self.instance_dir: Path | None = None
+        self._instance_server: InstanceServer | None = None
 
     @property
     def outbox(self) -> Outbox:
@@ -166,10 +171,12 @@ class AppController(QObject):
             self.open_stores()
         except (OSError, OutboxError, DraftStoreTooNew, sqlite3.Error) as exc:
             # Without its outbox the app can't promise anything about messages: stop here.
-            where = paths.data_dir()
-            print(f"smooch-desktop: can't open the app's data ({where}): {exc}", file=sys.stderr)
+            from smooch_desktop.ui.startup_errors import report_fatal
+
+            report_fatal(f"can't open the app's data ({paths.data_dir()}): {exc}", self.window)
             QApplication.exit(1)
             return
+        self._listen_for_other_starts()
         if self.args.sandbox and self.sandbox is None:
             from smooch_desktop.sandbox import SandboxServer
 
@@ -190,6 +197,41 @@ class AppController(QObject):
             self._prefetch_secret(wanted, self._connect_at_start)
             return
         self._connect_at_start()
+
+    def _listen_for_other_starts(self) -> None:
+        """Let a second start of the app bring this window forward instead of failing."""
+        if self.instance_dir is None or self._instance_server is not None:
+            return
+        from smooch_desktop.ui.single_instance import InstanceServer, server_name
+
+        server = InstanceServer(server_name(self.instance_dir), self)
+        if not server.listen():
+            log.warning("later starts can't reach this one: %s", server.name)
+            return
+        server.activationRequested.connect(self.bring_to_front)
+        self._instance_server = server
+
+    @Slot(str)
+    def bring_to_front(self, user_id: str = "") -> None:
+        """Show, raise and focus the window; open ``user_id``'s conversation if it is valid."""
+        window = self.window
+        if window is None or self._shut_down:
+            return
+        if window.isMinimized():
+            window.showNormal()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        if not user_id:
+            return
+        try:
+            user_ref = clean_user_id(user_id)
+        except ValidationError:
+            return  # the other start's --user-id was bad; it can't be shown from here
+        if self.session is not None:
+            window.select_user(user_ref)
+        else:
+            window.preselect_user(user_ref)
 
     def _connect_at_start(self) -> None:
         session, problem = self._resolve_session()
@@ -535,6 +577,8 @@ class AppController(QObject):
             self.window.close()
         if self.tray is not None:
             self.tray.hide()
+        if self._instance_server is not None:
+            self._instance_server.close()
         self.api_tasks.stop(4000)
         self.keychain_tasks.stop(1000)
         self.avatars.stop()
