@@ -221,7 +221,17 @@ class AppController(QObject):
             window.showNormal()
         window.show()
         window.raise_()
-        window.activateWindow()
+        if QApplication.platformName() == "xcb":
+            # An X11 focus request carries the time of the last X event the app saw, and
+            # the server (or the window manager) ignores one older than the last focus
+            # change. Changing a property of our window makes the server send a fresh
+            # time (a PropertyNotify), as GTK does for the same purpose; ask after it.
+            title = window.windowTitle()
+            window.setWindowTitle(title + " ")
+            window.setWindowTitle(title)
+            QTimer.singleShot(50, window, window.activateWindow)
+        else:
+            window.activateWindow()
         if not user_id:
             return
         try:

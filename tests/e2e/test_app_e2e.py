@@ -253,3 +253,57 @@ def test_secret_from_real_keychain_never_written(
         assert sandbox.secret not in app.stdout_path.read_text()
     finally:
         store.delete(account)
+
+
+_DECOY = """
+import sys
+from PySide6.QtWidgets import QApplication, QLabel
+app = QApplication(sys.argv)
+label = QLabel("decoy window")
+label.setWindowTitle("decoy-window")
+label.resize(300, 100)
+label.show()
+app.exec()
+"""
+
+
+def test_a_second_start_gives_the_running_window_the_focus(
+    sandbox: Any, launch: Any, app_env: dict[str, str], tmp_path: Path
+) -> None:
+    app = launch("--sandbox")
+    window = app.window_id()
+    decoy = subprocess.Popen(
+        [sys.executable, "-c", _DECOY],
+        env=app_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        found = _wait_for(
+            lambda: _xdotool(app.display, "search", "--name", "decoy-window", check=False),
+            30,
+            "the decoy window",
+        )
+        decoy_window = str(found).splitlines()[0]
+        _xdotool(app.display, "windowfocus", "--sync", decoy_window)
+        assert _xdotool(app.display, "getwindowfocus") == decoy_window
+
+        second = subprocess.run(
+            [sys.executable, "-m", "smooch_desktop", "--user-id", "focus-user"],
+            env=app_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert second.returncode == 0, second.stderr
+        assert "brought to the front" in second.stderr
+        _wait_for(
+            lambda: _xdotool(app.display, "getwindowfocus", check=False) == window,
+            10,
+            "the running window to take the focus",
+        )
+    finally:
+        decoy.terminate()
+        decoy.wait(10)
+    _assert_clean_stderr(app.close())
