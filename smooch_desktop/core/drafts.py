@@ -11,6 +11,13 @@ the failure that matters here; only an OS crash or power cut can roll back the l
 commits, i.e. the last second or two of typing. ``FULL`` would close that gap at the
 cost of an fsync on every debounced save, which on slow disks is noticeable while
 typing. The outbox, which must not lose a sent message, is where ``FULL`` belongs.
+
+Drafts are keyed by the profile's stable id (schema 2; schema 1 stored its name and is
+migrated like the outbox, see :mod:`smooch_desktop.core.profiles`). Text typed before a
+user is picked, or while not connected, is one more draft: the *unaddressed* one
+(:meth:`DraftStore.save_unaddressed`), not tied to a profile, restored into the composer
+at the next start. If the file is deleted or replaced while the app runs, the next save
+writes every draft back (see :mod:`smooch_desktop.core.storefile`).
 """
 
 from __future__ import annotations
@@ -20,13 +27,22 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from smooch_desktop.core import paths
+from smooch_desktop.core import paths, storefile
 
-_SCHEMA_VERSION: Final = 1
+#: 1: the profile column held the profile's name; 2: its stable id, and the
+#: ``unaddressed`` table (one row at most: text typed with no user picked or no connection).
+_SCHEMA_VERSION: Final = 2
+_CREATE_UNADDRESSED: Final = (
+    "CREATE TABLE IF NOT EXISTS unaddressed ("
+    " slot INTEGER PRIMARY KEY CHECK (slot = 0),"
+    " text TEXT NOT NULL,"
+    " updated_at REAL NOT NULL)"
+)
 DEFAULT_FILE_NAME: Final = "drafts.sqlite3"
 
 
@@ -52,6 +68,25 @@ def _is_damaged_file(exc: sqlite3.DatabaseError) -> bool:
     return code in {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 
 
+def _migrate_names_to_ids(conn: sqlite3.Connection) -> None:
+    """Schema 1 → 2: each profile name becomes the id that profile gets (one commit)."""
+    from smooch_desktop.core.profiles import legacy_profile_id
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        names = [row[0] for row in conn.execute("SELECT DISTINCT profile FROM drafts")]
+        for name in names:
+            conn.execute(
+                "UPDATE drafts SET profile = ? WHERE profile = ?", (legacy_profile_id(name), name)
+            )
+        conn.execute(_CREATE_UNADDRESSED)
+        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class DraftStoreTooNew(RuntimeError):
     """The drafts file was written by a newer version of the app; it is left untouched."""
 
@@ -72,6 +107,11 @@ class DraftStore:
         self._path = Path(path)
         self._lock = threading.Lock()
         self.recovered_from: Path | None = None
+        #: Called with a sentence for the agent when the file was found deleted or
+        #: replaced and written back (or could not be).
+        self.on_rewritten: Callable[[str], None] | None = None
+        self._restore_failing = False
+        self._closed = False
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             self._conn = self._open()
@@ -80,6 +120,7 @@ class DraftStore:
                 raise
             self.recovered_from = self._move_aside()
             self._conn = self._open()
+        self._file_id = storefile.file_id(self._path)
 
     @staticmethod
     def default_path() -> Path:
@@ -113,7 +154,10 @@ class DraftStore:
                     " PRIMARY KEY (profile, user_id)"
                     ") WITHOUT ROWID"
                 )
+                conn.execute(_CREATE_UNADDRESSED)
                 conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            elif version == 1:
+                _migrate_names_to_ids(conn)
             elif version > _SCHEMA_VERSION:
                 raise DraftStoreTooNew(
                     f"{self._path} was written by a newer Smooch Desktop (schema {version})."
@@ -134,16 +178,22 @@ class DraftStore:
 
     def save(self, profile: str, user_id: str, text: str) -> None:
         """Store ``text`` as the draft; empty or whitespace-only text deletes it."""
-        if not text.strip():
-            self.delete(profile, user_id)
-            return
+        self._put(profile, user_id, text)
+
+    def _put(self, profile: str, user_id: str, text: str) -> None:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO drafts (profile, user_id, text, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (profile, user_id)"
-                " DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at",
-                (profile, user_id, _storable(text), time.time()),
-            )
+            if not text.strip():
+                self._conn.execute(
+                    "DELETE FROM drafts WHERE profile = ? AND user_id = ?", (profile, user_id)
+                )
+            else:
+                self._conn.execute(
+                    "INSERT INTO drafts (profile, user_id, text, updated_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (profile, user_id)"
+                    " DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at",
+                    (profile, user_id, _storable(text), time.time()),
+                )
+            self._check_file()
 
     def load(self, profile: str, user_id: str) -> str:
         """Return the draft for this user, or "" if there is none."""
@@ -155,10 +205,107 @@ class DraftStore:
 
     def delete(self, profile: str, user_id: str) -> None:
         """Forget the draft (after it was sent); a missing draft is fine."""
+        self._put(profile, user_id, "")
+
+    # The unaddressed draft ----------------------------------------------------------------
+
+    def save_unaddressed(self, text: str) -> None:
+        """Keep text typed before a user was picked or while not connected ("" forgets it).
+
+        One slot for the whole app, like the one composer box it comes from: it is
+        restored into the composer at the next start, whichever profile is then used.
+        """
         with self._lock:
-            self._conn.execute(
-                "DELETE FROM drafts WHERE profile = ? AND user_id = ?", (profile, user_id)
-            )
+            if not text.strip():
+                self._conn.execute("DELETE FROM unaddressed")
+            else:
+                self._conn.execute(
+                    "INSERT INTO unaddressed (slot, text, updated_at) VALUES (0, ?, ?)"
+                    " ON CONFLICT (slot)"
+                    " DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at",
+                    (_storable(text), time.time()),
+                )
+            self._check_file()
+
+    def load_unaddressed(self) -> str:
+        with self._lock:
+            row = self._conn.execute("SELECT text FROM unaddressed").fetchone()
+        return "" if row is None else str(row[0])
+
+    def address(self, profile: str, user_id: str, text: str) -> None:
+        """The unaddressed text now belongs to a user: store ``text`` as that user's draft
+        and forget the unaddressed one, in one transaction (never both lost, never kept
+        twice)."""
+        if not profile or not user_id:
+            raise ValueError("A draft needs a profile and a user.")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("DELETE FROM unaddressed")
+                if text.strip():
+                    self._conn.execute(
+                        "INSERT INTO drafts (profile, user_id, text, updated_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (profile, user_id)"
+                        " DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at",
+                        (profile, user_id, _storable(text), time.time()),
+                    )
+                else:
+                    self._conn.execute(
+                        "DELETE FROM drafts WHERE profile = ? AND user_id = ?",
+                        (profile, user_id),
+                    )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            self._check_file()
+
+    # Per profile --------------------------------------------------------------------------
+
+    def count(self, profile: str) -> int:
+        """How many drafts ``profile`` has."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM drafts WHERE profile = ?", (profile,)
+            ).fetchone()
+        return int(row[0])
+
+    def delete_profile(self, profile: str) -> int:
+        """Forget every draft of ``profile`` (it was deleted); returns how many."""
+        if not profile:
+            return 0
+        with self._lock:
+            cursor = self._conn.execute("DELETE FROM drafts WHERE profile = ?", (profile,))
+            self._check_file()
+            return cursor.rowcount
+
+    def _check_file(self) -> None:
+        """Write the drafts back if the path no longer leads to the open file (lock held)."""
+        if storefile.file_id(self._path) == self._file_id:
+            return
+        try:
+            moved = storefile.restore_file(self._conn, self._path)
+            self._file_id = storefile.file_id(self._path)
+            self._conn = self._open()
+        except (OSError, sqlite3.Error, DraftStoreTooNew) as exc:
+            if not self._restore_failing:
+                self._restore_failing = True
+                self._report(
+                    f"The drafts file {self._path} was deleted or replaced while the app was "
+                    f"running, and it could not be written again: {exc}. Drafts are kept "
+                    "while the app runs; the next save tries again."
+                )
+            return
+        self._restore_failing = False
+        aside = f" The file found at that path was moved to {moved}." if moved else ""
+        self._report(
+            f"The drafts file {self._path} was deleted or replaced while the app was "
+            f"running. It was written again with every draft in it.{aside}"
+        )
+
+    def _report(self, text: str) -> None:
+        if self.on_rewritten is not None:
+            self.on_rewritten(text)
 
     def all(self, profile: str) -> dict[str, str]:
         """Return every draft of ``profile`` as ``{user_id: text}``, newest first."""
@@ -170,8 +317,13 @@ class DraftStore:
         return {str(user_id): str(text) for user_id, text in rows}
 
     def close(self) -> None:
-        """Close the database; calling it again is harmless."""
+        """Close the database (after a last check of its file); calling it again is harmless."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(sqlite3.Error):
+                self._check_file()
             self._conn.close()
 
     def __enter__(self) -> Self:

@@ -39,6 +39,15 @@ except after :meth:`Outbox.edit`, which appends ``.<revision>`` — an edited me
 different message, and must never be mistaken for an earlier text that may already be on
 the server under the old id.
 
+Entries are keyed by the connection profile's stable *id* (see
+:mod:`smooch_desktop.core.profiles`), so renaming a profile carries its messages. Schema
+1 (before ids) stored the profile's name; opening such a file migrates every name to
+:func:`~smooch_desktop.core.profiles.legacy_profile_id` of it, the id that profile gets.
+
+If the file is deleted or replaced while the app runs, the next write notices (the
+path no longer leads to the open file), writes the whole outbox back to the path and
+reports it through :attr:`Outbox.on_rewritten` (see :mod:`smooch_desktop.core.storefile`).
+
 The file is not meant to be shared by two running app instances (one instance's
 ``recover()`` would declare the other's in-flight sends unknown); keeping one instance
 per data directory is the app's job.
@@ -61,9 +70,11 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
+from smooch_desktop.core import storefile
 
 DEFAULT_FILE_NAME: Final = "outbox.sqlite3"
-_SCHEMA_VERSION: Final = 1
+#: 1: the profile column held the profile's name; 2: its stable id.
+_SCHEMA_VERSION: Final = 2
 
 _COLUMNS: Final = (
     "client_id",
@@ -107,6 +118,8 @@ class EntryState(StrEnum):
 
 #: States the delivery engine still has work for; they hold back a user's later messages.
 ACTIVE_STATES: Final = frozenset({EntryState.QUEUED, EntryState.SENDING, EntryState.UNKNOWN})
+#: Not delivered (yet): the agent's text exists nowhere else.
+OPEN_STATES: Final = ACTIVE_STATES | {EntryState.FAILED}
 
 
 class OutboxError(Exception):
@@ -314,6 +327,10 @@ class Outbox:
         self._lock = threading.RLock()
         self._closed = False
         self.recovered_from: Path | None = None
+        #: Called (on the thread that wrote) with a sentence for the agent when the file
+        #: was found deleted or replaced and written back, or could not be.
+        self.on_rewritten: Callable[[str], None] | None = None
+        self._restore_failing = False
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             self._conn = self._open()
@@ -325,6 +342,7 @@ class Outbox:
                 raise
             self.recovered_from = self._move_aside()
             self._conn = self._open()
+        self._file_id = storefile.file_id(self._path)
 
     @staticmethod
     def default_path() -> Path:
@@ -355,6 +373,8 @@ class Outbox:
                 raise OutboxTooNew(
                     f"{self._path} was written by a newer Smooch Desktop (schema {version})."
                 )
+            if version == 1:
+                self._migrate_names_to_ids(conn)
             if version == 0:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(
@@ -396,6 +416,25 @@ class Outbox:
             raise
         return conn
 
+    @staticmethod
+    def _migrate_names_to_ids(conn: sqlite3.Connection) -> None:
+        """Schema 1 → 2: each profile name becomes the id that profile gets (one commit)."""
+        from smooch_desktop.core.profiles import legacy_profile_id
+
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            names = [row[0] for row in conn.execute("SELECT DISTINCT profile FROM outbox")]
+            for name in names:
+                conn.execute(
+                    "UPDATE outbox SET profile = ? WHERE profile = ?",
+                    (legacy_profile_id(name), name),
+                )
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def _move_aside(self) -> Path:
         aside = self._path.with_name(f"{self._path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(self._path, aside)
@@ -420,6 +459,46 @@ class Outbox:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            self._check_file()
+
+    def _check_file(self) -> None:
+        """Write the outbox back if its path no longer leads to the open file (lock held).
+
+        Called after every commit: a commit into a deleted or replaced file would be
+        lost at the next start. If writing it back fails (a full disk), the open file
+        keeps everything while the app runs and the next commit tries again.
+        """
+        if storefile.file_id(self._path) == self._file_id:
+            return
+        try:
+            moved = storefile.restore_file(self._conn, self._path)
+            self._file_id = storefile.file_id(self._path)
+            self._conn = self._open()
+        except (OSError, sqlite3.Error, OutboxError) as exc:
+            if not self._restore_failing:
+                self._restore_failing = True
+                self._report(
+                    f"The outbox file {self._path} was deleted or replaced while the app "
+                    f"was running, and it could not be written again: {exc}. Unsent "
+                    "messages are kept while the app runs; don't quit until this is solved "
+                    "(the next change of a message tries again)."
+                )
+            return
+        self._restore_failing = False
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        count = self._conn.execute(
+            f"SELECT COUNT(*) FROM outbox WHERE state IN ({marks})", tuple(sorted(OPEN_STATES))
+        ).fetchone()[0]
+        unsent = f"{count:,} unsent message" + ("" if count == 1 else "s")
+        aside = f" The file found at that path was moved to {moved}." if moved else ""
+        self._report(
+            f"The outbox file {self._path} was deleted or replaced while the app was "
+            f"running. It was written again with every message in it ({unsent}).{aside}"
+        )
+
+    def _report(self, text: str) -> None:
+        if self.on_rewritten is not None:
+            self.on_rewritten(text)
 
     @staticmethod
     def _fetch(tx: _Tx, client_id: str) -> OutboxEntry:
@@ -492,6 +571,37 @@ class Outbox:
             f"WHERE profile = ? AND state IN ({marks}) ORDER BY seq",
             (profile, *sorted(ACTIVE_STATES)),
         )
+
+    def open_counts(self, profile: str) -> dict[str, int]:
+        """How many entries of ``profile`` are not delivered, per state (no zero counts)."""
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        with self._lock:
+            if self._closed:
+                raise OutboxError("The outbox is closed.")
+            rows = self._conn.execute(
+                f"SELECT state, COUNT(*) FROM outbox WHERE profile = ? AND state IN ({marks})"
+                " GROUP BY state",
+                (profile, *sorted(OPEN_STATES)),
+            ).fetchall()
+        return {str(state): int(n) for state, n in rows}
+
+    def discard_profile(self, profile: str) -> int:
+        """Remove every entry of ``profile`` (the agent deleted it, knowing what it held).
+
+        Unlike :meth:`discard` this includes ``sending`` entries: the request's outcome
+        then finds no entry, which the engine treats like a discard (see ``step``).
+        Returns how many entries were not delivered.
+        """
+        with self._tx() as tx:
+            marks = ", ".join("?" for _ in OPEN_STATES)
+            count = int(
+                tx.conn.execute(
+                    f"SELECT COUNT(*) FROM outbox WHERE profile = ? AND state IN ({marks})",
+                    (profile, *sorted(OPEN_STATES)),
+                ).fetchone()[0]
+            )
+            tx.conn.execute("DELETE FROM outbox WHERE profile = ?", (profile,))
+            return count
 
     def all_entries(self, profile: str | None = None) -> list[OutboxEntry]:
         """Every entry (of one profile, or of all), by ``seq`` — for reports and tests."""
@@ -770,10 +880,16 @@ class Outbox:
             return cursor.rowcount
 
     def close(self) -> None:
-        """Close the database; calling it again is harmless."""
+        """Close the database; calling it again is harmless.
+
+        The file is checked one last time: a deleted outbox is written back before the
+        app lets go of the only copy.
+        """
         with self._lock:
             if not self._closed:
                 self._closed = True
+                with contextlib.suppress(sqlite3.Error):
+                    self._check_file()
                 self._conn.close()
 
     def __enter__(self) -> Self:

@@ -69,6 +69,7 @@ from smooch_desktop.api.errors import (
 )
 from smooch_desktop.api.hosts import EU_BASE_URL, US_BASE_URL, Region, validate_base_url
 from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.core.profiles import ProfileData, UnsentSummary
 from smooch_desktop.core.secrets import (
     KeychainStatus,
     KeychainUnavailable,
@@ -648,9 +649,12 @@ class ConnectionDialog(QDialog):
         parent: QWidget | None = None,
         *,
         select: str | None = None,
+        profile_data: ProfileData | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("connectionDialog")
+        #: The outbox and drafts, to say what a profile still holds before deleting it.
+        self._profile_data = profile_data
         self.setWindowTitle("Connections")
         self.setSizeGripEnabled(True)
         self.setMinimumSize(QSize(700, 480))
@@ -1242,6 +1246,14 @@ class ConnectionDialog(QDialog):
         if draft is None:
             return
         name = draft.name.strip() or "(no name)"
+        if draft.original is not None and self._profile_data is not None:
+            unsent = self._profile_data.unsent(draft.original.id)
+            if not unsent.empty:
+                if not self._confirm_delete_with_unsent(draft.original, unsent):
+                    return
+                self._profile_data.forget(draft.original.id)
+                self._remove_draft_row(draft)
+                return
         if draft.original is not None:
             question = (
                 f"Delete the connection “{draft.original.name}”?\n\n"
@@ -1258,6 +1270,35 @@ class ConnectionDialog(QDialog):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
+        self._remove_draft_row(draft)
+
+    def set_profile_data(self, profile_data: ProfileData | None) -> None:
+        """Give the dialog the outbox and drafts, so deleting a profile says what it holds."""
+        self._profile_data = profile_data
+
+    def _confirm_delete_with_unsent(self, profile: Profile, unsent: UnsentSummary) -> bool:
+        """Ask before a profile that still holds messages or drafts goes; default: keep it."""
+        things = unsent.things()
+        details = f" ({unsent.details()})" if unsent.messages else ""
+        box = QMessageBox(self)
+        box.setObjectName("deleteWithUnsentBox")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Delete connection")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(f"The connection “{profile.name}” still has {things}{details}.")
+        box.setInformativeText(
+            "They are kept as long as the connection is. Deleting it also deletes them for "
+            "good, and removes its secret from the system keychain."
+        )
+        keep = box.addButton("Keep the connection", QMessageBox.ButtonRole.RejectRole)
+        drop = box.addButton(f"Delete it and its {things}", QMessageBox.ButtonRole.DestructiveRole)
+        drop.setObjectName("deleteWithUnsentButton")
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.exec()
+        return box.clickedButton() is drop
+
+    def _remove_draft_row(self, draft: _Draft) -> None:
         if draft.original is not None:
             self._forget_profile(draft)
         row = self._row_of(draft)
@@ -1282,7 +1323,7 @@ class ConnectionDialog(QDialog):
     def _forget_profile(self, draft: _Draft) -> None:
         assert draft.original is not None
         old = draft.original
-        self._settings.save_profiles([p for p in self._settings.profiles() if p.name != old.name])
+        self._settings.save_profiles([p for p in self._settings.profiles() if p.id != old.id])
         if self._settings.active_profile_name() == old.name:
             self._settings.set_active_profile_name("")
         self._sync_settings()
@@ -1475,6 +1516,8 @@ class ConnectionDialog(QDialog):
             key_id=clean_key_id(draft.key_id),
             auth=draft.auth,
             api_version=draft.api_version,
+            # A rename keeps the id: its messages, drafts and recent users go with it.
+            **({"id": draft.original.id} if draft.original is not None else {}),
         )
         account = account_for(profile.name, profile.key_id)
         secret = clean_secret(draft.secret) if draft.secret else ""
@@ -1552,7 +1595,7 @@ class ConnectionDialog(QDialog):
 
     def _write_profile(self, plan: _SavePlan) -> None:
         profiles = self._settings.profiles()
-        index = next((i for i, p in enumerate(profiles) if p.name == plan.previous_name), None)
+        index = next((i for i, p in enumerate(profiles) if p.id == plan.profile.id), None)
         if index is None:
             profiles.append(plan.profile)
         else:

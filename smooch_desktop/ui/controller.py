@@ -7,6 +7,7 @@ drafts and worker threads live for the whole run.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Slot
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
 from smooch_desktop import appinfo
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from smooch_desktop.api.auth import AuthMethod
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
+    from smooch_desktop.core.profiles import ProfileData
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.single_instance import InstanceServer
@@ -62,6 +64,9 @@ SANDBOX_PROFILE = "Sandbox"
 class AppController(QObject):
     """Builds sessions and windows; shuts everything down in order."""
 
+    #: (key, text) for the window's notice bar; emitted from any thread (store callbacks).
+    _storageNotice = Signal(str, str)
+
     def __init__(self, args: argparse.Namespace, sandbox: Any = None) -> None:
         super().__init__()
         self.args = args
@@ -89,6 +94,9 @@ class AppController(QObject):
         #: The locked data directory; set by app.run_gui so later starts can find this one.
         self.instance_dir: Path | None = None
         self._instance_server: InstanceServer | None = None
+        #: Notice-bar texts by key, carried to each new window.
+        self._notices: dict[str, str] = {}
+        self._storageNotice.connect(self._set_notice)
 
     @property
     def outbox(self) -> Outbox:
@@ -97,6 +105,8 @@ class AppController(QObject):
             from smooch_desktop.core.outbox import Outbox
 
             self._outbox = Outbox(paths.data_dir() / "outbox.sqlite3")
+        if self._outbox.on_rewritten is None:
+            self._outbox.on_rewritten = functools.partial(self._storageNotice.emit, "outboxFile")
         return self._outbox
 
     @property
@@ -105,6 +115,8 @@ class AppController(QObject):
             from smooch_desktop.core.drafts import DraftStore
 
             self._drafts = DraftStore(paths.data_dir() / "drafts.sqlite3")
+        if self._drafts.on_rewritten is None:
+            self._drafts.on_rewritten = functools.partial(self._storageNotice.emit, "draftsFile")
         return self._drafts
 
     def open_stores(self) -> None:
@@ -291,7 +303,12 @@ class AppController(QObject):
                 )
             creds = Credentials(args.key_id, secret, method)
             api = V1Api.connect(args.base_url, args.app_id, creds)
-            return Session(profile, api, api.host, gravatar_base_for(api.client.base_url)), ""
+            # A saved profile of that name shares its messages and drafts (as before ids);
+            # otherwise "" gives the stable id of the name.
+            saved = next((p for p in self.settings.profiles() if p.name == profile), None)
+            profile_id = saved.id if saved is not None else ""
+            gravatar = gravatar_base_for(api.client.base_url)
+            return Session(profile, api, api.host, gravatar, profile_id), ""
         profiles = {p.name: p for p in self.settings.profiles()}
         name = args.profile or self.settings.active_profile_name()
         if args.profile and args.profile not in profiles:
@@ -321,7 +338,8 @@ class AppController(QObject):
         except (ConfigError, ValueError) as exc:
             text = exc.message if isinstance(exc, ConfigError) else str(exc)
             return None, f"Profile “{profile.name}” is not usable: {text}"
-        return Session(profile.name, api, api.host, gravatar_base_for(api.client.base_url)), ""
+        gravatar = gravatar_base_for(api.client.base_url)
+        return Session(profile.name, api, api.host, gravatar, profile.id), ""
 
     @staticmethod
     def _env_secret() -> str | None:
@@ -417,6 +435,9 @@ class AppController(QObject):
         )
         window.connectionSettingsRequested.connect(self.open_connection_dialog)
         window.notify.connect(self._notify)
+        window.storageProblem.connect(self._on_storage_problem)
+        for key, text in self._notices.items():
+            window.set_notice(key, text)
         window.show()
         self.window = window
         if session is not None:
@@ -434,16 +455,36 @@ class AppController(QObject):
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
-                self.outbox, self.api_tasks, session.profile, session.api
+                self.outbox, self.api_tasks, session.profile_id, session.api
             )
+            self.delivery.recoveryProblem.connect(functools.partial(self._set_notice, "outbox"))
+            self.delivery.recovered.connect(self._on_recovered)
         assert self.window is not None
         self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
         if self.delivery is not None:
+            # Recovery runs once per process, when it succeeds (it is retried on a full disk).
             self.delivery.start(recover=not self._recovered)
-            self._recovered = True
         if session is not None:
             self._check_connection(session)
+
+    @Slot()
+    def _on_recovered(self) -> None:
+        self._recovered = True
+
+    @Slot(str, str)
+    def _set_notice(self, key: str, text: str) -> None:
+        """Show (or, with "", clear) a notice about the app's data in the window."""
+        if text:
+            self._notices[key] = text
+        else:
+            self._notices.pop(key, None)
+        if self.window is not None:
+            self.window.set_notice(key, text)
+
+    @Slot(str)
+    def _on_storage_problem(self, text: str) -> None:
+        self._notify("Your text may not be kept", text)
 
     def _check_connection(self, session: Session) -> None:
         self.api_tasks.submit(
@@ -474,11 +515,20 @@ class AppController(QObject):
         dialog = ConnectionDialog(
             self.settings, self.secrets, self.session_secrets, self.keychain_tasks, self.window
         )
+        dialog.set_profile_data(self._profile_data())
         dialog.profileSaved.connect(self._on_profile_saved)
         dialog.profileDeleted.connect(self._on_profile_deleted)
         dialog.finished.connect(self._on_dialog_finished)
         self._dialog = dialog
         dialog.open()
+
+    def _profile_data(self) -> ProfileData | None:
+        """What the dialog asks before deleting a profile with messages (stores open only)."""
+        from smooch_desktop.core.profiles import ProfileData
+
+        if self._outbox is None or self._drafts is None:
+            return None
+        return ProfileData(self._outbox, self._drafts)
 
     @Slot(int)
     def _on_dialog_finished(self, _code: int) -> None:

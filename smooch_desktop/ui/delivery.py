@@ -7,6 +7,7 @@ for the next due retry, and re-emits outbox changes on the GUI thread.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -19,6 +20,9 @@ from smooch_desktop.ui.workers import TaskQueue
 
 #: Steps per queued job, so typing calls queued meanwhile get a turn between messages.
 _STEPS_PER_JOB = 3
+#: Start-up recovery that failed (a full disk) is tried again after this, doubling to the cap.
+RECOVERY_RETRY_MS = 2_000
+RECOVERY_RETRY_CAP_MS = 30_000
 
 
 class DeliveryService(QObject):
@@ -27,10 +31,15 @@ class DeliveryService(QObject):
     Signals:
         entryChanged(object): an OutboxEntry changed state (emitted on the GUI thread).
         deliveryError(str): an unexpected error inside the engine (shown in the status bar).
+        recoveryProblem(str): start-up recovery can't write the outbox (why, in words;
+            retried until it works), or "" once it worked and delivery started.
+        recovered(): start-up recovery is done (delivery runs from now on).
     """
 
     entryChanged = Signal(object)
     deliveryError = Signal(str)
+    recoveryProblem = Signal(str)
+    recovered = Signal()
     _changedFromWorker = Signal(object)
 
     def __init__(
@@ -40,6 +49,8 @@ class DeliveryService(QObject):
         profile: str,
         api: Any,
         parent: QObject | None = None,
+        *,
+        recovery_retry_ms: int = RECOVERY_RETRY_MS,
         **engine_options: Any,
     ) -> None:
         super().__init__(parent)
@@ -55,21 +66,59 @@ class DeliveryService(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.kick)
+        self._recovery_pending = False
+        self._recovery_failed = False
+        self._recovery_delay_ms = recovery_retry_ms
+        self._recovery_timer = QTimer(self)
+        self._recovery_timer.setSingleShot(True)
+        self._recovery_timer.timeout.connect(self._try_start)
+
+    @property
+    def recovery_pending(self) -> bool:
+        """True while start-up recovery has not managed to run (nothing is delivered)."""
+        return self._recovery_pending
 
     def start(self, *, recover: bool = True) -> list[OutboxEntry]:
         """Start delivering; with ``recover``, first resume what a previous run left.
 
         Recovery (sending → unknown, then verify) belongs to process start only: run again
-        while a send is in flight it would mislabel that send.
+        while a send is in flight it would mislabel that send. If it can't write the
+        outbox (a full disk), nothing is sent — a message left ``sending`` must be checked
+        before any resend — ``recoveryProblem`` says why, and it is retried until it works.
         """
-        recovered = self.outbox.recover() if recover else []
+        self._recovery_pending = recover
+        return self._try_start()
+
+    @Slot()
+    def _try_start(self) -> list[OutboxEntry]:
+        found: list[OutboxEntry] = []
+        if self._recovery_pending:
+            try:
+                found = self.outbox.recover()
+            except (sqlite3.Error, OSError, OutboxError) as exc:
+                seconds = self._recovery_delay_ms / 1000
+                self.recoveryProblem.emit(
+                    f"Can't start sending: the outbox {self.outbox.path} can't be written "
+                    f"({exc}). Messages are kept; trying again in {seconds:g} s, and "
+                    "sending starts as soon as it works (free some disk space)."
+                )
+                self._recovery_failed = True
+                self._recovery_timer.start(self._recovery_delay_ms)
+                self._recovery_delay_ms = min(self._recovery_delay_ms * 2, RECOVERY_RETRY_CAP_MS)
+                return []
+            if self._recovery_failed:
+                self._recovery_failed = False
+                self.recoveryProblem.emit("")
+            self._recovery_pending = False
+            self.recovered.emit()
         self.kick()
-        return recovered
+        return found
 
     def enqueue(self, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
         """Write the message durably to the outbox, then start delivering it."""
         entry = self.outbox.enqueue(self.profile, user_ref, message)
-        self.kick()
+        if not self._recovery_pending:
+            self.kick()
         return entry
 
     def entries_for(self, user_ref: str) -> list[OutboxEntry]:
@@ -109,7 +158,9 @@ class DeliveryService(QObject):
 
     @Slot()
     def kick(self) -> None:
-        """Queue a delivery step unless one is already waiting."""
+        """Queue a delivery step unless one is already waiting (or recovery is pending)."""
+        if self._recovery_pending:
+            return
         if self._step_queued:
             # The job out there may have computed next_due before this new work existed.
             self._kick_again = True

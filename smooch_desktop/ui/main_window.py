@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +49,24 @@ BACKGROUND_POLL_INTERVAL_MS = 30000
 
 @dataclass
 class Session:
-    """Everything the window needs about the active connection."""
+    """Everything the window needs about the active connection.
+
+    ``profile`` is the profile's name (shown); ``profile_id`` its stable id, which keys
+    the outbox, drafts and recent users. Left empty, it is the id a profile of that name
+    without one gets (:func:`~smooch_desktop.core.profiles.legacy_profile_id`).
+    """
 
     profile: str
     api: Any  # ConversationApi
     host: str
     gravatar_base: str
+    profile_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.profile_id:
+            from smooch_desktop.core.profiles import legacy_profile_id
+
+            self.profile_id = legacy_profile_id(self.profile)
 
 
 def item_from_entry(entry: OutboxEntry) -> ConversationItem:
@@ -109,6 +122,8 @@ class MainWindow(QMainWindow):
 
     connectionSettingsRequested = Signal()
     notify = Signal(str, str)
+    #: A problem keeping the agent's text on disk appeared (shown in the notice bar).
+    storageProblem = Signal(str)
 
     def __init__(
         self,
@@ -137,6 +152,9 @@ class MainWindow(QMainWindow):
         self._loaded_user = ""
         self._current_user_ref = ""
         self._older_cursor: str | None = None
+        #: Shown in the notice bar, by what they are about ("drafts", "outbox"…).
+        self._notices: dict[str, str] = {}
+        self._unaddressed_restored = False
 
         self.user_panel = UserPanel(api_tasks, self._api)
         self.sender_panel = SenderPanel(
@@ -176,6 +194,7 @@ class MainWindow(QMainWindow):
 
         central = QWidget()
         layout = QVBoxLayout(central)
+        layout.addWidget(self._build_notice_bar())
         layout.addWidget(self.user_panel)
         layout.addWidget(self.hsplit, 1)
         self.setCentralWidget(central)
@@ -217,7 +236,57 @@ class MainWindow(QMainWindow):
         return self.session.api if self.session else None
 
     def _profile(self) -> str:
-        return self.session.profile if self.session else ""
+        """The id that keys this session's drafts and messages ("" when not connected)."""
+        return self.session.profile_id if self.session else ""
+
+    def _build_notice_bar(self) -> QWidget:
+        """A bar above everything for what the agent must not miss (data at risk)."""
+        from PySide6.QtWidgets import QHBoxLayout, QPushButton
+
+        bar = QWidget()
+        bar.setObjectName("noticeBar")
+        bar.setStyleSheet("#noticeBar { background: #fff4e5; border: 1px solid #b26a00; }")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(8, 4, 4, 4)
+        self.notice_label = QLabel()
+        self.notice_label.setObjectName("noticeText")
+        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice_label.setStyleSheet("color: #5d3a00;")
+        dismiss = QPushButton("Dismiss")
+        dismiss.setObjectName("noticeDismiss")
+        dismiss.clicked.connect(self._dismiss_notices)
+        row.addWidget(self.notice_label, 1)
+        row.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
+        bar.hide()
+        self.notice_bar = bar
+        return bar
+
+    def set_notice(self, key: str, text: str) -> None:
+        """Show ``text`` in the notice bar under ``key`` ("" removes it).
+
+        A notice that appears (or changes) also goes out as ``storageProblem``; the same
+        text again changes nothing, so a problem repeated on every keystroke is shown once.
+        """
+        if self._notices.get(key, "") == text:
+            return
+        if text:
+            self._notices[key] = text
+        else:
+            self._notices.pop(key, None)
+        self.notice_label.setText("\n".join(self._notices.values()))
+        self.notice_bar.setVisible(bool(self._notices))
+        if text:
+            self.storageProblem.emit(text)
+
+    def notice(self, key: str) -> str:
+        return self._notices.get(key, "")
+
+    @Slot()
+    def _dismiss_notices(self) -> None:
+        # Hidden, not forgotten: an ongoing problem is not announced again until it changes.
+        self.notice_bar.hide()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -278,6 +347,7 @@ class MainWindow(QMainWindow):
         """Connect the window to an API session (the window can paint before it has one)."""
         if drafts is not None:
             self.drafts = drafts
+        self._restore_unaddressed()
         self.session = session
         self.delivery = delivery
         if delivery is not None:
@@ -289,7 +359,7 @@ class MainWindow(QMainWindow):
         self.ensure_conversation()
         self.sender_panel.set_gravatar_base(session.gravatar_base)
         self.status_profile.setText(f"Profile: {session.profile} · {session.host}")
-        self.user_panel.set_recent(self.settings.recent_users(session.profile))
+        self.user_panel.set_recent(self.settings.recent_users(session.profile_id))
         if self.user_panel.current_user_ref():
             self.user_panel.lookup()
             self._load_history()
@@ -357,7 +427,9 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_user_changed(self, user_ref: str) -> None:
         self.ensure_conversation()
-        typed_before_any_user = "" if self._current_user_ref else self.composer.text()
+        # Text typed with no user picked, or while not connected, belongs to no user yet.
+        unaddressed = not self._current_user_ref or self.session is None
+        typed_before_any_user = self.composer.text() if unaddressed else ""
         self._save_draft()
         self.typing.set_user(user_ref)
         self.model.clear()
@@ -365,13 +437,17 @@ class MainWindow(QMainWindow):
         self._loaded_user = ""
         self._older_cursor = None
         self._poll_timer.stop()
-        draft = self.drafts.load(self._profile(), user_ref) if user_ref and self.drafts else ""
+        profile = self._profile()
+        draft = self._load_draft(profile, user_ref) if user_ref and profile else ""
         if typed_before_any_user.strip():
             # Text typed before a user was chosen is never replaced by a stored draft.
             draft = typed_before_any_user + ("\n" + draft if draft.strip() else "")
         self.composer.set_text(draft)
         self.composer.show_note("")
         self._current_user_ref = user_ref
+        if typed_before_any_user.strip() and user_ref and profile:
+            # It becomes this user's draft (and stops being the unaddressed one).
+            self._store_draft(lambda d: d.address(profile, user_ref, draft))
         if not user_ref:
             self.view.set_placeholder("Pick a user to see the conversation.")
             return
@@ -389,7 +465,7 @@ class MainWindow(QMainWindow):
         assert isinstance(user, AppUser)
         if self.session is not None:
             recent = self.settings.add_recent_user(
-                self.session.profile, self.user_panel.current_user_ref()
+                self.session.profile_id, self.user_panel.current_user_ref()
             )
             self.user_panel.set_recent(recent)
         self._set_call_ok("user found")
@@ -517,8 +593,68 @@ class MainWindow(QMainWindow):
     def _save_draft(self) -> None:
         self._draft_timer.stop()
         user_ref = self._current_user_ref
-        if user_ref and self.session is not None and self.drafts is not None:
-            self.drafts.save(self.session.profile, user_ref, self.composer.text())
+        text = self.composer.text()
+        if user_ref and self.session is not None:
+            profile = self.session.profile_id
+            self._store_draft(lambda d: d.save(profile, user_ref, text))
+        elif self._unaddressed_restored:
+            # No user picked, or not connected: kept all the same, restored at the next start.
+            self._store_draft(lambda d: d.save_unaddressed(text))
+
+    def _store_draft(self, write: Callable[[DraftStore], None]) -> bool:
+        """Run one drafts write; a failure is shown once in the notice bar, never raised.
+
+        The text stays in the composer either way; the next save tries again and, when it
+        works, the notice goes.
+        """
+        if self.drafts is None:
+            return False
+        import sqlite3  # loaded with the drafts, after the first paint
+
+        try:
+            write(self.drafts)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("draft not saved: %s", exc)
+            self.set_notice(
+                "drafts",
+                f"Drafts can't be saved to {self.drafts.path}: {exc}. What you type stays in "
+                "the message box, but would be lost if the app stopped; free some disk space "
+                "(saving is retried as you type).",
+            )
+            return False
+        self.set_notice("drafts", "")
+        return True
+
+    def _load_draft(self, profile: str, user_ref: str) -> str:
+        if self.drafts is None:
+            return ""
+        import sqlite3
+
+        try:
+            return self.drafts.load(profile, user_ref)
+        except sqlite3.Error as exc:
+            self.set_notice("drafts", f"Drafts can't be read from {self.drafts.path}: {exc}.")
+            return ""
+
+    def _restore_unaddressed(self) -> None:
+        """Once the drafts are open: put back what was typed with no user at the last run."""
+        if self._unaddressed_restored or self.drafts is None:
+            return
+        self._unaddressed_restored = True
+        import sqlite3
+
+        try:
+            kept = self.drafts.load_unaddressed()
+        except sqlite3.Error as exc:
+            self.set_notice("drafts", f"Drafts can't be read from {self.drafts.path}: {exc}.")
+            return
+        current = self.composer.text()
+        if not kept.strip() or kept in current:
+            return
+        # Typed before: it goes first; anything typed since the window opened follows.
+        self.composer.set_text(kept + ("\n" + current if current.strip() else ""))
+        if self._current_user_ref and self.session is not None:
+            self._save_draft()
 
     @Slot()
     def _on_sender_changed(self) -> None:
@@ -580,8 +716,8 @@ class MainWindow(QMainWindow):
             return
         self.typing.message_sent()
         self.composer.set_text("")
-        if self.drafts is not None:
-            self.drafts.delete(self.session.profile, user_ref)
+        profile = self.session.profile_id
+        self._store_draft(lambda d: d.delete(profile, user_ref))
         if clean.removed_control_chars:
             self.composer.show_note(
                 f"{clean.removed_control_chars} invisible control character(s) were removed."

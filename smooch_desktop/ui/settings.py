@@ -16,13 +16,19 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from smooch_desktop import appinfo
+from smooch_desktop.core.profiles import legacy_profile_id, new_profile_id
 
 MAX_RECENT_USERS = 15
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A connection to one Smooch app (the secret is in the keychain, never here)."""
+    """A connection to one Smooch app (the secret is in the keychain, never here).
+
+    ``id`` never changes (a rename keeps it): the outbox, drafts and recent users are
+    keyed by it. New profiles get a random one; one saved before ids existed gets
+    :func:`~smooch_desktop.core.profiles.legacy_profile_id` of its name on load.
+    """
 
     name: str
     region: str = "us"  # us | eu | custom
@@ -31,12 +37,15 @@ class Profile:
     key_id: str = ""
     auth: str = "basic"  # basic | jwt
     api_version: str = "v1.1"
+    id: str = field(default_factory=new_profile_id)
 
     @classmethod
     def from_dict(cls, raw: Any) -> Profile | None:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             return None
         known = {k: str(v) for k, v in raw.items() if k in cls.__dataclass_fields__}
+        if not known.get("id"):
+            known["id"] = legacy_profile_id(known["name"])
         return cls(**known)
 
 
@@ -113,13 +122,22 @@ class AppSettings:
     def profiles(self) -> list[Profile]:
         raw = self._get_json("connection/profiles", [])
         items = [Profile.from_dict(p) for p in raw] if isinstance(raw, list) else []
-        return [p for p in items if p is not None]
+        found = [p for p in items if p is not None]
+        if isinstance(raw, list) and any(
+            isinstance(p, dict) and isinstance(p.get("name"), str) and not p.get("id") for p in raw
+        ):
+            self.save_profiles(found)  # ids given on load are stored from now on
+        return found
+
+    def profile_by_id(self, profile_id: str) -> Profile | None:
+        return next((p for p in self.profiles() if p.id == profile_id), None)
 
     def save_profiles(self, profiles: list[Profile]) -> None:
         self._set_json("connection/profiles", [asdict(p) for p in profiles])
 
     def upsert_profile(self, profile: Profile) -> None:
-        rest = [p for p in self.profiles() if p.name != profile.name]
+        """Add ``profile`` or replace the one with its id (or, for an old one, its name)."""
+        rest = [p for p in self.profiles() if p.id != profile.id and p.name != profile.name]
         self.save_profiles([*rest, profile])
 
     def active_profile_name(self) -> str:
@@ -145,16 +163,37 @@ class AppSettings:
     def set_current_identity(self, identity: SenderIdentity) -> None:
         self._set_json("sender/current", asdict(identity))
 
-    # Recent users -------------------------------------------------------------------------
-    def recent_users(self, profile: str) -> list[str]:
-        raw = self._get_json(f"recent/{_key(profile)}", [])
+    # Recent users (by profile id; "recent/<name as hex>" before ids) ---------------------------
+    def recent_users(self, profile_id: str) -> list[str]:
+        self._migrate_recent()
+        raw = self._get_json(f"recentUsers/{_key(profile_id)}", [])
         return [u for u in raw if isinstance(u, str)] if isinstance(raw, list) else []
 
-    def add_recent_user(self, profile: str, user_ref: str) -> list[str]:
-        items = [user_ref, *(u for u in self.recent_users(profile) if u != user_ref)]
+    def add_recent_user(self, profile_id: str, user_ref: str) -> list[str]:
+        items = [user_ref, *(u for u in self.recent_users(profile_id) if u != user_ref)]
         items = items[:MAX_RECENT_USERS]
-        self._set_json(f"recent/{_key(profile)}", items)
+        self._set_json(f"recentUsers/{_key(profile_id)}", items)
         return items
+
+    def _migrate_recent(self) -> None:
+        """Move lists keyed by a profile's name to the id that profile has (once)."""
+        if getattr(self, "_recent_migrated", False):
+            return
+        self._recent_migrated = True
+        self._s.beginGroup("recent")
+        try:
+            old_keys = [k for k in self._s.childKeys() if isinstance(k, str)]
+        finally:
+            self._s.endGroup()
+        for key in old_keys:
+            try:
+                name = "" if key == "default" else bytes.fromhex(key).decode("utf-8")
+            except ValueError:
+                continue  # not a key this app wrote; leave it alone
+            new_key = f"recentUsers/{_key(legacy_profile_id(name))}"
+            if not self._s.contains(new_key):
+                self._s.setValue(new_key, self._s.value(f"recent/{key}", ""))
+            self._s.remove(f"recent/{key}")
 
     # Preferences and window state ---------------------------------------------------------
     def send_with_ctrl_enter(self) -> bool:
@@ -172,5 +211,5 @@ class AppSettings:
 
 
 def _key(profile: str) -> str:
-    """A settings key fragment that survives any profile name."""
+    """A settings key fragment that survives any string (profile ids are plain already)."""
     return profile.encode("utf-8").hex() or "default"

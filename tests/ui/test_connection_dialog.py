@@ -308,6 +308,7 @@ def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain
             key_id="app_key_1",
             auth="basic",
             api_version="v1.1",
+            id=settings.profiles()[0].id,  # a new profile's random id, kept from now on
         )
     ]
     assert settings.active_profile_name() == "Local"

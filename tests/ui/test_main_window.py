@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
-from ui_stack import SENDER_EMAIL, SENDER_NAME, UiStack
+from ui_stack import PROFILE_ID, SENDER_EMAIL, SENDER_NAME, UiStack
 
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY
 from smooch_desktop.core import paths
@@ -188,7 +188,7 @@ def test_enter_sends_exactly_one_message_with_the_sender_and_client_id(
 
     def on_text_changed() -> None:
         if not window.composer.text():
-            cleared_with.append(len(stack.outbox.entries_for("Sandbox", DEMO_ALICE_ID)))
+            cleared_with.append(len(stack.outbox.entries_for(PROFILE_ID, DEMO_ALICE_ID)))
 
     window.composer.edit.textChanged.connect(on_text_changed)
     states: list[str] = []
@@ -220,7 +220,7 @@ def test_enter_sends_exactly_one_message_with_the_sender_and_client_id(
     assert len(posts) == 1
     assert posts[0]["body"]["email"] == SENDER_EMAIL
     assert posts[0]["body"]["role"] == "appMaker"
-    assert stack.drafts.load("Sandbox", DEMO_ALICE_ID) == ""
+    assert stack.drafts.load(PROFILE_ID, DEMO_ALICE_ID) == ""
 
 
 def test_shift_enter_adds_a_line_and_enter_sends_both(
@@ -390,7 +390,7 @@ def test_edit_puts_a_failed_message_back_into_the_composer(
     assert window.composer.text() == "Draft already here\nPlease read this"
     assert item_for(window, client_id) is None
     assert stack.outbox.get(client_id) is None
-    assert stack.drafts.load("Sandbox", UNKNOWN_USER) == "Draft already here\nPlease read this"
+    assert stack.drafts.load(PROFILE_ID, UNKNOWN_USER) == "Draft already here\nPlease read this"
 
 
 def test_server_faults_show_the_error_then_deliver_exactly_once(

@@ -257,7 +257,7 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: any(
-                e.error_text and e.user_ref == USER and e.profile == offline.name
+                e.error_text and e.user_ref == USER and e.profile == offline.id
                 for e in controller.outbox.all_entries()
             ),
             timeout=10_000,

@@ -23,6 +23,7 @@ from smooch_desktop.core.delivery import Backoff
 from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.gravatar import AvatarDiskCache
 from smooch_desktop.core.outbox import Outbox
+from smooch_desktop.core.profiles import legacy_profile_id
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.main_window import MainWindow, Session
@@ -32,6 +33,8 @@ from smooch_desktop.ui.workers import TaskQueue
 SENDER_NAME = "Sam Tester"
 SENDER_EMAIL = "agent@example.com"
 PROFILE = "Sandbox"
+#: What the outbox and drafts are keyed by (the built-in sandbox profile's stable id).
+PROFILE_ID = legacy_profile_id(PROFILE)
 DEFAULT_SENDER = SenderIdentity("", SENDER_NAME, SENDER_EMAIL)
 
 #: Engine options that keep failure paths short (the defaults wait seconds).
@@ -175,7 +178,7 @@ def build_stack(
     outbox = Outbox(paths.data_dir() / "outbox.sqlite3")
     drafts = DraftStore(paths.data_dir() / "drafts.sqlite3")
     options = {**FAST_DELIVERY, **delivery_options}
-    delivery = DeliveryService(outbox, tasks, PROFILE, api, **options)
     session = Session(PROFILE, api, api.host, sandbox.base_url + "/avatar")
+    delivery = DeliveryService(outbox, tasks, session.profile_id, api, **options)
     delivery.start()
     return UiStack(sandbox, qtbot, settings, api, tasks, avatars, outbox, drafts, delivery, session)

@@ -470,7 +470,10 @@ def test_profiles_with_wrong_shapes_keep_only_usable_entries() -> None:
     [profile] = settings.profiles()
     assert (profile.name, profile.app_id, profile.region) == ("ok", "7", "eu")
     assert settings.identities() == []
-    assert settings.recent_users("Prod") == ["alice", "bob"]
+    # Kept under "Prod"'s name before ids; now under the id a profile of that name gets.
+    from smooch_desktop.core.profiles import legacy_profile_id
+
+    assert settings.recent_users(legacy_profile_id("Prod")) == ["alice", "bob"]
 
 
 def test_settings_path_that_is_a_directory_loads_defaults() -> None:
