@@ -22,6 +22,7 @@ RTL override, NUL, emoji, a lone ``&``) into every field at once, hovers the bub
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -392,6 +393,8 @@ def run_session(
         window = controller.window
         assert isinstance(window, MainWindow)
         qtbot.waitUntil(lambda: "401" in window.status_call.text(), timeout=10_000)
+        notes: list[tuple[str, str]] = []
+        window.notify.connect(lambda title, body: notes.append((title, body)))
         window.user_panel.set_user_ref("fuzz-user")
         window.composer.set_text("Hello")
         window.send_current()
@@ -403,6 +406,11 @@ def run_session(
         )
         problems += markup_problems(markers)
         assert literal[:60] in plain.tooltip_text(window.status_call.toolTip())
+        # Notifications: the title is the app's own; the body goes out escaped and bounded.
+        assert notes and {title for title, _ in notes} <= {"Message not sent", "New message"}
+        for _, body in notes:
+            sent = plain.notification_text(body, markup=True)
+            assert "<" not in sent and len(sent) <= 6 * plain.NOTIFICATION_LIMIT
         if hover:
             hover_everything(window.view)
         assert window.isVisible()
@@ -415,6 +423,9 @@ def run_session(
             controller.window.deleteLater()
         controller.deleteLater()
         drain_deferred_deletes()
+        # Collect this session's Qt wrappers here, on the GUI thread: a collection that
+        # happens to run on a worker thread must not be the one to destroy them.
+        gc.collect()
     return problems
 
 
