@@ -196,8 +196,11 @@ class PlainLabel(QLabel):
         shown = visible_controls(text)
         super().setText(breakable(shown) if self._wrap else shown)
 
+    def text(self) -> str:
+        """The text as given (on screen: soft breaks and control symbols)."""
+        return self._full
+
     def full_text(self) -> str:
-        """The text as given (the label may show soft breaks and control symbols)."""
         return self._full
 
 
@@ -239,6 +242,14 @@ class ElidedLabel(QLabel):
         self._lines = lines
         self._relayout()
         self.updateGeometry()
+
+    def text(self) -> str:
+        """The whole text as given (what the label shows may be elided)."""
+        return self._full
+
+    def shown_text(self) -> str:
+        """What the label shows now (elided to its width)."""
+        return super().text()
 
     def full_text(self) -> str:
         return self._full

@@ -190,7 +190,7 @@ def markup_problems(markers: tuple[str, ...] = PROBE_MARKERS) -> list[str]:
             continue
         where = _where(widget)
         if isinstance(widget, QLabel):
-            text = widget.text()
+            text = QLabel.text(widget)  # what Qt shows, not a subclass override
             fmt = widget.textFormat()
             rich = fmt == Qt.TextFormat.RichText or (
                 fmt == Qt.TextFormat.AutoText and _interprets(text)

@@ -71,7 +71,8 @@ def test_elided_label_fits_and_keeps_the_full_text(qtbot: Any) -> None:
     label.show()
     qtbot.waitExposed(label)
     assert label.is_elided()
-    assert label.text().count("\n") == 1 and "…" in label.text()
+    assert label.shown_text().count("\n") == 1 and "…" in label.shown_text()
+    assert label.text() == label.full_text()
     assert plain.is_plain_tooltip(label.toolTip())
     assert label.full_text().endswith("third line")
     label.setToolTip("the owner's own")  # an explicit tooltip wins over the automatic one
