@@ -7,6 +7,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from smooch_desktop.core.validation import TEXT_LIMIT, TEXT_WARN_AT
+from smooch_desktop.ui.plain import PlainLabel
 from smooch_desktop.ui.sender_panel import error_label, show_error
 
 
@@ -64,7 +65,7 @@ class Composer(QWidget):
         self.send_button.setDefault(False)
         self.counter = QLabel()
         self.counter.setObjectName("charCounter")
-        self.note = QLabel()
+        self.note = PlainLabel(wrap=True)
         self.note.setObjectName("composerNote")
         self.note.setStyleSheet("color: #616161;")
         self.note.hide()

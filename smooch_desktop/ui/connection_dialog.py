@@ -85,6 +85,8 @@ from smooch_desktop.core.validation import (
     clean_secret,
 )
 from smooch_desktop.resources import icon_path
+from smooch_desktop.ui import plain
+from smooch_desktop.ui.plain import PlainLabel, breakable, inline, visible_controls
 from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import Task, TaskQueue
 
@@ -600,10 +602,11 @@ class _FieldError(QLabel):
         form.setRowVisible(self._row, False)
 
     def show_message(self, message: str) -> None:
-        if message == self.text() and self._shown == bool(message):
+        shown = breakable(visible_controls(message))  # may quote input: long words wrap
+        if shown == self.text() and self._shown == bool(message):
             return
         self._shown = bool(message)
-        self.setText(message)
+        self.setText(shown)
         self._form.setRowVisible(self._row, bool(message))
         self.updateGeometry()
 
@@ -709,7 +712,7 @@ class ConnectionDialog(QDialog):
 
         self._keychain_icon = QLabel(self)
         self._keychain_icon.setObjectName("keychainIcon")
-        self._keychain_label = QLabel(self)
+        self._keychain_label = PlainLabel("", self, wrap=True)  # quotes the keychain's reason
         self._keychain_label.setObjectName("keychainLabel")
         self._keychain_label.setWordWrap(True)
         self._keychain_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -886,7 +889,7 @@ class ConnectionDialog(QDialog):
         self._test_icon = QLabel(side)
         self._test_icon.setObjectName("testResultIcon")
         self._test_icon.setFixedSize(QSize(16, 16))
-        self._test_label = QLabel(side)
+        self._test_label = PlainLabel("", side, wrap=True)  # quotes the server's description
         self._test_label.setObjectName("testResultLabel")
         self._test_label.setWordWrap(True)
         self._test_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -945,12 +948,12 @@ class ConnectionDialog(QDialog):
             self._on_row_changed(row)
 
     def _item_for(self, draft: _Draft) -> QListWidgetItem:
-        item = QListWidgetItem(draft.name.strip() or "(no name)")
+        item = QListWidgetItem(inline(draft.name.strip(), one_line=True) or "(no name)")
         self._style_item(item, draft)
         return item
 
     def _style_item(self, item: QListWidgetItem, draft: _Draft) -> None:
-        item.setText(draft.name.strip() or "(no name)")
+        item.setText(inline(draft.name.strip(), one_line=True) or "(no name)")
         font = QFont(self._list.font())
         font.setItalic(draft.is_dirty())
         item.setFont(font)
@@ -959,7 +962,9 @@ class ConnectionDialog(QDialog):
             for k in draft.problems
             if k in draft.touched and not (k == "secret" and draft.stored_in == _UNKNOWN)
         }
-        item.setToolTip("Unsaved changes" if draft.is_dirty() else "")
+        # The whole name (the row elides it), as plain text: names come from the settings file.
+        tip = draft.name.strip() + ("\nUnsaved changes" if draft.is_dirty() else "")
+        item.setToolTip(plain.plain_tooltip(tip.strip()))
         item.setIcon(QIcon(_svg_pixmap("warning")) if shown else QIcon())
 
     def _row_of(self, draft: _Draft) -> int:
@@ -1256,12 +1261,12 @@ class ConnectionDialog(QDialog):
                 return
         if draft.original is not None:
             question = (
-                f"Delete the connection “{draft.original.name}”?\n\n"
+                f"Delete the connection “{inline(draft.original.name)}”?\n\n"
                 "Its secret is also removed from the system keychain. This can't be undone."
             )
         else:
-            question = f"Discard the new connection “{name}”?"
-        answer = QMessageBox.question(
+            question = f"Discard the new connection “{inline(name)}”?"
+        answer = plain.question(
             self,
             "Delete connection",
             question,
@@ -1285,7 +1290,9 @@ class ConnectionDialog(QDialog):
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Delete connection")
         box.setTextFormat(Qt.TextFormat.PlainText)
-        box.setText(f"The connection “{profile.name}” still has {things}{details}.")
+        box.setText(
+            f"The connection “{plain.inline(profile.name, 80)}” still has {things}{details}."
+        )
         box.setInformativeText(
             "They are kept as long as the connection is. Deleting it also deletes them for "
             "good, and removes its secret from the system keychain."
@@ -1316,7 +1323,7 @@ class ConnectionDialog(QDialog):
         try:
             self._settings.sync()
         except OSError as exc:
-            QMessageBox.warning(self, "Settings not saved", str(exc))
+            plain.warning(self, "Settings not saved", str(exc))
             return False
         return True
 

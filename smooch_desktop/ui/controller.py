@@ -26,6 +26,7 @@ from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
 from smooch_desktop.core.validation import ValidationError, clean_secret, clean_user_id
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.main_window import MainWindow, Session
+from smooch_desktop.ui.plain import inline
 from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import TaskQueue
 
@@ -266,9 +267,9 @@ class AppController(QObject):
         ]
         if moved and self.window is not None:
             # A damaged file was set aside (not deleted): say where, it may hold unsent text.
-            from PySide6.QtWidgets import QMessageBox
+            from smooch_desktop.ui.plain import warning
 
-            QMessageBox.warning(
+            warning(
                 self.window,
                 "Damaged data file set aside",
                 "A damaged data file could not be read and was moved aside, not deleted:\n"
@@ -298,7 +299,7 @@ class AppController(QObject):
             secret = self._env_secret() or self._keychain_secret(profile, args.key_id)
             if not secret:
                 return None, (
-                    f"No secret for key {args.key_id}: set ${SECRET_ENV} or save it in "
+                    f"No secret for key {inline(args.key_id)}: set ${SECRET_ENV} or save it in "
                     "Connection settings."
                 )
             creds = Credentials(args.key_id, secret, method)
@@ -312,7 +313,7 @@ class AppController(QObject):
         profiles = {p.name: p for p in self.settings.profiles()}
         name = args.profile or self.settings.active_profile_name()
         if args.profile and args.profile not in profiles:
-            return None, f"No connection profile named “{args.profile}”."
+            return None, f"No connection profile named “{inline(args.profile)}”."
         chosen = profiles.get(name) or next(iter(profiles.values()), None)
         if chosen is None:
             return None, "Not connected yet: set up a connection (File ▸ Connection settings)."
@@ -330,14 +331,15 @@ class AppController(QObject):
             return None, env_problem
         secret = self._env_secret() or self._keychain_secret(profile.name, profile.key_id)
         if not secret:
-            return None, f"No secret for profile “{profile.name}”: enter it in Connection settings."
+            name = inline(profile.name)
+            return None, f"No secret for profile “{name}”: enter it in Connection settings."
         try:
             base_url = base_url_for(profile.region, profile.base_url)
             creds = Credentials(profile.key_id, secret, method or AuthMethod(profile.auth))
             api = V1Api.connect(base_url, profile.app_id, creds, version=profile.api_version)
         except (ConfigError, ValueError) as exc:
             text = exc.message if isinstance(exc, ConfigError) else str(exc)
-            return None, f"Profile “{profile.name}” is not usable: {text}"
+            return None, f"Profile “{inline(profile.name)}” is not usable: {inline(text)}"
         gravatar = gravatar_base_for(api.client.base_url)
         return Session(profile.name, api, api.host, gravatar, profile.id), ""
 
@@ -499,10 +501,11 @@ class AppController(QObject):
             self.window._set_call_ok("connected")
 
     def _on_connection_error(self, exc: BaseException) -> None:
-        text = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        text = inline(exc.user_message if isinstance(exc, ApiError) else str(exc))
         if self.window is not None:
             self.window._set_call_failed(f"connection: {text}")
-            self.window.statusBar().showMessage(f"Can't reach the API: {text}", 15000)
+            shown = inline(text, 300, one_line=True)
+            self.window.statusBar().showMessage(f"Can't reach the API: {shown}", 15000)
 
     # Connection settings -------------------------------------------------------------------
     @Slot()
@@ -608,8 +611,11 @@ class AppController(QObject):
     @Slot(str, str)
     def _notify(self, title: str, text: str) -> None:
         if self.tray is not None:
+            from smooch_desktop.ui.plain import notification_text
+
             icon = self.tray.MessageIcon.Information
-            self.tray.showMessage(title, text, icon, 8000)
+            # Titles are the app's own; the body may quote end users: bounded and escaped.
+            self.tray.showMessage(title, notification_text(text), icon, 8000)
 
     @Slot(object)
     def _on_tray_activated(self, _reason: object) -> None:

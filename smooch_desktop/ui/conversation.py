@@ -81,6 +81,7 @@ from PySide6.QtWidgets import (
 
 from smooch_desktop.api.models import ROLE_BUSINESS, ROLE_USER, ROLE_WHISPER, Message
 from smooch_desktop.ui.avatars import initials_pixmap, round_pixmap
+from smooch_desktop.ui.plain import inline, plain_tooltip
 
 # States ---------------------------------------------------------------------------------
 STATE_RECEIVED: Final = "received"
@@ -414,7 +415,7 @@ class ConversationModel(QAbstractListModel):
         status = item.status_text()
         if status:
             lines.append(status)
-        return "\n".join(lines)
+        return plain_tooltip("\n".join(lines))  # names and errors come from outside
 
     def _accessible_text(self, item: ConversationItem) -> str:
         parts = [f"{self._author(item)}, {format_time(item.received)}: {item.display_text}"]
@@ -1274,8 +1275,12 @@ class MessageDelegate(QStyledItemDelegate):
             row: list[tuple[str, float]] = []
             x = 0.0
             for action in item.actions:
-                label = _action_label(action)
+                label = inline(_action_label(action), one_line=True)
                 width = self._small.width(label) + 2 * _PILL_PAD_X
+                if width > bubble_limit:  # a long label is elided, never wider than a bubble
+                    room = bubble_limit - 2 * _PILL_PAD_X
+                    label = self._small.metrics.elidedText(label, Qt.TextElideMode.ElideRight, room)
+                    width = float(bubble_limit)
                 if row and x + _PILL_GAP + width > bubble_limit:
                     pill_rows.append(row)
                     row, x = [], 0.0
@@ -1457,7 +1462,7 @@ class MessageDelegate(QStyledItemDelegate):
     def _paint_name(
         self, painter: QPainter, rect: QRect, item: ConversationItem, shape: _Shape, bubble: QRectF
     ) -> None:
-        name = self._name_text(item)
+        name = inline(self._name_text(item), one_line=True)
         painter.setFont(self._name.font)
         painter.setPen(self._colors.meta)
         box = QRectF(
@@ -1472,6 +1477,9 @@ class MessageDelegate(QStyledItemDelegate):
         else:
             box.setLeft(bubble.left() + 4)
             align = Qt.AlignmentFlag.AlignLeft
+        room = min(box.width(), rect.width() - 2.0 * _MARGIN)
+        # Elided; the tooltip has the whole name.
+        name = self._name.metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)
         painter.drawText(
             box, align | Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignAbsolute, name
         )

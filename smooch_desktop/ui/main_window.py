@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
-    QLabel,
     QMainWindow,
     QSplitter,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from smooch_desktop.api.errors import ApiError
 from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
+from smooch_desktop.ui.plain import ElidedLabel, PlainLabel, inline, set_plain_tooltip
 from smooch_desktop.ui.sender_panel import SenderPanel
 from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.typing_indicator import TypingSender
@@ -199,9 +199,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.hsplit, 1)
         self.setCentralWidget(central)
 
-        self.status_profile = QLabel()
+        self.status_profile = ElidedLabel()  # profile names and errors come from outside
         self.status_profile.setObjectName("statusProfile")
-        self.status_call = QLabel()
+        self.status_call = ElidedLabel()
         self.status_call.setObjectName("statusCall")
         self.statusBar().addWidget(self.status_profile, 1)
         self.statusBar().addPermanentWidget(self.status_call)
@@ -248,10 +248,8 @@ class MainWindow(QMainWindow):
         bar.setStyleSheet("#noticeBar { background: #fff4e5; border: 1px solid #b26a00; }")
         row = QHBoxLayout(bar)
         row.setContentsMargins(8, 4, 4, 4)
-        self.notice_label = QLabel()
+        self.notice_label = PlainLabel(wrap=True)  # paths and OS reasons: plain, breakable
         self.notice_label.setObjectName("noticeText")
-        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.notice_label.setWordWrap(True)
         self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notice_label.setStyleSheet("color: #5d3a00;")
         dismiss = QPushButton("Dismiss")
@@ -358,7 +356,7 @@ class MainWindow(QMainWindow):
             return
         self.ensure_conversation()
         self.sender_panel.set_gravatar_base(session.gravatar_base)
-        self.status_profile.setText(f"Profile: {session.profile} · {session.host}")
+        self.status_profile.setText(f"Profile: {inline(session.profile)} · {inline(session.host)}")
         self.user_panel.set_recent(self.settings.recent_users(session.profile_id))
         if self.user_panel.current_user_ref():
             self.user_panel.lookup()
@@ -402,7 +400,7 @@ class MainWindow(QMainWindow):
     def _set_call_failed(self, what: str) -> None:
         self.status_call.setText(f"✗ {what}")
         self.status_call.setStyleSheet("color: #c62828;")
-        self.status_call.setToolTip(what)
+        set_plain_tooltip(self.status_call, what)
 
     # Users ----------------------------------------------------------------------------------
     @Slot()
@@ -517,7 +515,8 @@ class MainWindow(QMainWindow):
             if incoming and not self.isActiveWindow():
                 latest = incoming[-1]
                 who = latest.author_name or user_ref
-                self.notify.emit(f"New message from {who}", latest.text[:200])
+                # The title is the app's own; names and text go in the (escaped) body.
+                self.notify.emit("New message", f"{inline(who, 80)}: {latest.text}")
         self._restart_poll()
 
     def _on_history_error(self, user_ref: str, exc: BaseException) -> None:
@@ -526,8 +525,8 @@ class MainWindow(QMainWindow):
             self._load_history()
             return
         text = exc.user_message if isinstance(exc, ApiError) else str(exc)
-        self.view.set_placeholder(f"Couldn't load the conversation: {text}")
-        self._set_call_failed(f"history: {text}")
+        self.view.set_placeholder(f"Couldn't load the conversation: {inline(text)}")
+        self._set_call_failed(f"history: {inline(text)}")
         self._restart_poll()
 
     def _restart_poll(self) -> None:
@@ -575,7 +574,7 @@ class MainWindow(QMainWindow):
         self._older_in_flight = False
         self.view.older_loaded()
         text = exc.user_message if isinstance(exc, ApiError) else str(exc)
-        self._set_call_failed(f"older messages: {text}")
+        self._set_call_failed(f"older messages: {inline(text)}")
 
     def changeEvent(self, event: QEvent) -> None:
         active = event.type() == QEvent.Type.ActivationChange and self.isActiveWindow()
@@ -741,23 +740,27 @@ class MainWindow(QMainWindow):
         if state == "sent":
             self._set_call_ok("message sent")
         elif state == "failed":
-            self._set_call_failed(f"message failed: {entry.error_text}")
-            self.notify.emit("Message not sent", f"To {entry.user_ref}: {entry.error_text}")
+            error = inline(entry.error_text or "")
+            self._set_call_failed(f"message failed: {error}")
+            self.notify.emit("Message not sent", f"To {inline(entry.user_ref)}: {error}")
             if entry.error_status == 401:
                 self._offer_connection_settings(entry.error_text or "")
         elif state in ("queued", "unknown") and entry.error_text:
-            self._set_call_failed(entry.error_text)
+            self._set_call_failed(inline(entry.error_text))
 
     def _offer_connection_settings(self, text: str) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load on demand (start-up cost)
 
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("The API key was not accepted")
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        box.setText(text or "The server answered 401.")
-        box.setInformativeText("Open the connection settings to check the key ID and secret?")
-        box.setStandardButtons(QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Close)
+        from smooch_desktop.ui.plain import message_box
+
+        box = message_box(
+            self,
+            QMessageBox.Icon.Warning,
+            "The API key was not accepted",
+            text or "The server answered 401.",
+            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Close,
+            informative="Open the connection settings to check the key ID and secret?",
+        )
         box.setModal(False)
         box.buttonClicked.connect(self._on_401_answer)
         box.open()
@@ -809,7 +812,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_typing_failed(self, text: str) -> None:
-        self.statusBar().showMessage(text, 5000)
+        self.statusBar().showMessage(inline(text, 300, one_line=True), 5000)
 
     @Slot(str)
     def _on_image_ready(self, _url: str) -> None:
@@ -825,13 +828,20 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         from PySide6.QtWidgets import QMessageBox
 
-        QMessageBox.about(
-            self,
-            f"About {appinfo.NAME}",
+        from smooch_desktop.ui.plain import APP_RICH_TEXT
+
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {appinfo.NAME}")
+        box.setTextFormat(Qt.TextFormat.RichText)  # the app's own text, nothing from outside
+        box.setProperty(APP_RICH_TEXT, True)
+        box.setText(
             f"<b>{appinfo.NAME}</b> {appinfo.VERSION}<br>"
             "Send manual replies to the end users of a Smooch / Sunshine Conversations app."
-            "<br>Secrets are kept in your system keychain.",
+            "<br>Secrets are kept in your system keychain."
         )
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # Shutdown -----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

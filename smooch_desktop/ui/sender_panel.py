@@ -27,6 +27,7 @@ from smooch_desktop.core.validation import (
 )
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.avatars import initials_pixmap, round_pixmap
+from smooch_desktop.ui.plain import PlainLabel, app_rich_label, inline, plain_tooltip, question
 from smooch_desktop.ui.settings import AppSettings, SenderIdentity
 
 if TYPE_CHECKING:
@@ -37,10 +38,9 @@ EMAIL_SETTLE_MS = 600
 
 
 def error_label() -> QLabel:
-    label = QLabel()
+    # Messages quote user input: never markup, and a long quoted word still wraps.
+    label = PlainLabel(wrap=True)
     label.setObjectName("fieldError")
-    label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote user input: never markup
-    label.setWordWrap(True)
     label.setStyleSheet("color: #c62828;")
     label.hide()
     return label
@@ -86,6 +86,11 @@ class SenderPanel(QWidget):
         self.identity_combo = QComboBox()
         self.identity_combo.setObjectName("identityCombo")
         self.identity_combo.setAccessibleName("Saved sender identities")
+        # Labels come from the settings file: a long one must not widen the window.
+        self.identity_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.identity_combo.setMinimumContentsLength(12)
         self.save_identity_button = QPushButton("Save as…")
         self.save_identity_button.setObjectName("saveIdentityButton")
         self.delete_identity_button = QPushButton("Delete")
@@ -111,10 +116,8 @@ class SenderPanel(QWidget):
         self.preview.setObjectName("avatarPreview")
         self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
         self.preview.setAccessibleName("Avatar preview")
-        self.preview_caption = QLabel()
+        self.preview_caption = PlainLabel(wrap=True)  # may quote a host name
         self.preview_caption.setObjectName("avatarCaption")
-        self.preview_caption.setTextFormat(Qt.TextFormat.PlainText)  # may quote a host name
-        self.preview_caption.setWordWrap(True)
         self.preview_caption.setStyleSheet("color: #616161;")
 
         identity_row = QHBoxLayout()
@@ -141,7 +144,7 @@ class SenderPanel(QWidget):
         preview_row.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
         preview_row.addWidget(self.preview_caption, 1)
 
-        title = QLabel("<b>You appear as</b>")
+        title = app_rich_label("<b>You appear as</b>")
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addLayout(form)
@@ -354,7 +357,9 @@ class SenderPanel(QWidget):
     def _on_image_failed(self, url: str, reason: str) -> None:
         if self._is_current(url):
             self._show_initials(self.name_edit.text(), self.email_edit.text())
-            self.preview_caption.setText(f"Couldn't load the avatar ({reason}); initials shown.")
+            self.preview_caption.setText(
+                f"Couldn't load the avatar ({inline(reason, 300)}); initials shown."
+            )
 
     # Saved identities ---------------------------------------------------------------------
     def _reload_identities(self, select: str = "") -> None:
@@ -363,6 +368,11 @@ class SenderPanel(QWidget):
         self.identity_combo.addItem("(unsaved)")
         for identity in self._settings.identities():
             self.identity_combo.addItem(identity.label)
+            self.identity_combo.setItemData(
+                self.identity_combo.count() - 1,
+                plain_tooltip(identity.label),
+                Qt.ItemDataRole.ToolTipRole,
+            )
         index = self.identity_combo.findText(select) if select else 0
         self.identity_combo.setCurrentIndex(max(index, 0))
         self.identity_combo.blockSignals(False)
@@ -414,7 +424,7 @@ class SenderPanel(QWidget):
         label = self.identity_combo.itemText(index)
         from PySide6.QtWidgets import QMessageBox
 
-        answer = QMessageBox.question(self, "Delete identity", f"Delete the identity “{label}”?")
+        answer = question(self, "Delete identity", f"Delete the identity “{inline(label)}”?")
         if answer != QMessageBox.StandardButton.Yes:
             return
         self._settings.save_identities([i for i in self._settings.identities() if i.label != label])

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from smooch_desktop.api.errors import ApiError, ConfigError, HttpError
 from smooch_desktop.core.validation import ValidationError, clean_user_id
+from smooch_desktop.ui.plain import ElidedLabel, PlainLabel, inline
 from smooch_desktop.ui.sender_panel import error_label, show_error
 from smooch_desktop.ui.workers import TaskQueue
 
@@ -34,17 +35,17 @@ def describe_last_seen(last_seen: float, now: float | None = None) -> str:
 
 
 def describe_user(user: AppUser) -> str:
-    """One or two lines: name, email, channels and last seen (escaped by the caller)."""
-    parts = [user.display_name]
+    """Two lines: name, email, channels and last seen (outside text made one-line here)."""
+    parts = [inline(user.display_name, one_line=True)]
     if user.email and user.email != user.display_name:
-        parts.append(user.email)
+        parts.append(inline(user.email, one_line=True))
     channels = []
     for client in user.clients:
-        label = client.platform
+        label = inline(client.platform, one_line=True)
         if client.primary:
             label += " (primary)"
         if not client.can_receive:
-            label += f" ({client.status})"
+            label += f" ({inline(client.status, one_line=True)})"
         channels.append(label)
     line2 = " · ".join(channels) if channels else "no channels"
     return " — ".join(parts) + "\n" + line2 + " · " + describe_last_seen(user.last_seen)
@@ -87,17 +88,21 @@ class UserPanel(QWidget):
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.combo.setAccessibleName("User ID")
         self.combo.setMinimumContentsLength(28)
+        # Recent IDs come from the settings file: a long one must not widen the window.
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         line = self.combo.lineEdit()
         assert line is not None  # editable combo boxes always have one
         self.line_edit = line
         line.setPlaceholderText("appUser _id or your userId — paste it here")
         line.setMaxLength(1024)
         line.setObjectName("userIdEdit")
-        self.info = QLabel("Type or pick a user to reply to.")
+        # Names come from end users: plain, and elided so a long one can't widen the window.
+        self.info = ElidedLabel("Type or pick a user to reply to.", max_lines=2)
         self.info.setObjectName("userInfo")
-        self.info.setTextFormat(Qt.TextFormat.PlainText)  # names come from end users
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.warning = QLabel()
+        self.warning = PlainLabel(wrap=True)
         self.warning.setObjectName("userWarning")
         self.warning.setStyleSheet("color: #b26a00;")
         self.warning.hide()
@@ -207,7 +212,8 @@ class UserPanel(QWidget):
         if ref != self._current:
             return
         if isinstance(exc, HttpError) and exc.status == 404:
-            text = f"No user with ID “{ref}” in this app (404 {exc.code or 'not_found'})."
+            code = inline(exc.code or "not_found", 80)
+            text = f"No user with ID “{inline(ref)}” in this app (404 {code})."
         elif isinstance(exc, ConfigError):
             text = exc.message
         elif isinstance(exc, ApiError):

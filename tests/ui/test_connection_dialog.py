@@ -34,6 +34,7 @@ from pytestqt.qtbot import QtBot
 
 from smooch_desktop import appinfo
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
+from smooch_desktop.ui import plain
 from smooch_desktop.ui.connection_dialog import ConnectionDialog
 from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import TaskQueue
@@ -410,12 +411,12 @@ def test_delete_asks_then_removes_profile_and_keychain_entry(
         return ask
 
     delete = child(dialog, QPushButton, "deleteProfileButton")
-    monkeypatch.setattr(QMessageBox, "question", answer(no=True))
+    monkeypatch.setattr(plain, "question", answer(no=True))
     qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
     assert profiles.count() == 2
     assert "keychain" in questions[0]
 
-    monkeypatch.setattr(QMessageBox, "question", answer(no=False))
+    monkeypatch.setattr(plain, "question", answer(no=False))
     with qtbot.waitSignal(dialog.profileDeleted) as blocker:
         qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
     assert blocker.args == ["Drop"]
