@@ -2,9 +2,17 @@
 
 Requests are built by pure functions (``prepare_*``, returning :class:`ApiRequest`) and
 sent by :meth:`SmoochClient.send`, so path building, encoding and bodies are testable
-without a socket. Every call has connect and read timeouts; every failure becomes a typed
+without a socket. Every call has connect and read timeouts and one total deadline that
+covers all of it (connect, sending, status line, headers, body; see
+:mod:`~smooch_desktop.api.transport`); every failure becomes a typed
 :mod:`~smooch_desktop.api.errors` exception. Nothing here retries: retry policy belongs to
 the outbox, which knows whether a resend is safe.
+
+Proxies: a loopback base URL (the local sandbox, the only place plain ``http://`` is
+allowed) is always reached directly, never through a proxy from the environment, so the
+key and secret never travel in clear to a proxy. A remote ``https://`` host uses the
+environment's proxy (``HTTPS_PROXY``, else ``ALL_PROXY``) unless ``NO_PROXY`` lists it;
+the proxy only sees ``CONNECT host:443``, TLS runs end to end.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import requests
 import urllib3.exceptions
 
 from smooch_desktop import appinfo
+from smooch_desktop.api import transport
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.errors import (
     ApiError,
@@ -183,6 +192,16 @@ class SmoochClient:
 
     One client is shared by the worker threads; ``requests.Session`` connection pools are
     thread-safe for concurrent requests, and nothing else here is mutable.
+
+    Every call has one total deadline of three times its read timeout (60 s by default,
+    180 s for uploads), covering connect, sending, status line, headers and body.
+
+    Proxies: a loopback base URL (``localhost``, 127.0.0.0/8, ``::1``) is never reached
+    through a proxy. A remote (always ``https://``) base URL uses the environment's proxy
+    (``HTTPS_PROXY``, else ``ALL_PROXY``; the system settings on Windows/macOS) unless
+    ``NO_PROXY`` lists the host; the proxy sees only ``CONNECT host:port``. Nothing else is
+    taken from the environment (no ``.netrc``), except ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE``. A ``session`` given here is configured the same way.
     """
 
     def __init__(
@@ -206,8 +225,11 @@ class SmoochClient:
         self.paths = PathBuilder(app_id, version, short_form)
         self.credentials = credentials
         self.timeout = (connect_timeout, read_timeout)
-        self._session = session or requests.Session()
+        self._session = transport.configure_session(session or requests.Session())
         self._owns_session = session is None
+        #: None on loopback (never proxied: the key would cross it in clear) and for hosts
+        #: in NO_PROXY; otherwise the environment's proxy, reached with CONNECT.
+        self._proxy = transport.proxy_for(self.base_url)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -274,19 +296,38 @@ class SmoochClient:
             headers["Content-Type"] = "application/json"
         if request.files is not None:
             kwargs["files"] = dict(request.files)
-        url = self.base_url + request.path
         timeouts = timeout or self.timeout
-        # A server that trickles bytes never trips the per-read timeout; cap the whole call.
-        deadline = time.monotonic() + 3 * timeouts[1]
+        kwargs["headers"] = headers
+        kwargs["timeout"] = timeouts
+        response: requests.Response | None = None
         try:
-            response = self._session.request(
+            # A server that trickles bytes never trips the per-read timeout: one deadline
+            # caps the whole call, wherever it is (connect, status line, headers, body).
+            # It ends before response.close() hands the connection back to the pool.
+            with transport.deadline(3 * timeouts[1]) as guard:
+                try:
+                    response = self._open(request, kwargs)
+                    return self._read(response, guard.at)
+                except ApiError as exc:
+                    settled = self._settle(exc, guard)
+                    if settled is None:
+                        raise
+                    raise settled from None
+        finally:
+            if response is not None:
+                response.close()
+
+    def _open(self, request: ApiRequest, kwargs: dict[str, Any]) -> requests.Response:
+        """Send the request and return the response once its headers are in."""
+        timeouts = kwargs["timeout"]
+        try:
+            return self._session.request(
                 request.method,
-                url,
+                self.base_url + request.path,
                 params=request.params,
-                headers=headers,
-                timeout=timeouts,
                 allow_redirects=False,
                 stream=True,
+                proxies={urlsplit(self.base_url).scheme: self._proxy} if self._proxy else {},
                 **kwargs,
             )
         except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError):
@@ -306,14 +347,48 @@ class SmoochClient:
             raise ReadTimedOut(f"{self.host} did not answer within {timeouts[1]:g} s.") from None
         except requests.exceptions.ConnectionError as exc:
             raise _classify_connection_error(exc, self.host) from None
+        except requests.exceptions.InvalidSchema:
+            raise ConnectFailed(
+                f"Could not connect to {self.host}: the proxy set in the environment "
+                f"({transport.proxy_label(self._proxy or '')}) is not an HTTP proxy; only "
+                "HTTP proxies are supported."
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise ConnectionDropped(
                 f"Request to {self.host} failed: {type(exc).__name__}."
             ) from None
-        try:
-            return self._read(response, deadline)
-        finally:
-            response.close()
+
+    def _settle(self, exc: ApiError, guard: transport.Deadline) -> ApiError | None:
+        """The error to raise instead of ``exc``, given how far the request got; or None.
+
+        A failure before the first byte of the request went out (connect, TLS handshake,
+        a proxy refusing CONNECT, the deadline passing meanwhile) means the server never
+        saw it; once a byte went out, it may have reached the server.
+        """
+        if isinstance(exc, HttpError):
+            return None  # the server's own answer
+        if not guard.sent:
+            if guard.expired or isinstance(exc, ReadTimedOut):
+                return ConnectFailed(f"Could not connect to {self.host}: connection timed out.")
+            if isinstance(exc, ConnectFailed | TlsFailed):
+                return None  # already "never sent", with its reason
+            if self._proxy:
+                return ConnectFailed(
+                    f"Could not connect to {self.host} through the proxy "
+                    f"{transport.proxy_label(self._proxy)}."
+                )
+            return ConnectFailed(
+                f"Could not connect to {self.host}: the connection closed before the "
+                "request was sent."
+            )
+        if not guard.expired or isinstance(exc, ReadTimedOut):
+            return None
+        if not guard.answering:
+            return ReadTimedOut(
+                f"Sending the request to {self.host} took too long and was given up on; "
+                "it may have reached the server."
+            )
+        return ReadTimedOut(f"{self.host} sent its answer too slowly and was given up on.")
 
     def _read(self, response: requests.Response, deadline: float) -> dict[str, Any]:
         status = response.status_code

@@ -19,13 +19,25 @@ class Region(StrEnum):
 
 
 def is_loopback_host(host: str) -> bool:
+    """True only for a host that is this computer by its very spelling, without a lookup.
+
+    That is ``localhost`` (any case), an IPv4 address in 127.0.0.0/8, ``::1``, or an
+    IPv4-mapped IPv6 address of 127.0.0.0/8 (``::ffff:127.0.0.1``, which the system
+    routes to the IPv4 loopback). Nothing is resolved (this runs on the GUI thread as the
+    user types), so a name such as ``dev.localhost`` is not loopback even where the
+    resolver maps it there, nor is ``localhost.`` (:func:`validate_base_url` turns that
+    one into ``localhost``), nor shorthand such as ``127.1``.
+    """
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def base_url_for(region: Region | str, custom_url: str = "") -> str:
@@ -41,9 +53,10 @@ def base_url_for(region: Region | str, custom_url: str = "") -> str:
 def validate_base_url(raw: str) -> str:
     """Check a custom base URL and return it without a trailing slash.
 
-    Only ``https://`` is accepted, except for loopback hosts (the local sandbox), where
-    ``http://`` is fine. Paths are allowed (a reverse proxy such as ``/sc``), query and
-    fragment are not.
+    Only ``https://`` is accepted, except for loopback hosts (the local sandbox, see
+    :func:`is_loopback_host`), where ``http://`` is fine; ``localhost.`` is written
+    ``localhost``. Paths are allowed (a reverse proxy such as ``/sc``), query and fragment
+    are not.
     """
     url = (raw or "").strip()
     if not url:
@@ -67,6 +80,15 @@ def validate_base_url(raw: str) -> str:
     labels = host.strip("[]").split(".")
     if len(host) > 253 or any(len(label) > 63 for label in labels):
         raise ConfigError("base_url", "The host name is too long to exist (check the base URL).")
+    if host.lower() == "localhost.":
+        host = "localhost"  # the same name, written absolute; one spelling is trusted
+    if scheme == "http" and host.lower().endswith((".localhost", ".localhost.")):
+        raise ConfigError(
+            "base_url",
+            f"Plain http:// is only allowed for localhost, 127.0.0.1 or [::1]; "
+            f"“{host[:80]}” is a name that may not be this computer, so the API key could "
+            "travel in clear text. Use http://localhost or https://.",
+        )
     if scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
             "base_url",

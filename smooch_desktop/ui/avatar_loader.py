@@ -19,6 +19,8 @@ from smooch_desktop.ui.workers import TaskQueue
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 _TIMEOUT = (3.0, 8.0)
+#: Total time one image may take (connect, headers, body), however the server trickles.
+DEADLINE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,17 @@ class AvatarLoader(QObject):
     imageMissing = Signal(str)
     imageFailed = Signal(str, str)
 
-    def __init__(self, disk_cache: AvatarDiskCache | None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        disk_cache: AvatarDiskCache | None,
+        parent: QObject | None = None,
+        *,
+        deadline_s: float = DEADLINE_S,
+    ) -> None:
         super().__init__(parent)
         self._tasks = TaskQueue("avatars", self)
         self._disk = disk_cache
+        self._deadline_s = deadline_s
         self._session: Any = None  # created on the worker at first use (import cost)
         self._pixmaps: dict[str, QPixmap] = {}
         self._missing: set[str] = set()
@@ -99,23 +108,42 @@ class AvatarLoader(QObject):
             hit = self._disk.get(key)
             if hit is not None:
                 return _Fetched(url, hit.found, hit.data or b"", False)
-        import requests  # deferred off the start-up path; runs on the avatar thread
+        # Deferred off the start-up path; runs on the avatar thread.
+        import requests
+        import urllib3.exceptions
+
+        from smooch_desktop.api import transport
 
         if self._session is None:
-            self._session = requests.Session()
+            # The app's transport: one total deadline per request, and no proxy for a
+            # loopback host (the sandbox's /avatar) whatever the environment says.
+            self._session = transport.new_session()
+        host = urlsplit(url).netloc
+        resp: Any = None
         try:
-            with self._session.get(url, timeout=_TIMEOUT, stream=True) as resp:
-                if resp.status_code == 404:
-                    if self._disk is not None:
-                        self._disk.put_missing(key)
-                    return _Fetched(url, False, b"", True)
-                if resp.status_code != 200:
-                    raise _ImageNotLoaded(f"the image server answered HTTP {resp.status_code}")
-                data = resp.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
-        except requests.Timeout:
-            raise _ImageNotLoaded(f"{urlsplit(url).netloc} did not answer in time") from None
-        except requests.RequestException:
-            raise _ImageNotLoaded(f"couldn't reach {urlsplit(url).netloc}") from None
+            with transport.deadline(self._deadline_s) as guard:
+                try:
+                    resp = self._session.get(
+                        url, timeout=_TIMEOUT, stream=True, proxies=transport.proxies_for(url)
+                    )
+                    status = resp.status_code
+                    if status == 200:
+                        data = resp.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
+                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                    if guard.expired or isinstance(exc, requests.Timeout):
+                        raise _ImageNotLoaded(f"{host} did not answer in time") from None
+                    raise _ImageNotLoaded(f"couldn't reach {host}") from None
+                if guard.expired:  # cut off by the deadline: never keep a partial image
+                    raise _ImageNotLoaded(f"{host} did not answer in time")
+        finally:
+            if resp is not None:
+                resp.close()
+        if status == 404:
+            if self._disk is not None:
+                self._disk.put_missing(key)
+            return _Fetched(url, False, b"", True)
+        if status != 200:
+            raise _ImageNotLoaded(f"the image server answered HTTP {status}")
         if len(data) > MAX_IMAGE_BYTES:
             raise _ImageNotLoaded("the image is larger than 5 MB")
         if self._disk is not None:

@@ -58,6 +58,9 @@ READ_TIMEOUT_S = 0.5
 TEXT = "Hello — your order shipped 📦 today."
 #: How long the trickling server keeps a single answer going.
 TRICKLE_S = 4.0
+#: How long a status line or headers trickle at most: far past the client's deadline
+#: (3 x the read timeout), so only the deadline can end the call before the server does.
+HEAD_TRICKLE_S = 8.0
 
 # --- the misbehaving server ------------------------------------------------------------------
 
@@ -73,6 +76,9 @@ class Misbehaving:
     release: threading.Event
     #: (path, headers) of every request received, in order.
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    #: How each head-trickling answer ended, by path: "client left" (it gave up first)
+    #: or "server finished" (the trickle ran its full course).
+    trickles: dict[str, str] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
@@ -225,6 +231,31 @@ def _trickle(h: _Handler) -> None:
     h.close_connection = True
 
 
+def _trickle_head(h: _Handler, start: bytes) -> None:
+    # ``start`` at once, then one more byte every 0.1 s: quick reads, no end of the head.
+    outcome = "server finished"
+    deadline = time.monotonic() + HEAD_TRICKLE_S
+    try:
+        h.wfile.write(start)
+        h.wfile.flush()
+        while time.monotonic() < deadline and not h.server_state.release.is_set():
+            time.sleep(0.1)
+            h.wfile.write(b"a")
+            h.wfile.flush()
+    except OSError:
+        outcome = "client left"
+    h.server_state.trickles[h.path] = outcome
+    h.close_connection = True
+
+
+def _trickle_status(h: _Handler) -> None:
+    _trickle_head(h, b"HTTP/1.1 200 O")  # the reason phrase never ends
+
+
+def _trickle_headers(h: _Handler) -> None:
+    _trickle_head(h, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: ")
+
+
 def _odd_history(h: _Handler) -> None:
     body = (
         b'{"conversation": "not an object", "previous": 12, "messages": [null, 5, "text",'
@@ -255,6 +286,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "huge-error": _huge_error,
     "error-bad-utf8": _error_with_bad_utf8,
     "trickle": _trickle,
+    "trickle-status": _trickle_status,
+    "trickle-headers": _trickle_headers,
     "odd-history": _odd_history,
 }
 
@@ -621,6 +654,96 @@ def test_server_that_trickles_forever_times_out(bad_server: Misbehaving) -> None
         assert_clean_message(info.value, bad_server.host)
     finally:
         api.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll until ``condition`` holds (a sanity bound, not a speed requirement)."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.01)
+
+
+def client_gave_up_first(server: Misbehaving, *path_parts: str) -> bool:
+    """True once the trickling answer for the request whose path contains all of
+    ``path_parts`` ended because the client left, not because the server ran its course."""
+
+    def matching() -> list[str]:
+        return [
+            outcome
+            for path, outcome in list(server.trickles.items())
+            if all(part in path for part in path_parts)
+        ]
+
+    wait_for(lambda: bool(matching()))
+    return matching() == ["client left"]
+
+
+@pytest.mark.parametrize("scenario", ["trickle-status", "trickle-headers"])
+def test_server_that_trickles_its_status_line_or_headers_times_out(
+    bad_server: Misbehaving, scenario: str
+) -> None:
+    # Per-read timeout 0.5 s against a byte every 0.1 s: the reads never time out, and
+    # before the deadline covered the head, the call waited for the server to give up.
+    api = make_api(bad_server.base_url(scenario))
+    user = f"head-{scenario}"
+    try:
+        with pytest.raises(ReadTimedOut) as info:
+            api.get_user(user)
+    finally:
+        api.close()
+    text = assert_clean_message(info.value, bad_server.host)
+    assert text == f"{bad_server.host} sent its answer too slowly and was given up on."
+    assert info.value.may_have_reached_server
+    assert client_gave_up_first(bad_server, user)
+
+
+@pytest.mark.parametrize("scenario", ["trickle-status", "trickle-headers", "trickle"])
+def test_trickled_answer_on_send_keeps_the_message_unknown(
+    bad_server: Misbehaving, send_through: Callable[[str], SendRig], scenario: str
+) -> None:
+    rig = send_through(bad_server.base_url(scenario))
+    entry = assert_kept(rig, EntryState.UNKNOWN, "sent its answer too slowly and was given up on")
+    assert entry.attempts == 1
+    if scenario != "trickle":
+        assert client_gave_up_first(bad_server, f"/{scenario}/", "/user-1/messages")
+
+
+def test_trickling_answer_does_not_hold_the_queue_behind_it(
+    bad_server: Misbehaving, qtbot: Any
+) -> None:
+    """The API queue is one FIFO thread: a trickling head must not keep the next call
+    waiting until the server stops. The first call ends by its deadline while the server
+    is still trickling, then the next one runs."""
+    from smooch_desktop.ui.workers import TaskQueue
+
+    slow = make_api(bad_server.base_url("trickle-status"))
+    fast = make_api(bad_server.base_url("odd-history"))
+    queue = TaskQueue("api-under-test")
+    events: list[tuple[str, object]] = []
+    try:
+        for name, call in (
+            ("slow", lambda: slow.get_user("queued-behind")),
+            ("fast", lambda: fast.history("user-1")),
+        ):
+            queue.submit(
+                call,
+                lambda result, name=name: events.append((name, result)),
+                lambda exc, name=name: events.append((name, exc)),
+            )
+        # A sanity bound far above the 1.5 s deadline; what matters is how it ended.
+        qtbot.waitUntil(lambda: len(events) == 2, timeout=int(HEAD_TRICKLE_S * 3000))
+    finally:
+        bad_server.release.set()  # never leave the worker stuck (it was, before the fix)
+        queue.stop(int(HEAD_TRICKLE_S * 2000))
+        bad_server.release.clear()
+        queue.deleteLater()
+        slow.close()
+        fast.close()
+    assert [name for name, _ in events] == ["slow", "fast"]
+    assert isinstance(events[0][1], ReadTimedOut), events[0][1]
+    assert not isinstance(events[1][1], BaseException), events[1][1]
+    assert client_gave_up_first(bad_server, "queued-behind")
 
 
 @pytest.mark.parametrize("scenario", ["reset", "close-silently"])

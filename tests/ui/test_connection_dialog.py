@@ -221,6 +221,24 @@ def test_base_url_messages_and_custom_only(
     assert save_button.isEnabled()
 
 
+def test_a_localhost_subdomain_over_plain_http_is_refused_next_to_the_field(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    dialog = open_dialog()
+    url = child(dialog, QLineEdit, "baseUrlEdit")
+    save_button = child(dialog, QPushButton, "saveButton")
+    fill(qtbot, dialog)
+    choose(child(dialog, QComboBox, "regionCombo"), "custom")
+    type_into(qtbot, url, "http://dev.localhost:8080")
+    assert "“dev.localhost” is a name that may not be this computer" in error_text(
+        dialog, "baseUrlError"
+    )
+    assert not save_button.isEnabled()
+    type_into(qtbot, url, "http://localhost.:8080")
+    assert error_text(dialog, "baseUrlError") == ""
+    assert save_button.isEnabled()
+
+
 def test_id_name_and_secret_messages(
     qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
 ) -> None:

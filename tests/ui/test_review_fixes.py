@@ -56,8 +56,9 @@ def test_edit_leaves_a_message_that_may_have_arrived(
 ) -> None:
     stack.open_user(window, DEMO_ALICE_ID)
     assert window.delivery is not None
-    entry = window.delivery.enqueue(DEMO_ALICE_ID, OutgoingMessage("maybe there", Sender()))
     outbox = window.delivery.outbox
+    # Straight into the outbox, no delivery kick: the worker would race this test to it.
+    entry = outbox.enqueue(window.delivery.profile, DEMO_ALICE_ID, OutgoingMessage("maybe there"))
     outbox.mark_sending(entry.client_id)
     outbox.mark_unknown(entry.client_id, "no answer")
     window._edit(entry.client_id)  # may be on the server already: no resend via Edit

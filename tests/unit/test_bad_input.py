@@ -28,7 +28,7 @@ import pytest
 from smooch_desktop import app as app_module
 from smooch_desktop.api.client import encode_segment
 from smooch_desktop.api.errors import ConfigError
-from smooch_desktop.api.hosts import validate_base_url
+from smooch_desktop.api.hosts import is_loopback_host, validate_base_url
 from smooch_desktop.core import validation as v
 from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.outbox import Outbox, OutboxTooNew
@@ -258,6 +258,17 @@ def test_shorthand_link_shown_literally_is_fine() -> None:
         ("   ", "Enter the API base URL, e.g. https://api.smooch.io."),
         ("http://api.smooch.io", "Plain http:// is only allowed for this computer (localhost)"),
         ("http://10.0.0.5:8080", "Plain http:// is only allowed for this computer (localhost)"),
+        ("http://127.1:8080", "Plain http:// is only allowed for this computer (localhost)"),
+        ("http://0.0.0.0:8080", "Plain http:// is only allowed for this computer (localhost)"),
+        ("http://[::ffff:10.0.0.5]", "Plain http:// is only allowed for this computer"),
+        ("http://localhost.example.com", "Plain http:// is only allowed for this computer"),
+        (
+            "http://dev.localhost:8080",
+            "Plain http:// is only allowed for localhost, 127.0.0.1 or [::1]; “dev.localhost” "
+            "is a name that may not be this computer, so the API key could travel in clear "
+            "text. Use http://localhost or https://.",
+        ),
+        ("http://a.b.LOCALHOST./", "“a.b.localhost.” is a name that may not be this computer"),
         ("https://", "The base URL has no host name."),
         ("https:///v1", "The base URL has no host name."),
         ("api.smooch.io", "The base URL must start with https:// (scheme given: none)."),
@@ -318,10 +329,37 @@ def test_an_impossible_host_is_refused_before_any_message_is_queued() -> None:
         ("  https://api.smooch.io/  ", "https://api.smooch.io"),
         ("http://localhost:8080/", "http://localhost:8080"),
         ("http://[::1]:9/sc/", "http://[::1]:9/sc"),
+        ("http://LocalHost.:8080/", "http://localhost:8080"),
+        ("http://127.45.0.9:1", "http://127.45.0.9:1"),
+        ("http://[::ffff:127.0.0.1]:9", "http://[::ffff:127.0.0.1]:9"),
+        ("https://dev.localhost", "https://dev.localhost"),
     ],
 )
 def test_base_url_good_values_are_normalised(raw: str, expected: str) -> None:
     assert validate_base_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.255.255.254", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost.", False),  # validate_base_url writes it "localhost"
+        ("dev.localhost", False),
+        ("localhost.localdomain", False),
+        ("127.1", False),
+        ("0.0.0.0", False),
+        ("::ffff:10.0.0.1", False),
+        ("128.0.0.1", False),
+    ],
+)
+def test_loopback_is_decided_by_spelling_alone(host: str, loopback: bool) -> None:
+    """Runs as the user types (GUI thread): no name is ever resolved."""
+    assert is_loopback_host(host) is loopback
 
 
 # --- app ID, key ID, secret, connection name (ConnectionDialog fields) ------------------------

@@ -1,0 +1,168 @@
+"""Purpose-built loopback peers for the network-edge tests (real sockets, port 0).
+
+* :class:`RecordingProxy` — an HTTP "proxy" that records every request that reaches it
+  (``CONNECT`` included, raw bytes too) and refuses all of them: a test asserts on what
+  reached it, e.g. that nothing did.
+* :class:`TrickleServer` — answers every request by trickling one byte every 0.1 s from
+  a chosen point (status line, headers, body, or a TLS handshake record) for up to
+  ``limit_s``, and records whether the client left first or the trickle ran its course.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+@dataclass
+class RecordingProxy:
+    server: ThreadingHTTPServer
+    #: (method, target, headers) of every request that reached the proxy.
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: Every byte of every request head it received.
+    raw: list[bytes] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def label(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    proxy: RecordingProxy
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _refuse(self) -> None:
+        head = self.raw_requestline + bytes(self.headers)
+        self.proxy.raw.append(head)
+        self.proxy.seen.append((self.command, self.path, dict(self.headers.items())))
+        body = b"this proxy refuses everything"
+        self.send_response(502 if self.command != "CONNECT" else 403)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_CONNECT = _refuse
+
+
+@contextmanager
+def recording_proxy() -> Iterator[RecordingProxy]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
+    server.daemon_threads = True
+    proxy = RecordingProxy(server)
+    handler = type("_BoundProxyHandler", (_ProxyHandler,), {"proxy": proxy})
+    server.RequestHandlerClass = handler
+    thread = threading.Thread(target=server.serve_forever, name="recording-proxy", daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def point_proxies_at(monkeypatch: pytest.MonkeyPatch, url: str, no_proxy: str = "") -> None:
+    """Set every proxy variable (both spellings) to ``url``; NO_PROXY to ``no_proxy``."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.setenv(name, url)
+        monkeypatch.setenv(name.lower(), url)
+    for name in ("NO_PROXY", "no_proxy"):
+        if no_proxy:
+            monkeypatch.setenv(name, no_proxy)
+        else:
+            monkeypatch.delenv(name, raising=False)
+
+
+# --- trickling answers -----------------------------------------------------------------------
+
+STATUS_START = b"HTTP/1.1 200 O"  # the reason phrase never ends
+HEADERS_START = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Slow: "
+BODY_START = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n\x89PNG"
+#: A TLS handshake record header announcing 16 KB that then never fully arrive.
+TLS_START = b"\x16\x03\x03\x40\x00"
+
+
+@dataclass
+class TrickleServer:
+    server: socketserver.ThreadingTCPServer
+    start: bytes
+    limit_s: float
+    #: One entry per connection: "client left" or "server finished".
+    outcomes: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait_for_outcome(self, timeout_s: float = 10.0) -> str:
+        end = time.monotonic() + timeout_s
+        while not self.outcomes:
+            assert time.monotonic() < end, "the trickling connection never ended"
+            time.sleep(0.01)
+        return self.outcomes[0]
+
+
+def _trickle(state: TrickleServer) -> Callable[..., socketserver.BaseRequestHandler]:
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            sock: socket.socket = self.request
+            sock.settimeout(5.0)
+            with contextlib.suppress(OSError):
+                sock.recv(65536)  # the request head (or a TLS ClientHello)
+            outcome = "server finished"
+            deadline = time.monotonic() + state.limit_s
+            try:
+                sock.sendall(state.start)
+                while time.monotonic() < deadline and not state.stop.is_set():
+                    time.sleep(0.1)
+                    sock.sendall(b"a" if state.start != TLS_START else b"\0")
+            except OSError:
+                outcome = "client left"
+            state.outcomes.append(outcome)
+
+    return Handler
+
+
+@contextmanager
+def trickle_server(start: bytes, limit_s: float = 8.0) -> Iterator[TrickleServer]:
+    """A loopback server that trickles from ``start`` on, for at most ``limit_s``."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler)
+    server.daemon_threads = True
+    state = TrickleServer(server, start, limit_s)
+    server.RequestHandlerClass = _trickle(state)
+    thread = threading.Thread(target=server.serve_forever, name="trickle-server", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
