@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/bench_avatars.py [--keys-per-s 8]``
 
-Quality bar (design.md): "One avatar request per distinct settled email, none per
+Quality bar (docs/architecture.md#quality-bars):
+"One avatar request per distinct settled email, none per
 keystroke; cached."
 
 In one process (offscreen Qt): a sandbox on 127.0.0.1 (its ``/avatar/`` endpoint is the

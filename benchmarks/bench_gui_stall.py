@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/bench_gui_stall.py [--seconds 10] [--latency-ms 2000]``
 
-Quality bar (design.md): "GUI event loop never stalls more than 50 ms while the server
+Quality bar (docs/architecture.md#quality-bars):
+"GUI event loop never stalls more than 50 ms while the server
 takes 2 s to answer."
 
 In one process (offscreen Qt): a sandbox on 127.0.0.1 with ``FaultConfig(latency_ms=2000)``

@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/bench_startup.py [-n 7] [--qpa offscreen|xcb] [--profile]``
 
-Quality bar (design.md): "Cold start to a painted main window: within 1.6x of a bare
+Quality bar (docs/architecture.md#quality-bars):
+"Cold start to a painted main window: within 1.6x of a bare
 PySide6 window started the same way on the same machine."
 
 What is timed, for each case, in a fresh process with fresh data/cache/config dirs

@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/bench_typing.py [--seconds 60] [--real-seconds 10]``
 
-Quality bar (design.md): "60 s of continuous typing at 5 keys/s: at most 10 activity
+Quality bar (docs/architecture.md#quality-bars):
+"60 s of continuous typing at 5 keys/s: at most 10 activity
 requests (heartbeat), never one per keystroke."
 
 In one process (offscreen Qt): a sandbox on 127.0.0.1 (no injected faults) and the real

@@ -165,7 +165,7 @@ shlibs=$(cd "$STAGE" && dpkg-shlibdeps -O --ignore-missing-info -l"$internal" \
 # Loaded with dlopen, so possibly invisible to dpkg-shlibdeps: QtDBus's libdbus-1.
 DEPENDS=$shlibs
 [[ $DEPENDS == *libdbus-1-3* ]] || DEPENDS="$DEPENDS, libdbus-1-3"
-# A Secret Service keychain (principle 3): the app shows "no keychain" without one.
+# A Secret Service keychain (docs/architecture.md#secrets): the app shows "no keychain" without one.
 RECOMMENDS="gnome-keyring | kwalletmanager | keepassxc, hicolor-icon-theme"
 
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$PKGROOT" | cut -f1)

@@ -3,7 +3,8 @@
 The composer saves its text here as the user types (debounced by the UI) and loads it
 back when the user switches to that conversation again, or after a restart. Unlike the
 outbox, which guards messages the user already sent, a draft is a convenience — but
-losing a long half-written reply to a crash is exactly the loss principle 1 forbids.
+losing a long half-written reply to a crash is exactly the loss the app promises never
+to cause (docs/architecture.md#never-lost).
 
 Durability choice: WAL journal with ``synchronous=NORMAL``. In WAL mode a committed
 transaction survives any crash of the *process* (kill -9, segfault, Qt abort), which is

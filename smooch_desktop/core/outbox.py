@@ -1,8 +1,8 @@
 """The persistent outbox: every message the user sent, from "composer cleared" to "delivered".
 
-Principle 1 says nothing the user typed is ever lost and nothing is delivered twice. The
-outbox is the half of that promise that lives on disk (the delivery rules are in
-:mod:`smooch_desktop.core.delivery`):
+Nothing the user typed is ever lost and nothing is delivered twice (docs/architecture.md,
+"Principles"). The outbox is the half of that promise that lives on disk (the delivery
+rules are in :mod:`smooch_desktop.core.delivery`):
 
 * :meth:`Outbox.enqueue` commits the message before it returns, so the composer may clear
   as soon as it has an :class:`OutboxEntry` back.

@@ -1,6 +1,6 @@
 """The only module that talks to the OS keychain (through ``keyring``).
 
-Design principle 3: secrets live only in the OS keychain. Everything that can go wrong
+Secrets live only in the OS keychain (docs/architecture.md#secrets). Everything that can go wrong
 there — no Secret Service running, a locked collection, a D-Bus error, keyring's
 "fail" or "null" backend chosen because nothing better exists — becomes one exception,
 :class:`KeychainUnavailable`, whose ``reason`` is a sentence the UI can show. The UI

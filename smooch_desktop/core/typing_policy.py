@@ -1,6 +1,6 @@
 """When to tell the end user "typing…": a pure state machine with an injected clock.
 
-Design principle 4: typing is cheap and always ends. The composer feeds events in
+Typing is cheap and always ends (docs/architecture.md#typing). The composer feeds events in
 (edits, timer ticks, send, user switch, quit, a 429) and gets back the activity
 commands to post, best effort; this module never sends anything itself, so its every
 decision is testable with a fake clock and no network.

@@ -1,4 +1,4 @@
-"""``api`` and ``core`` import without Qt (design principle 6).
+"""``api`` and ``core`` import without Qt (docs/architecture.md#qt-free-core).
 
 Each module is imported in a fresh interpreter in which importing PySide6 or shiboken6
 raises ImportError, so an accidental ``from PySide6 import …`` anywhere in the import
