@@ -32,7 +32,7 @@ runtime_pkgs=(libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libx
     libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1
     libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core)
 test_pkgs=(xvfb xauth xdotool imagemagick gnome-keyring dbus dbus-x11 desktop-file-utils
-    appstream)
+    appstream shellcheck util-linux)
 pkgs=("${runtime_pkgs[@]}")
 package_pkgs=(dpkg-dev file binutils curl xvfb xdotool imagemagick)
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -188,7 +188,13 @@ def test_inno_setup_default_version_matches_appinfo() -> None:
     assert match and match[1] == appinfo.VERSION
 
 
-@pytest.mark.parametrize("script", sorted(PACKAGING.glob("*.sh")), ids=lambda p: p.name)
+SHELL_SCRIPTS = sorted(
+    [*PACKAGING.glob("*.sh"), *(REPO / "scripts").glob("*.sh"), *(REPO / "benchmarks").glob("*.sh")]
+    + [REPO / ".ci" / "run"]
+)
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_shell_scripts_parse_and_pass_shellcheck(script: Path) -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash not installed")
