@@ -122,6 +122,8 @@ class UserPanel(QWidget):
 
         line.textEdited.connect(self._on_edited)
         line.returnPressed.connect(self.commit)
+        # Leaving the field (Tab, a click into the message box) settles it at once.
+        line.editingFinished.connect(self._on_editing_finished)
         self.combo.activated.connect(self._on_activated)
 
     def set_recent(self, recent: list[str]) -> None:
@@ -143,8 +145,19 @@ class UserPanel(QWidget):
         self.commit()
 
     @Slot(str)
-    def _on_edited(self, _text: str) -> None:
+    def _on_edited(self, text: str) -> None:
         self._settle.start()
+        if self._current and text.strip() != self._current:
+            # The field no longer names the user on screen. Let go of them at once, so a
+            # reply sent, a draft saved or "typing…" in the moment before the field
+            # settles can't reach them; what is typed meanwhile is addressed to no one
+            # yet and goes to the user the field settles on.
+            self._switch("")
+
+    @Slot()
+    def _on_editing_finished(self) -> None:
+        if self._settle.isActive():
+            self.commit()
 
     @Slot(int)
     def _on_activated(self, _index: int) -> None:
