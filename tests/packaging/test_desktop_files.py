@@ -189,8 +189,12 @@ def test_inno_setup_default_version_matches_appinfo() -> None:
 
 
 SHELL_SCRIPTS = sorted(
-    [*PACKAGING.glob("*.sh"), *(REPO / "scripts").glob("*.sh"), *(REPO / "benchmarks").glob("*.sh")]
-    + [REPO / ".ci" / "run"]
+    [
+        *PACKAGING.glob("*.sh"),
+        *(REPO / "scripts").glob("*.sh"),
+        *(REPO / "benchmarks").glob("*.sh"),
+        REPO / ".ci" / "run",
+    ]
 )
 
 
