@@ -178,7 +178,7 @@ def _not_first(lock: QLockFile, folder: Path, args: argparse.Namespace) -> int:
         )
     name = server_name(folder)
     # The running app listens once its window has painted; give a just-started one a moment.
-    for _attempt in range(5):
+    for attempt in range(5):
         if ask_running_instance(name, args.user_id or ""):
             print(
                 f"{appinfo.APP_ID}: {appinfo.NAME} is already running; its window was brought "
@@ -186,6 +186,16 @@ def _not_first(lock: QLockFile, folder: Path, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
+        if attempt == 0:
+            # Nobody answered. A lock left by a crashed run is replaced by tryLock() unless
+            # the folder can't be written (a full disk): then that is what is wrong.
+            reason = unwritable_reason(folder)
+            if reason:
+                return _fatal(
+                    f"can't write to the data directory {folder} ({reason}), so this run "
+                    "can't take over the lock file a previous run left. Messages and drafts "
+                    "are kept there: free some space (or make it writable) and start again."
+                )
         time.sleep(0.5)
     return _fatal(
         f"{appinfo.NAME} is already running with the data directory {folder}, but it did "

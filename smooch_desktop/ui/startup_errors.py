@@ -27,7 +27,7 @@ def report_fatal(text: str, parent: object = None) -> int:
     box = QMessageBox(
         QMessageBox.Icon.Critical,
         appinfo.NAME,
-        text,
+        text[:1].upper() + text[1:],  # a sentence in the box; "app: can't …" on stderr
         QMessageBox.StandardButton.Close,
         parent if isinstance(parent, QWidget) else None,
     )
@@ -40,9 +40,14 @@ def unwritable_reason(folder: Path) -> str:
     """Why files can't be created in ``folder``, in the OS's words ('' if they can)."""
     probe = folder / f".write-test-{os.getpid()}"
     try:
-        with open(probe, "xb"):
-            pass
+        with open(probe, "xb") as handle:
+            # Some bytes, not an empty file: a full disk still has room for a name.
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink()
         return exc.strerror or type(exc).__name__
     with contextlib.suppress(OSError):
         probe.unlink()

@@ -153,6 +153,49 @@ def test_read_only_data_directory_says_what_is_wrong_and_where(tmp_path: Path) -
     assert "Traceback" not in result.stderr
 
 
+_CRASH_THEN_FILL = """
+set -u
+mount -t tmpfs -o size=400k tmpfs "$DATA" || exit 90
+"$PY" -m smooch_desktop >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do
+    [ -s "$DATA/instance.lock" ] && [ -e "$DATA/outbox.sqlite3" ] && break
+    sleep 0.05
+done
+kill -9 "$pid"; wait "$pid" 2>/dev/null
+dd if=/dev/zero of="$DATA/filler" bs=4k 2>/dev/null
+exec "$PY" -m smooch_desktop
+"""
+
+
+def test_a_crash_then_a_full_disk_is_not_reported_as_already_running(tmp_path: Path) -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs unshare (util-linux) for a private small file system")
+    data = tmp_path / "small"
+    data.mkdir()
+    env = {
+        **app_env(tmp_path / "rw"),
+        "SMOOCH_DESKTOP_DATA_DIR": str(data),
+        "DATA": str(data),
+        "PY": sys.executable,
+    }
+    result = subprocess.run(
+        [unshare, "-rm", "sh", "-c", _CRASH_THEN_FILL],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode == 90:
+        pytest.skip(f"can't mount a tmpfs here: {result.stderr[-200:]}")
+    assert result.returncode == 1, result.stderr
+    assert f"can't write to the data directory {data} (No space left on device)" in result.stderr
+    assert "already running" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # --- the local-socket protocol, in process ------------------------------------------------------
 
 
