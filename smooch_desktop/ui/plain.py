@@ -66,12 +66,50 @@ _TOOLTIP_CLOSE: Final = "</p>"
 _LONG_RUN: Final = re.compile(r"[^\s\u200b]{" + str(SOFT_BREAK_RUN + 1) + ",}")
 
 
+#: ASCII names of the C0 controls, shown as [NUL], [ESC] …: readable in any font (the
+#: Unicode "control pictures" ␀ ␛ are missing from common fonts, DejaVu included).
+_C0_NAMES: Final = [
+    "NUL",
+    "SOH",
+    "STX",
+    "ETX",
+    "EOT",
+    "ENQ",
+    "ACK",
+    "BEL",
+    "BS",
+    "HT",
+    "LF",
+    "VT",
+    "FF",
+    "CR",
+    "SO",
+    "SI",
+    "DLE",
+    "DC1",
+    "DC2",
+    "DC3",
+    "DC4",
+    "NAK",
+    "SYN",
+    "ETB",
+    "CAN",
+    "EM",
+    "SUB",
+    "ESC",
+    "FS",
+    "GS",
+    "RS",
+    "US",
+]
+
+
 def _visible_char(char: str) -> str:
     code = ord(char)
     if code < 0x20:
-        return chr(0x2400 + code)  # ␀ ␁ … (control pictures)
+        return f"[{_C0_NAMES[code]}]"
     if code == 0x7F:
-        return "\u2421"  # ␡
+        return "[DEL]"
     if 0x80 <= code < 0xA0 or 0xD800 <= code < 0xE000:
         return "\ufffd"  # C1 controls, lone surrogates
     return char
@@ -82,12 +120,18 @@ _CONTROLS_ONE_LINE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def visible_controls(text: str, *, one_line: bool = False) -> str:
-    """Control characters (NUL, ESC, C1, lone surrogates) as visible symbols.
+    """Control characters (NUL, ESC, C1, lone surrogates) as visible names ([NUL]).
 
-    Tabs and line feeds stay unless ``one_line`` (then they are shown as symbols too).
+    Tabs and line breaks stay, unless ``one_line``: then each becomes a space.
     """
     pattern = _CONTROLS_ONE_LINE if one_line else _CONTROLS
-    return pattern.sub(lambda m: _visible_char(m.group()), text)
+    return pattern.sub(
+        lambda m: _one_line_char(m.group()) if one_line else _visible_char(m.group()), text
+    )
+
+
+def _one_line_char(char: str) -> str:
+    return " " if char in "\t\n\r" else _visible_char(char)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -16,9 +16,9 @@ LONG = "W" * 20_000
 
 
 def test_inline_shows_controls_and_isolates_bidi_overrides() -> None:
-    assert plain.inline("nul\x00byte\x1b") == "nul␀byte␛"
+    assert plain.inline("nul\x00byte\x1b") == "nul[NUL]byte[ESC]"
     assert plain.inline("a\nb") == "a\nb"
-    assert plain.inline("a\nb", one_line=True) == "a␊b"
+    assert plain.inline("a\nb", one_line=True) == "a b"
     assert plain.inline("\u202eevil") == "\u2068\u202eevil\u2069"
     assert plain.inline("👩\u200d👩\u200d👧 & <b>") == "👩\u200d👩\u200d👧 & <b>"
     assert plain.inline(LONG, 10) == "W" * 9 + "…"
