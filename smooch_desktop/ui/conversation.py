@@ -81,7 +81,7 @@ from PySide6.QtWidgets import (
 
 from smooch_desktop.api.models import ROLE_BUSINESS, ROLE_USER, ROLE_WHISPER, Message
 from smooch_desktop.ui.avatars import initials_pixmap, round_pixmap
-from smooch_desktop.ui.plain import inline, plain_tooltip
+from smooch_desktop.ui.plain import inline, plain_tooltip, visible_controls
 
 # States ---------------------------------------------------------------------------------
 STATE_RECEIVED: Final = "received"
@@ -1241,7 +1241,8 @@ class MessageDelegate(QStyledItemDelegate):
         if flags & FLAG_FIRST_IN_GROUP and item.is_outgoing and self._name_text(item):
             name_top = y
             y += self._name.line_height + 2
-        text = item.display_text if item.media_url else item.text
+        # Control characters from the sender are shown by name ([NUL]), never as nothing.
+        text = visible_controls(item.display_text if item.media_url else item.text)
         lines: list[Line] = []
         if not text:
             count, text_width = 0, 0.0

@@ -773,3 +773,11 @@ def test_an_image_already_loaded_gets_its_own_size_without_fetching_the_rest(
     # Laid out again with the real size (not just painted taller than its slot).
     assert abs(rect.bottom() - view.viewport().rect().bottom()) <= 1
     assert len(set(asked)) < 20  # only images that were on screen were looked up
+
+
+def test_control_characters_in_a_bubble_are_shown_by_name(view: ConversationView) -> None:
+    model = view.conversation_model()
+    model.set_messages([msg(1, text="before\x00after\x1b[31m red")])
+    shape = view.message_delegate().shape_for(*model.entry(0))
+    shown = "".join(text for text, _width, _rtl in shape.lines)
+    assert "before[NUL]after[ESC][31m red" in shown
