@@ -36,6 +36,7 @@ from smooch_desktop.api.errors import (
     parse_retry_after,
 )
 from smooch_desktop.api.hosts import validate_base_url
+from smooch_desktop.api.server_clock import ServerClock
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
@@ -210,6 +211,8 @@ class SmoochClient:
         self._owns_session = session is None
         self._lock = threading.Lock()
         self._closed = False
+        #: The server's time, from the ``Date`` of every answer (see ``server_clock``).
+        self.server_clock = ServerClock()
 
     def __repr__(self) -> str:
         return (
@@ -317,6 +320,7 @@ class SmoochClient:
 
     def _read(self, response: requests.Response, deadline: float) -> dict[str, Any]:
         status = response.status_code
+        self.server_clock.observe_date(response.headers.get("Date"))
         try:
             raw = _read_limited(response, MAX_RESPONSE_BYTES, deadline)
         except _TooSlow:
