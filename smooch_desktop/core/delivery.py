@@ -240,6 +240,7 @@ class DeliveryEngine:
         profile: str,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         verify_grace_s: float = 2.0,
@@ -252,6 +253,7 @@ class DeliveryEngine:
         self.api = api
         self.profile = profile
         self._clock = clock
+        self._monotonic = monotonic
         self._rng = rng if rng is not None else random.Random()
         self.backoff = backoff if backoff is not None else Backoff()
         self.verify_grace_s = verify_grace_s
@@ -266,19 +268,45 @@ class DeliveryEngine:
         self._anchors: dict[str, float] = {}
         #: wire ids proven absent without an anchor: their next attempt anchors afresh.
         self._reanchor: set[str] = set()
+        #: client id → ((client id, updated_at), monotonic due) after a clock step back.
+        self._stepped: dict[str, tuple[tuple[str, float], float]] = {}
 
     # Scheduling ---------------------------------------------------------------------------
 
     def due_at(self, entry: OutboxEntry) -> float | None:
         """When the engine will act on ``entry`` if it heads its user's line (None: never)."""
         if entry.state is EntryState.QUEUED:
-            return entry.next_attempt_at if entry.next_attempt_at is not None else 0.0
+            if entry.next_attempt_at is None:
+                return 0.0
+            return self._unstepped(entry, entry.next_attempt_at)
         if entry.state is EntryState.UNKNOWN:
             if entry.next_attempt_at is not None:
-                return entry.next_attempt_at
+                return self._unstepped(entry, entry.next_attempt_at)
             # Recovered after a crash: give the dead process's request the grace too.
-            return entry.updated_at + self.verify_grace_s
+            return self._unstepped(entry, entry.updated_at + self.verify_grace_s)
         return None
+
+    def _unstepped(self, entry: OutboxEntry, at: float) -> float:
+        """``at``, unless the wall clock was set back since the entry was scheduled.
+
+        A delay is written as a wall-clock time; set the clock back an hour (or restart on
+        a clock an hour behind) and a 2 s backoff would last an hour. An entry changed
+        "in the future" shows such a step: it then waits its scheduled delay
+        (``at - updated_at``) measured from when the engine noticed, on the monotonic
+        clock — never longer, never shorter.
+        """
+        now = self._clock()
+        if entry.updated_at <= now:
+            self._stepped.pop(entry.client_id, None)
+            return at
+        mono = self._monotonic()
+        key = (entry.client_id, entry.updated_at)
+        deadline = self._stepped.get(entry.client_id)
+        if deadline is None or deadline[0] != key:
+            deadline = (key, mono + max(0.0, at - entry.updated_at))
+            self._stepped[entry.client_id] = deadline
+        remaining = deadline[1] - mono
+        return now + remaining if remaining > 0 else 0.0  # 0.0: due, like "send now"
 
     def _heads(self) -> list[OutboxEntry]:
         """The first active entry of each user: the only one that may be worked on."""

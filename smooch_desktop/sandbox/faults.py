@@ -7,9 +7,9 @@ one (if any) hits that request. With a ``seed`` the sequence of draws is reprodu
 
 Outcomes are mutually exclusive and drawn from one uniform number against cumulative
 thresholds in this order: ``drop_before``, ``hang``, ``error``, ``rate_limit``,
-``drop_after``, ``error_after_store``. So each rate is the exact fraction of requests it hits as long as the rates
-sum to at most 1 (a larger sum starves the later ones). Latency is not an outcome: it is
-added to every API request, faulted or not.
+``drop_after``, ``error_after_store``. So each rate is the exact fraction of requests it
+hits as long as the rates sum to at most 1 (a larger sum starves the later ones). Latency
+is not an outcome: it is added to every API request, faulted or not.
 
 Status codes chosen for the error outcome (the public docs list 500/502/503/504 without
 codes, so these are sandbox choices): half of them 500 ``internal_error``, half 503

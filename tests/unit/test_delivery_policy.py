@@ -914,3 +914,36 @@ def test_after_an_unanchored_search_proved_absence_the_resend_is_anchored(
     assert api.history_calls - calls == 3  # stopped at the floor, not at the page limit
     assert state(outbox, entry) is EntryState.SENT
     assert api.texts("u").count("x") == 1
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_clock_set_back_does_not_stretch_a_wait(
+    tmp_path: Path, api: FakeApi, clock: FakeClock, status: int
+) -> None:
+    """A 2 s wait written as wall-clock time would last an hour after the clock is set an
+    hour back (or the app restarts on a clock an hour behind): it lasts 2 s."""
+    wall = [0.0]
+    mono = FakeClock()
+    outbox = Outbox(tmp_path / "outbox.sqlite3", clock=lambda: clock.now + wall[0])
+    engine = DeliveryEngine(
+        outbox, api, "prod", clock=lambda: clock.now + wall[0], monotonic=mono,
+        rng=random.Random(1), verify_grace_s=2.0, server_time_margin_s=5.0,
+    )  # fmt: skip
+    api.script = [http(status, retry_after=2.0)]
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    engine.step()
+    wall[0] = -3600.0  # the clock is set an hour back
+    due = engine.next_due()
+    assert due is not None and due - (clock.now + wall[0]) == pytest.approx(2.0)
+    clock.now += 1.0
+    mono.now += 1.0
+    assert not engine.step()
+    clock.now += 1.0
+    mono.now += 1.0
+    assert engine.step()
+    for _ in range(5):
+        engine.step()
+    current = outbox.get(entry.client_id)
+    outbox.close()
+    assert current is not None and current.state is EntryState.SENT
+    assert api.texts("u") == ["x"]
