@@ -131,15 +131,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--clock-skew-s",
         type=float,
-        default=0.0,
+        default=7200.0,
         help="each sender start runs on a wall clock off by a random amount in ±this",
     )
     parser.add_argument(
-        "--chatter-rate", type=float, default=0.0, help="end-user messages per second"
+        "--chatter-rate", type=float, default=5.0, help="end-user messages per second"
     )
     parser.add_argument("--chatter-burst", type=int, default=150, help="messages per burst")
     parser.add_argument(
-        "--chatter-burst-every", type=float, default=0.0, help="seconds between bursts (0: none)"
+        "--chatter-burst-every", type=float, default=10.0, help="seconds between bursts (0: none)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (outbox, logs)")

@@ -43,6 +43,11 @@ refusal.
   does the requests, so a request that hangs until its read timeout does delay the next
   request; the client's timeouts bound that.)
 
+Waits (backoff, grace, ``Retry-After``) are stored as wall-clock times; an entry last
+changed "in the future" shows that the clock was set back (or the app restarted on a
+clock behind the previous run's), and it then waits its scheduled delay on the monotonic
+clock instead of the length of the step.
+
 Crash safety: ``mark_sending`` is committed before each request and ``mark_sent`` after
 it; whatever dies in between is left ``sending`` and :meth:`DeliveryEngine.recover`
 turns it into ``unknown``, so the history check decides, as for a timeout.
@@ -268,6 +273,8 @@ class DeliveryEngine:
         self._anchors: dict[str, float] = {}
         #: wire ids proven absent without an anchor: their next attempt anchors afresh.
         self._reanchor: set[str] = set()
+        #: wire id → (cursor, pages read) where a failed history check stopped.
+        self._progress: dict[str, tuple[str, int]] = {}
         #: client id → ((client id, updated_at), monotonic due) after a clock step back.
         self._stepped: dict[str, tuple[tuple[str, float], float]] = {}
 
@@ -509,17 +516,16 @@ class DeliveryEngine:
 
         Returns ``(message, True, "")`` if found, ``(None, True, "")`` if the search reached
         messages older than the floor (or the start of the conversation) without finding
-        it, ``(None, False, why)`` if it gave up first.
+        it, ``(None, False, why)`` if it gave up first. A page that fails ends the check
+        (the caller retries with backoff); the next check reads the newest page again and
+        then resumes where the failed one stopped, so a long search on a flaky network
+        still gets to its end.
         """
         wire_id = entry.wire_id
-        cursor: str | None = None
-        floor: float | None = None
-        pages = 0
+        page = self.api.history(entry.user_ref, None)
+        floor = self._floor(wire_id)
+        cursor, pages = self._progress.pop(wire_id, (None, 1))
         while True:
-            page = self.api.history(entry.user_ref, cursor)
-            pages += 1
-            if pages == 1:
-                floor = self._floor(wire_id)
             for message in reversed(page.messages):
                 if message.client_id == wire_id:
                     return message, True, ""
@@ -527,10 +533,16 @@ class DeliveryEngine:
                 return None, True, ""
             if floor is not None and page.messages[0].received < floor:
                 return None, True, ""
-            limit = self.verify_pages if floor is not None else self.unanchored_pages
-            if pages > limit:
+            if pages > (self.verify_pages if floor is not None else self.unanchored_pages):
                 break
-            cursor = page.older_cursor
+            cursor = cursor or page.older_cursor
+            try:
+                page = self.api.history(entry.user_ref, cursor)
+            except Exception:
+                self._progress[wire_id] = (cursor, pages)
+                raise
+            pages += 1
+            cursor = None
         if floor is not None:
             return None, False, "the conversation has too many newer messages to search"
         if wire_id in self._anchors:

@@ -173,6 +173,8 @@ class FakeApi:
         self.stored: dict[str, list[Message]] = {}
         self.script: list[Outcome] = []
         self.history_failures: list[Exception] = []
+        #: Fail every n-th history call (0: never), e.g. a flaky network.
+        self.history_fail_every = 0
         self.send_calls: list[tuple[str, str]] = []
         self.history_calls = 0
         #: Seconds a send takes on the fake clock (to test "wait at least as long").
@@ -215,6 +217,8 @@ class FakeApi:
         self.history_calls += 1
         if self.history_failures:
             raise self.history_failures.pop(0)
+        if self.history_fail_every and self.history_calls % self.history_fail_every == 0:
+            raise ConnectionDropped("fake dropped the history page.")
         if self.send_dates:
             self.server_clock.observe_date(formatdate(self.clock.now, usegmt=True))
         messages = self.stored.get(user_ref, [])
@@ -947,3 +951,28 @@ def test_a_clock_set_back_does_not_stretch_a_wait(
     outbox.close()
     assert current is not None and current.state is EntryState.SENT
     assert api.texts("u") == ["x"]
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_long_search_on_a_flaky_network_resumes_instead_of_starting_over(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock, stored: bool
+) -> None:
+    """Every third page fails: a search that starts over never reads 7 pages in a row; one
+    that rereads the newest page and resumes where it stopped gets to the start."""
+    api.send_dates = False  # no floor: the search must reach the start of the conversation
+    api.page_size = 10
+    if stored:
+        api.script = ["store-then-drop"]
+    else:
+        api.script = [ConnectionDropped("dropped")]
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    engine.step()
+    for i in range(55):
+        api.store("u", f"user {i}")
+    api.history_fail_every = 3
+    drain(engine, clock)
+    done = outbox.get(entry.client_id)
+    assert done is not None
+    assert done.state is EntryState.SENT
+    assert api.texts("u").count("x") == 1
+    assert done.verifications >= 3  # it did fail along the way
