@@ -11,15 +11,21 @@ What it does:
    ``--invalid-rate`` of them are whitespace-only, which the server rejects with 400 —
    those must end failed-and-kept, text intact.
 3. Switches on every fault at ``--fault-rate`` each (500/503, 429, connection dropped
-   before and after processing, hang) plus ``--latency-ms``, for every API request,
-   history checks included.
+   before and after processing, hang, and a proxy's 502/503/504 *after* the message was
+   stored) plus ``--latency-ms``, for every API request, history checks included.
 4. Runs ``fault_sender.py`` (the real outbox + delivery engine + V1Api) as a child process
    with its outbox in a temp dir, SIGKILLs it ``--kills`` times at random moments (at
    random points of progress, plus jitter, so kills land inside requests, between an
    answer and its ``mark_sent``, inside enqueues…) and restarts it, until it reports
-   everything terminal or ``--time-limit`` passes.
-5. Compares the sandbox's store with the outbox and prints the counts. Exit status 1 if
-   anything was duplicated, lost, out of order or misreported, or the run did not finish.
+   everything terminal or ``--time-limit`` passes. Each start runs on a wall clock
+   skewed by a random amount in ``[-clock-skew-s, +clock-skew-s]`` (so the clock is
+   also "set" between a kill and the restart).
+5. Meanwhile the end users are chatty: ``--chatter-rate`` messages a second, to random
+   users, plus a burst of ``--chatter-burst`` messages to one user every
+   ``--chatter-burst-every`` seconds, so the history grows between a send and its check.
+6. Compares the sandbox's store with the outbox and prints the counts. Exit status 1 if
+   anything was duplicated, lost, out of order or misreported, a failure has no reason,
+   or the run did not finish.
 
 Counts:
   sent             entries marked sent and present in the store
@@ -29,9 +35,13 @@ Counts:
   misreported      failed entries that are in fact in the store, or sent entries whose
                    text differs from the plan (must be 0)
   failed_and_kept  failed entries whose text and error text are kept
+  unexplained      failed entries without a reason (must be 0)
+  failures         failed entries by reason: "HTTP 400 bad_request", "delivery_unconfirmed"…
   attempts / verifications   POSTs and history checks over all entries
+  chatter          messages the end users wrote during the run
 
-Usage: ``python benchmarks/fault_run.py --messages 1000 --users 5 --kills 2 [--seed N]``
+Usage: ``python benchmarks/fault_run.py --messages 1000 --users 5 --kills 2 [--seed N]
+[--clock-skew-s 7200] [--chatter-rate 5]``
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,6 +89,8 @@ class Report:
     out_of_order: int = 0
     misreported: int = 0
     failed_and_kept: int = 0
+    unexplained: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
     expected_failures: int = 0
     not_enqueued: int = 0
     still_active: int = 0
@@ -87,12 +100,16 @@ class Report:
     recovered_in_flight: int = 0
     requests: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    chatter: int = 0
+    clock_skews_s: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.finished and not (
-            self.duplicated or self.lost or self.out_of_order or self.misreported
+        return (
+            self.finished
+            and not (self.duplicated or self.lost or self.out_of_order or self.misreported)
+            and not self.unexplained
         )
 
 
@@ -111,6 +128,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--invalid-rate", type=float, default=0.01)
     parser.add_argument("--read-timeout", type=float, default=0.5)
     parser.add_argument("--grace", type=float, default=0.5, help="verify grace (s)")
+    parser.add_argument(
+        "--clock-skew-s",
+        type=float,
+        default=7200.0,
+        help="each sender start runs on a wall clock off by a random amount in ±this",
+    )
+    parser.add_argument(
+        "--chatter-rate", type=float, default=5.0, help="end-user messages per second"
+    )
+    parser.add_argument("--chatter-burst", type=int, default=150, help="messages per burst")
+    parser.add_argument(
+        "--chatter-burst-every", type=float, default=10.0, help="seconds between bursts (0: none)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (outbox, logs)")
     return parser.parse_args(argv)
@@ -187,6 +217,8 @@ def drive_children(
     targets = sorted(rng.uniform(0.1, 0.85) for _ in range(args.kills))
     env = {**os.environ, "SMOOCH_KEY_SECRET": server.secret}
     while time.time() < deadline:
+        skew = rng.uniform(-args.clock_skew_s, args.clock_skew_s) if args.clock_skew_s else 0.0
+        report.clock_skews_s.append(round(skew, 1))
         command = [
             sys.executable,
             str(SENDER_SCRIPT),
@@ -201,6 +233,7 @@ def drive_children(
             "--grace", str(args.grace),
             "--seed", str(rng.randrange(2**31)),
             "--time-limit", str(max(1.0, deadline - time.time())),
+            "--clock-skew-s", repr(skew),
         ]  # fmt: skip
         with (workdir / "sender.log").open("ab") as log:
             child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -273,6 +306,12 @@ def compare(
             else:
                 report.lost += 1
         elif entry.state is EntryState.FAILED:
+            why = entry.error_code or "no code"
+            if entry.error_status is not None:
+                why = f"HTTP {entry.error_status} {why}"
+            report.failures[why] = report.failures.get(why, 0) + 1
+            if not entry.error_text:
+                report.unexplained += 1
             if in_store:
                 report.misreported += 1
             elif entry.message.text == item["text"] and entry.error_text:
@@ -292,6 +331,40 @@ def summarise_events(workdir: Path, report: Report) -> None:
         event = json.loads(line)
         if event.get("event") == "start":
             report.recovered_in_flight += len(event.get("recovered", []))
+
+
+class Chatter(threading.Thread):
+    """The end users writing in while the agent's replies go out (straight into the store,
+    as the sandbox's end-user side does)."""
+
+    def __init__(
+        self,
+        server: SandboxServer,
+        users: list[str],
+        args: argparse.Namespace,
+        rng: random.Random,
+    ) -> None:
+        super().__init__(name="chatter", daemon=True)
+        self.server, self.users, self.args = server, users, args
+        self.rng = random.Random(rng.randrange(2**31))
+        self.stop = threading.Event()
+        self.count = 0
+
+    def say(self, user: str) -> None:
+        self.server.store.add_user_message(self.server.app_id, user, f"user says {self.count}")
+        self.count += 1
+
+    def run(self) -> None:
+        rate, every = self.args.chatter_rate, self.args.chatter_burst_every
+        next_burst = time.time() + every if every > 0 else float("inf")
+        while not self.stop.wait(0.05):
+            for _ in range(int(rate * 0.05) + (self.rng.random() < (rate * 0.05) % 1)):
+                self.say(self.rng.choice(self.users))
+            if time.time() >= next_burst:
+                user = self.rng.choice(self.users)
+                for _ in range(self.args.chatter_burst):
+                    self.say(user)
+                next_burst = time.time() + every
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -322,10 +395,18 @@ def run(args: argparse.Namespace) -> Report:
                 drop_before_rate=rate,
                 drop_after_rate=rate,
                 hang_rate=rate,
+                error_after_store_rate=rate,
                 seed=rng.randrange(2**31),
             )
         )
-        drive_children(args, rng, server, workdir, report, deadline)
+        chatter = Chatter(server, users, args, rng)
+        chatter.start()
+        try:
+            drive_children(args, rng, server, workdir, report, deadline)
+        finally:
+            chatter.stop.set()
+            chatter.join()
+        report.chatter = chatter.count
         server.set_faults(FaultConfig())
         report.elapsed_s = round(time.time() - started, 1)
         compare(server, workdir / "outbox.sqlite3", plan, report)

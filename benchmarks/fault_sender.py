@@ -14,6 +14,10 @@ the plan items whose enqueue had not returned before the kill.
 Exit status: 0 when every message is enqueued and terminal (sent or failed), 2 when the
 time limit passed first. The API secret comes from ``SMOOCH_KEY_SECRET``, never argv.
 
+``--clock-skew-s`` runs the whole process on a wrong wall clock (the outbox's and the
+engine's clock are ``time.time() + skew``), as on a machine whose clock is off; the
+fault run gives every restart a different skew, as if the clock were set between runs.
+
 Test hooks (to hit exact moments instead of random ones): ``--die-before-request N`` /
 ``--die-after-answer N`` make the process SIGKILL itself right before the N-th POST (after
 ``mark_sending`` was committed) or right after the N-th POST's answer arrived (before
@@ -87,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=8, help="max messages enqueued at once")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--time-limit", type=float, default=300.0)
+    parser.add_argument(
+        "--clock-skew-s", type=float, default=0.0, help="this process's wall clock is off by"
+    )
     parser.add_argument("--die-before-request", type=int, default=None)
     parser.add_argument("--die-after-answer", type=int, default=None)
     return parser.parse_args(argv)
@@ -108,11 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     api = DyingApi(
         client, before_request=args.die_before_request, after_answer=args.die_after_answer
     )
-    outbox = Outbox(args.outbox)
+    skew = args.clock_skew_s
+
+    def clock() -> float:
+        return time.time() + skew
+
+    outbox = Outbox(args.outbox, clock=clock)
     engine = DeliveryEngine(
         outbox,
         api,
         args.profile,
+        clock=clock,
         rng=rng,
         backoff=Backoff(base_s=args.backoff_base, factor=2.0, cap_s=args.backoff_cap),
         verify_grace_s=args.grace,
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         event="start",
         recovered=[e.client_id for e in recovered],
         already_enqueued=len(enqueued),
+        clock_skew_s=skew,
     )
     try:
         while time.time() < deadline:
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 _event(args.events, event="done")
                 return 0
             due = engine.next_due()
-            pause = 0.05 if due is None else min(max(due - time.time(), 0.0), 0.05)
+            pause = 0.05 if due is None else min(max(due - clock(), 0.0), 0.05)
             time.sleep(0.002 if todo else pause)
         _event(args.events, event="time-limit")
         return 2

@@ -45,6 +45,7 @@ from smooch_desktop.api.errors import (
     parse_retry_after,
 )
 from smooch_desktop.api.hosts import validate_base_url
+from smooch_desktop.api.server_clock import ServerClock
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
@@ -232,6 +233,8 @@ class SmoochClient:
         self._proxy = transport.proxy_for(self.base_url)
         self._lock = threading.Lock()
         self._closed = False
+        #: The server's time, from the ``Date`` of every answer (see ``server_clock``).
+        self.server_clock = ServerClock()
 
     def __repr__(self) -> str:
         return (
@@ -392,6 +395,7 @@ class SmoochClient:
 
     def _read(self, response: requests.Response, deadline: float) -> dict[str, Any]:
         status = response.status_code
+        self.server_clock.observe_date(response.headers.get("Date"))
         try:
             raw = _read_limited(response, MAX_RESPONSE_BYTES, deadline)
         except _TooSlow:

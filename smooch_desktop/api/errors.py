@@ -153,8 +153,8 @@ class HttpError(ApiError):
         self.code = code
         self.server_description = description
         self.retry_after = retry_after
-        # A 5xx other than 503 may come from a gateway after the app processed the request.
-        self.may_have_reached_server = status >= 500 and status != 503
+        # Any 5xx, 503 included, may come from a gateway after the API processed the request.
+        self.may_have_reached_server = status >= 500
 
     @property
     def is_retryable(self) -> bool:

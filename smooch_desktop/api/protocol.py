@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+from smooch_desktop.api.server_clock import ServerClock
 
 
 class ConversationApi(Protocol):
@@ -18,6 +19,10 @@ class ConversationApi(Protocol):
 
     #: Shown in the status bar, e.g. "api.smooch.io".
     host: str
+
+    @property
+    def server_clock(self) -> ServerClock | None:
+        """The server's time as its answers tell it (None: this API can't know)."""
 
     def check_connection(self) -> None:
         """Raise an ApiError saying precisely what is wrong with host, app or key."""

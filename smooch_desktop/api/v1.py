@@ -42,6 +42,7 @@ class V1Api:
     def __init__(self, client: SmoochClient) -> None:
         self.client = client
         self.host = client.host
+        self.server_clock = client.server_clock
 
     @classmethod
     def connect(

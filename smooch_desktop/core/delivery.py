@@ -10,17 +10,28 @@ Delivery rules (:func:`classify` decides, the engine applies):
 * **Never reached the server** (:class:`~smooch_desktop.api.errors.ConnectFailed`:
   refused, DNS): retried automatically with exponential backoff and jitter. The entry is
   ``queued`` with ``next_attempt_at`` set, so the UI can show a countdown and "send now".
-* **429 / 503**: the server's ``Retry-After`` when it sent one, else backoff; the reason
-  reads "Rate limited by the server" / "Server temporarily unavailable".
-* **May have arrived** (read timeout, connection dropped after sending, 500/502/504 and
-  other 5xx, a 2xx with an unreadable body): never resent blindly. The entry becomes
-  ``unknown``; after a grace period the user's recent history is searched for the
+* **429**: the API's rate limiter refused the request: the server's ``Retry-After`` when
+  it sent one, else backoff; the reason reads "Rate limited by the server".
+* **May have arrived** (read timeout, connection dropped after sending, *every* 5xx —
+  500, 502, 503, 504 alike —, a 2xx with an unreadable body): never resent blindly. The
+  entry becomes ``unknown``; after a grace period (and not before the server's
+  ``Retry-After``, when it sent one) the user's recent history is searched for the
   message's wire id (the client id in ``metadata``). Found → ``sent`` with the server's
   id. Provably absent → resent. The check itself failing → still ``unknown``, checked
   again with backoff.
 * **Rejected** (400/401/403/404/413 and every other 4xx, 3xx, TLS failure): no automatic
   retry. ``failed``, keeping the text, the status (401 → the UI offers the connection
   settings) and the server's own description; Retry/Edit are the user's.
+
+Which answers prove "refused before it was processed"? Only the ones whose meaning is a
+refusal: a 4xx (the request was judged and rejected; 429 is the rate limiter turning it
+away) and a 3xx (not followed, so the API never saw it), and of course no connection at
+all. A 5xx proves nothing: it can be written by any proxy, load balancer or gateway
+between the app and the API *after* the API stored the message (a 502/504 when the
+upstream answer was lost or late, a 503 from a proxy in maintenance or overload, often
+as an HTML page), and a 500 can come after the write. So a 503 is no longer "retry": it
+is "check, then resend only if absent", like every other answer that does not prove the
+refusal.
 * **Order per user**: a user's message waits while an earlier one of theirs is queued
   (even in backoff), sending or unknown, so the user reads replies in the order they
   were written. A permanently *failed* message does not hold the later ones: a 400 on
@@ -32,12 +43,45 @@ Delivery rules (:func:`classify` decides, the engine applies):
   does the requests, so a request that hangs until its read timeout does delay the next
   request; the client's timeouts bound that.)
 
+Waits (backoff, grace, ``Retry-After``) are stored as wall-clock times; an entry last
+changed "in the future" shows that the clock was set back (or the app restarted on a
+clock behind the previous run's), and it then waits its scheduled delay on the monotonic
+clock instead of the length of the step.
+
 Crash safety: ``mark_sending`` is committed before each request and ``mark_sent`` after
 it; whatever dies in between is left ``sending`` and :meth:`DeliveryEngine.recover`
 turns it into ``unknown``, so the history check decides, as for a timeout.
 
 The history check and its residual risk
 ---------------------------------------
+The check pages back from the newest message. It may stop early ("provably not on the
+server") only at a *floor*: a server time before which the message cannot have been
+stored. The floor is never taken from the local clock, which can be minutes or hours off
+(a clock ahead put the old floor — local send time minus 60 s — in the server's future,
+so a chatty user's newer messages "proved" absence and the message went out twice; a
+clock behind put it hours back, so the search gave up and a message the history could
+have ruled out ended "unconfirmed"). Instead:
+
+* at the first attempt of a wire id, the engine notes the local *monotonic* instant
+  (in memory, for this process; the monotonic clock does not jump when the wall clock is
+  set);
+* at the check, after the first history page arrived, the API's
+  :class:`~smooch_desktop.api.server_clock.ServerClock` turns that instant into server
+  time: a lower bound computed from the ``Date`` headers of the server's answers — the
+  history page's own among them — and the ``received`` stamps of messages just stored,
+  projected along the monotonic clock. The floor is that bound minus
+  ``server_time_margin_s`` (different hosts of one service disagree by a little; ``Date``
+  has 1 s resolution, and the request's duration only makes the bound earlier);
+* without an anchor — the first attempt was made by an earlier run of the app (crash,
+  quit while unknown) or the server never sent a usable ``Date`` — there is no floor and
+  no guess: the search pages back to the start of the conversation (proof of absence) or
+  up to ``unanchored_pages`` pages, then says "unconfirmed". After such a search proved
+  the message absent, the resend is anchored afresh.
+
+A search that hits its page limit before the floor or the start proves nothing: the
+entry is *failed* with code ``delivery_unconfirmed`` and a message saying why, instead of
+being resent.
+
 "Not in the history" only proves "not delivered" if the server is done with the request.
 A request that timed out on our side may still be queued or processing on the server,
 and a check that runs too early misses it, so the resend duplicates it. How the sandbox's
@@ -45,30 +89,27 @@ faults behave (``sandbox/server.py``): latency is slept *before* the request is 
 so a request whose latency exceeds the read timeout is stored after the client gave up —
 but the same latency also delays the history check, which therefore cannot overtake it
 while the latency stays constant; ``hang`` never processes the request, ``drop_before``
-and 500/503/429 don't either, ``drop_after`` stores the message before it drops the
-connection. A real server behind a load balancer can be slow for one request and fast
-for the next, which is the dangerous case; ``tests/api/test_delivery_faults.py`` reproduces
-it by switching the latency off between the send and the check. The engine narrows that
-window:
+and 500/503/429 don't either, ``drop_after`` and ``error_after_store`` (a proxy's
+502/503/504) store the message before the client hears of the failure. A real server
+behind a load balancer can be slow for one request and fast for the next, which is the
+dangerous case; ``tests/api/test_delivery_faults.py`` reproduces it by switching the
+latency off between the send and the check. The engine narrows that window:
 
 * the check waits ``verify_grace_s`` *and* at least as long as the failed attempt took
   (a request that went unanswered for 20 s may well finish 20 s later), and longer again
   (backoff) when the same message has failed before;
 * after a crash the check waits the grace from start-up, and the dead process's request
   had all the time of the restart as well;
-* the search starts at the newest page and stops only when messages are older than the
-  first attempt (minus ``clock_skew_s`` for the difference between our clock and the
-  server's ``received``), so a message stored late is still on the newest page;
-* if ``verify_pages`` older pages are not enough to reach that point (a very busy
-  conversation), absence is not proven: the entry is *failed* with code
-  ``delivery_unconfirmed`` and a message saying so, instead of being resent.
+* the floor is the first attempt's time, so a message stored late is still above it.
 
 What remains: a server that stores a request more than ``max(verify_grace_s, duration of
 the attempt)`` after the client gave up — i.e. one that holds a request unanswered for
 more than twice the read timeout (or a gateway's 504 timeout) and then still processes
-it. Neither Smooch's documentation nor any idempotency key (the v1 API has none) lets a
-client close that last gap; the metadata wire id at least makes such a duplicate
-identifiable.
+it — and hosts of the service whose clocks (``Date`` vs ``received``) disagree by more
+than ``server_time_margin_s``. Neither Smooch's documentation nor any idempotency key
+(the v1 API has none) lets a client close that last gap; the metadata wire id at least
+makes such a duplicate identifiable. The local clock plays no part: skew in either
+direction, or the clock being set while the app runs or between runs, changes nothing.
 """
 
 from __future__ import annotations
@@ -84,6 +125,7 @@ from typing import Final
 from smooch_desktop.api.errors import ApiError, ConfigError, ConnectFailed, HttpError, TlsFailed
 from smooch_desktop.api.models import Message, OutgoingMessage
 from smooch_desktop.api.protocol import ConversationApi
+from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.core.outbox import (
     EntryNotFound,
     EntryState,
@@ -95,13 +137,12 @@ from smooch_desktop.core.outbox import (
 #: ``error_code`` of an entry whose delivery could be neither confirmed nor ruled out.
 UNCONFIRMED_CODE: Final = "delivery_unconfirmed"
 RATE_LIMITED_REASON: Final = "Rate limited by the server"
-UNAVAILABLE_REASON: Final = "Server temporarily unavailable"
 
 
 class Action(StrEnum):
     """What to do after a failed send."""
 
-    #: It did not reach the server (or the server said "later"): send again after a delay.
+    #: It provably did not reach the API (or the rate limiter refused it): send again later.
     RETRY = "retry-after-delay"
     #: It may have reached the server: look in the history, resend only if absent.
     VERIFY = "verify-then-maybe-resend"
@@ -116,7 +157,8 @@ class Decision:
     action: Action
     #: In words, for the UI (the server's own description for failures when it gave one).
     reason: str
-    #: The server's ``Retry-After`` in seconds; None → the engine's backoff.
+    #: The server's ``Retry-After`` in seconds: the delay before the retry (RETRY) or at
+    #: least before the history check (VERIFY); None → backoff / the grace.
     delay_s: float | None = None
     status: int | None = None
     code: str | None = None
@@ -128,15 +170,15 @@ def classify(error: ApiError) -> Decision:
     if isinstance(error, HttpError):
         if error.status == 429:
             return Decision(Action.RETRY, RATE_LIMITED_REASON, error.retry_after, status, code)
-        if error.status == 503:
-            return Decision(Action.RETRY, UNAVAILABLE_REASON, error.retry_after, status, code)
         if status is not None and status >= 500:
+            # From a proxy or gateway this may well come after the API stored the message.
             return Decision(
                 Action.VERIFY,
                 f"{error.description.rstrip('.')}. It may have been stored; checking before "
                 "resending.",
-                status=status,
-                code=code,
+                error.retry_after,
+                status,
+                code,
             )
         return Decision(
             Action.FAIL, error.server_description or error.description, status=status, code=code
@@ -203,37 +245,75 @@ class DeliveryEngine:
         profile: str,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         backoff: Backoff | None = None,
         verify_grace_s: float = 2.0,
         verify_pages: int = 3,
-        clock_skew_s: float = 60.0,
+        unanchored_pages: int = 20,
+        server_time_margin_s: float = 10.0,
         on_change: Callable[[OutboxEntry], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.api = api
         self.profile = profile
         self._clock = clock
+        self._monotonic = monotonic
         self._rng = rng if rng is not None else random.Random()
         self.backoff = backoff if backoff is not None else Backoff()
         self.verify_grace_s = verify_grace_s
         self.verify_pages = verify_pages
-        self.clock_skew_s = clock_skew_s
+        self.unanchored_pages = unanchored_pages
+        self.server_time_margin_s = server_time_margin_s
         self._on_change = on_change
         self._wakeup = threading.Event()
+        #: The server's time (None: an API that can't tell; every search is unanchored).
+        self._server_clock: ServerClock | None = getattr(api, "server_clock", None)
+        #: wire id → local monotonic instant of its first attempt in this process.
+        self._anchors: dict[str, float] = {}
+        #: wire ids proven absent without an anchor: their next attempt anchors afresh.
+        self._reanchor: set[str] = set()
+        #: wire id → (cursor, pages read) where a failed history check stopped.
+        self._progress: dict[str, tuple[str, int]] = {}
+        #: client id → ((client id, updated_at), monotonic due) after a clock step back.
+        self._stepped: dict[str, tuple[tuple[str, float], float]] = {}
 
     # Scheduling ---------------------------------------------------------------------------
 
     def due_at(self, entry: OutboxEntry) -> float | None:
         """When the engine will act on ``entry`` if it heads its user's line (None: never)."""
         if entry.state is EntryState.QUEUED:
-            return entry.next_attempt_at if entry.next_attempt_at is not None else 0.0
+            if entry.next_attempt_at is None:
+                return 0.0
+            return self._unstepped(entry, entry.next_attempt_at)
         if entry.state is EntryState.UNKNOWN:
             if entry.next_attempt_at is not None:
-                return entry.next_attempt_at
+                return self._unstepped(entry, entry.next_attempt_at)
             # Recovered after a crash: give the dead process's request the grace too.
-            return entry.updated_at + self.verify_grace_s
+            return self._unstepped(entry, entry.updated_at + self.verify_grace_s)
         return None
+
+    def _unstepped(self, entry: OutboxEntry, at: float) -> float:
+        """``at``, unless the wall clock was set back since the entry was scheduled.
+
+        A delay is written as a wall-clock time; set the clock back an hour (or restart on
+        a clock an hour behind) and a 2 s backoff would last an hour. An entry changed
+        "in the future" shows such a step: it then waits its scheduled delay
+        (``at - updated_at``) measured from when the engine noticed, on the monotonic
+        clock — never longer, never shorter.
+        """
+        now = self._clock()
+        if entry.updated_at <= now:
+            self._stepped.pop(entry.client_id, None)
+            return at
+        mono = self._monotonic()
+        key = (entry.client_id, entry.updated_at)
+        deadline = self._stepped.get(entry.client_id)
+        if deadline is None or deadline[0] != key:
+            deadline = (key, mono + max(0.0, at - entry.updated_at))
+            self._stepped[entry.client_id] = deadline
+        remaining = deadline[1] - mono
+        return now + remaining if remaining > 0 else 0.0  # 0.0: due, like "send now"
 
     def _heads(self) -> list[OutboxEntry]:
         """The first active entry of each user: the only one that may be worked on."""
@@ -312,7 +392,13 @@ class DeliveryEngine:
         return entry
 
     def _send(self, entry: OutboxEntry) -> None:
+        wire_id = entry.wire_id
+        first = entry.first_attempt_at is None or wire_id in self._reanchor
         entry = self._notify(self.outbox.mark_sending(entry.client_id))
+        if first and self._server_clock is not None:
+            # Before the request leaves: the server can't store it before this instant.
+            self._anchors[wire_id] = self._server_clock.monotonic()
+            self._reanchor.discard(wire_id)
         started = self._clock()
         try:
             sent = self.api.send_message(entry.user_ref, entry.message)
@@ -329,6 +415,9 @@ class DeliveryEngine:
                 f"Unexpected {type(exc).__name__} while sending; checking whether it arrived.",
             )
         else:
+            if self._server_clock is not None:
+                self._server_clock.observe_stamp(sent.received)
+            self._anchors.pop(wire_id, None)
             self._notify(
                 self.outbox.mark_sent(entry.client_id, sent.id, sent.received or self._clock())
             )
@@ -346,7 +435,7 @@ class DeliveryEngine:
                 cid, now + delay, decision.reason, status=decision.status, code=decision.code
             )
         elif decision.action is Action.VERIFY:
-            wait = max(self.verify_grace_s, elapsed)
+            wait = max(self.verify_grace_s, elapsed, decision.delay_s or 0.0)
             if entry.attempts > 1:
                 # It failed before: give a struggling server more time, and space out the
                 # resends of a message that keeps getting 500s.
@@ -371,7 +460,7 @@ class DeliveryEngine:
     def _verify(self, entry: OutboxEntry) -> None:
         cid = entry.client_id
         try:
-            found, conclusive = self._search(entry)
+            found, conclusive, why = self._search(entry)
         except Exception as exc:
             counted = self.outbox.count_verification(cid)
             text = exc.description if isinstance(exc, ApiError) else type(exc).__name__
@@ -387,8 +476,11 @@ class DeliveryEngine:
             return
         self.outbox.count_verification(cid)
         if found is not None:
+            self._anchors.pop(entry.wire_id, None)
             self._notify(self.outbox.mark_sent(cid, found.id, found.received or self._clock()))
         elif conclusive:
+            if entry.wire_id not in self._anchors:
+                self._reanchor.add(entry.wire_id)
             # Proven absent: resend now. It stays the head of its user's line, so nothing
             # overtakes it between this check and the resend.
             self._notify(
@@ -401,36 +493,63 @@ class DeliveryEngine:
                     status=None,
                     code=UNCONFIRMED_CODE,
                     text=(
-                        "Could not confirm whether this message arrived: the conversation "
-                        "has too many newer messages to search. Check the conversation; "
-                        "Retry sends it again."
+                        f"Could not confirm whether this message arrived: {why}. Check the "
+                        "conversation; Retry sends it again."
                     ),
                     retryable=True,
                 )
             )
 
-    def _search(self, entry: OutboxEntry) -> tuple[Message | None, bool]:
-        """Look for the entry's wire id in the recent history.
+    def _floor(self, wire_id: str) -> float | None:
+        """The server time before which this wire id can't be stored; None if unknown.
 
-        Returns ``(message, True)`` if found, ``(None, True)`` if the search reached
-        messages older than the first attempt (or the start of the conversation) without
-        finding it, ``(None, False)`` if it gave up first.
+        Call it after a history page arrived, so that page's ``Date`` counts.
+        """
+        anchor = self._anchors.get(wire_id)
+        if anchor is None or self._server_clock is None:
+            return None
+        bound = self._server_clock.lower_bound(anchor)
+        return None if bound is None else bound - self.server_time_margin_s
+
+    def _search(self, entry: OutboxEntry) -> tuple[Message | None, bool, str]:
+        """Look for the entry's wire id in the history, newest page first (see module doc).
+
+        Returns ``(message, True, "")`` if found, ``(None, True, "")`` if the search reached
+        messages older than the floor (or the start of the conversation) without finding
+        it, ``(None, False, why)`` if it gave up first. A page that fails ends the check
+        (the caller retries with backoff); the next check reads the newest page again and
+        then resumes where the failed one stopped, so a long search on a flaky network
+        still gets to its end.
         """
         wire_id = entry.wire_id
-        start = entry.first_attempt_at if entry.first_attempt_at is not None else entry.created_at
-        floor = start - self.clock_skew_s
-        cursor: str | None = None
-        for _ in range(self.verify_pages + 1):
-            page = self.api.history(entry.user_ref, cursor)
+        page = self.api.history(entry.user_ref, None)
+        floor = self._floor(wire_id)
+        cursor, pages = self._progress.pop(wire_id, (None, 1))
+        while True:
             for message in reversed(page.messages):
                 if message.client_id == wire_id:
-                    return message, True
+                    return message, True, ""
             if not page.messages or page.older_cursor is None:
-                return None, True
-            if page.messages[0].received < floor:
-                return None, True
-            cursor = page.older_cursor
-        return None, False
+                return None, True, ""
+            if floor is not None and page.messages[0].received < floor:
+                return None, True, ""
+            if pages > (self.verify_pages if floor is not None else self.unanchored_pages):
+                break
+            cursor = cursor or page.older_cursor
+            try:
+                page = self.api.history(entry.user_ref, cursor)
+            except Exception:
+                self._progress[wire_id] = (cursor, pages)
+                raise
+            pages += 1
+            cursor = None
+        if floor is not None:
+            return None, False, "the conversation has too many newer messages to search"
+        if wire_id in self._anchors:
+            reason = "the server does not say what time it is"
+        else:
+            reason = "it was first sent before the app was last started"
+        return None, False, (f"{reason}, and the conversation is too long to search all of it")
 
     # User actions (any thread) ------------------------------------------------------------
 

@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--drop-before-rate", type=_rate, default=0.0)
     faults.add_argument("--drop-after-rate", type=_rate, default=0.0)
     faults.add_argument("--hang-rate", type=_rate, default=0.0)
+    faults.add_argument(
+        "--error-after-store-rate",
+        type=_rate,
+        default=0.0,
+        help="fraction processed (message stored), then answered 502/503/504 like a proxy",
+    )
     faults.add_argument("--seed", type=int, default=None, help="deterministic fault sequence")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests to stderr")
     return parser
@@ -105,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drop_before_rate=args.drop_before_rate,
         drop_after_rate=args.drop_after_rate,
         hang_rate=args.hang_rate,
+        error_after_store_rate=args.error_after_store_rate,
         seed=args.seed,
     )
     try:

@@ -7,15 +7,21 @@ one (if any) hits that request. With a ``seed`` the sequence of draws is reprodu
 
 Outcomes are mutually exclusive and drawn from one uniform number against cumulative
 thresholds in this order: ``drop_before``, ``hang``, ``error``, ``rate_limit``,
-``drop_after``. So each rate is the exact fraction of requests it hits as long as the rates
-sum to at most 1 (a larger sum starves the later ones). Latency is not an outcome: it is
-added to every API request, faulted or not.
+``drop_after``, ``error_after_store``. So each rate is the exact fraction of requests it
+hits as long as the rates sum to at most 1 (a larger sum starves the later ones). Latency
+is not an outcome: it is added to every API request, faulted or not.
 
 Status codes chosen for the error outcome (the public docs list 500/502/503/504 without
 codes, so these are sandbox choices): half of them 500 ``internal_error``, half 503
 ``service_unavailable``. Rate limiting answers 429 ``too_many_requests``. ``Retry-After``
 is sent (rounded up to whole seconds) on 429 and 503 only when ``retry_after`` is set —
 the real API documents no such header, so clients must cope with both.
+
+``error_after_store`` plays a proxy or gateway in front of the API: the request is
+processed (a message *is* stored) and then the client gets a 502, 503 or 504 instead of
+the API's answer — the case where a 5xx does not mean "not processed". The status, the
+body (an HTML error page, plain text, a foreign JSON object, or empty) and whether a
+``Retry-After`` comes with it (``retry_after`` rounded up, else 1 s) are drawn per request.
 """
 
 from __future__ import annotations
@@ -33,6 +39,19 @@ HANG: Final = "hang"
 ERROR: Final = "error"
 RATE_LIMIT: Final = "rate_limit"
 DROP_AFTER: Final = "drop_after"
+ERROR_AFTER_STORE: Final = "error_after_store"
+
+#: Bodies a proxy sends with its 5xx, by kind: (content type, body template with {status}).
+PROXY_BODIES: Final = {
+    "html": (
+        "text/html",
+        "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} "
+        "{reason}</h1></center><hr><center>nginx</center></body></html>",
+    ),
+    "text": ("text/plain", "upstream connect error or disconnect/reset before headers"),
+    "json": ("application/json", '{{"message": "{reason}"}}'),
+    "empty": ("text/plain", ""),
+}
 
 _RATE_FIELDS: Final = (
     "error_rate",
@@ -40,6 +59,7 @@ _RATE_FIELDS: Final = (
     "drop_before_rate",
     "drop_after_rate",
     "hang_rate",
+    "error_after_store_rate",
 )
 
 
@@ -59,6 +79,7 @@ class FaultConfig:
     drop_before_rate: float = 0.0
     drop_after_rate: float = 0.0
     hang_rate: float = 0.0
+    error_after_store_rate: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -115,6 +136,10 @@ class FaultDecision:
     outcome: str | None
     latency_s: float
     status: int | None = None
+    #: ``error_after_store`` only: a key of :data:`PROXY_BODIES`, and whether the answer
+    #: carries ``Retry-After``.
+    body: str | None = None
+    retry_after: bool = False
 
 
 class FaultPlan:
@@ -150,6 +175,7 @@ class FaultPlan:
                 (ERROR, cfg.error_rate),
                 (RATE_LIMIT, cfg.rate_limit_rate),
                 (DROP_AFTER, cfg.drop_after_rate),
+                (ERROR_AFTER_STORE, cfg.error_after_store_rate),
             ):
                 threshold += rate
                 if rate > 0 and roll < threshold:
@@ -158,5 +184,10 @@ class FaultPlan:
                         status = 500 if self._rng.random() < 0.5 else 503
                     elif outcome == RATE_LIMIT:
                         status = 429
+                    elif outcome == ERROR_AFTER_STORE:
+                        status = self._rng.choice((502, 503, 504))
+                        body = self._rng.choice(sorted(PROXY_BODIES))
+                        with_retry_after = self._rng.random() < 0.5
+                        return FaultDecision(outcome, latency, status, body, with_retry_after)
                     return FaultDecision(outcome, latency, status)
             return FaultDecision(None, latency)

@@ -58,7 +58,9 @@ from smooch_desktop.sandbox.faults import (
     DROP_AFTER,
     DROP_BEFORE,
     ERROR,
+    ERROR_AFTER_STORE,
     HANG,
+    PROXY_BODIES,
     RATE_LIMIT,
     FaultConfig,
     FaultDecision,
@@ -341,7 +343,20 @@ class SandboxApp:
         self._log(call, started, response.status_code, decision.outcome)
         if decision.outcome == DROP_AFTER:
             _drop(environ)
+        if decision.outcome == ERROR_AFTER_STORE:
+            return self._proxy_error(decision)  # processed, but the client hears a 5xx
         return response
+
+    def _proxy_error(self, decision: FaultDecision) -> Response:
+        """A gateway's 502/503/504 in place of the API's answer (not the API's envelope)."""
+        status = decision.status or 502
+        reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}
+        content_type, template = PROXY_BODIES[decision.body or "html"]
+        body = template.format(status=status, reason=reason.get(status, "Error"))
+        headers = {"Cache-Control": "no-store"}
+        if decision.retry_after:
+            headers["Retry-After"] = self.plan.config.retry_after_header or "1"
+        return Response(body.encode("utf-8"), status, headers=headers, content_type=content_type)
 
     def _fault_error(self, decision: FaultDecision) -> ApiError:
         retry_after = self.plan.config.retry_after_header

@@ -158,6 +158,27 @@ def test_killed_while_the_server_is_still_processing(server: SandboxServer, tmp_
     assert (final[0].attempts, final[0].verifications) == (1, 1)
 
 
+@pytest.mark.parametrize(("before", "after"), [(7200.0, 0.0), (-7200.0, 0.0), (90.0, 90.0)])
+def test_clock_set_between_a_kill_and_the_restart_chatty_user(
+    server: SandboxServer, tmp_path: Path, before: float, after: float
+) -> None:
+    """The answer arrived (the message is stored) but the process died before mark_sent,
+    on a clock ``before`` s off; it restarts on a clock ``after`` s off while the end user
+    has written 150 messages. Today: the recorded first-attempt time (a local clock
+    reading) is the search floor, so a clock ahead "proves" absence: sent twice."""
+    write_plan(tmp_path, 2)
+    skew = ("--clock-skew-s", str(before))
+    assert run_sender(server, tmp_path, "--die-after-answer", "1", *skew) == -signal.SIGKILL
+    mid = entries(tmp_path)
+    assert mid[0].state is EntryState.SENDING
+    assert stored_wire_ids(server) == [mid[0].wire_id]
+    for i in range(150):
+        server.store.add_user_message(server.app_id, USER, f"hello? {i}")
+    assert run_sender(server, tmp_path, "--clock-skew-s", str(after)) == 0
+    final = assert_exactly_once(server, tmp_path, 2)
+    assert (final[0].attempts, final[0].verifications) == (1, 1)  # found, not resent
+
+
 @pytest.mark.slow
 def test_short_fault_run_with_a_kill_is_exactly_once() -> None:
     started = time.time()
@@ -169,6 +190,10 @@ def test_short_fault_run_with_a_kill_is_exactly_once() -> None:
         "--kills", "1",
         "--seed", "20240611",
         "--time-limit", "55",
+        "--clock-skew-s", "7200",
+        "--chatter-rate", "5",
+        "--chatter-burst", "150",
+        "--chatter-burst-every", "3",
         "--json",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
@@ -180,4 +205,9 @@ def test_short_fault_run_with_a_kill_is_exactly_once() -> None:
     assert report["kills"] == 1 and report["starts"] == 2
     assert report["sent"] + report["failed_and_kept"] == 120
     assert report["failed_and_kept"] == report["expected_failures"]
+    assert report["unexplained"] == 0
+    assert set(report["failures"]) <= {"HTTP 400 bad_request"}
+    assert report["faults"].get("error_after_store", 0) > 0
+    assert report["chatter"] >= 150
+    assert len(report["clock_skews_s"]) == 2
     assert time.time() - started < 60

@@ -152,3 +152,41 @@ def test_faulted_upload_still_gets_its_answer(api: Api) -> None:
     assert resp.status_code == 429
     summary = api.srv.log()[-1]
     assert (summary["fault"], summary["body"]) == ("rate_limit", None)
+
+
+def test_error_after_store_stores_then_answers_like_a_proxy(api: Api) -> None:
+    api.srv.set_faults(FaultConfig(error_after_store_rate=1.0, seed=3, retry_after=2))
+    before = count(api)
+    seen_status: set[int] = set()
+    seen_types: set[str] = set()
+    seen_retry_after: set[str | None] = set()
+    for i in range(40):
+        resp = api.post_message(DEMO_ALICE_ID, {**BODY, "text": f"stored anyway {i}"})
+        assert resp.status_code in (502, 503, 504)
+        seen_status.add(resp.status_code)
+        seen_types.add(resp.headers["Content-Type"].split(";")[0])
+        seen_retry_after.add(resp.headers.get("Retry-After"))
+        assert '"error":' not in resp.text  # not the API's envelope: a proxy's page
+        entry = api.srv.log()[-1]
+        assert (entry["fault"], entry["status"]) == ("error_after_store", 201)
+    assert count(api) == before + 40  # every one was processed
+    assert seen_status == {502, 503, 504}
+    assert seen_types == {"text/html", "text/plain", "application/json"}
+    assert seen_retry_after == {None, "2"}
+    api.srv.set_faults(FaultConfig())
+    assert api.post_message(DEMO_ALICE_ID, BODY).status_code == 201
+
+
+def test_error_after_store_is_a_flag_and_over_http(api: Api) -> None:
+    from smooch_desktop.sandbox.__main__ import build_parser
+
+    args = build_parser().parse_args(["--error-after-store-rate", "0.25"])
+    assert args.error_after_store_rate == 0.25
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--error-after-store-rate", "2"])
+    url = f"{api.srv.base_url}/_sandbox/faults"
+    resp = api.session.put(url, json={"error_after_store_rate": 1.0}, timeout=10)
+    assert resp.status_code == 200 and resp.json()["error_after_store_rate"] == 1.0
+    before = count(api)
+    assert api.post_message(DEMO_ALICE_ID, BODY).status_code in (502, 503, 504)
+    assert count(api) == before + 1

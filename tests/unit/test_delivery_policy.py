@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from typing import Literal
 
@@ -31,9 +33,9 @@ from smooch_desktop.api.models import (
     OutgoingMessage,
     Sender,
 )
+from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.core.delivery import (
     RATE_LIMITED_REASON,
-    UNAVAILABLE_REASON,
     UNCONFIRMED_CODE,
     Action,
     Backoff,
@@ -61,11 +63,14 @@ def http(status: int, retry_after: float | None = None) -> HttpError:
         (BadResponse("truncated", status=201), Action.VERIFY, None),
         (http(429), Action.RETRY, None),
         (http(429, retry_after=7.0), Action.RETRY, 7.0),
-        (http(503), Action.RETRY, None),
-        (http(503, retry_after=3.0), Action.RETRY, 3.0),
+        (http(503), Action.VERIFY, None),
+        (http(503, retry_after=3.0), Action.VERIFY, 3.0),
         (http(500), Action.VERIFY, None),
         (http(502), Action.VERIFY, None),
+        (http(502, retry_after=2.0), Action.VERIFY, 2.0),
         (http(504), Action.VERIFY, None),
+        (http(501), Action.VERIFY, None),
+        (http(599), Action.VERIFY, None),
         (http(400), Action.FAIL, None),
         (http(401), Action.FAIL, None),
         (http(402), Action.FAIL, None),
@@ -88,7 +93,9 @@ def test_classify_table(error: ApiError, action: Action, delay: float | None) ->
 
 def test_rate_limit_and_unavailable_reasons_are_words() -> None:
     assert classify(http(429)).reason == RATE_LIMITED_REASON == "Rate limited by the server"
-    assert classify(http(503)).reason == UNAVAILABLE_REASON == "Server temporarily unavailable"
+    unavailable = classify(http(503)).reason
+    assert unavailable.startswith("The server is temporarily unavailable (503")
+    assert unavailable.endswith("It may have been stored; checking before resending.")
 
 
 def test_rejections_keep_the_servers_own_description_and_code() -> None:
@@ -133,12 +140,20 @@ def test_backoff_is_reproducible_with_a_seed_and_exact_without_jitter() -> None:
 
 # --- the fake API ---------------------------------------------------------------------------
 
-Outcome = Literal["ok", "store-then-timeout", "store-then-drop"] | Exception
+
+@dataclass(frozen=True)
+class StoreThen:
+    """Store the message, then fail with ``error`` (a proxy's answer after the API's)."""
+
+    error: Exception
+
+
+Outcome = Literal["ok", "store-then-timeout", "store-then-drop"] | Exception | StoreThen
 
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = 10_000.0
+        self.now = 1_700_000_000.0  # the server clock refuses years before 2000
 
     def __call__(self) -> float:
         return self.now
@@ -151,10 +166,15 @@ class FakeApi:
 
     def __init__(self, clock: FakeClock, page_size: int = 100) -> None:
         self.clock = clock
+        #: The fake server's clock is the test's clock; its pages carry it as ``Date``.
+        self.server_clock = ServerClock(monotonic=clock)
+        self.send_dates = True
         self.page_size = page_size
         self.stored: dict[str, list[Message]] = {}
         self.script: list[Outcome] = []
         self.history_failures: list[Exception] = []
+        #: Fail every n-th history call (0: never), e.g. a flaky network.
+        self.history_fail_every = 0
         self.send_calls: list[tuple[str, str]] = []
         self.history_calls = 0
         #: Seconds a send takes on the fake clock (to test "wait at least as long").
@@ -185,6 +205,8 @@ class FakeApi:
         if isinstance(outcome, Exception):
             raise outcome
         stored = self.store(user_ref, message.text, wire_id)
+        if isinstance(outcome, StoreThen):
+            raise outcome.error
         if outcome == "store-then-timeout":
             raise ReadTimedOut("fake did not answer within 0.5 s.")
         if outcome == "store-then-drop":
@@ -195,6 +217,10 @@ class FakeApi:
         self.history_calls += 1
         if self.history_failures:
             raise self.history_failures.pop(0)
+        if self.history_fail_every and self.history_calls % self.history_fail_every == 0:
+            raise ConnectionDropped("fake dropped the history page.")
+        if self.send_dates:
+            self.server_clock.observe_date(formatdate(self.clock.now, usegmt=True))
         messages = self.stored.get(user_ref, [])
         if older_cursor is not None:
             messages = [m for m in messages if m.received < float(older_cursor)]
@@ -262,7 +288,8 @@ def engine(
         backoff=Backoff(base_s=1.0, factor=2.0, cap_s=30.0, jitter=0.5),
         verify_grace_s=2.0,
         verify_pages=3,
-        clock_skew_s=5.0,
+        unanchored_pages=6,
+        server_time_margin_s=5.0,
         on_change=changes.append,
     )
 
@@ -344,16 +371,37 @@ def test_retry_after_is_honoured_and_send_now_skips_it(
     assert state(outbox, entry) is EntryState.SENT
 
 
-def test_unavailable_without_retry_after_uses_backoff(
-    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock
+@pytest.mark.parametrize(("retry_after", "wait"), [(None, 2.0), (1.0, 2.0), (7.0, 7.0)])
+def test_unavailable_is_checked_not_retried_and_retry_after_delays_the_check(
+    engine: DeliveryEngine,
+    outbox: Outbox,
+    api: FakeApi,
+    clock: FakeClock,
+    retry_after: float | None,
+    wait: float,
 ) -> None:
-    api.script = [http(503)]
+    api.script = [http(503, retry_after=retry_after)]
     entry = engine.enqueue("u", OutgoingMessage("hi"))
     engine.step()
     waiting = outbox.get(entry.client_id)
     assert waiting is not None and waiting.next_attempt_at is not None
-    assert waiting.error_text == UNAVAILABLE_REASON
-    assert 0.5 <= waiting.next_attempt_at - clock.now <= 1.0
+    assert waiting.state is EntryState.UNKNOWN
+    assert "checking before resending" in (waiting.error_text or "")
+    assert waiting.next_attempt_at - clock.now == wait  # max(grace, Retry-After)
+    drain(engine, clock)
+    assert api.texts("u") == ["hi"]  # absent, so resent once
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_proxy_5xx_after_the_message_was_stored_is_not_resent(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock, status: int
+) -> None:
+    api.script = [StoreThen(http(status, retry_after=1.0))]
+    entry = engine.enqueue("u", OutgoingMessage("hi"))
+    drain(engine, clock)
+    assert state(outbox, entry) is EntryState.SENT
+    assert api.texts("u") == ["hi"]
+    assert len(api.send_calls) == 1
 
 
 @pytest.mark.parametrize("outcome", ["store-then-timeout", "store-then-drop"])
@@ -717,3 +765,214 @@ def test_run_until_idle_returns_true_when_done_and_false_at_deadline(
     real.enqueue("u", OutgoingMessage("y"))
     assert not real.run_until_idle(deadline=time.time() + 0.2)
     assert real.has_pending()
+
+
+# --- engine: the floor is server time, never the local clock -------------------------------
+
+
+def skewed_engine(
+    path: Path, api: FakeApi, clock: FakeClock, skew_s: float, **options: float
+) -> DeliveryEngine:
+    """An engine and outbox whose wall clock is ``skew_s`` off the server's (the fake clock)."""
+    return DeliveryEngine(
+        Outbox(path / "outbox.sqlite3", clock=lambda: clock.now + skew_s),
+        api,
+        "prod",
+        clock=lambda: clock.now + skew_s,
+        rng=random.Random(1),
+        backoff=Backoff(base_s=1.0, factor=2.0, cap_s=30.0, jitter=0.5),
+        verify_grace_s=2.0,
+        verify_pages=3,
+        unanchored_pages=6,
+        server_time_margin_s=5.0,
+        **options,
+    )
+
+
+def drain_skewed(engine: DeliveryEngine, clock: FakeClock, skew_s: float) -> None:
+    for _ in range(500):
+        if engine.step():
+            continue
+        due = engine.next_due()
+        if due is None:
+            return
+        clock.now = max(clock.now, due - skew_s)
+    raise AssertionError("engine did not settle")
+
+
+@pytest.mark.parametrize("skew_s", [-3 * 3600.0, -90.0, 90.0, 3 * 3600.0])
+@pytest.mark.parametrize("stored", [True, False])
+def test_local_clock_skew_changes_nothing(
+    tmp_path: Path, api: FakeApi, clock: FakeClock, skew_s: float, stored: bool
+) -> None:
+    api.page_size = 10
+    for i in range(100):  # an older conversation
+        api.store("u", f"old {i}")
+    clock.now += 600.0
+    engine = skewed_engine(tmp_path, api, clock, skew_s)
+    outbox = engine.outbox
+    api.script = ["store-then-drop" if stored else ConnectionDropped("dropped")]
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    engine.step()
+    for i in range(25):  # the end user keeps writing: 3 pages of newer messages
+        clock.now += 0.5
+        api.store("u", f"user {i}")
+    drain_skewed(engine, clock, skew_s)
+    done = outbox.get(entry.client_id)
+    outbox.close()
+    assert done is not None
+    assert api.texts("u").count("x") == 1
+    assert (done.state, done.attempts) == (EntryState.SENT, 1 if stored else 2)
+    assert api.history_calls <= 4  # the floor, not the page limit, ended the search
+
+
+def test_without_server_time_the_search_never_guesses(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock
+) -> None:
+    api.send_dates = False
+    api.page_size = 10
+    for i in range(100):
+        api.store("u", f"old {i}")
+    api.script = [ConnectionDropped("dropped")]  # not stored
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    drain(engine, clock)
+    failed = outbox.get(entry.client_id)
+    assert failed is not None
+    assert failed.state is EntryState.FAILED
+    assert failed.error_code == UNCONFIRMED_CODE
+    assert "does not say what time it is" in (failed.error_text or "")
+    assert api.history_calls == 7  # newest + unanchored_pages older
+    assert "x" not in api.texts("u")
+
+
+def test_without_server_time_reaching_the_start_proves_absence(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock
+) -> None:
+    api.send_dates = False
+    api.page_size = 10
+    for i in range(35):
+        api.store("u", f"old {i}")
+    api.script = [ConnectionDropped("dropped")]
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    drain(engine, clock)
+    assert state(outbox, entry) is EntryState.SENT
+    assert api.texts("u").count("x") == 1
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_first_attempt_by_an_earlier_run_is_searched_without_a_floor(
+    tmp_path: Path, api: FakeApi, clock: FakeClock, stored: bool
+) -> None:
+    """The dead process's clock was 2 h ahead; the new one's is right. Its first_attempt_at
+    is worthless as a floor (it is 2 h in the server's future): no floor, no guess."""
+    api.page_size = 10
+    for i in range(100):
+        api.store("u", f"old {i}")
+    before = skewed_engine(tmp_path, api, clock, 2 * 3600.0)
+    entry = before.enqueue("u", OutgoingMessage("x"))
+    before.outbox.mark_sending(entry.client_id)  # and the process dies
+    before.outbox.close()
+    if stored:
+        api.store("u", "x", entry.client_id)
+    for i in range(25):
+        api.store("u", f"user {i}")
+    after = skewed_engine(tmp_path, api, clock, 0.0)  # its clock was set right meanwhile
+    after.recover()
+    drain(after, clock)
+    done = after.outbox.get(entry.client_id)
+    after.outbox.close()
+    assert done is not None
+    assert api.texts("u").count("x") == (1 if stored else 0)
+    if stored:
+        assert done.state is EntryState.SENT
+    else:  # 126 messages > 7 pages of 10: can't be ruled out, so not resent
+        assert done.state is EntryState.FAILED
+        assert done.error_code == UNCONFIRMED_CODE
+        assert "before the app was last started" in (done.error_text or "")
+
+
+def test_after_an_unanchored_search_proved_absence_the_resend_is_anchored(
+    outbox: Outbox, api: FakeApi, clock: FakeClock
+) -> None:
+    engine = DeliveryEngine(
+        outbox, api, "prod", clock=clock, verify_pages=3, unanchored_pages=1,
+        server_time_margin_s=5.0, verify_grace_s=2.0, rng=random.Random(1),
+    )  # fmt: skip
+    api.page_size = 10
+    for i in range(5):
+        api.store("u", f"old {i}")
+    clock.now += 100.0
+    entry = outbox.enqueue("prod", "u", OutgoingMessage("x"))
+    outbox.mark_sending(entry.client_id)  # an earlier run died here; nothing was stored
+    engine.recover()
+    api.script = [ConnectionDropped("dropped")]  # the resend is lost too (not stored)
+    clock.now += 2.0
+    assert engine.step()  # unanchored check: 5 messages, the start: proven absent
+    assert engine.step()  # the resend, anchored now
+    assert state(outbox, entry) is EntryState.UNKNOWN
+    for i in range(25):  # 3 pages of newer messages: more than 1 + unanchored_pages
+        clock.now += 0.1
+        api.store("u", f"user {i}")
+    calls = api.history_calls
+    drain(engine, clock)
+    assert api.history_calls - calls == 3  # stopped at the floor, not at the page limit
+    assert state(outbox, entry) is EntryState.SENT
+    assert api.texts("u").count("x") == 1
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_clock_set_back_does_not_stretch_a_wait(
+    tmp_path: Path, api: FakeApi, clock: FakeClock, status: int
+) -> None:
+    """A 2 s wait written as wall-clock time would last an hour after the clock is set an
+    hour back (or the app restarts on a clock an hour behind): it lasts 2 s."""
+    wall = [0.0]
+    mono = FakeClock()
+    outbox = Outbox(tmp_path / "outbox.sqlite3", clock=lambda: clock.now + wall[0])
+    engine = DeliveryEngine(
+        outbox, api, "prod", clock=lambda: clock.now + wall[0], monotonic=mono,
+        rng=random.Random(1), verify_grace_s=2.0, server_time_margin_s=5.0,
+    )  # fmt: skip
+    api.script = [http(status, retry_after=2.0)]
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    engine.step()
+    wall[0] = -3600.0  # the clock is set an hour back
+    due = engine.next_due()
+    assert due is not None and due - (clock.now + wall[0]) == pytest.approx(2.0)
+    clock.now += 1.0
+    mono.now += 1.0
+    assert not engine.step()
+    clock.now += 1.0
+    mono.now += 1.0
+    assert engine.step()
+    for _ in range(5):
+        engine.step()
+    current = outbox.get(entry.client_id)
+    outbox.close()
+    assert current is not None and current.state is EntryState.SENT
+    assert api.texts("u") == ["x"]
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_long_search_on_a_flaky_network_resumes_instead_of_starting_over(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock, stored: bool
+) -> None:
+    """Every third page fails: a search that starts over never reads 7 pages in a row; one
+    that rereads the newest page and resumes where it stopped gets to the start."""
+    api.send_dates = False  # no floor: the search must reach the start of the conversation
+    api.page_size = 10
+    if stored:
+        api.script = ["store-then-drop"]
+    else:
+        api.script = [ConnectionDropped("dropped")]
+    entry = engine.enqueue("u", OutgoingMessage("x"))
+    engine.step()
+    for i in range(55):
+        api.store("u", f"user {i}")
+    api.history_fail_every = 3
+    drain(engine, clock)
+    done = outbox.get(entry.client_id)
+    assert done is not None
+    assert done.state is EntryState.SENT
+    assert api.texts("u").count("x") == 1
+    assert done.verifications >= 3  # it did fail along the way
