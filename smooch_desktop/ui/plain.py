@@ -30,14 +30,18 @@ so that it is marked as such (``APP_RICH_TEXT`` property) and never mixed with o
 
 from __future__ import annotations
 
-import html
 import re
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QContextMenuEvent, QGuiApplication, QResizeEvent
-from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+
+if TYPE_CHECKING:
+    # Loaded where used: every PySide6 type costs start-up time on first access, and
+    # menus and message boxes are not needed to paint the window.
+    from PySide6.QtGui import QAction, QContextMenuEvent, QResizeEvent
+    from PySide6.QtWidgets import QMessageBox
 
 #: Dynamic property on the few labels whose rich text the app wrote itself.
 APP_RICH_TEXT: Final = "smoochAppRichText"
@@ -168,6 +172,11 @@ def breakable(text: str) -> str:
     return _LONG_RUN.sub(soften, text)
 
 
+def _escape(text: str) -> str:
+    """``<``, ``>`` and ``&`` as entities (``html.escape`` without loading ``html`` at start-up)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 # Tooltips ------------------------------------------------------------------------------------
 def plain_tooltip(text: str) -> str:
     """A tooltip that shows ``text`` literally, wrapped, and at most 1,000 characters of it.
@@ -178,21 +187,24 @@ def plain_tooltip(text: str) -> str:
     if not text:
         return ""
     body = breakable(inline(shorten(text, TOOLTIP_LIMIT)))
-    return _TOOLTIP_OPEN + html.escape(body, quote=False) + _TOOLTIP_CLOSE
+    return _TOOLTIP_OPEN + _escape(body) + _TOOLTIP_CLOSE
 
 
 def is_plain_tooltip(tip: str) -> bool:
     """Whether ``tip`` came from :func:`plain_tooltip` (escaped: no markup of its own)."""
     if not (tip.startswith(_TOOLTIP_OPEN) and tip.endswith(_TOOLTIP_CLOSE)):
         return False
+    import html
+
     inner = tip[len(_TOOLTIP_OPEN) : -len(_TOOLTIP_CLOSE)]
-    unescaped = html.unescape(inner)
-    return "<" not in inner and html.escape(unescaped, quote=False) == inner
+    return "<" not in inner and _escape(html.unescape(inner)) == inner
 
 
 def tooltip_text(tip: str) -> str:
     """The text a tooltip from :func:`plain_tooltip` shows (for tests and accessibility)."""
     if is_plain_tooltip(tip):
+        import html
+
         return html.unescape(tip[len(_TOOLTIP_OPEN) : -len(_TOOLTIP_CLOSE)]).replace(_ZWSP, "")
     return tip
 
@@ -219,7 +231,7 @@ def notification_text(text: str, *, markup: bool | None = None) -> str:
     if markup is None:
         markup = not sys.platform.startswith(("win", "darwin"))
     body = inline(shorten(text, NOTIFICATION_LIMIT))
-    return html.escape(body, quote=False) if markup else body
+    return _escape(body) if markup else body
 
 
 # Labels --------------------------------------------------------------------------------------
@@ -333,6 +345,9 @@ class ElidedLabel(QLabel):
         self._relayout()
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QMenu
+
         menu = QMenu(self)
         copy = menu.addAction("Copy &all")
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(self._full))
@@ -355,12 +370,14 @@ def message_box(
     icon: QMessageBox.Icon,
     title: str,
     text: str,
-    buttons: QMessageBox.StandardButton = QMessageBox.StandardButton.Ok,
-    default: QMessageBox.StandardButton = QMessageBox.StandardButton.NoButton,
+    buttons: QMessageBox.StandardButton | None = None,
+    default: QMessageBox.StandardButton | None = None,
     informative: str = "",
 ) -> QMessageBox:
     """A message box in plain text; a text over 600 characters is shortened on screen and
-    shown whole under "Show Details…"."""
+    shown whole under "Show Details…". ``buttons`` defaults to OK."""
+    from PySide6.QtWidgets import QMessageBox
+
     box = QMessageBox(parent)
     box.setIcon(icon)
     box.setWindowTitle(inline(title, MENU_LIMIT, one_line=True))
@@ -374,8 +391,8 @@ def message_box(
         label = box.findChild(QLabel, name)
         if label is not None:
             label.setWordWrap(True)  # wraps before it is shown, too (soft breaks above)
-    box.setStandardButtons(buttons)
-    if default != QMessageBox.StandardButton.NoButton:
+    box.setStandardButtons(buttons if buttons is not None else QMessageBox.StandardButton.Ok)
+    if default is not None and default != QMessageBox.StandardButton.NoButton:
         box.setDefaultButton(default)
     return box
 
@@ -384,12 +401,14 @@ def question(
     parent: QWidget | None,
     title: str,
     text: str,
-    buttons: QMessageBox.StandardButton = (
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    ),
-    default: QMessageBox.StandardButton = QMessageBox.StandardButton.NoButton,
+    buttons: QMessageBox.StandardButton | None = None,
+    default: QMessageBox.StandardButton | None = None,
 ) -> QMessageBox.StandardButton:
-    """``QMessageBox.question`` in plain text (modal); the button chosen."""
+    """``QMessageBox.question`` in plain text (modal; Yes/No by default); the button chosen."""
+    from PySide6.QtWidgets import QMessageBox
+
+    if buttons is None:
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
     box = message_box(parent, QMessageBox.Icon.Question, title, text, buttons, default)
     try:
         return QMessageBox.StandardButton(box.exec())
@@ -399,6 +418,8 @@ def question(
 
 def warning(parent: QWidget | None, title: str, text: str) -> None:
     """``QMessageBox.warning`` in plain text (modal)."""
+    from PySide6.QtWidgets import QMessageBox
+
     box = message_box(parent, QMessageBox.Icon.Warning, title, text)
     try:
         box.exec()
