@@ -23,7 +23,7 @@ from smooch_desktop import appinfo
 from smooch_desktop.api.errors import ApiError, ConfigError
 from smooch_desktop.core import paths
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
-from smooch_desktop.core.validation import ValidationError, clean_secret, clean_user_id
+from smooch_desktop.core.validation import ValidationError, clean_secret
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.plain import inline
@@ -247,14 +247,11 @@ class AppController(QObject):
             window.activateWindow()
         if not user_id:
             return
-        try:
-            user_ref = clean_user_id(user_id)
-        except ValidationError:
-            return  # the other start's --user-id was bad; it can't be shown from here
+        # As for --user-id at start: a bad ID gets its message under the User field.
         if self.session is not None:
-            window.select_user(user_ref)
+            window.select_user(user_id)
         else:
-            window.preselect_user(user_ref)
+            window.preselect_user(user_id)
 
     def _connect_at_start(self) -> None:
         session, problem = self._resolve_session()

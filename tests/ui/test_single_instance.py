@@ -253,3 +253,28 @@ def test_hostile_requests_activate_nothing(
 
 def test_nobody_listening_is_a_plain_no(qapp: Any, tmp_path: Path) -> None:
     assert ask_running_instance(server_name(tmp_path / "nobody-here"), "", timeout_ms=500) is False
+
+
+# The offscreen platform can't size or raise windows; it says so, harmlessly.
+@pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
+def test_an_id_from_a_second_start_is_opened_or_its_problem_shown(
+    sandbox: Any, qtbot: QtBot, leak_guard: None
+) -> None:
+    from smooch_desktop.app import build_parser
+    from smooch_desktop.sandbox.demo import DEMO_ALICE_ID
+    from smooch_desktop.ui.controller import AppController
+
+    controller = AppController(build_parser().parse_args(["--sandbox"]), sandbox=sandbox)
+    try:
+        controller.start()
+        qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)
+        window = controller.window
+        assert window is not None
+        controller.bring_to_front(DEMO_ALICE_ID)
+        assert window.user_panel.current_user_ref() == DEMO_ALICE_ID
+        controller.bring_to_front("bad\x00id")
+        assert "control characters" in window.user_panel.error.text()
+        assert window.user_panel.current_user_ref() == ""
+        assert window.isVisible()
+    finally:
+        controller.shutdown()
