@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Set up (first run only) and run the whole test suite:
+#   0. ruff (lint and format) and mypy --strict on the package;
 #   1. unit, API (real HTTP against the sandbox on a loopback port) and UI (pytest-qt,
 #      offscreen) tests;
 #   2. the end-to-end group: the real window under Xvfb with real key presses, and a real
@@ -10,6 +11,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export QT_QPA_PLATFORM=offscreen
 status=0
+echo "== lint, format and types (ruff, mypy --strict) =="
+.venv/bin/ruff check smooch_desktop tests benchmarks || status=1
+.venv/bin/ruff format --check smooch_desktop tests benchmarks || status=1
+.venv/bin/mypy --strict smooch_desktop || status=1
+echo "== unit, API, sandbox, UI and packaging tests =="
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
 echo "== end-to-end tests (Xvfb + gnome-keyring) =="
 # A throw-away keyring directory: never the developer's real keychain, and a fresh login
