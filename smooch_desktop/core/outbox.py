@@ -73,6 +73,8 @@ from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, S
 from smooch_desktop.core import storefile
 
 DEFAULT_FILE_NAME: Final = "outbox.sqlite3"
+#: How long a delivered message stays in the outbox (the server's history has it).
+SENT_RETENTION_S: Final = 30 * 24 * 3600.0
 #: 1: the profile column held the profile's name; 2: its stable id.
 _SCHEMA_VERSION: Final = 2
 
@@ -865,6 +867,15 @@ class Outbox:
                 ),
             )
             return [self._fetch(tx, _entry(row).client_id) for row in rows]
+
+    def prune_old_sent(self) -> int:
+        """Forget ``sent`` entries older than :data:`SENT_RETENTION_S` (at start-up).
+
+        Without it every user's outbox read (and the file) grows with every reply ever
+        sent. Nothing else is ever pruned: queued, unknown and failed entries wait for the
+        engine or the agent however old they are.
+        """
+        return self.prune_sent(self._clock() - SENT_RETENTION_S)
 
     def prune_sent(self, older_than: float) -> int:
         """Delete ``sent`` entries last changed before ``older_than``; return how many.

@@ -7,6 +7,7 @@ for the next due retry, and re-emits outbox changes on the GUI thread.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from typing import Any
@@ -17,6 +18,8 @@ from smooch_desktop.api.models import OutgoingMessage
 from smooch_desktop.core.delivery import DeliveryEngine
 from smooch_desktop.core.outbox import Outbox, OutboxEntry, OutboxError
 from smooch_desktop.ui.workers import TaskQueue
+
+log = logging.getLogger(__name__)
 
 #: Steps per queued job, so typing calls queued meanwhile get a turn between messages.
 _STEPS_PER_JOB = 3
@@ -110,9 +113,17 @@ class DeliveryService(QObject):
                 self._recovery_failed = False
                 self.recoveryProblem.emit("")
             self._recovery_pending = False
+            self._prune_old_sent()
             self.recovered.emit()
         self.kick()
         return found
+
+    def _prune_old_sent(self) -> None:
+        """Once per start: forget replies delivered long ago (best effort; a full disk waits)."""
+        try:
+            self.outbox.prune_old_sent()
+        except (sqlite3.Error, OSError, OutboxError) as exc:
+            log.warning("old sent messages not pruned: %s", exc)
 
     def enqueue(self, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
         """Write the message durably to the outbox, then start delivering it."""
