@@ -111,7 +111,6 @@ class DraftStore:
         #: Called with a sentence for the agent when the file was found deleted or
         #: replaced and written back (or could not be).
         self.on_rewritten: Callable[[str], None] | None = None
-        self._restore_failing = False
         self._closed = False
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -121,7 +120,13 @@ class DraftStore:
                 raise
             self.recovered_from = self._move_aside()
             self._conn = self._open()
-        self._file_id = storefile.file_id(self._path)
+        self._watch = storefile.FileWatch(
+            self._path,
+            "drafts",
+            "Drafts are kept while the app runs; the next save tries again.",
+            self._report,
+            (DraftStoreTooNew,),
+        )
 
     @staticmethod
     def default_path() -> Path:
@@ -282,27 +287,7 @@ class DraftStore:
 
     def _check_file(self) -> None:
         """Write the drafts back if the path no longer leads to the open file (lock held)."""
-        if storefile.file_id(self._path) == self._file_id:
-            return
-        try:
-            moved = storefile.restore_file(self._conn, self._path)
-            self._file_id = storefile.file_id(self._path)
-            self._conn = self._open()
-        except (OSError, sqlite3.Error, DraftStoreTooNew) as exc:
-            if not self._restore_failing:
-                self._restore_failing = True
-                self._report(
-                    f"The drafts file {self._path} was deleted or replaced while the app was "
-                    f"running, and it could not be written again: {exc}. Drafts are kept "
-                    "while the app runs; the next save tries again."
-                )
-            return
-        self._restore_failing = False
-        aside = f" The file found at that path was moved to {moved}." if moved else ""
-        self._report(
-            f"The drafts file {self._path} was deleted or replaced while the app was "
-            f"running. It was written again with every draft in it.{aside}"
-        )
+        self._conn = self._watch.check(self._conn, self._open, lambda _conn: "draft in it")
 
     def _report(self, text: str) -> None:
         if self.on_rewritten is not None:

@@ -302,6 +302,16 @@ def _entry(row: Sequence[Any]) -> OutboxEntry:
     )
 
 
+def _open_messages_in(conn: sqlite3.Connection) -> str:
+    """What a written-back outbox holds, for the agent: "message in it (3 unsent messages)"."""
+    marks = ", ".join("?" for _ in OPEN_STATES)
+    count = conn.execute(
+        f"SELECT COUNT(*) FROM outbox WHERE state IN ({marks})", tuple(sorted(OPEN_STATES))
+    ).fetchone()[0]
+    unsent = f"{count:,} unsent message" + ("" if count == 1 else "s")
+    return f"message in it ({unsent})"
+
+
 @dataclass(frozen=True)
 class _Tx:
     """The open transaction of one outbox call: its connection and its clock reading."""
@@ -332,7 +342,6 @@ class Outbox:
         #: Called (on the thread that wrote) with a sentence for the agent when the file
         #: was found deleted or replaced and written back, or could not be.
         self.on_rewritten: Callable[[str], None] | None = None
-        self._restore_failing = False
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             self._conn = self._open()
@@ -344,7 +353,14 @@ class Outbox:
                 raise
             self.recovered_from = self._move_aside()
             self._conn = self._open()
-        self._file_id = storefile.file_id(self._path)
+        self._watch = storefile.FileWatch(
+            self._path,
+            "outbox",
+            "Unsent messages are kept while the app runs; don't quit until this is solved "
+            "(the next change of a message tries again).",
+            self._report,
+            (OutboxError,),
+        )
 
     @staticmethod
     def default_path() -> Path:
@@ -470,33 +486,7 @@ class Outbox:
         lost at the next start. If writing it back fails (a full disk), the open file
         keeps everything while the app runs and the next commit tries again.
         """
-        if storefile.file_id(self._path) == self._file_id:
-            return
-        try:
-            moved = storefile.restore_file(self._conn, self._path)
-            self._file_id = storefile.file_id(self._path)
-            self._conn = self._open()
-        except (OSError, sqlite3.Error, OutboxError) as exc:
-            if not self._restore_failing:
-                self._restore_failing = True
-                self._report(
-                    f"The outbox file {self._path} was deleted or replaced while the app "
-                    f"was running, and it could not be written again: {exc}. Unsent "
-                    "messages are kept while the app runs; don't quit until this is solved "
-                    "(the next change of a message tries again)."
-                )
-            return
-        self._restore_failing = False
-        marks = ", ".join("?" for _ in OPEN_STATES)
-        count = self._conn.execute(
-            f"SELECT COUNT(*) FROM outbox WHERE state IN ({marks})", tuple(sorted(OPEN_STATES))
-        ).fetchone()[0]
-        unsent = f"{count:,} unsent message" + ("" if count == 1 else "s")
-        aside = f" The file found at that path was moved to {moved}." if moved else ""
-        self._report(
-            f"The outbox file {self._path} was deleted or replaced while the app was "
-            f"running. It was written again with every message in it ({unsent}).{aside}"
-        )
+        self._conn = self._watch.check(self._conn, self._open, _open_messages_in)
 
     def _report(self, text: str) -> None:
         if self.on_rewritten is not None:

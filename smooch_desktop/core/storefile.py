@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 FileId = tuple[int, int]
@@ -74,3 +75,62 @@ def restore_file(conn: sqlite3.Connection, path: Path) -> Path | None:
         finally:
             os.close(fd)
     return moved
+
+
+class FileWatch:
+    """Notices the file a store opened being deleted or replaced, and writes it back.
+
+    One per store, created right after the store opened its file. ``what`` names the
+    store in the sentences ("outbox", "drafts"), ``kept`` is the sentence said after a
+    write-back that failed, ``report`` receives each sentence for the agent, and
+    ``errors`` are the store's own exceptions that reopening the file may raise.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        what: str,
+        kept: str,
+        report: Callable[[str], None],
+        errors: tuple[type[Exception], ...] = (),
+    ) -> None:
+        self.path = path
+        self._what = what
+        self._kept = kept
+        self._report = report
+        self._errors: tuple[type[Exception], ...] = (OSError, sqlite3.Error, *errors)
+        self._opened = file_id(path)
+        self._failing = False
+
+    def check(
+        self,
+        conn: sqlite3.Connection,
+        reopen: Callable[[], sqlite3.Connection],
+        contents: Callable[[sqlite3.Connection], str],
+    ) -> sqlite3.Connection:
+        """The connection to use from now on (call it with the store's lock held).
+
+        ``conn`` itself while the path still leads to its file. Otherwise the database is
+        written back to the path and ``reopen()`` gives the new connection; the report
+        ends "It was written again with every " + ``contents(new connection)``. If that
+        fails (a full disk), ``conn`` is returned and the failure said once, until a
+        later check succeeds.
+        """
+        if file_id(self.path) == self._opened:
+            return conn
+        gone = (
+            f"The {self._what} file {self.path} was deleted or replaced while the app was running"
+        )
+        try:
+            moved = restore_file(conn, self.path)
+            self._opened = file_id(self.path)
+            reopened = reopen()
+        except self._errors as exc:
+            if not self._failing:
+                self._failing = True
+                self._report(f"{gone}, and it could not be written again: {exc}. {self._kept}")
+            return conn
+        self._failing = False
+        aside = f" The file found at that path was moved to {moved}." if moved else ""
+        self._report(f"{gone}. It was written again with every {contents(reopened)}.{aside}")
+        return reopened
