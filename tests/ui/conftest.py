@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
+from memory_keyring import MemoryKeyring
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack, build_stack, drain_deferred_deletes
@@ -78,3 +80,13 @@ def stack(stack_factory: Callable[..., UiStack]) -> UiStack:
 @pytest.fixture
 def window(stack: UiStack) -> MainWindow:
     return stack.new_window()
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """An in-memory keychain for the test (the real one is never touched), restored after."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import keyring
 import pytest
 from memory_keyring import MemoryKeyring
 from PySide6.QtCore import Qt, QTimer
@@ -42,15 +41,6 @@ def sandbox_id() -> str:
     from smooch_desktop.core.profiles import legacy_profile_id
 
     return legacy_profile_id("Sandbox")
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def closed_port() -> int:

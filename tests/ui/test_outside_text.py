@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import keyring
 import pytest
 import requests
 import shiboken6
@@ -75,15 +74,6 @@ HOSTILE: dict[str, str] = {
     "emoji": "👩\u200d👩\u200d👧\u200d👦 🇩🇪 👍🏽",
     "ampersand": "Tom & Jerry",
 }
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 # A server that refuses everything with a hostile description ----------------------------
