@@ -307,14 +307,21 @@ class AppController(QObject):
             profile_id = saved.id if saved is not None else ""
             gravatar = gravatar_base_for(api.client.base_url)
             return Session(profile, api, api.host, gravatar, profile_id), ""
-        profiles = {p.name: p for p in self.settings.profiles()}
-        name = args.profile or self.settings.active_profile_name()
-        if args.profile and args.profile not in profiles:
+        chosen = self._start_profile()
+        if chosen is None and args.profile:
             return None, f"No connection profile named “{inline(args.profile)}”."
-        chosen = profiles.get(name) or next(iter(profiles.values()), None)
         if chosen is None:
             return None, "Not connected yet: set up a connection (File ▸ Connection settings)."
         return self._session_for_profile(chosen, method if args.auth else None)
+
+    def _start_profile(self) -> Profile | None:
+        """The saved profile start-up connects with: ``--profile``, else the active one, else
+        the first (None: there is none, or ``--profile`` names none)."""
+        profiles = {p.name: p for p in self.settings.profiles()}
+        if self.args.profile:
+            return profiles.get(self.args.profile)
+        active = profiles.get(self.settings.active_profile_name())
+        return active or next(iter(profiles.values()), None)
 
     def _session_for_profile(
         self, profile: Profile, method: AuthMethod | None = None
@@ -369,11 +376,7 @@ class AppController(QObject):
             return None
         if args.base_url:
             return (args.profile or COMMAND_LINE_PROFILE, args.key_id)
-        profiles = {p.name: p for p in self.settings.profiles()}
-        name = args.profile or self.settings.active_profile_name()
-        chosen = profiles.get(name)
-        if chosen is None and not args.profile:
-            chosen = next(iter(profiles.values()), None)
+        chosen = self._start_profile()
         if chosen is None or not chosen.key_id:
             return None
         return (chosen.name, chosen.key_id)
