@@ -625,12 +625,16 @@ class MainWindow(QMainWindow):
         return True
 
     def _load_draft(self, profile: str, user_ref: str) -> str:
+        return self._read_draft(lambda d: d.load(profile, user_ref))
+
+    def _read_draft(self, read: Callable[[DraftStore], str]) -> str:
+        """Run one drafts read; a failure is shown in the notice bar and reads as ""."""
         if self.drafts is None:
             return ""
         import sqlite3
 
         try:
-            return self.drafts.load(profile, user_ref)
+            return read(self.drafts)
         except sqlite3.Error as exc:
             self.set_notice("drafts", f"Drafts can't be read from {self.drafts.path}: {exc}.")
             return ""
@@ -640,13 +644,7 @@ class MainWindow(QMainWindow):
         if self._unaddressed_restored or self.drafts is None:
             return
         self._unaddressed_restored = True
-        import sqlite3
-
-        try:
-            kept = self.drafts.load_unaddressed()
-        except sqlite3.Error as exc:
-            self.set_notice("drafts", f"Drafts can't be read from {self.drafts.path}: {exc}.")
-            return
+        kept = self._read_draft(lambda d: d.load_unaddressed())
         current = self.composer.text()
         if not kept.strip() or kept in current:
             return
