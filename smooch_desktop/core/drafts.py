@@ -14,7 +14,8 @@ cost of an fsync on every debounced save, which on slow disks is noticeable whil
 typing. The outbox, which must not lose a sent message, is where ``FULL`` belongs.
 
 Drafts are keyed by the profile's stable id (schema 2; schema 1 stored its name and is
-migrated like the outbox, see :mod:`smooch_desktop.core.profiles`). Text typed before a
+migrated like the outbox, see :mod:`smooch_desktop.core.profiles`; the file is opened and
+migrated by :mod:`smooch_desktop.core.sqlite_store`). Text typed before a
 user is picked, or while not connected, is one more draft: the *unaddressed* one
 (:meth:`DraftStore.save_unaddressed`), not tied to a profile, restored into the composer
 at the next start. If the file is deleted or replaced while the app runs, the next save
@@ -24,7 +25,6 @@ writes every draft back (see :mod:`smooch_desktop.core.storefile`).
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -33,11 +33,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from smooch_desktop.core import paths, storefile
+from smooch_desktop.core import paths, profiles, sqlite_store, storefile
 
-#: 1: the profile column held the profile's name; 2: its stable id, and the
-#: ``unaddressed`` table (one row at most: text typed with no user picked or no connection).
-_SCHEMA_VERSION: Final = 2
+#: One row at most: text typed with no user picked or no connection.
 _CREATE_UNADDRESSED: Final = (
     "CREATE TABLE IF NOT EXISTS unaddressed ("
     " slot INTEGER PRIMARY KEY CHECK (slot = 0),"
@@ -59,37 +57,38 @@ def _storable(text: str) -> str:
     return text
 
 
-def _is_damaged_file(exc: sqlite3.DatabaseError) -> bool:
-    """True if SQLite says the file is not a database or is corrupt.
-
-    Only then is the file moved aside; "database is locked" (another app instance) and
-    other errors propagate, so a healthy store is never discarded.
-    """
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code in {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
-
-
-def _migrate_names_to_ids(conn: sqlite3.Connection) -> None:
-    """Schema 1 → 2: each profile name becomes the id that profile gets (one commit)."""
-    from smooch_desktop.core.profiles import legacy_profile_id
-
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        names = [row[0] for row in conn.execute("SELECT DISTINCT profile FROM drafts")]
-        for name in names:
-            conn.execute(
-                "UPDATE drafts SET profile = ? WHERE profile = ?", (legacy_profile_id(name), name)
-            )
-        conn.execute(_CREATE_UNADDRESSED)
-        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-class DraftStoreTooNew(RuntimeError):
+class DraftStoreTooNew(sqlite_store.StoreTooNew):
     """The drafts file was written by a newer version of the app; it is left untouched."""
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    """The newest schema, in an empty file."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS drafts ("
+        " profile TEXT NOT NULL,"
+        " user_id TEXT NOT NULL,"
+        " text TEXT NOT NULL,"
+        " updated_at REAL NOT NULL,"
+        " PRIMARY KEY (profile, user_id)"
+        ") WITHOUT ROWID"
+    )
+    conn.execute(_CREATE_UNADDRESSED)
+
+
+def _profile_names_to_ids(conn: sqlite3.Connection) -> None:
+    """1 → 2: profile names become their ids, and the unaddressed draft gets its table."""
+    profiles.profile_names_to_ids(conn, "drafts")
+    conn.execute(_CREATE_UNADDRESSED)
+
+
+#: ``synchronous=NORMAL``: see the module docstring.
+_FORMAT: Final = sqlite_store.StoreFormat(
+    create=_create_tables,
+    steps=(_profile_names_to_ids,),
+    too_new=DraftStoreTooNew,
+    synchronous="NORMAL",
+    timeout_s=5.0,
+)
 
 
 class DraftStore:
@@ -107,19 +106,11 @@ class DraftStore:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
-        self.recovered_from: Path | None = None
         #: Called with a sentence for the agent when the file was found deleted or
         #: replaced and written back (or could not be).
         self.on_rewritten: Callable[[str], None] | None = None
         self._closed = False
-        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            if not _is_damaged_file(exc):
-                raise
-            self.recovered_from = self._move_aside()
-            self._conn = self._open()
+        self._conn, self.recovered_from = sqlite_store.open_store(self._path, _FORMAT)
         self._watch = storefile.FileWatch(
             self._path,
             "drafts",
@@ -137,50 +128,8 @@ class DraftStore:
     def path(self) -> Path:
         return self._path
 
-    def _open(self) -> sqlite3.Connection:
-        # Create the file ourselves so it is private from the start: drafts are messages
-        # to customers. SQLite gives its -wal/-shm files the database file's mode.
-        if not self._path.exists():
-            fd = os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        conn = sqlite3.connect(
-            self._path, timeout=5.0, check_same_thread=False, isolation_level=None
-        )
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS drafts ("
-                    " profile TEXT NOT NULL,"
-                    " user_id TEXT NOT NULL,"
-                    " text TEXT NOT NULL,"
-                    " updated_at REAL NOT NULL,"
-                    " PRIMARY KEY (profile, user_id)"
-                    ") WITHOUT ROWID"
-                )
-                conn.execute(_CREATE_UNADDRESSED)
-                conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-            elif version == 1:
-                _migrate_names_to_ids(conn)
-            elif version > _SCHEMA_VERSION:
-                raise DraftStoreTooNew(
-                    f"{self._path} was written by a newer Smooch Desktop (schema {version})."
-                )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _move_aside(self) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-        os.replace(self._path, aside)
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self._path}{suffix}", f"{aside}{suffix}")
-        return aside
+    def _reopen(self) -> sqlite3.Connection:
+        return sqlite_store.connect(self._path, _FORMAT)
 
     def save(self, profile: str, user_id: str, text: str) -> None:
         """Store ``text`` as the draft; empty or whitespace-only text deletes it."""
@@ -287,7 +236,7 @@ class DraftStore:
 
     def _check_file(self) -> None:
         """Write the drafts back if the path no longer leads to the open file (lock held)."""
-        self._conn = self._watch.check(self._conn, self._open, lambda _conn: "draft in it")
+        self._conn = self._watch.check(self._conn, self._reopen, lambda _conn: "draft in it")
 
     def _report(self, text: str) -> None:
         if self.on_rewritten is not None:

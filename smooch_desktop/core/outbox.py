@@ -42,7 +42,9 @@ the server under the old id.
 Entries are keyed by the connection profile's stable *id* (see
 :mod:`smooch_desktop.core.profiles`), so renaming a profile carries its messages. Schema
 1 (before ids) stored the profile's name; opening such a file migrates every name to
-:func:`~smooch_desktop.core.profiles.legacy_profile_id` of it, the id that profile gets.
+:func:`~smooch_desktop.core.profiles.legacy_profile_id` of it, the id that profile gets:
+the first rung of the outbox's migration ladder (:data:`_FORMAT`; opening, the ladder and
+a damaged file set aside are :mod:`smooch_desktop.core.sqlite_store`'s).
 
 If the file is deleted or replaced while the app runs, the next write notices (the
 path no longer leads to the open file), writes the whole outbox back to the path and
@@ -57,7 +59,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -70,14 +71,11 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
-from smooch_desktop.core import storefile
+from smooch_desktop.core import profiles, sqlite_store, storefile
 
 DEFAULT_FILE_NAME: Final = "outbox.sqlite3"
 #: How long a delivered message stays in the outbox (the server's history has it).
 SENT_RETENTION_S: Final = 30 * 24 * 3600.0
-#: 1: the profile column held the profile's name; 2: its stable id.
-_SCHEMA_VERSION: Final = 2
-
 _COLUMNS: Final = (
     "client_id",
     "seq",
@@ -141,7 +139,7 @@ class OutboxStateError(OutboxError):
     """
 
 
-class OutboxTooNew(OutboxError):
+class OutboxTooNew(OutboxError, sqlite_store.StoreTooNew):
     """The outbox file was written by a newer version of the app; it is left untouched."""
 
 
@@ -312,6 +310,53 @@ def _open_messages_in(conn: sqlite3.Connection) -> str:
     return f"message in it ({unsent})"
 
 
+def _create_tables(conn: sqlite3.Connection) -> None:
+    """The newest schema, in an empty file."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS outbox ("
+        " client_id TEXT PRIMARY KEY,"
+        " seq INTEGER NOT NULL UNIQUE,"
+        " profile TEXT NOT NULL,"
+        " user_ref TEXT NOT NULL,"
+        " message TEXT NOT NULL,"
+        " revision INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " verifications INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at REAL,"
+        " first_attempt_at REAL,"
+        " last_attempt_at REAL,"
+        " server_id TEXT,"
+        " sent_at REAL,"
+        " error_code TEXT,"
+        " error_text TEXT,"
+        " error_status INTEGER,"
+        " retryable INTEGER NOT NULL DEFAULT 0,"
+        " created_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL)"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_line ON outbox (profile, user_ref, seq)")
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq)")
+    # seq survives pruning: a counter, not MAX(seq) + 1.
+    conn.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+    conn.execute("INSERT OR IGNORE INTO counters VALUES ('seq', 0)")
+
+
+def _profile_names_to_ids(conn: sqlite3.Connection) -> None:
+    """1 → 2: the profile column held the profile's name; now its stable id."""
+    profiles.profile_names_to_ids(conn, "outbox")
+
+
+#: ``synchronous=FULL``: a commit is a message the user saw leave the composer.
+_FORMAT: Final = sqlite_store.StoreFormat(
+    create=_create_tables,
+    steps=(_profile_names_to_ids,),
+    too_new=OutboxTooNew,
+    synchronous="FULL",
+    timeout_s=10.0,
+)
+
+
 @dataclass(frozen=True)
 class _Tx:
     """The open transaction of one outbox call: its connection and its clock reading."""
@@ -338,21 +383,10 @@ class Outbox:
         self._clock = clock
         self._lock = threading.RLock()
         self._closed = False
-        self.recovered_from: Path | None = None
         #: Called (on the thread that wrote) with a sentence for the agent when the file
         #: was found deleted or replaced and written back, or could not be.
         self.on_rewritten: Callable[[str], None] | None = None
-        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in {
-                sqlite3.SQLITE_NOTADB,
-                sqlite3.SQLITE_CORRUPT,
-            }:
-                raise
-            self.recovered_from = self._move_aside()
-            self._conn = self._open()
+        self._conn, self.recovered_from = sqlite_store.open_store(self._path, _FORMAT)
         self._watch = storefile.FileWatch(
             self._path,
             "outbox",
@@ -373,93 +407,8 @@ class Outbox:
     def path(self) -> Path:
         return self._path
 
-    # Opening ------------------------------------------------------------------------------
-
-    def _open(self) -> sqlite3.Connection:
-        if not self._path.exists():
-            # Created private from the start: these are messages to customers.
-            os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(
-            self._path, timeout=10.0, check_same_thread=False, isolation_level=None
-        )
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise OutboxTooNew(
-                    f"{self._path} was written by a newer Smooch Desktop (schema {version})."
-                )
-            if version == 1:
-                self._migrate_names_to_ids(conn)
-            if version == 0:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS outbox ("
-                    " client_id TEXT PRIMARY KEY,"
-                    " seq INTEGER NOT NULL UNIQUE,"
-                    " profile TEXT NOT NULL,"
-                    " user_ref TEXT NOT NULL,"
-                    " message TEXT NOT NULL,"
-                    " revision INTEGER NOT NULL DEFAULT 0,"
-                    " state TEXT NOT NULL,"
-                    " attempts INTEGER NOT NULL DEFAULT 0,"
-                    " verifications INTEGER NOT NULL DEFAULT 0,"
-                    " next_attempt_at REAL,"
-                    " first_attempt_at REAL,"
-                    " last_attempt_at REAL,"
-                    " server_id TEXT,"
-                    " sent_at REAL,"
-                    " error_code TEXT,"
-                    " error_text TEXT,"
-                    " error_status INTEGER,"
-                    " retryable INTEGER NOT NULL DEFAULT 0,"
-                    " created_at REAL NOT NULL,"
-                    " updated_at REAL NOT NULL)"
-                )
-                conn.execute(
-                    "CREATE INDEX IF NOT EXISTS outbox_line ON outbox (profile, user_ref, seq)"
-                )
-                conn.execute("CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq)")
-                # seq survives pruning: a counter, not MAX(seq) + 1.
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)"
-                )
-                conn.execute("INSERT OR IGNORE INTO counters VALUES ('seq', 0)")
-                conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @staticmethod
-    def _migrate_names_to_ids(conn: sqlite3.Connection) -> None:
-        """Schema 1 → 2: each profile name becomes the id that profile gets (one commit)."""
-        from smooch_desktop.core.profiles import legacy_profile_id
-
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            names = [row[0] for row in conn.execute("SELECT DISTINCT profile FROM outbox")]
-            for name in names:
-                conn.execute(
-                    "UPDATE outbox SET profile = ? WHERE profile = ?",
-                    (legacy_profile_id(name), name),
-                )
-            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _move_aside(self) -> Path:
-        aside = self._path.with_name(f"{self._path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(self._path, aside)
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self._path}{suffix}", f"{aside}{suffix}")
-        return aside
+    def _reopen(self) -> sqlite3.Connection:
+        return sqlite_store.connect(self._path, _FORMAT)
 
     # Transactions -------------------------------------------------------------------------
 
@@ -486,7 +435,7 @@ class Outbox:
         lost at the next start. If writing it back fails (a full disk), the open file
         keeps everything while the app runs and the next commit tries again.
         """
-        self._conn = self._watch.check(self._conn, self._open, _open_messages_in)
+        self._conn = self._watch.check(self._conn, self._reopen, _open_messages_in)
 
     def _report(self, text: str) -> None:
         if self.on_rewritten is not None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
 
@@ -37,6 +39,17 @@ def legacy_profile_id(name: str) -> str:
     import hashlib  # lazy: not needed to paint the first window
 
     return LEGACY_PREFIX + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def profile_names_to_ids(conn: sqlite3.Connection, table: str) -> None:
+    """Schema 1 → 2 of the outbox and the drafts: each name in ``table.profile`` becomes
+    :func:`legacy_profile_id` of it (a rung of their migration ladders, inside its
+    transaction)."""
+    names = [row[0] for row in conn.execute(f"SELECT DISTINCT profile FROM {table}")]
+    for name in names:
+        conn.execute(
+            f"UPDATE {table} SET profile = ? WHERE profile = ?", (legacy_profile_id(name), name)
+        )
 
 
 #: How each open state is named to the agent (plural forms; the count goes in front).
