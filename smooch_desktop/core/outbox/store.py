@@ -1,8 +1,8 @@
-"""The persistent outbox: every message the user sent, from "composer cleared" to "delivered".
+"""The outbox store: every message the user sent, from "composer cleared" to "delivered".
 
-Nothing the user typed is ever lost and nothing is delivered twice (docs/architecture.md,
-"Principles"). The outbox is the half of that promise that lives on disk (the delivery
-rules are in :mod:`smooch_desktop.core.delivery`):
+Nothing the user typed is ever lost and nothing is delivered twice
+(docs/architecture.md#principles). The outbox is the half of that promise that lives on
+disk (the delivery rules are in :mod:`smooch_desktop.core.delivery`):
 
 * :meth:`Outbox.enqueue` commits the message before it returns, so the composer may clear
   as soon as it has an :class:`OutboxEntry` back.
@@ -13,7 +13,8 @@ rules are in :mod:`smooch_desktop.core.delivery`):
   state first, so the GUI thread (Retry, Edit, Discard) and the delivery worker can use
   one outbox without a change being lost or applied to a state it was not meant for.
 
-State machine (``seq`` orders a user's messages; see :class:`EntryState`)::
+State machine (``seq`` orders a user's messages; the states are
+:class:`~smooch_desktop.core.outbox.entry.EntryState`)::
 
     enqueue                                → queued
     mark_sending   queued | unknown        → sending   committed before the request
@@ -58,20 +59,29 @@ per data directory is the app's job.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
-from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
+from smooch_desktop.api.models import OutgoingMessage
 from smooch_desktop.core import profiles, sqlite_store, storefile
+from smooch_desktop.core.outbox.entry import (
+    ACTIVE_STATES,
+    OPEN_STATES,
+    EntryState,
+    OutboxEntry,
+    clean_text,
+    message_from_json,
+    message_to_json,
+    wire_id_for,
+    with_wire_id,
+)
 
 DEFAULT_FILE_NAME: Final = "outbox.sqlite3"
 #: How long a delivered message stays in the outbox (the server's history has it).
@@ -101,27 +111,6 @@ _COLUMNS: Final = (
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM outbox"
 
 
-class EntryState(StrEnum):
-    """Where a message is on its way to the user."""
-
-    #: Waiting to be sent; ``next_attempt_at`` set means "not before then" (backoff).
-    QUEUED = "queued"
-    #: A request is (or, after a crash, may have been) in flight.
-    SENDING = "sending"
-    #: Delivered; ``server_id`` and ``sent_at`` are the server's.
-    SENT = "sent"
-    #: Not delivered and not retried automatically; text and the server's error kept.
-    FAILED = "failed"
-    #: May or may not be on the server; the history will be checked before any resend.
-    UNKNOWN = "unknown"
-
-
-#: States the delivery engine still has work for; they hold back a user's later messages.
-ACTIVE_STATES: Final = frozenset({EntryState.QUEUED, EntryState.SENDING, EntryState.UNKNOWN})
-#: Not delivered (yet): the agent's text exists nowhere else.
-OPEN_STATES: Final = ACTIVE_STATES | {EntryState.FAILED}
-
-
 class OutboxError(Exception):
     """Base class of outbox errors."""
 
@@ -141,137 +130,6 @@ class OutboxStateError(OutboxError):
 
 class OutboxTooNew(OutboxError, sqlite_store.StoreTooNew):
     """The outbox file was written by a newer version of the app; it is left untouched."""
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """One message in the outbox, as stored (a snapshot; it never changes in place)."""
-
-    client_id: str
-    seq: int
-    profile: str
-    user_ref: str
-    message: OutgoingMessage
-    state: EntryState
-    #: Send attempts (POSTs) since it was enqueued or last retried/edited by the user.
-    attempts: int = 0
-    #: When the engine will next act on it (send after backoff, or check the history).
-    next_attempt_at: float | None = None
-    server_id: str | None = None
-    sent_at: float | None = None
-    #: Server error code (``invalid_auth``, ``bad_request``…) or an outbox code.
-    error_code: str | None = None
-    #: Why it is not delivered (yet), in words: the server's own description when it gave
-    #: one. For queued/unknown entries, the reason for the wait.
-    error_text: str | None = None
-    #: HTTP status of the last failure (401 → the UI offers the connection settings).
-    error_status: int | None = None
-    #: Whether a retry may succeed as is (False: fix something first, e.g. the text).
-    retryable: bool = False
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    #: History checks done after ambiguous failures (also the backoff exponent of checks).
-    verifications: int = 0
-    #: Start of the first send attempt: the server cannot have the message from before it.
-    first_attempt_at: float | None = None
-    last_attempt_at: float | None = None
-    #: 0 until the user edits the text; part of the wire id.
-    revision: int = 0
-
-    @property
-    def wire_id(self) -> str:
-        """The id sent in ``metadata`` and looked for in the history."""
-        value = self.message.metadata.get(CLIENT_ID_METADATA_KEY)
-        return value if isinstance(value, str) else self.client_id
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    @property
-    def is_terminal(self) -> bool:
-        """Sent or failed: the engine will not touch it again without the user."""
-        return not self.is_active
-
-
-def wire_id_for(client_id: str, revision: int) -> str:
-    """The metadata id of ``revision`` of a message (the client id itself for revision 0)."""
-    return client_id if revision == 0 else f"{client_id}.{revision}"
-
-
-def _clean_text(value: str) -> str:
-    # Lone surrogates are not text (they can't be encoded to UTF-8 for the request);
-    # U+FFFD keeps the rest of what the user typed intact instead of failing the send.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
-    return value
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return _clean_text(value)
-    if isinstance(value, Mapping):
-        return {_clean_text(str(k)): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def message_to_json(message: OutgoingMessage) -> str:
-    """Serialise an outgoing message for storage (stable key order, plain JSON)."""
-    data = {
-        "text": message.text,
-        "type": message.type,
-        "sender": {
-            "name": message.sender.name,
-            "email": message.sender.email,
-            "avatar_url": message.sender.avatar_url,
-        },
-        "actions": [dict(a) for a in message.actions],
-        "media_url": message.media_url,
-        "media_type": message.media_type,
-        "metadata": dict(message.metadata),
-    }
-    try:
-        return json.dumps(_clean(data), sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"The message can't be stored: {exc}") from None
-
-
-def message_from_json(raw: str) -> OutgoingMessage:
-    """The inverse of :func:`message_to_json`."""
-    data = json.loads(raw)
-    sender = data.get("sender") or {}
-    return OutgoingMessage(
-        text=data.get("text", ""),
-        sender=Sender(
-            name=sender.get("name", ""),
-            email=sender.get("email", ""),
-            avatar_url=sender.get("avatar_url", ""),
-        ),
-        type=data.get("type", "text"),
-        actions=tuple(data.get("actions") or ()),
-        media_url=data.get("media_url", ""),
-        media_type=data.get("media_type", ""),
-        metadata=dict(data.get("metadata") or {}),
-    )
-
-
-def _with_wire_id(
-    message: OutgoingMessage, wire_id: str, text: str | None = None
-) -> OutgoingMessage:
-    metadata = {**message.metadata, CLIENT_ID_METADATA_KEY: wire_id}
-    return OutgoingMessage(
-        text=message.text if text is None else text,
-        sender=message.sender,
-        type=message.type,
-        actions=message.actions,
-        media_url=message.media_url,
-        media_type=message.media_type,
-        metadata=metadata,
-    )
 
 
 def _entry(row: Sequence[Any]) -> OutboxEntry:
@@ -486,7 +344,7 @@ class Outbox:
         if not profile or not user_ref:
             raise ValueError("A message needs a profile and a user.")
         client_id = uuid.uuid4().hex
-        stored = message_to_json(_with_wire_id(message, client_id))
+        stored = message_to_json(with_wire_id(message, client_id))
         with self._tx() as tx:
             seq = self._next_seq(tx)
             tx.conn.execute(
@@ -740,8 +598,8 @@ class Outbox:
                     f"Only a failed message can be edited; this one is {entry.state.value}."
                 )
             revision = entry.revision + 1
-            message = _with_wire_id(
-                entry.message, wire_id_for(client_id, revision), _clean_text(text)
+            message = with_wire_id(
+                entry.message, wire_id_for(client_id, revision), clean_text(text)
             )
             self._requeue(tx, entry, message, revision, None)
             return self._fetch(tx, client_id)
