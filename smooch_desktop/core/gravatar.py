@@ -161,6 +161,10 @@ _HEADER: Final = struct.Struct(">9s?dQI")
 _SAFE_KEY: Final = re.compile(r"[0-9A-Za-z_-]{1,100}")
 #: Entries written this far "in the future" come from a wrong clock and are not trusted.
 _CLOCK_SKEW_S: Final = 300.0
+#: A write goes to ``.tmp-*.part`` first; one this old was abandoned, not under way.
+_TEMP_PREFIX: Final = ".tmp-"
+_TEMP_SUFFIX: Final = ".part"
+_ABANDONED_WRITE_S: Final = 3600.0
 
 
 class AvatarDiskCache:
@@ -244,7 +248,9 @@ class AvatarDiskCache:
     def prune(self) -> int:
         """Delete expired and unreadable entries; return how many files were removed.
 
-        Meant for an occasional idle-time call so the directory doesn't grow forever.
+        Also removes temporary files of writes cut short (the app killed mid-write). The
+        avatar loader calls it once per run, on its worker thread, so the directory stays
+        about the size of the avatars seen within ``max_age_s``.
         """
         removed = 0
         if not self._directory.is_dir():
@@ -253,6 +259,11 @@ class AvatarDiskCache:
         for path in self._directory.glob("*.avatar"):
             if self._is_stale(path, now):
                 with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+        for path in self._directory.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > _ABANDONED_WRITE_S:  # not a write under way
                     path.unlink()
                     removed += 1
         return removed
@@ -276,7 +287,9 @@ class AvatarDiskCache:
         target = self.path_for(key)
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         header = _HEADER.pack(_MAGIC, found, self._clock(), len(data), zlib.crc32(data))
-        fd, temp_name = tempfile.mkstemp(dir=self._directory, prefix=".tmp-", suffix=".part")
+        fd, temp_name = tempfile.mkstemp(
+            dir=self._directory, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX
+        )
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(header)

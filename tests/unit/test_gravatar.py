@@ -371,6 +371,20 @@ def test_cache_prune_removes_expired_and_corrupt(cache: AvatarDiskCache, clock: 
     assert cache.get("fresh") is not None
 
 
+def test_cache_prune_removes_abandoned_writes_only(
+    cache: AvatarDiskCache, clock: FakeClock
+) -> None:
+    cache.put("kept", PNG)
+    abandoned = cache.directory / ".tmp-abc123.part"  # the app was killed mid-write
+    under_way = cache.directory / ".tmp-def456.part"  # another instance writing now
+    for path, age in ((abandoned, 2 * 3600), (under_way, 60)):
+        path.write_bytes(b"half an image")
+        os.utime(path, (clock.now - age, clock.now - age))
+    assert cache.prune() == 1
+    assert not abandoned.exists() and under_way.exists()
+    assert cache.get("kept") == CacheHit(True, PNG)
+
+
 def test_cache_prune_without_directory(tmp_path: Path) -> None:
     assert AvatarDiskCache(tmp_path / "nope").prune() == 0
 
