@@ -16,6 +16,7 @@ import pytest
 
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
 from smooch_desktop.core.outbox import (
+    SENT_RETENTION_S,
     EntryNotFound,
     EntryState,
     Outbox,
@@ -332,21 +333,28 @@ def test_recover_turns_sending_into_unknown(outbox: Outbox, clock: FakeClock) ->
     assert outbox.recover() == []
 
 
-def test_prune_sent_deletes_only_old_sent_entries(outbox: Outbox, clock: FakeClock) -> None:
+def test_prune_old_sent_deletes_only_sent_entries_past_the_retention(
+    outbox: Outbox, clock: FakeClock
+) -> None:
+    start = clock.now
     old = outbox.enqueue("p", "u", msg("old"))
     outbox.mark_sending(old.client_id)
     outbox.mark_sent(old.client_id, "s1", 1.0)
     failed_old = failed(outbox, outbox.enqueue("p", "u", msg("failed")))
-    clock.now = 2_000.0
+    clock.now = start + 1_000.0
     new = outbox.enqueue("p", "u", msg("new"))
     outbox.mark_sending(new.client_id)
     outbox.mark_sent(new.client_id, "s2", 2.0)
-    assert outbox.prune_sent(1_500.0) == 1
+    clock.now = start + SENT_RETENTION_S  # not yet past it
+    assert outbox.prune_old_sent() == 0
+    clock.now = start + SENT_RETENTION_S + 500.0
+    assert outbox.prune_old_sent() == 1
     assert outbox.get(old.client_id) is None
     assert outbox.get(failed_old.client_id) is not None
     assert outbox.get(new.client_id) is not None
     # seq keeps growing after the highest seq was pruned.
-    assert outbox.prune_sent(3_000.0) == 1
+    clock.now = start + SENT_RETENTION_S + 1_500.0
+    assert outbox.prune_old_sent() == 1
     assert outbox.enqueue("p", "u", msg()).seq > new.seq
 
 

@@ -666,24 +666,17 @@ class Outbox:
             return [self._fetch(tx, _entry(row).client_id) for row in rows]
 
     def prune_old_sent(self) -> int:
-        """Forget ``sent`` entries older than :data:`SENT_RETENTION_S` (at start-up).
+        """Forget ``sent`` entries last changed over :data:`SENT_RETENTION_S` ago; say how many.
 
-        Without it every user's outbox read (and the file) grows with every reply ever
-        sent. Nothing else is ever pruned: queued, unknown and failed entries wait for the
+        Called once per start. Delivered messages are in the server's history; without
+        this every user's outbox read (and the file) grows with every reply ever sent.
+        Nothing else is ever pruned: queued, unknown and failed entries wait for the
         engine or the agent however old they are.
-        """
-        return self.prune_sent(self._clock() - SENT_RETENTION_S)
-
-    def prune_sent(self, older_than: float) -> int:
-        """Delete ``sent`` entries last changed before ``older_than``; return how many.
-
-        Delivered messages are in the server's history; keeping them here forever would
-        only grow the file.
         """
         with self._tx() as tx:
             cursor = tx.conn.execute(
                 "DELETE FROM outbox WHERE state = ? AND updated_at < ?",
-                (EntryState.SENT, older_than),
+                (EntryState.SENT, tx.now - SENT_RETENTION_S),
             )
             return cursor.rowcount
 
