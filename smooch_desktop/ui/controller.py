@@ -510,7 +510,7 @@ class AppController(QObject):
     # Connection settings -------------------------------------------------------------------
     @Slot()
     def open_connection_dialog(self) -> None:
-        from smooch_desktop.ui.connection_dialog import ConnectionDialog
+        from smooch_desktop.ui.connection.dialog import ConnectionDialog
 
         if self._dialog is not None:
             self._dialog.raise_()

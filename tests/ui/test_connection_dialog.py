@@ -35,7 +35,7 @@ from pytestqt.qtbot import QtBot
 from smooch_desktop import appinfo
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
 from smooch_desktop.ui import plain
-from smooch_desktop.ui.connection_dialog import ConnectionDialog
+from smooch_desktop.ui.connection.dialog import ConnectionDialog
 from smooch_desktop.ui.settings import AppSettings, Profile
 from smooch_desktop.ui.workers import TaskQueue
 

@@ -27,7 +27,7 @@ from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.outbox import EntryState, Outbox
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
 from smooch_desktop.sandbox import DEMO_ALICE_ID
-from smooch_desktop.ui.connection_dialog import ConnectionDialog
+from smooch_desktop.ui.connection.dialog import ConnectionDialog
 from smooch_desktop.ui.controller import AppController
 from smooch_desktop.ui.main_window import MainWindow
 from smooch_desktop.ui.settings import AppSettings, Profile, SenderIdentity
