@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.hosts import EU_BASE_URL, US_BASE_URL, Region, validate_base_url
-from smooch_desktop.core.profiles import ProfileData, UnsentSummary
+from smooch_desktop.core.profiles import Profile, ProfileData, UnsentSummary
 from smooch_desktop.core.secrets import (
     KeychainStatus,
     KeychainUnavailable,
@@ -99,7 +99,7 @@ from smooch_desktop.ui.connection.widgets import (
     svg_pixmap,
 )
 from smooch_desktop.ui.plain import PlainLabel, inline
-from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.workers import Task, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -488,17 +488,19 @@ class ConnectionDialog(QDialog):
             self._delete_button,
         ):
             widget.setEnabled(enabled)
-        self._url_edit.setEnabled(enabled and self._region() == Region.CUSTOM.value)
+        self._url_edit.setEnabled(enabled and self._region() is Region.CUSTOM)
 
     def _show_form(self, form: ProfileForm) -> None:
         self._loading = True
         try:
             self._name_edit.setText(form.name)
-            self._region_combo.setCurrentIndex(max(0, self._region_combo.findData(form.region)))
+            self._region_combo.setCurrentIndex(
+                max(0, self._region_combo.findData(form.region.value))
+            )
             self._app_id_edit.setText(form.app_id)
             self._key_id_edit.setText(form.key_id)
             self._secret_edit.setText(form.secret)
-            self._auth_combo.setCurrentIndex(max(0, self._auth_combo.findData(form.auth)))
+            self._auth_combo.setCurrentIndex(max(0, self._auth_combo.findData(form.auth.value)))
             self._version_combo.setCurrentIndex(
                 max(0, self._version_combo.findData(form.api_version))
             )
@@ -508,16 +510,16 @@ class ConnectionDialog(QDialog):
         self._revalidate()
 
     def _show_region_url(self, form: ProfileForm) -> None:
-        custom = form.region == Region.CUSTOM.value
+        custom = form.region is Region.CUSTOM
         self._url_edit.setEnabled(custom)
         if custom:
             self._url_edit.setText(form.custom_url)
         else:
-            self._url_edit.setText(US_BASE_URL if form.region == "us" else EU_BASE_URL)
+            self._url_edit.setText(US_BASE_URL if form.region is Region.US else EU_BASE_URL)
 
-    def _region(self) -> str:
+    def _region(self) -> Region:
         value = self._region_combo.currentData()
-        return value if isinstance(value, str) else Region.US.value
+        return Region(value) if isinstance(value, str) else Region.US
 
     def _lookup_stored_secret(self, form: ProfileForm) -> None:
         if form.stored_in != UNKNOWN or id(form) in self._lookups:
@@ -615,7 +617,7 @@ class ConnectionDialog(QDialog):
             self._show_region_url(form)
         finally:
             self._loading = False
-        if form.region == Region.CUSTOM.value:
+        if form.region is Region.CUSTOM:
             self._url_edit.setFocus(Qt.FocusReason.OtherFocusReason)
         self._connection_values_changed()
         self._revalidate()
@@ -626,7 +628,7 @@ class ConnectionDialog(QDialog):
         value = self._auth_combo.currentData()
         if form is None or self._loading or not isinstance(value, str):
             return
-        form.auth = value
+        form.auth = AuthMethod(value)
         self._connection_values_changed()
         self._revalidate()
 
@@ -932,10 +934,10 @@ class ConnectionDialog(QDialog):
         form.touched.update(CONNECTION_FIELDS)
         self._revalidate()
         try:
-            if form.region == Region.CUSTOM.value:
+            if form.region is Region.CUSTOM:
                 base_url = validate_base_url(form.custom_url)
             else:
-                base_url = US_BASE_URL if form.region == Region.US.value else EU_BASE_URL
+                base_url = US_BASE_URL if form.region is Region.US else EU_BASE_URL
             app_id = clean_app_id(form.app_id)
             key_id = clean_key_id(form.key_id)
             typed = clean_secret(form.secret) if form.secret else ""

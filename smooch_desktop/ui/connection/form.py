@@ -16,6 +16,7 @@ from typing import Final
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.hosts import Region, validate_base_url
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import account_for
 from smooch_desktop.core.validation import (
     ValidationError,
@@ -24,7 +25,6 @@ from smooch_desktop.core.validation import (
     clean_profile_name,
     clean_secret,
 )
-from smooch_desktop.ui.settings import Profile
 
 SESSION_ONLY_TEXT: Final = "Use the secret for this session &only (not saved)"
 _SESSION_ONLY_PLAIN: Final = SESSION_ONLY_TEXT.replace("&", "")
@@ -63,11 +63,11 @@ class ProfileForm:
     """The form values of one profile while the dialog is open (not yet saved)."""
 
     name: str
-    region: str = Region.US.value
+    region: Region = Region.US
     custom_url: str = ""
     app_id: str = ""
     key_id: str = ""
-    auth: str = AuthMethod.BASIC.value
+    auth: AuthMethod = AuthMethod.BASIC
     api_version: str = "v1.1"
     #: Typed in this dialog and not stored yet; "" = keep the stored one.
     secret: str = field(default="", repr=False)
@@ -86,16 +86,14 @@ class ProfileForm:
 
     @classmethod
     def from_profile(cls, profile: Profile) -> ProfileForm:
-        region = profile.region if profile.region in {r.value for r in Region} else "us"
-        auth = profile.auth if profile.auth in {m.value for m in AuthMethod} else "basic"
         account = account_for(profile.name, profile.key_id) if profile.key_id else ""
         return cls(
             name=profile.name,
-            region=region,
+            region=profile.region,
             custom_url=profile.base_url,
             app_id=profile.app_id,
             key_id=profile.key_id,
-            auth=auth,
+            auth=profile.auth,
             api_version="v1.1",
             original=profile,
             stored_account=account,
@@ -130,7 +128,7 @@ class ProfileForm:
         )
 
     def values(self) -> tuple[str, ...]:
-        url = self.custom_url.strip() if self.region == Region.CUSTOM.value else ""
+        url = self.custom_url.strip() if self.region is Region.CUSTOM else ""
         return (
             self.name.strip(),
             self.region,
@@ -184,7 +182,7 @@ def form_problems(form: ProfileForm, taken: set[str], storage: SecretStorage) ->
             problems["profile_name"] = (
                 f"Another connection is already called “{name}”; choose a different name."
             )
-    if form.region == Region.CUSTOM.value:
+    if form.region is Region.CUSTOM:
         try:
             validate_base_url(form.custom_url)
         except ConfigError as exc:

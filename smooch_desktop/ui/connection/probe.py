@@ -24,7 +24,7 @@ def probe_connection(
     base_url: str,
     app_id: str,
     key_id: str,
-    method: str,
+    method: AuthMethod,
     api_version: str,
     typed_secret: str,
     stored_account: str,
@@ -37,7 +37,7 @@ def probe_connection(
     api = V1Api.connect(
         base_url,
         app_id,
-        Credentials(key_id, secret, AuthMethod(method)),
+        Credentials(key_id, secret, method),
         version=api_version,
         connect_timeout=TEST_CONNECT_TIMEOUT_S,
         read_timeout=TEST_READ_TIMEOUT_S,

@@ -16,6 +16,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from smooch_desktop.api.hosts import Region, validate_base_url
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import (
     KeychainUnavailable,
     SecretStore,
@@ -36,7 +37,6 @@ from smooch_desktop.ui.connection.form import (
     ProfileForm,
     SecretStorage,
 )
-from smooch_desktop.ui.settings import Profile
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class SaveOutcome:
 def plan_save(form: ProfileForm, storage: SecretStorage) -> SavePlan:
     """The plan for saving ``form``, which must be valid (``form_problems`` found nothing)."""
     region = form.region
-    base_url = validate_base_url(form.custom_url) if region == Region.CUSTOM.value else ""
+    base_url = validate_base_url(form.custom_url) if region is Region.CUSTOM else ""
     profile = Profile(
         name=clean_profile_name(form.name),
         region=region,
