@@ -21,6 +21,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 import keyring
@@ -35,6 +36,17 @@ from smooch_desktop import appinfo
 _log = logging.getLogger(__name__)
 
 _DETAIL_LIMIT: Final = 160
+
+
+class SecretLocation(StrEnum):
+    """Where a secret is kept: the one answer to "is there a secret, and where?"."""
+
+    #: The OS keychain, through :class:`SecretStore` (survives a restart).
+    KEYCHAIN = "keychain"
+    #: :class:`SessionSecrets`: in memory until the app quits, never written anywhere.
+    SESSION = "session"
+    #: Neither: the agent has to enter it.
+    NOWHERE = "none"
 
 
 class KeychainUnavailable(Exception):

@@ -56,6 +56,7 @@ from smooch_desktop.core.profiles import Profile, ProfileData, UnsentSummary
 from smooch_desktop.core.secrets import (
     KeychainStatus,
     KeychainUnavailable,
+    SecretLocation,
     SecretStore,
     SessionSecrets,
     account_for,
@@ -70,11 +71,7 @@ from smooch_desktop.ui import plain
 from smooch_desktop.ui.connection.form import (
     CONNECTION_FIELDS,
     FIELD_LABELS,
-    IN_KEYCHAIN,
-    IN_SESSION,
-    NOWHERE,
     SESSION_ONLY_TEXT,
-    UNKNOWN,
     ProfileForm,
     SecretStorage,
     form_problems,
@@ -449,7 +446,7 @@ class ConnectionDialog(QDialog):
         shown = {
             k
             for k in form.problems
-            if k in form.touched and not (k == "secret" and form.stored_in == UNKNOWN)
+            if k in form.touched and not (k == "secret" and form.lookup_pending)
         }
         # The whole name (the row elides it), as plain text: names come from the settings file.
         tip = form.name.strip() + ("\nUnsaved changes" if form.is_dirty() else "")
@@ -522,16 +519,16 @@ class ConnectionDialog(QDialog):
         return Region(value) if isinstance(value, str) else Region.US
 
     def _lookup_stored_secret(self, form: ProfileForm) -> None:
-        if form.stored_in != UNKNOWN or id(form) in self._lookups:
+        if not form.lookup_pending or id(form) in self._lookups:
             return
         if form.stored_account in self._session:
-            form.stored_in = IN_SESSION
+            form.stored_in = SecretLocation.SESSION
             self._revalidate()
             return
         if not self._keychain_known:
             return  # looked up once the keychain status is in (_on_keychain_status)
         if not self._keychain_ok:
-            form.stored_in = NOWHERE
+            form.stored_in = SecretLocation.NOWHERE
             self._revalidate()
             return
         fn = functools.partial(find_secret, form.stored_account, self._secrets, self._session)
@@ -546,14 +543,14 @@ class ConnectionDialog(QDialog):
         self._lookups.pop(id(form), None)
         if not shiboken6.isValid(self):
             return
-        form.stored_in = where if isinstance(where, str) else NOWHERE
+        form.stored_in = where if isinstance(where, SecretLocation) else SecretLocation.NOWHERE
         self._revalidate()
 
     def _on_lookup_error(self, form: ProfileForm, exc: BaseException) -> None:
         self._lookups.pop(id(form), None)
         if not shiboken6.isValid(self):
             return
-        form.stored_in = NOWHERE
+        form.stored_in = SecretLocation.NOWHERE
         if isinstance(exc, KeychainUnavailable):
             self._keychain_ok = False
             self._keychain_reason = exc.reason
@@ -672,7 +669,7 @@ class ConnectionDialog(QDialog):
             message = ""
             if current is not None and field_name in current.touched:
                 message = current.problems.get(field_name, "")
-                if field_name == "secret" and current.stored_in == UNKNOWN and not current.secret:
+                if field_name == "secret" and current.lookup_pending and not current.secret:
                     message = ""  # the placeholder says the keychain is being checked
             if current is not None and field_name == "secret" and not message:
                 message = current.save_error
@@ -686,10 +683,10 @@ class ConnectionDialog(QDialog):
         if form is not None and form.has_stored_secret():
             text = (
                 "Stored in the system keychain"
-                if form.stored_in == IN_KEYCHAIN
+                if form.stored_in is SecretLocation.KEYCHAIN
                 else "Kept for this session only"
             )
-        elif form is not None and form.stored_in == UNKNOWN:
+        elif form is not None and form.lookup_pending:
             text = "Checking the keychain…"
         self._secret_edit.setPlaceholderText(text)
 
@@ -957,7 +954,7 @@ class ConnectionDialog(QDialog):
             form.api_version,
             typed,
             form.stored_account,
-            form.stored_in,
+            form.stored_in or SecretLocation.NOWHERE,  # known unless a secret was typed
             self._secrets,
             self._session,
         )

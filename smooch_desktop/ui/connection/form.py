@@ -17,7 +17,7 @@ from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.hosts import Region, validate_base_url
 from smooch_desktop.core.profiles import Profile
-from smooch_desktop.core.secrets import account_for
+from smooch_desktop.core.secrets import SecretLocation, account_for
 from smooch_desktop.core.validation import (
     ValidationError,
     clean_app_id,
@@ -28,12 +28,6 @@ from smooch_desktop.core.validation import (
 
 SESSION_ONLY_TEXT: Final = "Use the secret for this session &only (not saved)"
 _SESSION_ONLY_PLAIN: Final = SESSION_ONLY_TEXT.replace("&", "")
-
-# Where the existing secret of a profile form lives.
-IN_KEYCHAIN: Final = "keychain"
-IN_SESSION: Final = "session"
-NOWHERE: Final = "none"
-UNKNOWN: Final = "unknown"  # not looked up yet
 
 #: Every field that can show a problem, in form order, with its label.
 FIELD_LABELS: Final = {
@@ -73,10 +67,11 @@ class ProfileForm:
     secret: str = field(default="", repr=False)
     #: The profile as saved in the settings, None for a new one.
     original: Profile | None = None
-    #: Keychain/session account of the existing secret, the key it is for, where it is.
+    #: Keychain/session account of the existing secret, the key it is for, where it is
+    #: (None: not looked up yet; the dialog asks the keychain thread).
     stored_account: str = ""
     stored_key_id: str = ""
-    stored_in: str = NOWHERE
+    stored_in: SecretLocation | None = SecretLocation.NOWHERE
     #: True when the stored entry is this profile's own (moved on rename, deleted with it).
     owns_stored: bool = False
     touched: set[str] = field(default_factory=set)
@@ -98,7 +93,7 @@ class ProfileForm:
             original=profile,
             stored_account=account,
             stored_key_id=profile.key_id,
-            stored_in=UNKNOWN if account else NOWHERE,
+            stored_in=None if account else SecretLocation.NOWHERE,
             owns_stored=bool(account),
             touched=set(FIELD_LABELS),
         )
@@ -120,10 +115,15 @@ class ProfileForm:
             owns_stored=False,
         )
 
+    @property
+    def lookup_pending(self) -> bool:
+        """True while it is not known yet where (or whether) the stored secret is."""
+        return self.stored_in is None
+
     def has_stored_secret(self) -> bool:
         """True if a secret already stored for this very key can be used."""
         return (
-            self.stored_in in (IN_KEYCHAIN, IN_SESSION)
+            self.stored_in in (SecretLocation.KEYCHAIN, SecretLocation.SESSION)
             and self.key_id.strip() == self.stored_key_id
         )
 
@@ -156,8 +156,8 @@ class SecretStorage:
     session_only: bool
 
     @property
-    def target(self) -> str:
-        return IN_SESSION if self.session_only else IN_KEYCHAIN
+    def target(self) -> SecretLocation:
+        return SecretLocation.SESSION if self.session_only else SecretLocation.KEYCHAIN
 
     @property
     def can_store(self) -> bool:
@@ -208,17 +208,17 @@ def _secret_problem(form: ProfileForm, storage: SecretStorage) -> str:
         except ValidationError as exc:
             return exc.message
         return "" if storage.can_store else storage.blocked_message()
-    if form.stored_in == UNKNOWN:
+    if form.lookup_pending:
         return "Looking for the saved secret in the keychain…"
     if form.has_stored_secret():
         moves = form.stored_account != _account_or_empty(form)
-        if moves and form.stored_in == IN_KEYCHAIN and not storage.keychain_ok:
+        if moves and form.stored_in is SecretLocation.KEYCHAIN and not storage.keychain_ok:
             return (
                 f"The saved secret can't be moved to the new name: {storage.keychain_reason} "
                 "Enter the secret again."
             )
         return ""
-    if form.stored_in in (IN_KEYCHAIN, IN_SESSION):
+    if form.stored_in in (SecretLocation.KEYCHAIN, SecretLocation.SESSION):
         return "The key ID changed: enter the secret of the new key."
     try:
         clean_secret("")

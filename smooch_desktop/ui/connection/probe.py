@@ -12,7 +12,7 @@ from typing import Final
 from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.errors import HttpError
 from smooch_desktop.api.v1 import V1Api
-from smooch_desktop.core.secrets import SecretStore, SessionSecrets
+from smooch_desktop.core.secrets import SecretLocation, SecretStore, SessionSecrets
 from smooch_desktop.ui.connection.secret_saver import read_secret
 
 #: The connection test must answer quickly or say why not.
@@ -28,7 +28,7 @@ def probe_connection(
     api_version: str,
     typed_secret: str,
     stored_account: str,
-    stored_in: str,
+    stored_in: SecretLocation,
     secrets: SecretStore,
     session: SessionSecrets,
 ) -> str:

@@ -19,6 +19,7 @@ from smooch_desktop.api.hosts import Region, validate_base_url
 from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import (
     KeychainUnavailable,
+    SecretLocation,
     SecretStore,
     SessionSecrets,
     account_for,
@@ -30,13 +31,7 @@ from smooch_desktop.core.validation import (
     clean_profile_name,
     clean_secret,
 )
-from smooch_desktop.ui.connection.form import (
-    IN_KEYCHAIN,
-    IN_SESSION,
-    NOWHERE,
-    ProfileForm,
-    SecretStorage,
-)
+from smooch_desktop.ui.connection.form import ProfileForm, SecretStorage
 
 
 @dataclass(frozen=True)
@@ -47,17 +42,17 @@ class SavePlan:
     profile: Profile
     previous_name: str | None
     account: str
-    target: str
+    target: SecretLocation
     secret: str = field(default="", repr=False)
     #: Copy the secret from here when none was typed and the account changes.
     source_account: str = ""
-    source_in: str = NOWHERE
+    source_in: SecretLocation = SecretLocation.NOWHERE
     #: This profile's old entry, removed once the new one is stored.
     obsolete_account: str = ""
-    obsolete_in: str = NOWHERE
+    obsolete_in: SecretLocation = SecretLocation.NOWHERE
 
     @property
-    def stored_in_after(self) -> str:
+    def stored_in_after(self) -> SecretLocation:
         if self.secret:
             return self.target
         return self.source_in
@@ -90,12 +85,14 @@ def plan_save(form: ProfileForm, storage: SecretStorage) -> SavePlan:
     )
     account = account_for(profile.name, profile.key_id)
     secret = clean_secret(form.secret) if form.secret else ""
-    source_account = source_in = ""
+    # Not looked up yet counts as nowhere; the entry is still removed from the keychain.
+    stored_in = form.stored_in or SecretLocation.NOWHERE
+    source_account, source_in = "", SecretLocation.NOWHERE
     if not secret and form.has_stored_secret():
-        source_account, source_in = form.stored_account, form.stored_in
-    obsolete_account = obsolete_in = ""
+        source_account, source_in = form.stored_account, stored_in
+    obsolete_account, obsolete_in = "", SecretLocation.NOWHERE
     if form.owns_stored and form.stored_account and form.stored_account != account:
-        obsolete_account, obsolete_in = form.stored_account, form.stored_in
+        obsolete_account, obsolete_in = form.stored_account, stored_in
     return SavePlan(
         form=form,
         profile=profile,
@@ -104,15 +101,17 @@ def plan_save(form: ProfileForm, storage: SecretStorage) -> SavePlan:
         target=storage.target,
         secret=secret,
         source_account=source_account,
-        source_in=source_in or NOWHERE,
+        source_in=source_in,
         obsolete_account=obsolete_account,
-        obsolete_in=obsolete_in or NOWHERE,
+        obsolete_in=obsolete_in,
     )
 
 
-def read_secret(account: str, where: str, secrets: SecretStore, session: SessionSecrets) -> str:
+def read_secret(
+    account: str, where: SecretLocation, secrets: SecretStore, session: SessionSecrets
+) -> str:
     """The secret stored for ``account`` in ``where``; ValidationError if it is gone."""
-    value = session.get(account) if where == IN_SESSION else secrets.get(account)
+    value = session.get(account) if where is SecretLocation.SESSION else secrets.get(account)
     if not value:
         raise ValidationError(
             "secret", "The saved secret for this key was not found any more; enter it again."
@@ -120,11 +119,13 @@ def read_secret(account: str, where: str, secrets: SecretStore, session: Session
     return value
 
 
-def find_secret(account: str, secrets: SecretStore, session: SessionSecrets) -> str:
+def find_secret(account: str, secrets: SecretStore, session: SessionSecrets) -> SecretLocation:
     """Where a secret is stored for ``account``: session, keychain or nowhere."""
     if account in session:
-        return IN_SESSION
-    return IN_KEYCHAIN if secrets.get(account) is not None else NOWHERE
+        return SecretLocation.SESSION
+    if secrets.get(account) is not None:
+        return SecretLocation.KEYCHAIN
+    return SecretLocation.NOWHERE
 
 
 def store_secrets(
@@ -146,7 +147,7 @@ def store_secrets(
             else:
                 target = plan.target
             if value:
-                if target == IN_SESSION:
+                if target is SecretLocation.SESSION:
                     session.set(plan.account, value)
                 else:
                     secrets.set(plan.account, value)
@@ -168,7 +169,7 @@ def store_secrets(
         obsolete = plan.obsolete_account
         if not obsolete or obsolete in still_used:
             continue
-        if plan.obsolete_in == IN_SESSION:
+        if plan.obsolete_in is SecretLocation.SESSION:
             session.delete(obsolete)
         else:
             _delete_quietly(obsolete, secrets)
