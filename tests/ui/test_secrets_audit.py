@@ -198,7 +198,8 @@ def test_a_whole_session_leaves_the_secret_nowhere(
             timeout=10_000,
         )
         # A 400: the server rejects a message (through the real outbox and engine).
-        # (After the engine went idle: see the xfail in test_main_window.py for why.)
+        # Enqueued once the API queue is idle, so the previous send and its typing calls
+        # are finished and the next message request the sandbox sees is this one.
         qtbot.waitUntil(lambda: not controller.api_tasks.is_busy(), timeout=10_000)
         assert controller.delivery is not None
         bad = controller.delivery.enqueue(USER, OutgoingMessage("x", Sender("Ada"), type="bogus"))

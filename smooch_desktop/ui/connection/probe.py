@@ -55,8 +55,9 @@ def probe_connection(
 def _is_unknown_probe_user(exc: HttpError) -> bool:
     """True for the 404 "App user not found" that proves host, app and key all work.
 
-    ``V1Api.check_connection`` re-raises every 404 whose description mentions "app",
-    which includes this one; remove this once it tells the two apart itself.
+    ``V1Api.check_connection`` already accepts a 404 that has a Smooch error code and
+    does not say "app not found". This also accepts one whose error envelope carries
+    only the description ("App user not found", "User not found") and no code.
     """
     description = (exc.server_description or "").strip().lower().rstrip(".")
     return exc.status == 404 and (
