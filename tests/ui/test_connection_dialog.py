@@ -1,7 +1,10 @@
 """ConnectionDialog: validation, keychain-only secrets, session-only fallback, live tests.
 
 Connection tests talk real HTTP to the sandbox on loopback; the keychain is an in-memory
-keyring backend defined here (or keyring's "fail" backend for a machine without one).
+keyring backend (or keyring's "fail" backend for a machine without one). The Qt-free
+parts of ``ui/connection/`` have their own tests in tests/unit: test_connection_form.py
+(form state and validation), test_connection_secret_saver.py (the save plan),
+test_connection_probe.py and test_connection_messages.py (the connection test).
 """
 
 from __future__ import annotations
@@ -47,15 +50,7 @@ SERVICE = appinfo.KEYRING_SERVICE
 W = TypeVar("W", bound=QWidget)
 
 
-from memory_keyring import MemoryKeyring  # noqa: E402
-
-
-class ReadOnlyKeyring(MemoryKeyring):
-    """Reads work, storing fails, like a keychain that locked itself mid-session."""
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise keyring.errors.PasswordSetError("the collection is read-only")
-
+from memory_keyring import MemoryKeyring, ReadOnlyKeyring  # noqa: E402
 
 # --- fixtures -----------------------------------------------------------------------------------
 
