@@ -27,3 +27,10 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     def delete_password(self, service: str, username: str) -> None:
         if self.entries.pop((service, username), None) is None:
             raise keyring.errors.PasswordDeleteError("no such entry")
+
+
+class ReadOnlyKeyring(MemoryKeyring):
+    """Reads work, storing fails, like a keychain that locked itself mid-session."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("the collection is read-only")

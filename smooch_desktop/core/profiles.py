@@ -1,4 +1,8 @@
-"""Stable connection-profile ids, and what a profile still holds in the outbox and drafts.
+"""Connection profiles: what one holds, its stable id, and what it still has unsent.
+
+:class:`Profile` is one connection as stored in the settings (the secret is in the
+keychain, never here); :class:`~smooch_desktop.ui.settings.AppSettings` reads and writes
+the list.
 
 The outbox, the drafts and the recent users are keyed by a profile's *id*, never by its
 name: a name is something the agent edits, and a rename must carry every queued message
@@ -16,14 +20,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.hosts import Region
 
 if TYPE_CHECKING:
     import sqlite3
 
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
+
+_E = TypeVar("_E", bound=StrEnum)
 
 #: Prefix of ids derived from a name (readable in the files; random ids have none).
 LEGACY_PREFIX: Final = "n-"
@@ -50,6 +60,59 @@ def profile_names_to_ids(conn: sqlite3.Connection, table: str) -> None:
         conn.execute(
             f"UPDATE {table} SET profile = ? WHERE profile = ?", (legacy_profile_id(name), name)
         )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A connection to one Smooch app (the secret is in the keychain, never here).
+
+    ``id`` never changes (a rename keeps it): the outbox, drafts and recent users are
+    keyed by it. New profiles get a random one; one saved before ids existed gets
+    :func:`legacy_profile_id` of its name on load. ``region`` and ``auth`` are stored
+    as their enum values (``"us"``, ``"basic"``…), the strings the settings always held.
+    """
+
+    name: str
+    region: Region = Region.US
+    base_url: str = ""  # custom region only
+    app_id: str = ""
+    key_id: str = ""
+    auth: AuthMethod = AuthMethod.BASIC
+    api_version: str = "v1.1"
+    id: str = field(default_factory=new_profile_id)
+
+    def __post_init__(self) -> None:
+        # A plain "eu" or "jwt" is accepted and stored as the enum; an unknown one raises.
+        object.__setattr__(self, "region", Region(self.region))
+        object.__setattr__(self, "auth", AuthMethod(self.auth))
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Profile | None:
+        """The profile stored as ``raw`` (a dict from the settings JSON), None if unusable.
+
+        Unknown keys are ignored, every value is read as a string, and a region or auth
+        method this version does not know reads as the default (US, Basic), as the
+        connection dialog has always shown it.
+        """
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            return None
+        known = {k: str(v) for k, v in raw.items() if k in cls.__dataclass_fields__}
+        if not known.get("id"):
+            known["id"] = legacy_profile_id(known["name"])
+        region = _member(Region, known.pop("region", ""), Region.US)
+        auth = _member(AuthMethod, known.pop("auth", ""), AuthMethod.BASIC)
+        return cls(region=region, auth=auth, **known)
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON-ready form :meth:`from_dict` reads back (enums as their string values)."""
+        return {**asdict(self), "region": self.region.value, "auth": self.auth.value}
+
+
+def _member(kind: type[_E], value: str, default: _E) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        return default
 
 
 #: How each open state is named to the agent (plural forms; the count goes in front).

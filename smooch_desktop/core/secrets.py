@@ -21,6 +21,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 import keyring
@@ -35,6 +36,17 @@ from smooch_desktop import appinfo
 _log = logging.getLogger(__name__)
 
 _DETAIL_LIMIT: Final = 160
+
+
+class SecretLocation(StrEnum):
+    """Where a secret is kept: the one answer to "is there a secret, and where?"."""
+
+    #: The OS keychain, through :class:`SecretStore` (survives a restart).
+    KEYCHAIN = "keychain"
+    #: :class:`SessionSecrets`: in memory until the app quits, never written anywhere.
+    SESSION = "session"
+    #: Neither: the agent has to enter it.
+    NOWHERE = "none"
 
 
 class KeychainUnavailable(Exception):
@@ -132,9 +144,12 @@ class SecretStore:
     def available(self, *, probe: bool = False) -> KeychainStatus:
         """Report whether secrets can be stored, without raising.
 
-        By default only the backend type is checked, which is instant and never shows
-        an unlock prompt. ``probe=True`` also reads a non-existent entry, which finds a
-        locked or broken keychain but may block on (or trigger) an unlock prompt.
+        By default only the backend type is checked, which never shows an unlock prompt
+        but is not free: the first call makes keyring pick its backend (importing and
+        asking each candidate, D-Bus included), about 50 ms; later calls are quick.
+        ``probe=True`` also reads a non-existent entry, which finds a locked or broken
+        keychain but may block on (or trigger) an unlock prompt. Call it from a worker
+        thread (the connection dialog runs it on the keychain queue).
         """
         try:
             backend = keyring.get_keyring()

@@ -27,7 +27,7 @@ from smooch_desktop.core.validation import ValidationError, clean_secret
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.plain import inline
-from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from smooch_desktop.api.auth import AuthMethod
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
-    from smooch_desktop.core.profiles import ProfileData
+    from smooch_desktop.core.profiles import Profile, ProfileData
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.single_instance import InstanceServer
@@ -510,7 +510,7 @@ class AppController(QObject):
     # Connection settings -------------------------------------------------------------------
     @Slot()
     def open_connection_dialog(self) -> None:
-        from smooch_desktop.ui.connection_dialog import ConnectionDialog
+        from smooch_desktop.ui.connection.dialog import ConnectionDialog
 
         if self._dialog is not None:
             self._dialog.raise_()

@@ -11,42 +11,16 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from smooch_desktop import appinfo
-from smooch_desktop.core.profiles import legacy_profile_id, new_profile_id
+
+if TYPE_CHECKING:
+    from smooch_desktop.core.profiles import Profile
 
 MAX_RECENT_USERS = 15
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A connection to one Smooch app (the secret is in the keychain, never here).
-
-    ``id`` never changes (a rename keeps it): the outbox, drafts and recent users are
-    keyed by it. New profiles get a random one; one saved before ids existed gets
-    :func:`~smooch_desktop.core.profiles.legacy_profile_id` of its name on load.
-    """
-
-    name: str
-    region: str = "us"  # us | eu | custom
-    base_url: str = ""  # custom region only
-    app_id: str = ""
-    key_id: str = ""
-    auth: str = "basic"  # basic | jwt
-    api_version: str = "v1.1"
-    id: str = field(default_factory=new_profile_id)
-
-    @classmethod
-    def from_dict(cls, raw: Any) -> Profile | None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-            return None
-        known = {k: str(v) for k, v in raw.items() if k in cls.__dataclass_fields__}
-        if not known.get("id"):
-            known["id"] = legacy_profile_id(known["name"])
-        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -120,6 +94,8 @@ class AppSettings:
 
     # Profiles -----------------------------------------------------------------------------
     def profiles(self) -> list[Profile]:
+        from smooch_desktop.core.profiles import Profile  # lazy: not needed to paint
+
         raw = self._get_json("connection/profiles", [])
         items = [Profile.from_dict(p) for p in raw] if isinstance(raw, list) else []
         found = [p for p in items if p is not None]
@@ -133,7 +109,7 @@ class AppSettings:
         return next((p for p in self.profiles() if p.id == profile_id), None)
 
     def save_profiles(self, profiles: list[Profile]) -> None:
-        self._set_json("connection/profiles", [asdict(p) for p in profiles])
+        self._set_json("connection/profiles", [p.to_dict() for p in profiles])
 
     def upsert_profile(self, profile: Profile) -> None:
         """Add ``profile`` or replace the one with its id (or, for an old one, its name)."""
@@ -179,6 +155,8 @@ class AppSettings:
         """Move lists keyed by a profile's name to the id that profile has (once)."""
         if getattr(self, "_recent_migrated", False):
             return
+        from smooch_desktop.core.profiles import legacy_profile_id  # lazy: not needed to paint
+
         self._recent_migrated = True
         self._s.beginGroup("recent")
         try:

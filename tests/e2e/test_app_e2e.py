@@ -219,11 +219,21 @@ def test_secret_from_real_keychain_never_written(
     store.set(account, sandbox.secret)
     try:
         assert store.get(account) == sandbox.secret
-        from smooch_desktop.ui.settings import AppSettings, Profile
+        from smooch_desktop.api.auth import AuthMethod
+        from smooch_desktop.api.hosts import Region
+        from smooch_desktop.core.profiles import Profile
+        from smooch_desktop.ui.settings import AppSettings
 
         settings = AppSettings()
         settings.upsert_profile(
-            Profile("E2E", "custom", sandbox.base_url, sandbox.app_id, sandbox.key_id, "jwt")
+            Profile(
+                "E2E",
+                Region.CUSTOM,
+                sandbox.base_url,
+                sandbox.app_id,
+                sandbox.key_id,
+                AuthMethod.JWT,
+            )
         )
         settings.set_active_profile_name("E2E")
         settings.sync()

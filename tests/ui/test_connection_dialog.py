@@ -1,7 +1,10 @@
 """ConnectionDialog: validation, keychain-only secrets, session-only fallback, live tests.
 
 Connection tests talk real HTTP to the sandbox on loopback; the keychain is an in-memory
-keyring backend defined here (or keyring's "fail" backend for a machine without one).
+keyring backend (or keyring's "fail" backend for a machine without one). The Qt-free
+parts of ``ui/connection/`` have their own tests in tests/unit: test_connection_form.py
+(form state and validation), test_connection_secret_saver.py (the save plan),
+test_connection_probe.py and test_connection_messages.py (the connection test).
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from smooch_desktop import appinfo
+from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.hosts import Region
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
 from smooch_desktop.ui import plain
-from smooch_desktop.ui.connection_dialog import ConnectionDialog
-from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.connection.dialog import ConnectionDialog
+from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.workers import TaskQueue
 
 SECRET = "s3cr3t-Value_that-must-never-leak-9f8e7d"
@@ -44,15 +50,7 @@ SERVICE = appinfo.KEYRING_SERVICE
 W = TypeVar("W", bound=QWidget)
 
 
-from memory_keyring import MemoryKeyring  # noqa: E402
-
-
-class ReadOnlyKeyring(MemoryKeyring):
-    """Reads work, storing fails, like a keychain that locked itself mid-session."""
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise keyring.errors.PasswordSetError("the collection is read-only")
-
+from memory_keyring import MemoryKeyring, ReadOnlyKeyring  # noqa: E402
 
 # --- fixtures -----------------------------------------------------------------------------------
 
@@ -321,11 +319,11 @@ def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain
     assert settings.profiles() == [
         Profile(
             name="Local",
-            region="custom",
+            region=Region.CUSTOM,
             base_url="http://127.0.0.1:8080",
             app_id="app_1",
             key_id="app_key_1",
-            auth="basic",
+            auth=AuthMethod.BASIC,
             api_version="v1.1",
             id=settings.profiles()[0].id,  # a new profile's random id, kept from now on
         )
@@ -451,7 +449,7 @@ def test_duplicate_copies_values_and_reuses_the_stored_secret(
     settings: AppSettings,
     open_dialog: Callable[..., ConnectionDialog],
 ) -> None:
-    settings.save_profiles([Profile("Prod", region="eu", app_id="app_1", key_id="app_key_1")])
+    settings.save_profiles([Profile("Prod", region=Region.EU, app_id="app_1", key_id="app_key_1")])
     memory_keyring.entries[(SERVICE, account_for("Prod", "app_key_1"))] = SECRET
     dialog = open_dialog()
     qtbot.mouseClick(
@@ -614,7 +612,7 @@ def test_connection_test_uses_the_stored_secret_when_none_is_typed(
         [
             Profile(
                 "Sandbox",
-                region="custom",
+                region=Region.CUSTOM,
                 base_url=sandbox.base_url,
                 app_id=sandbox.app_id,
                 key_id=sandbox.key_id,
@@ -732,7 +730,7 @@ def test_render_screenshot(
             Profile("Production (US)", app_id="5963c0d619a30a2e00de36b8", key_id="app_5963c0d6"),
             Profile(
                 "Local sandbox",
-                region="custom",
+                region=Region.CUSTOM,
                 base_url=sandbox.base_url,
                 app_id=sandbox.app_id,
                 key_id=sandbox.key_id,

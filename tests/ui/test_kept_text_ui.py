@@ -20,17 +20,19 @@ from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPus
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack, drain_deferred_deletes, type_text
 
+from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.models import OutgoingMessage, Sender
 from smooch_desktop.app import build_parser
 from smooch_desktop.core import paths
 from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.outbox import EntryState, Outbox
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
 from smooch_desktop.sandbox import DEMO_ALICE_ID
-from smooch_desktop.ui.connection_dialog import ConnectionDialog
+from smooch_desktop.ui.connection.dialog import ConnectionDialog
 from smooch_desktop.ui.controller import AppController
 from smooch_desktop.ui.main_window import MainWindow
-from smooch_desktop.ui.settings import AppSettings, Profile, SenderIdentity
+from smooch_desktop.ui.settings import AppSettings, SenderIdentity
 from smooch_desktop.ui.workers import TaskQueue
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
@@ -125,7 +127,7 @@ def test_renaming_a_profile_carries_its_queued_message_draft_and_it_is_sent(
 ) -> None:
     offline = f"http://127.0.0.1:{closed_port()}"
     settings = AppSettings()
-    settings.upsert_profile(Profile("Prod", "custom", offline, sandbox.app_id, sandbox.key_id))
+    settings.upsert_profile(Profile("Prod", Region.CUSTOM, offline, sandbox.app_id, sandbox.key_id))
     settings.set_active_profile_name("Prod")
     settings.sync()
     SecretStore().set(account_for("Prod", sandbox.key_id), sandbox.secret)

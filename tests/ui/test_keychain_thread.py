@@ -24,10 +24,12 @@ from pytestqt.qtbot import QtBot
 from ui_stack import type_text
 
 from smooch_desktop import appinfo
+from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import account_for
 from smooch_desktop.ui.controller import AppController
-from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.settings import AppSettings
 
 # The offscreen platform says this for every shown top-level window; harmless.
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
@@ -83,7 +85,7 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
 ) -> None:
     app_id, key_id, secret = sandbox.store.create_app(name="Keychain Shop")
     settings = AppSettings()
-    settings.upsert_profile(Profile("Shop", "custom", sandbox.base_url, app_id, key_id))
+    settings.upsert_profile(Profile("Shop", Region.CUSTOM, sandbox.base_url, app_id, key_id))
     settings.set_active_profile_name("Shop")
     settings.sync()
     noting_keyring.entries[(appinfo.KEYRING_SERVICE, account_for("Shop", key_id))] = secret

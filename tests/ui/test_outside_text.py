@@ -48,12 +48,14 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 from ui_stack import drain_deferred_deletes
 
+from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, account_for
 from smooch_desktop.ui import plain
 from smooch_desktop.ui.controller import AppController
 from smooch_desktop.ui.main_window import MainWindow
-from smooch_desktop.ui.settings import AppSettings, Profile, SenderIdentity
+from smooch_desktop.ui.settings import AppSettings, SenderIdentity
 
 # The offscreen platform says these for shown top-level windows and tooltips; harmless.
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
@@ -288,8 +290,8 @@ def seed_settings(
     sandbox_url: str, error_url: str, app_id: str, key_id: str, secret: str, hostile: str
 ) -> tuple[Profile, Profile]:
     settings = AppSettings()
-    good = Profile(f"{hostile} shop", "custom", sandbox_url, app_id, key_id)
-    bad = Profile(f"{hostile} down", "custom", error_url, app_id, key_id)
+    good = Profile(f"{hostile} shop", Region.CUSTOM, sandbox_url, app_id, key_id)
+    bad = Profile(f"{hostile} down", Region.CUSTOM, error_url, app_id, key_id)
     for profile in (good, bad):
         settings.upsert_profile(profile)
         SecretStore().set(account_for(profile.name, key_id), secret)

@@ -37,13 +37,15 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 from ui_stack import drain_deferred_deletes, type_text
 
-from smooch_desktop.api.auth import make_jwt
+from smooch_desktop.api.auth import AuthMethod, make_jwt
+from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.models import OutgoingMessage, Sender
 from smooch_desktop.app import build_parser
+from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, account_for
 from smooch_desktop.ui.controller import AppController
 from smooch_desktop.ui.main_window import MainWindow
-from smooch_desktop.ui.settings import AppSettings, Profile, SenderIdentity
+from smooch_desktop.ui.settings import AppSettings, SenderIdentity
 
 USER = "audit-user"
 
@@ -157,10 +159,10 @@ def test_a_whole_session_leaves_the_secret_nowhere(
     # Set up as the connection dialog would: profile in the settings, secret in the keychain.
     settings = AppSettings()
     base = sandbox.base_url
-    good = Profile("Audit", "custom", base, app_id, key_id, auth="jwt")
-    wrong = Profile("Audit wrong key", "custom", base, app_id, key_id, auth="basic")
+    good = Profile("Audit", Region.CUSTOM, base, app_id, key_id, auth=AuthMethod.JWT)
+    wrong = Profile("Audit wrong key", Region.CUSTOM, base, app_id, key_id, auth=AuthMethod.BASIC)
     nowhere = f"http://127.0.0.1:{closed_port()}"
-    offline = Profile("Audit offline", "custom", nowhere, app_id, key_id)
+    offline = Profile("Audit offline", Region.CUSTOM, nowhere, app_id, key_id)
     for profile in (good, wrong, offline):
         settings.upsert_profile(profile)
     settings.set_active_profile_name(good.name)
@@ -196,7 +198,8 @@ def test_a_whole_session_leaves_the_secret_nowhere(
             timeout=10_000,
         )
         # A 400: the server rejects a message (through the real outbox and engine).
-        # (After the engine went idle: see the xfail in test_main_window.py for why.)
+        # Enqueued once the API queue is idle, so the previous send and its typing calls
+        # are finished and the next message request the sandbox sees is this one.
         qtbot.waitUntil(lambda: not controller.api_tasks.is_busy(), timeout=10_000)
         assert controller.delivery is not None
         bad = controller.delivery.enqueue(USER, OutgoingMessage("x", Sender("Ada"), type="bogus"))

@@ -523,7 +523,8 @@ def test_settings_path_that_is_a_directory_loads_defaults() -> None:
 
 
 def test_settings_that_cannot_be_written_say_so() -> None:
-    from smooch_desktop.ui.settings import AppSettings, Profile
+    from smooch_desktop.core.profiles import Profile
+    from smooch_desktop.ui.settings import AppSettings
 
     settings_file().mkdir()  # not writable as a file, even for root
     settings = AppSettings()

@@ -15,7 +15,7 @@ from smooch_desktop.api.errors import (
 )
 from smooch_desktop.core.secrets import KeychainUnavailable
 from smooch_desktop.core.validation import ValidationError
-from smooch_desktop.ui.connection_dialog import describe_connection_error
+from smooch_desktop.ui.connection.messages import describe_connection_error
 
 SECRET = "s3cr3t-value-never-shown-0123456789abcdef"
 

@@ -6,7 +6,9 @@ dependency) and the ones under ``TYPE_CHECKING``:
 * ``api`` imports neither ``core`` nor ``ui`` (nor the sandbox);
 * ``core`` never imports ``ui`` (nor the sandbox);
 * ``sandbox`` imports none of ``api``, ``core`` and ``ui``;
-* Qt (PySide6, shiboken6) is imported only in ``ui/`` and the app bootstrap.
+* Qt (PySide6, shiboken6) is imported only in ``ui/`` and the app bootstrap;
+* the Qt-free modules inside ``ui/`` (``QT_FREE_UI``) import neither Qt nor a ``ui``
+  module outside that list.
 
 ``test_qt_free.py`` proves the Qt-free packages really import without Qt; this test
 names the line that breaks a rule, in any package, before anything runs.
@@ -23,6 +25,15 @@ PACKAGE = Path(__file__).resolve().parents[2] / "smooch_desktop"
 QT = ("PySide6", "shiboken6")
 #: Modules outside ui/ that boot Qt: the command line and QApplication set-up.
 QT_BOOTSTRAP = {"smooch_desktop.app", "smooch_desktop.__main__"}
+#: Modules inside ui/ that must stay Qt-free (tested without a display; see test_qt_free.py).
+QT_FREE_UI = {
+    "smooch_desktop.ui.connection.form",
+    "smooch_desktop.ui.connection.messages",
+    "smooch_desktop.ui.connection.probe",
+    "smooch_desktop.ui.connection.secret_saver",
+}
+#: The packages a Qt-free ui module is inside: importing one runs their __init__.py.
+QT_FREE_UI_PARENTS = {"smooch_desktop.ui", "smooch_desktop.ui.connection"}
 
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "smooch_desktop.api": (
@@ -72,6 +83,12 @@ def is_under(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
+def is_qt_free(module: str) -> bool:
+    """True for a Qt-free ui module, one of its parent packages, or a name inside one."""
+    allowed = QT_FREE_UI | QT_FREE_UI_PARENTS
+    return module in allowed or module.rpartition(".")[0] in QT_FREE_UI
+
+
 def violations(root: Path = PACKAGE) -> list[str]:
     """``file:line imports X`` for every import that breaks a rule, under ``root``."""
     problems: list[str] = []
@@ -79,8 +96,13 @@ def violations(root: Path = PACKAGE) -> list[str]:
         name = module_name(path, root)
         where = path.relative_to(root.parent)
         rules = [bad for layer, bad in FORBIDDEN.items() if is_under(name, layer)]
-        qt_allowed = is_under(name, "smooch_desktop.ui") or name in QT_BOOTSTRAP
+        qt_free_ui = name in QT_FREE_UI or name in QT_FREE_UI_PARENTS
+        qt_allowed = (is_under(name, "smooch_desktop.ui") and not qt_free_ui) or (
+            name in QT_BOOTSTRAP
+        )
         for line, imported in imports_of(path, root):
+            if qt_free_ui and is_under(imported, "smooch_desktop.ui") and not is_qt_free(imported):
+                problems.append(f"{where}:{line} imports {imported} (not Qt-free)")
             for bad in (b for rule in rules for b in rule):
                 if is_under(imported, bad):
                     problems.append(f"{where}:{line} imports {imported}")
@@ -101,6 +123,12 @@ def test_every_module_keeps_the_import_rules() -> None:
         ("def f():\n    import PySide6.QtCore\n", "core/bad.py", "imports Qt (PySide6.QtCore)"),
         ("from smooch_desktop.api import errors\n", "sandbox/bad.py", "imports smooch_desktop.api"),
         ("from PySide6.QtCore import Qt\n", "appinfo_bad.py", "imports Qt (PySide6.QtCore)"),
+        ("import shiboken6\n", "ui/connection/form.py", "imports Qt (shiboken6)"),
+        (
+            "from smooch_desktop.ui.settings import AppSettings\n",
+            "ui/connection/secret_saver.py",
+            "imports smooch_desktop.ui.settings (not Qt-free)",
+        ),
     ],
 )
 def test_the_checker_names_a_broken_rule(

@@ -1,9 +1,11 @@
-"""``api`` and ``core`` import without Qt (docs/architecture.md#qt-free-core).
+"""``api``, ``core`` and the Qt-free ``ui`` modules import without Qt
+(docs/architecture.md#qt-free-core).
 
 Each module is imported in a fresh interpreter in which importing PySide6 or shiboken6
 raises ImportError, so an accidental ``from PySide6 import …`` anywhere in the import
-chain fails here, not on a headless server. Modules are discovered with pkgutil, so
-modules added later are covered without touching this test.
+chain fails here, not on a headless server. Modules of ``api`` and ``core`` are
+discovered with pkgutil, so modules added later are covered without touching this test;
+the Qt-free modules inside ``ui/`` are listed one by one (their neighbours use Qt).
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ import sys
 import pytest
 
 QT_FREE_PACKAGES = ("smooch_desktop.api", "smooch_desktop.core")
+#: Modules inside ui/ that hold logic without widgets; test_import_rules.py lists them too.
+QT_FREE_UI_MODULES = (
+    "smooch_desktop.ui.connection.form",
+    "smooch_desktop.ui.connection.messages",
+    "smooch_desktop.ui.connection.probe",
+    "smooch_desktop.ui.connection.secret_saver",
+)
 
 PROBE = r"""
 import importlib
@@ -40,7 +49,8 @@ results = {"imported": [], "failed": {}}
 for package_name in sys.argv[1:]:
     package = importlib.import_module(package_name)
     results["imported"].append(package_name)
-    for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
+    # A plain module (no __path__) is imported on its own.
+    for info in pkgutil.walk_packages(getattr(package, "__path__", []), package_name + "."):
         try:
             importlib.import_module(info.name)
         except BaseException:
@@ -57,7 +67,7 @@ print(json.dumps(results))
 @pytest.fixture(scope="module")
 def probe() -> dict[str, object]:
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE, *QT_FREE_PACKAGES],
+        [sys.executable, "-c", PROBE, *QT_FREE_PACKAGES, *QT_FREE_UI_MODULES],
         capture_output=True,
         text=True,
         timeout=60,
@@ -77,7 +87,7 @@ def test_the_blocker_really_blocks() -> None:
     assert "ImportError: PySide6 is blocked" in completed.stderr
 
 
-def test_every_api_and_core_module_imports_without_qt(probe: dict[str, object]) -> None:
+def test_every_qt_free_module_imports_without_qt(probe: dict[str, object]) -> None:
     failed = probe["failed"]
     assert isinstance(failed, dict)
     assert failed == {}, "\n".join(f"{name}:\n{tb}" for name, tb in failed.items())
@@ -100,5 +110,7 @@ def test_discovery_found_the_modules(probe: dict[str, object]) -> None:
         "smooch_desktop.core.secrets",
         "smooch_desktop.core.paths",
         "smooch_desktop.core.shorthand",
+        "smooch_desktop.core.profiles",
+        *QT_FREE_UI_MODULES,
     ]:
         assert name in imported

@@ -8,33 +8,27 @@ for this run); it is never written to the settings, a log, the title or an error
 
 Keychain calls and the connection test run on the app's :class:`TaskQueue` (a keychain
 can block on an unlock prompt, the network always can); the GUI thread only waits for
-their results.
+their results. This module holds the widgets and their wiring only: the form values and
+their validation are in :mod:`.form`, the save plan in :mod:`.secret_saver`, the test's
+request in :mod:`.probe`, its error texts in :mod:`.messages`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import logging
-from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
 import shiboken6
-from PySide6.QtCore import QPointF, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
-    QColor,
     QFont,
     QIcon,
     QKeySequence,
-    QPainter,
-    QPainterPath,
     QPalette,
-    QPen,
-    QPixmap,
-    QResizeEvent,
     QStandardItemModel,
 )
 from PySide6.QtWidgets import (
@@ -50,29 +44,19 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from smooch_desktop.api.auth import AuthMethod, Credentials
-from smooch_desktop.api.errors import (
-    ApiError,
-    BadResponse,
-    ConfigError,
-    ConnectFailed,
-    ConnectionDropped,
-    HttpError,
-    ReadTimedOut,
-    TlsFailed,
-)
+from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.hosts import EU_BASE_URL, US_BASE_URL, Region, validate_base_url
-from smooch_desktop.api.v1 import V1Api
-from smooch_desktop.core.profiles import ProfileData, UnsentSummary
+from smooch_desktop.core.profiles import Profile, ProfileData, UnsentSummary
 from smooch_desktop.core.secrets import (
     KeychainStatus,
     KeychainUnavailable,
+    SecretLocation,
     SecretStore,
     SessionSecrets,
     account_for,
@@ -81,45 +65,41 @@ from smooch_desktop.core.validation import (
     ValidationError,
     clean_app_id,
     clean_key_id,
-    clean_profile_name,
     clean_secret,
 )
-from smooch_desktop.resources import icon_path
 from smooch_desktop.ui import plain
-from smooch_desktop.ui.plain import PlainLabel, breakable, inline, visible_controls
-from smooch_desktop.ui.settings import AppSettings, Profile
+from smooch_desktop.ui.connection.form import (
+    CONNECTION_FIELDS,
+    FIELD_LABELS,
+    SESSION_ONLY_TEXT,
+    ProfileForm,
+    SecretStorage,
+    form_problems,
+    unique_name,
+)
+from smooch_desktop.ui.connection.messages import describe_connection_error
+from smooch_desktop.ui.connection.probe import probe_connection
+from smooch_desktop.ui.connection.secret_saver import (
+    SaveOutcome,
+    SavePlan,
+    delete_secret,
+    find_secret,
+    plan_save,
+    store_secrets,
+)
+from smooch_desktop.ui.connection.widgets import (
+    ERROR_COLOR,
+    MUTED_COLOR,
+    OK_COLOR,
+    FieldError,
+    eye_icon,
+    svg_pixmap,
+)
+from smooch_desktop.ui.plain import PlainLabel, inline
+from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.workers import Task, TaskQueue
 
 log = logging.getLogger(__name__)
-
-#: The connection test must answer quickly or say why not.
-TEST_CONNECT_TIMEOUT_S: Final = 5.0
-TEST_READ_TIMEOUT_S: Final = 10.0
-
-SESSION_ONLY_TEXT: Final = "Use the secret for this session &only (not saved)"
-_SESSION_ONLY_PLAIN: Final = SESSION_ONLY_TEXT.replace("&", "")
-
-_ERROR_COLOR: Final = "#c62828"
-#: Error labels never ask for more width than this; they wrap to the field's width.
-_MIN_WRAP_WIDTH: Final = 120
-_FALLBACK_WRAP_WIDTH: Final = 400
-_OK_COLOR: Final = "#2e7d32"
-_MUTED_COLOR: Final = "#6b6b6b"
-
-# Where the existing secret of a draft lives.
-_IN_KEYCHAIN: Final = "keychain"
-_IN_SESSION: Final = "session"
-_NOWHERE: Final = "none"
-_UNKNOWN: Final = "unknown"  # not looked up yet
-
-_FIELD_LABELS: Final = {
-    "profile_name": "Name",
-    "base_url": "Base URL",
-    "app_id": "App ID",
-    "key_id": "Key ID",
-    "secret": "Secret",
-}
-_CONNECTION_FIELDS: Final = ("base_url", "app_id", "key_id", "secret")
 
 _REGIONS: Final = (
     (Region.US.value, f"US — {US_BASE_URL.removeprefix('https://')}"),
@@ -131,500 +111,6 @@ _AUTH_METHODS: Final = (
     (AuthMethod.JWT.value, "JWT (HS256, app scope)"),
 )
 _API_VERSIONS: Final = (("v1.1", "v1.1", True), ("v2", "v2 — not yet available", False))
-
-
-# --- pure helpers ---------------------------------------------------------------------------
-
-
-def _http_detail(exc: HttpError) -> str:
-    """``401 unauthorized: Invalid key id or secret`` — status, code and server text."""
-    status = exc.status if exc.status is not None else 0
-    text = f"{status} {exc.code}" if exc.code else f"{status}"
-    if exc.server_description:
-        text += f": {exc.server_description}"
-    return text
-
-
-def _describe_http_error(exc: HttpError) -> str:
-    status = exc.status or 0
-    detail = _http_detail(exc)
-    description = (exc.server_description or "").lower()
-    if status == 401:
-        if exc.code == "invalid_auth" or "jwt" in description:
-            return (
-                f"The JWT was not accepted ({detail}). Check the key ID and secret, and that "
-                "the key belongs to this app."
-            )
-        return f"The key ID or secret was not accepted ({detail})."
-    if status == 403:
-        return (
-            f"The key was accepted but has no access to this app ({detail}). "
-            "Use a key of this app, or an account key."
-        )
-    if status == 404:
-        if exc.code == "app_not_found" or "app not found" in description:
-            return (
-                f"App not found ({detail}). Check the App ID, and the region: "
-                "an app exists in one region only."
-            )
-        return f"Nothing found at this address ({detail}). Check the base URL."
-    if status == 402:
-        return f"The app's plan does not allow this ({detail})."
-    if status == 429:
-        return f"The server is limiting requests ({detail}). Wait a moment and test again."
-    if 300 <= status < 400:
-        return f"The server redirected the request ({detail}). Enter the final https:// address."
-    if status >= 500:
-        return f"The server had a problem ({detail}). Try again later."
-    return f"The server refused the request ({detail})."
-
-
-def describe_connection_error(exc: BaseException) -> str:
-    """One or two sentences saying exactly why a connection test failed.
-
-    Built only from the exception's type, status, error code and the server's own
-    description — never from request headers — so the text can't contain the secret.
-    """
-    if isinstance(exc, HttpError):
-        return _describe_http_error(exc)
-    if isinstance(exc, ConnectFailed):
-        return (
-            f"The server can't be reached: {exc.description} "
-            "Check the region or base URL and your network."
-        )
-    if isinstance(exc, TlsFailed):
-        return (
-            f"{exc.description} The certificate may be self-signed, expired or for another "
-            "host; nothing was sent."
-        )
-    if isinstance(exc, ReadTimedOut):
-        return f"Timed out: {exc.description} The server may be overloaded; test again."
-    if isinstance(exc, ConnectionDropped):
-        return (
-            f"{exc.description} A proxy or firewall may be cutting the connection; "
-            "check the base URL."
-        )
-    if isinstance(exc, BadResponse):
-        return f"This does not look like a Smooch API: {exc.description} Check the base URL."
-    if isinstance(exc, ApiError):
-        return exc.user_message
-    if isinstance(exc, ConfigError | ValidationError):
-        return exc.message
-    if isinstance(exc, KeychainUnavailable):
-        return f"The saved secret could not be read: {exc.reason}"
-    return f"The connection could not be tested (unexpected {type(exc).__name__})."
-
-
-def _unique_name(base: str, taken: set[str]) -> str:
-    folded = {name.casefold() for name in taken}
-    if base.casefold() not in folded:
-        return base
-    number = 2
-    while f"{base} {number}".casefold() in folded:
-        number += 1
-    return f"{base} {number}"
-
-
-# --- drafts -----------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Draft:
-    """The form values of one profile while the dialog is open (not yet saved)."""
-
-    name: str
-    region: str = Region.US.value
-    custom_url: str = ""
-    app_id: str = ""
-    key_id: str = ""
-    auth: str = AuthMethod.BASIC.value
-    api_version: str = "v1.1"
-    #: Typed in this dialog and not stored yet; "" = keep the stored one.
-    secret: str = field(default="", repr=False)
-    #: The profile as saved in the settings, None for a new one.
-    original: Profile | None = None
-    #: Keychain/session account of the existing secret, the key it is for, where it is.
-    stored_account: str = ""
-    stored_key_id: str = ""
-    stored_in: str = _NOWHERE
-    #: True when the stored entry is this profile's own (moved on rename, deleted with it).
-    owns_stored: bool = False
-    touched: set[str] = field(default_factory=set)
-    problems: dict[str, str] = field(default_factory=dict)
-    #: Why the last save of this draft's secret failed; shown (Save retries) until an edit.
-    save_error: str = ""
-
-    @classmethod
-    def from_profile(cls, profile: Profile) -> _Draft:
-        region = profile.region if profile.region in {r.value for r in Region} else "us"
-        auth = profile.auth if profile.auth in {m.value for m in AuthMethod} else "basic"
-        account = account_for(profile.name, profile.key_id) if profile.key_id else ""
-        return cls(
-            name=profile.name,
-            region=region,
-            custom_url=profile.base_url,
-            app_id=profile.app_id,
-            key_id=profile.key_id,
-            auth=auth,
-            api_version="v1.1",
-            original=profile,
-            stored_account=account,
-            stored_key_id=profile.key_id,
-            stored_in=_UNKNOWN if account else _NOWHERE,
-            owns_stored=bool(account),
-            touched=set(_FIELD_LABELS),
-        )
-
-    def copy_as(self, name: str) -> _Draft:
-        """A new, unsaved draft with these values; it reuses the stored secret if any."""
-        return _Draft(
-            name=name,
-            region=self.region,
-            custom_url=self.custom_url,
-            app_id=self.app_id,
-            key_id=self.key_id,
-            auth=self.auth,
-            api_version=self.api_version,
-            secret=self.secret,
-            stored_account=self.stored_account,
-            stored_key_id=self.stored_key_id,
-            stored_in=self.stored_in,
-            owns_stored=False,
-        )
-
-    def has_stored_secret(self) -> bool:
-        """True if a secret already stored for this very key can be used."""
-        return (
-            self.stored_in in (_IN_KEYCHAIN, _IN_SESSION)
-            and self.key_id.strip() == self.stored_key_id
-        )
-
-    def values(self) -> tuple[str, ...]:
-        url = self.custom_url.strip() if self.region == Region.CUSTOM.value else ""
-        return (
-            self.name.strip(),
-            self.region,
-            url,
-            self.app_id.strip(),
-            self.key_id.strip(),
-            self.auth,
-            self.api_version,
-        )
-
-    def is_dirty(self) -> bool:
-        if self.original is None or self.secret:
-            return True
-        o = self.original
-        saved = (o.name, o.region, o.base_url, o.app_id, o.key_id, o.auth, o.api_version)
-        return self.values() != saved
-
-
-@dataclass(frozen=True)
-class _Storage:
-    """Where new secrets can go right now."""
-
-    keychain_ok: bool
-    keychain_reason: str
-    session_only: bool
-
-    @property
-    def target(self) -> str:
-        return _IN_SESSION if self.session_only else _IN_KEYCHAIN
-
-    @property
-    def can_store(self) -> bool:
-        return self.keychain_ok or self.session_only
-
-    def blocked_message(self) -> str:
-        return (
-            f"The secret can't be saved: {self.keychain_reason} Tick “{_SESSION_ONLY_PLAIN}” "
-            "below to use it until you quit."
-        )
-
-
-def _draft_problems(draft: _Draft, taken: set[str], storage: _Storage) -> dict[str, str]:
-    """Field → message for everything in ``draft`` that keeps it from being saved."""
-    problems: dict[str, str] = {}
-    try:
-        name = clean_profile_name(draft.name)
-    except ValidationError as exc:
-        problems["profile_name"] = exc.message
-    else:
-        if name.casefold() in taken:
-            problems["profile_name"] = (
-                f"Another connection is already called “{name}”; choose a different name."
-            )
-    if draft.region == Region.CUSTOM.value:
-        try:
-            validate_base_url(draft.custom_url)
-        except ConfigError as exc:
-            problems["base_url"] = exc.message
-    for field_name, clean, raw in (
-        ("app_id", clean_app_id, draft.app_id),
-        ("key_id", clean_key_id, draft.key_id),
-    ):
-        try:
-            clean(raw)
-        except ValidationError as exc:
-            problems[field_name] = exc.message
-    secret_problem = _secret_problem(draft, storage)
-    if secret_problem:
-        problems["secret"] = secret_problem
-    return problems
-
-
-def _secret_problem(draft: _Draft, storage: _Storage) -> str:
-    if draft.secret:
-        try:
-            clean_secret(draft.secret)
-        except ValidationError as exc:
-            return exc.message
-        return "" if storage.can_store else storage.blocked_message()
-    if draft.stored_in == _UNKNOWN:
-        return "Looking for the saved secret in the keychain…"
-    if draft.has_stored_secret():
-        moves = draft.stored_account != _account_or_empty(draft)
-        if moves and draft.stored_in == _IN_KEYCHAIN and not storage.keychain_ok:
-            return (
-                f"The saved secret can't be moved to the new name: {storage.keychain_reason} "
-                "Enter the secret again."
-            )
-        return ""
-    if draft.stored_in in (_IN_KEYCHAIN, _IN_SESSION):
-        return "The key ID changed: enter the secret of the new key."
-    try:
-        clean_secret("")
-    except ValidationError as exc:
-        return exc.message
-    return ""  # pragma: no cover - clean_secret("") always raises
-
-
-def _account_or_empty(draft: _Draft) -> str:
-    name, key_id = draft.name.strip(), draft.key_id.strip()
-    return account_for(name, key_id) if name and key_id else ""
-
-
-@dataclass(frozen=True)
-class _SavePlan:
-    """What saving one draft does; the worker only reads it."""
-
-    draft: _Draft = field(repr=False)
-    profile: Profile
-    previous_name: str | None
-    account: str
-    target: str
-    secret: str = field(default="", repr=False)
-    #: Copy the secret from here when none was typed and the account changes.
-    source_account: str = ""
-    source_in: str = _NOWHERE
-    #: This profile's old entry, removed once the new one is stored.
-    obsolete_account: str = ""
-    obsolete_in: str = _NOWHERE
-
-    @property
-    def stored_in_after(self) -> str:
-        if self.secret:
-            return self.target
-        return self.source_in
-
-
-@dataclass(frozen=True)
-class _SaveOutcome:
-    done: list[_SavePlan]
-    failed: _SavePlan | None = None
-    reason: str = ""
-    keychain_failed: bool = False
-
-
-# --- worker functions (run on the task queue's thread; no widgets here) ----------------------
-
-
-def _read_secret(account: str, where: str, secrets: SecretStore, session: SessionSecrets) -> str:
-    value = session.get(account) if where == _IN_SESSION else secrets.get(account)
-    if not value:
-        raise ValidationError(
-            "secret", "The saved secret for this key was not found any more; enter it again."
-        )
-    return value
-
-
-def _find_secret(account: str, secrets: SecretStore, session: SessionSecrets) -> str:
-    """Where a secret is stored for ``account``: session, keychain or nowhere."""
-    if account in session:
-        return _IN_SESSION
-    return _IN_KEYCHAIN if secrets.get(account) is not None else _NOWHERE
-
-
-def _store_secrets(
-    plans: list[_SavePlan], secrets: SecretStore, session: SessionSecrets
-) -> _SaveOutcome:
-    done: list[_SavePlan] = []
-    failure: _SaveOutcome | None = None
-    for plan in plans:
-        try:
-            value = plan.secret
-            if not value and plan.source_account and plan.source_account != plan.account:
-                value = _read_secret(plan.source_account, plan.source_in, secrets, session)
-                target = plan.source_in
-            else:
-                target = plan.target
-            if value:
-                if target == _IN_SESSION:
-                    session.set(plan.account, value)
-                else:
-                    secrets.set(plan.account, value)
-                    # A session entry would shadow the one just saved.
-                    session.delete(plan.account)
-        except KeychainUnavailable as exc:
-            failure = _SaveOutcome(done, plan, exc.reason, keychain_failed=True)
-            break
-        except ValidationError as exc:
-            failure = _SaveOutcome(done, plan, exc.message)
-            break
-        done.append(plan)
-    # Old entries go last: another plan (a duplicate) may have copied from one of them.
-    finished = {id(plan) for plan in done}
-    still_used = {p.account for p in done} | {
-        p.source_account for p in plans if id(p) not in finished
-    }
-    for plan in done:
-        obsolete = plan.obsolete_account
-        if not obsolete or obsolete in still_used:
-            continue
-        if plan.obsolete_in == _IN_SESSION:
-            session.delete(obsolete)
-        else:
-            _delete_quietly(obsolete, secrets)
-    return failure or _SaveOutcome(done)
-
-
-def _delete_quietly(account: str, secrets: SecretStore) -> None:
-    """Remove an obsolete entry; a leftover is logged (by the store), never fatal."""
-    with contextlib.suppress(KeychainUnavailable):
-        secrets.delete(account)
-
-
-def _delete_secret(account: str, secrets: SecretStore) -> None:
-    secrets.delete(account)
-
-
-def _probe_connection(
-    base_url: str,
-    app_id: str,
-    key_id: str,
-    method: str,
-    api_version: str,
-    typed_secret: str,
-    stored_account: str,
-    stored_in: str,
-    secrets: SecretStore,
-    session: SessionSecrets,
-) -> str:
-    """Check host, app and key with one request; return the host (netloc) on success."""
-    secret = typed_secret or _read_secret(stored_account, stored_in, secrets, session)
-    api = V1Api.connect(
-        base_url,
-        app_id,
-        Credentials(key_id, secret, AuthMethod(method)),
-        version=api_version,
-        connect_timeout=TEST_CONNECT_TIMEOUT_S,
-        read_timeout=TEST_READ_TIMEOUT_S,
-    )
-    try:
-        api.check_connection()
-    except HttpError as exc:
-        if not _is_unknown_probe_user(exc):
-            raise
-    finally:
-        api.close()
-    return api.host
-
-
-def _is_unknown_probe_user(exc: HttpError) -> bool:
-    """True for the 404 "App user not found" that proves host, app and key all work.
-
-    ``V1Api.check_connection`` re-raises every 404 whose description mentions "app",
-    which includes this one; remove this once it tells the two apart itself.
-    """
-    description = (exc.server_description or "").strip().lower().rstrip(".")
-    return exc.status == 404 and (
-        exc.code == "user_not_found" or description in ("app user not found", "user not found")
-    )
-
-
-# --- widgets ------------------------------------------------------------------------------------
-
-
-def _eye_icon(color: QColor, *, crossed: bool) -> QIcon:
-    """An eye (or a crossed-out eye) for the show/hide secret action."""
-    pixmap = QPixmap(32, 32)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(QPen(color, 2.4))
-    outline = QPainterPath()
-    outline.moveTo(3, 16)
-    outline.quadTo(16, 3, 29, 16)
-    outline.quadTo(16, 29, 3, 16)
-    painter.drawPath(outline)
-    painter.setBrush(color)
-    painter.drawEllipse(QPointF(16, 16), 4.5, 4.5)
-    if crossed:
-        painter.drawLine(QPointF(6, 27), QPointF(26, 5))
-    painter.end()
-    return QIcon(pixmap)
-
-
-def _svg_pixmap(name: str, size: int = 16) -> QPixmap:
-    return QIcon(str(icon_path(name))).pixmap(QSize(size, size))
-
-
-class _FieldError(QLabel):
-    """The red explanation in the form row right under its field; the row hides when empty."""
-
-    def __init__(
-        self, object_name: str, form: QFormLayout, field: QWidget, parent: QWidget
-    ) -> None:
-        super().__init__(parent)
-        self._field = field
-        self.setObjectName(object_name)
-        self.setWordWrap(True)
-        self.setStyleSheet(f"color: {_ERROR_COLOR};")
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Expanding: take the whole field column, so the text wraps at the field's width.
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self._form = form
-        self._shown = False
-        self._row = form.rowCount()
-        # A row of its own (field column only): QFormLayout wraps it to the field's width.
-        form.setWidget(self._row, QFormLayout.ItemRole.FieldRole, self)
-        form.setRowVisible(self._row, False)
-
-    def show_message(self, message: str) -> None:
-        shown = breakable(visible_controls(message))  # may quote input: long words wrap
-        if shown == self.text() and self._shown == bool(message):
-            return
-        self._shown = bool(message)
-        self.setText(shown)
-        self._form.setRowVisible(self._row, bool(message))
-        self.updateGeometry()
-
-    # The layouts above (a splitter) ask for the size hint, not height-for-width; answer
-    # with the height the text needs at the width the label really has.
-    def sizeHint(self) -> QSize:
-        width = max(self.width(), self._field.width())
-        if width <= _MIN_WRAP_WIDTH:
-            width = _FALLBACK_WRAP_WIDTH
-        return QSize(_MIN_WRAP_WIDTH, self.heightForWidth(width))
-
-    def minimumSizeHint(self) -> QSize:
-        return self.sizeHint()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self.updateGeometry()
 
 
 class ConnectionDialog(QDialog):
@@ -656,7 +142,7 @@ class ConnectionDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("connectionDialog")
-        #: The outbox and drafts, to say what a profile still holds before deleting it.
+        #: The outbox and message drafts, to say what a profile still holds before deleting it.
         self._profile_data = profile_data
         self.setWindowTitle("Connections")
         self.setSizeGripEnabled(True)
@@ -667,15 +153,15 @@ class ConnectionDialog(QDialog):
         self._secrets = secrets
         self._session = session_secrets
         self._tasks = tasks
-        self._drafts: list[_Draft] = []
-        self._current: _Draft | None = None
+        self._forms: list[ProfileForm] = []
+        self._current: ProfileForm | None = None
         self._loading = False
         self._saving = False
         #: Bumped on every edit of a value the connection test uses.
         self._generation = 0
         self._test_task: Task | None = None
         self._test_generation = -1
-        self._test_draft: _Draft | None = None
+        self._test_form: ProfileForm | None = None
         self._test_app_id = ""
         self._save_task: Task | None = None
         self._lookups: dict[int, Task] = {}
@@ -741,7 +227,7 @@ class ConnectionDialog(QDialog):
         self._save_hint.setObjectName("saveHint")
         self._save_hint.setWordWrap(True)
         self._save_hint.setTextFormat(Qt.TextFormat.PlainText)
-        self._save_hint.setStyleSheet(f"color: {_MUTED_COLOR};")
+        self._save_hint.setStyleSheet(f"color: {MUTED_COLOR};")
         bottom_row = QHBoxLayout()
         bottom_row.addWidget(self._save_hint, 1)
         bottom_row.addWidget(self._buttons)
@@ -819,7 +305,7 @@ class ConnectionDialog(QDialog):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        self._errors: dict[str, _FieldError] = {}
+        self._errors: dict[str, FieldError] = {}
 
         self._name_edit = self._line_edit(side, "nameEdit", "e.g. Production (US)")
         self._name_edit.setMaxLength(200)
@@ -851,8 +337,8 @@ class ConnectionDialog(QDialog):
             | Qt.InputMethodHint.ImhNoAutoUppercase
         )
         eye = self.palette().color(QPalette.ColorRole.Text)
-        self._eye_open = _eye_icon(eye, crossed=False)
-        self._eye_closed = _eye_icon(eye, crossed=True)
+        self._eye_open = eye_icon(eye, crossed=False)
+        self._eye_closed = eye_icon(eye, crossed=True)
         self._show_secret = QAction(self._eye_open, "Show the secret", self._secret_edit)
         self._show_secret.setObjectName("showSecretAction")
         self._show_secret.setCheckable(True)
@@ -932,57 +418,57 @@ class ConnectionDialog(QDialog):
         label.setBuddy(widget)
         form.addRow(label, widget)
         if field_name is not None and error_name is not None:
-            self._errors[field_name] = _FieldError(error_name, form, widget, parent)
+            self._errors[field_name] = FieldError(error_name, form, widget, parent)
 
     # Loading and selection ------------------------------------------------------------------
     def _load_profiles(self, select: str | None) -> None:
-        self._drafts = [_Draft.from_profile(p) for p in self._settings.profiles()]
-        if not self._drafts:
-            self._drafts.append(_Draft(name="My app"))
-        for draft in self._drafts:
-            self._list.addItem(self._item_for(draft))
+        self._forms = [ProfileForm.from_profile(p) for p in self._settings.profiles()]
+        if not self._forms:
+            self._forms.append(ProfileForm(name="My app"))
+        for form in self._forms:
+            self._list.addItem(self._item_for(form))
         wanted = select or self._settings.active_profile_name()
-        row = next((i for i, d in enumerate(self._drafts) if d.name == wanted), 0)
+        row = next((i for i, d in enumerate(self._forms) if d.name == wanted), 0)
         self._list.setCurrentRow(row)
-        if self._current is not self._drafts[row]:
+        if self._current is not self._forms[row]:
             self._on_row_changed(row)
 
-    def _item_for(self, draft: _Draft) -> QListWidgetItem:
-        item = QListWidgetItem(inline(draft.name.strip(), one_line=True) or "(no name)")
-        self._style_item(item, draft)
+    def _item_for(self, form: ProfileForm) -> QListWidgetItem:
+        item = QListWidgetItem(inline(form.name.strip(), one_line=True) or "(no name)")
+        self._style_item(item, form)
         return item
 
-    def _style_item(self, item: QListWidgetItem, draft: _Draft) -> None:
-        item.setText(inline(draft.name.strip(), one_line=True) or "(no name)")
+    def _style_item(self, item: QListWidgetItem, form: ProfileForm) -> None:
+        item.setText(inline(form.name.strip(), one_line=True) or "(no name)")
         font = QFont(self._list.font())
-        font.setItalic(draft.is_dirty())
+        font.setItalic(form.is_dirty())
         item.setFont(font)
         shown = {
             k
-            for k in draft.problems
-            if k in draft.touched and not (k == "secret" and draft.stored_in == _UNKNOWN)
+            for k in form.problems
+            if k in form.touched and not (k == "secret" and form.lookup_pending)
         }
         # The whole name (the row elides it), as plain text: names come from the settings file.
-        tip = draft.name.strip() + ("\nUnsaved changes" if draft.is_dirty() else "")
+        tip = form.name.strip() + ("\nUnsaved changes" if form.is_dirty() else "")
         item.setToolTip(plain.plain_tooltip(tip.strip()))
-        item.setIcon(QIcon(_svg_pixmap("warning")) if shown else QIcon())
+        item.setIcon(QIcon(svg_pixmap("warning")) if shown else QIcon())
 
-    def _row_of(self, draft: _Draft) -> int:
-        for row, candidate in enumerate(self._drafts):
-            if candidate is draft:
+    def _row_of(self, form: ProfileForm) -> int:
+        for row, candidate in enumerate(self._forms):
+            if candidate is form:
                 return row
         return -1
 
     @Slot(int)
     def _on_row_changed(self, row: int) -> None:
-        if not 0 <= row < len(self._drafts):
+        if not 0 <= row < len(self._forms):
             self._current = None
             self._set_form_enabled(False)
             return
-        self._current = self._drafts[row]
+        self._current = self._forms[row]
         self._generation += 1
         self._set_form_enabled(True)
-        self._show_draft(self._current)
+        self._show_form(self._current)
         self._clear_test_result()
         self._lookup_stored_secret(self._current)
 
@@ -999,70 +485,72 @@ class ConnectionDialog(QDialog):
             self._delete_button,
         ):
             widget.setEnabled(enabled)
-        self._url_edit.setEnabled(enabled and self._region() == Region.CUSTOM.value)
+        self._url_edit.setEnabled(enabled and self._region() is Region.CUSTOM)
 
-    def _show_draft(self, draft: _Draft) -> None:
+    def _show_form(self, form: ProfileForm) -> None:
         self._loading = True
         try:
-            self._name_edit.setText(draft.name)
-            self._region_combo.setCurrentIndex(max(0, self._region_combo.findData(draft.region)))
-            self._app_id_edit.setText(draft.app_id)
-            self._key_id_edit.setText(draft.key_id)
-            self._secret_edit.setText(draft.secret)
-            self._auth_combo.setCurrentIndex(max(0, self._auth_combo.findData(draft.auth)))
-            self._version_combo.setCurrentIndex(
-                max(0, self._version_combo.findData(draft.api_version))
+            self._name_edit.setText(form.name)
+            self._region_combo.setCurrentIndex(
+                max(0, self._region_combo.findData(form.region.value))
             )
-            self._show_region_url(draft)
+            self._app_id_edit.setText(form.app_id)
+            self._key_id_edit.setText(form.key_id)
+            self._secret_edit.setText(form.secret)
+            self._auth_combo.setCurrentIndex(max(0, self._auth_combo.findData(form.auth.value)))
+            self._version_combo.setCurrentIndex(
+                max(0, self._version_combo.findData(form.api_version))
+            )
+            self._show_region_url(form)
         finally:
             self._loading = False
         self._revalidate()
 
-    def _show_region_url(self, draft: _Draft) -> None:
-        custom = draft.region == Region.CUSTOM.value
+    def _show_region_url(self, form: ProfileForm) -> None:
+        custom = form.region is Region.CUSTOM
         self._url_edit.setEnabled(custom)
         if custom:
-            self._url_edit.setText(draft.custom_url)
+            self._url_edit.setText(form.custom_url)
         else:
-            self._url_edit.setText(US_BASE_URL if draft.region == "us" else EU_BASE_URL)
+            self._url_edit.setText(US_BASE_URL if form.region is Region.US else EU_BASE_URL)
 
-    def _region(self) -> str:
+    def _region(self) -> Region:
         value = self._region_combo.currentData()
-        return value if isinstance(value, str) else Region.US.value
+        return Region(value) if isinstance(value, str) else Region.US
 
-    def _lookup_stored_secret(self, draft: _Draft) -> None:
-        if draft.stored_in != _UNKNOWN or id(draft) in self._lookups:
+    def _lookup_stored_secret(self, form: ProfileForm) -> None:
+        if not form.lookup_pending or id(form) in self._lookups:
             return
-        if draft.stored_account in self._session:
-            draft.stored_in = _IN_SESSION
+        if form.stored_account in self._session:
+            form.stored_in = SecretLocation.SESSION
             self._revalidate()
             return
         if not self._keychain_known:
             return  # looked up once the keychain status is in (_on_keychain_status)
         if not self._keychain_ok:
-            draft.stored_in = _NOWHERE
+            form.stored_in = SecretLocation.NOWHERE
             self._revalidate()
             return
-        fn = functools.partial(_find_secret, draft.stored_account, self._secrets, self._session)
-        self._lookups[id(draft)] = self._tasks.submit(
+        fn = functools.partial(find_secret, form.stored_account, self._secrets, self._session)
+        self._lookups[id(form)] = self._tasks.submit(
             fn,
-            functools.partial(self._on_lookup_result, draft),
-            functools.partial(self._on_lookup_error, draft),
+            functools.partial(self._on_lookup_result, form),
+            functools.partial(self._on_lookup_error, form),
             kind="keychain",
         )
 
-    def _on_lookup_result(self, draft: _Draft, where: object) -> None:
-        self._lookups.pop(id(draft), None)
+    def _on_lookup_result(self, form: ProfileForm, where: object) -> None:
+        self._lookups.pop(id(form), None)
         if not shiboken6.isValid(self):
             return
-        draft.stored_in = where if isinstance(where, str) else _NOWHERE
+        form.stored_in = where if isinstance(where, SecretLocation) else SecretLocation.NOWHERE
         self._revalidate()
 
-    def _on_lookup_error(self, draft: _Draft, exc: BaseException) -> None:
-        self._lookups.pop(id(draft), None)
+    def _on_lookup_error(self, form: ProfileForm, exc: BaseException) -> None:
+        self._lookups.pop(id(form), None)
         if not shiboken6.isValid(self):
             return
-        draft.stored_in = _NOWHERE
+        form.stored_in = SecretLocation.NOWHERE
         if isinstance(exc, KeychainUnavailable):
             self._keychain_ok = False
             self._keychain_reason = exc.reason
@@ -1084,60 +572,60 @@ class ConnectionDialog(QDialog):
 
     @Slot(str)
     def _on_text_edited(self, text: str) -> None:
-        draft = self._current
+        form = self._current
         field_name = self._field_of(self.sender())
-        if draft is None or field_name is None or self._loading:
+        if form is None or field_name is None or self._loading:
             return
         if field_name == "profile_name":
-            draft.name = text
+            form.name = text
         elif field_name == "base_url":
-            draft.custom_url = text
+            form.custom_url = text
         elif field_name == "app_id":
-            draft.app_id = text
+            form.app_id = text
         elif field_name == "key_id":
-            draft.key_id = text
+            form.key_id = text
         else:
-            draft.secret = text
+            form.secret = text
         if field_name in ("secret", "key_id", "profile_name"):
-            draft.save_error = ""
-        draft.touched.add(field_name)
-        if field_name in _CONNECTION_FIELDS:
+            form.save_error = ""
+        form.touched.add(field_name)
+        if field_name in CONNECTION_FIELDS:
             self._connection_values_changed()
         self._revalidate()
 
     @Slot()
     def _on_editing_finished(self) -> None:
-        draft = self._current
+        form = self._current
         field_name = self._field_of(self.sender())
-        if draft is None or field_name is None or self._loading:
+        if form is None or field_name is None or self._loading:
             return
-        if field_name not in draft.touched:
-            draft.touched.add(field_name)
+        if field_name not in form.touched:
+            form.touched.add(field_name)
             self._revalidate()
 
     @Slot(int)
     def _on_region_changed(self, _index: int) -> None:
-        draft = self._current
-        if draft is None or self._loading:
+        form = self._current
+        if form is None or self._loading:
             return
-        draft.region = self._region()
+        form.region = self._region()
         self._loading = True
         try:
-            self._show_region_url(draft)
+            self._show_region_url(form)
         finally:
             self._loading = False
-        if draft.region == Region.CUSTOM.value:
+        if form.region is Region.CUSTOM:
             self._url_edit.setFocus(Qt.FocusReason.OtherFocusReason)
         self._connection_values_changed()
         self._revalidate()
 
     @Slot(int)
     def _on_auth_changed(self, _index: int) -> None:
-        draft = self._current
+        form = self._current
         value = self._auth_combo.currentData()
-        if draft is None or self._loading or not isinstance(value, str):
+        if form is None or self._loading or not isinstance(value, str):
             return
-        draft.auth = value
+        form.auth = AuthMethod(value)
         self._connection_values_changed()
         self._revalidate()
 
@@ -1157,31 +645,31 @@ class ConnectionDialog(QDialog):
             self._current.save_error = ""
         self._revalidate()
 
-    def _storage(self) -> _Storage:
+    def _storage(self) -> SecretStorage:
         session_only = self._offer_session_only() and self._session_only.isChecked()
         # Until the keychain has answered, don't report it as missing (Save waits instead).
         ok = self._keychain_ok or not self._keychain_known
-        return _Storage(ok, self._keychain_reason, session_only)
+        return SecretStorage(ok, self._keychain_reason, session_only)
 
     def _offer_session_only(self) -> bool:
         return self._keychain_known and (not self._keychain_ok or bool(self._save_failure))
 
     def _revalidate(self) -> None:
-        """Recheck every draft, show the current one's messages, enable Save accordingly."""
+        """Recheck every profile form, show the current one's messages, enable Save accordingly."""
         storage = self._storage()
-        for draft in self._drafts:
-            taken = {d.name.strip().casefold() for d in self._drafts if d is not draft}
-            draft.problems = _draft_problems(draft, taken, storage)
-            row = self._row_of(draft)
+        for form in self._forms:
+            taken = {d.name.strip().casefold() for d in self._forms if d is not form}
+            form.problems = form_problems(form, taken, storage)
+            row = self._row_of(form)
             item = self._list.item(row)
             if item is not None:
-                self._style_item(item, draft)
+                self._style_item(item, form)
         current = self._current
         for field_name, label in self._errors.items():
             message = ""
             if current is not None and field_name in current.touched:
                 message = current.problems.get(field_name, "")
-                if field_name == "secret" and current.stored_in == _UNKNOWN and not current.secret:
+                if field_name == "secret" and current.lookup_pending and not current.secret:
                     message = ""  # the placeholder says the keychain is being checked
             if current is not None and field_name == "secret" and not message:
                 message = current.save_error
@@ -1190,21 +678,21 @@ class ConnectionDialog(QDialog):
         self._update_save_state()
 
     def _update_secret_placeholder(self) -> None:
-        draft = self._current
+        form = self._current
         text = "Paste the secret of the API key"
-        if draft is not None and draft.has_stored_secret():
+        if form is not None and form.has_stored_secret():
             text = (
                 "Stored in the system keychain"
-                if draft.stored_in == _IN_KEYCHAIN
+                if form.stored_in is SecretLocation.KEYCHAIN
                 else "Kept for this session only"
             )
-        elif draft is not None and draft.stored_in == _UNKNOWN:
+        elif form is not None and form.lookup_pending:
             text = "Checking the keychain…"
         self._secret_edit.setPlaceholderText(text)
 
     def _update_save_state(self) -> None:
         current = self._current
-        blocking = [d for d in self._drafts if d.problems and (d is current or d.is_dirty())]
+        blocking = [d for d in self._forms if d.problems and (d is current or d.is_dirty())]
         self._save_button.setEnabled(
             current is not None and not blocking and not self._saving and self._keychain_known
         )
@@ -1214,7 +702,7 @@ class ConnectionDialog(QDialog):
         elif not self._keychain_known:
             self._save_hint.setText("Checking the system keychain…")
         elif current is not None and current.problems:
-            labels = [_FIELD_LABELS[f] for f in _FIELD_LABELS if f in current.problems]
+            labels = [FIELD_LABELS[f] for f in FIELD_LABELS if f in current.problems]
             self._save_hint.setText("To save, complete: " + ", ".join(labels) + ".")
         elif blocking:
             names = ", ".join(f"“{d.name.strip() or '(no name)'}”" for d in blocking)
@@ -1225,43 +713,43 @@ class ConnectionDialog(QDialog):
     # Profile list actions --------------------------------------------------------------------
     @Slot()
     def _on_add(self) -> None:
-        taken = {d.name.strip() for d in self._drafts}
-        self._append_draft(_Draft(name=_unique_name("New connection", taken)))
+        taken = {d.name.strip() for d in self._forms}
+        self._append_form(ProfileForm(name=unique_name("New connection", taken)))
 
     @Slot()
     def _on_duplicate(self) -> None:
         source = self._current
         if source is None:
             return
-        taken = {d.name.strip() for d in self._drafts}
-        copy = source.copy_as(_unique_name(f"{source.name.strip()} (copy)", taken))
-        copy.touched = set(_FIELD_LABELS)
-        self._append_draft(copy)
+        taken = {d.name.strip() for d in self._forms}
+        copy = source.copy_as(unique_name(f"{source.name.strip()} (copy)", taken))
+        copy.touched = set(FIELD_LABELS)
+        self._append_form(copy)
 
-    def _append_draft(self, draft: _Draft) -> None:
-        self._drafts.append(draft)
-        self._list.addItem(self._item_for(draft))
-        self._list.setCurrentRow(len(self._drafts) - 1)
+    def _append_form(self, form: ProfileForm) -> None:
+        self._forms.append(form)
+        self._list.addItem(self._item_for(form))
+        self._list.setCurrentRow(len(self._forms) - 1)
         self._name_edit.setFocus(Qt.FocusReason.OtherFocusReason)
         self._name_edit.selectAll()
 
     @Slot()
     def _on_delete(self) -> None:
-        draft = self._current
-        if draft is None:
+        form = self._current
+        if form is None:
             return
-        name = draft.name.strip() or "(no name)"
-        if draft.original is not None and self._profile_data is not None:
-            unsent = self._profile_data.unsent(draft.original.id)
+        name = form.name.strip() or "(no name)"
+        if form.original is not None and self._profile_data is not None:
+            unsent = self._profile_data.unsent(form.original.id)
             if not unsent.empty:
-                if not self._confirm_delete_with_unsent(draft.original, unsent):
+                if not self._confirm_delete_with_unsent(form.original, unsent):
                     return
-                self._profile_data.forget(draft.original.id)
-                self._remove_draft_row(draft)
+                self._profile_data.forget(form.original.id)
+                self._remove_form_row(form)
                 return
-        if draft.original is not None:
+        if form.original is not None:
             question = (
-                f"Delete the connection “{inline(draft.original.name)}”?\n\n"
+                f"Delete the connection “{inline(form.original.name)}”?\n\n"
                 "Its secret is also removed from the system keychain. This can't be undone."
             )
         else:
@@ -1275,14 +763,14 @@ class ConnectionDialog(QDialog):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        self._remove_draft_row(draft)
+        self._remove_form_row(form)
 
     def set_profile_data(self, profile_data: ProfileData | None) -> None:
-        """Give the dialog the outbox and drafts, so deleting a profile says what it holds."""
+        """The outbox and message drafts, so deleting a profile says what it still holds."""
         self._profile_data = profile_data
 
     def _confirm_delete_with_unsent(self, profile: Profile, unsent: UnsentSummary) -> bool:
-        """Ask before a profile that still holds messages or drafts goes; default: keep it."""
+        """Ask before a profile with unsent messages or message drafts goes; default: keep it."""
         things = unsent.things()
         details = f" ({unsent.details()})" if unsent.messages else ""
         box = QMessageBox(self)
@@ -1305,17 +793,17 @@ class ConnectionDialog(QDialog):
         box.exec()
         return box.clickedButton() is drop
 
-    def _remove_draft_row(self, draft: _Draft) -> None:
-        if draft.original is not None:
-            self._forget_profile(draft)
-        row = self._row_of(draft)
-        self._drafts.pop(row)
+    def _remove_form_row(self, form: ProfileForm) -> None:
+        if form.original is not None:
+            self._forget_profile(form)
+        row = self._row_of(form)
+        self._forms.pop(row)
         self._current = None
         self._list.takeItem(row)
-        if not self._drafts:
+        if not self._forms:
             taken: set[str] = set()
-            self._append_draft(_Draft(name=_unique_name("My app", taken)))
-        self._list.setCurrentRow(min(row, len(self._drafts) - 1))
+            self._append_form(ProfileForm(name=unique_name("My app", taken)))
+        self._list.setCurrentRow(min(row, len(self._forms) - 1))
         self._revalidate()
 
     def _sync_settings(self) -> bool:
@@ -1327,21 +815,21 @@ class ConnectionDialog(QDialog):
             return False
         return True
 
-    def _forget_profile(self, draft: _Draft) -> None:
-        assert draft.original is not None
-        old = draft.original
+    def _forget_profile(self, form: ProfileForm) -> None:
+        assert form.original is not None
+        old = form.original
         self._settings.save_profiles([p for p in self._settings.profiles() if p.id != old.id])
         if self._settings.active_profile_name() == old.name:
             self._settings.set_active_profile_name("")
         self._sync_settings()
         accounts = {account_for(old.name, old.key_id)} if old.key_id else set()
-        if draft.owns_stored and draft.stored_account:
-            accounts.add(draft.stored_account)
+        if form.owns_stored and form.stored_account:
+            accounts.add(form.stored_account)
         for account in accounts:
             self._session.delete(account)
             if self._keychain_ok or not self._keychain_known:
                 self._tasks.submit(
-                    functools.partial(_delete_secret, account, self._secrets),
+                    functools.partial(delete_secret, account, self._secrets),
                     on_error=self._on_delete_secret_failed,
                     kind="keychain",
                 )
@@ -1355,7 +843,7 @@ class ConnectionDialog(QDialog):
             f"The connection was deleted, but its secret could not be removed from the "
             f"keychain: {reason}"
         )
-        self._keychain_icon.setPixmap(_svg_pixmap("warning"))
+        self._keychain_icon.setPixmap(svg_pixmap("warning"))
 
     # Keychain status -------------------------------------------------------------------------
     def _on_keychain_status(self, status: object) -> None:
@@ -1387,7 +875,7 @@ class ConnectionDialog(QDialog):
 
     def _update_keychain_status(self) -> None:
         if self._save_failure:
-            self._keychain_icon.setPixmap(_svg_pixmap("warning"))
+            self._keychain_icon.setPixmap(svg_pixmap("warning"))
             self._keychain_label.setText(
                 f"Saving to the system keychain failed: {self._save_failure} Save again to "
                 "retry, or keep the secret for this session only."
@@ -1400,13 +888,13 @@ class ConnectionDialog(QDialog):
         elif self._keychain_ok:
             backend = self._keychain_backend.rsplit(".", 2)
             shown = backend[-2] if len(backend) >= 2 else self._keychain_backend
-            self._keychain_icon.setPixmap(_svg_pixmap("check"))
+            self._keychain_icon.setPixmap(svg_pixmap("check"))
             self._keychain_label.setText(
                 f"Secrets are stored in the system keychain ({shown}), never in the settings."
             )
             self._session_only.setVisible(False)
         else:
-            self._keychain_icon.setPixmap(_svg_pixmap("warning"))
+            self._keychain_icon.setPixmap(svg_pixmap("warning"))
             self._keychain_label.setText(
                 f"The system keychain is not available: {self._keychain_reason} "
                 "Secrets can't be saved; nothing is written in plain text."
@@ -1431,50 +919,50 @@ class ConnectionDialog(QDialog):
         if icon is None:
             self._test_icon.clear()
         else:
-            self._test_icon.setPixmap(_svg_pixmap(icon))
+            self._test_icon.setPixmap(svg_pixmap(icon))
         self._test_label.setStyleSheet(f"color: {color};")
         self._test_label.setText(text)
 
     @Slot()
     def _on_test(self) -> None:
-        draft = self._current
-        if draft is None or self._test_task is not None:
+        form = self._current
+        if form is None or self._test_task is not None:
             return
-        draft.touched.update(_CONNECTION_FIELDS)
+        form.touched.update(CONNECTION_FIELDS)
         self._revalidate()
         try:
-            if draft.region == Region.CUSTOM.value:
-                base_url = validate_base_url(draft.custom_url)
+            if form.region is Region.CUSTOM:
+                base_url = validate_base_url(form.custom_url)
             else:
-                base_url = US_BASE_URL if draft.region == Region.US.value else EU_BASE_URL
-            app_id = clean_app_id(draft.app_id)
-            key_id = clean_key_id(draft.key_id)
-            typed = clean_secret(draft.secret) if draft.secret else ""
+                base_url = US_BASE_URL if form.region is Region.US else EU_BASE_URL
+            app_id = clean_app_id(form.app_id)
+            key_id = clean_key_id(form.key_id)
+            typed = clean_secret(form.secret) if form.secret else ""
         except (ConfigError, ValidationError) as exc:
-            self._show_test_result("warning", f"Can't test yet: {exc.message}", _ERROR_COLOR)
+            self._show_test_result("warning", f"Can't test yet: {exc.message}", ERROR_COLOR)
             return
-        if not typed and not draft.has_stored_secret():
-            message = draft.problems.get("secret") or "Enter the secret of the API key."
-            self._show_test_result("warning", f"Can't test yet: {message}", _ERROR_COLOR)
+        if not typed and not form.has_stored_secret():
+            message = form.problems.get("secret") or "Enter the secret of the API key."
+            self._show_test_result("warning", f"Can't test yet: {message}", ERROR_COLOR)
             return
         fn = functools.partial(
-            _probe_connection,
+            probe_connection,
             base_url,
             app_id,
             key_id,
-            draft.auth,
-            draft.api_version,
+            form.auth,
+            form.api_version,
             typed,
-            draft.stored_account,
-            draft.stored_in,
+            form.stored_account,
+            form.stored_in or SecretLocation.NOWHERE,  # known unless a secret was typed
             self._secrets,
             self._session,
         )
         self._test_generation = self._generation
-        self._test_draft = draft
+        self._test_form = form
         self._test_app_id = app_id
         host = urlsplit(base_url).netloc
-        self._show_test_result("clock", f"Connecting to {host}…", _MUTED_COLOR)
+        self._show_test_result("clock", f"Connecting to {host}…", MUTED_COLOR)
         self._test_button.setText("Testing…")
         self._test_task = self._tasks.submit(
             fn, self._on_test_result, self._on_test_error, kind="connection-test"
@@ -1491,62 +979,27 @@ class ConnectionDialog(QDialog):
         return True
 
     def _is_stale(self) -> bool:
-        return self._test_generation != self._generation or self._test_draft is not self._current
+        return self._test_generation != self._generation or self._test_form is not self._current
 
     def _on_test_result(self, host: object) -> None:
         if not self._test_finished():
             return
         text = f"Connected: app {self._test_app_id} on {host}"
         if self._is_stale():
-            self._show_test_result(None, f"For the previous values — {text}", _MUTED_COLOR)
+            self._show_test_result(None, f"For the previous values — {text}", MUTED_COLOR)
         else:
-            self._show_test_result("check", text, _OK_COLOR)
+            self._show_test_result("check", text, OK_COLOR)
 
     def _on_test_error(self, exc: BaseException) -> None:
         if not self._test_finished():
             return
         text = describe_connection_error(exc)
         if self._is_stale():
-            self._show_test_result(None, f"For the previous values — {text}", _MUTED_COLOR)
+            self._show_test_result(None, f"For the previous values — {text}", MUTED_COLOR)
         else:
-            self._show_test_result("warning", text, _ERROR_COLOR)
+            self._show_test_result("warning", text, ERROR_COLOR)
 
     # Saving ------------------------------------------------------------------------------------
-    def _plan_for(self, draft: _Draft, storage: _Storage) -> _SavePlan:
-        region = draft.region
-        base_url = validate_base_url(draft.custom_url) if region == Region.CUSTOM.value else ""
-        profile = Profile(
-            name=clean_profile_name(draft.name),
-            region=region,
-            base_url=base_url,
-            app_id=clean_app_id(draft.app_id),
-            key_id=clean_key_id(draft.key_id),
-            auth=draft.auth,
-            api_version=draft.api_version,
-            # A rename keeps the id: its messages, drafts and recent users go with it.
-            **({"id": draft.original.id} if draft.original is not None else {}),
-        )
-        account = account_for(profile.name, profile.key_id)
-        secret = clean_secret(draft.secret) if draft.secret else ""
-        source_account = source_in = ""
-        if not secret and draft.has_stored_secret():
-            source_account, source_in = draft.stored_account, draft.stored_in
-        obsolete_account = obsolete_in = ""
-        if draft.owns_stored and draft.stored_account and draft.stored_account != account:
-            obsolete_account, obsolete_in = draft.stored_account, draft.stored_in
-        return _SavePlan(
-            draft=draft,
-            profile=profile,
-            previous_name=draft.original.name if draft.original is not None else None,
-            account=account,
-            target=storage.target,
-            secret=secret,
-            source_account=source_account,
-            source_in=source_in or _NOWHERE,
-            obsolete_account=obsolete_account,
-            obsolete_in=obsolete_in or _NOWHERE,
-        )
-
     @Slot()
     def _on_save(self) -> None:
         current = self._current
@@ -1554,16 +1007,16 @@ class ConnectionDialog(QDialog):
             return
         self._revalidate()
         if not self._save_button.isEnabled():
-            for draft in self._drafts:
-                draft.touched.update(_FIELD_LABELS)
+            for form in self._forms:
+                form.touched.update(FIELD_LABELS)
             self._revalidate()
             return
         storage = self._storage()
-        drafts = [current, *(d for d in self._drafts if d is not current and d.is_dirty())]
-        plans = [self._plan_for(d, storage) for d in drafts]
+        forms = [current, *(f for f in self._forms if f is not current and f.is_dirty())]
+        plans = [plan_save(f, storage) for f in forms]
         self._saving = True
         self._update_save_state()
-        fn = functools.partial(_store_secrets, plans, self._secrets, self._session)
+        fn = functools.partial(store_secrets, plans, self._secrets, self._session)
         self._save_task = self._tasks.submit(
             fn, self._on_secrets_stored, self._on_save_crashed, kind="keychain"
         )
@@ -1573,14 +1026,14 @@ class ConnectionDialog(QDialog):
         if not shiboken6.isValid(self):
             return
         self._saving = False
-        assert isinstance(outcome, _SaveOutcome)
+        assert isinstance(outcome, SaveOutcome)
         for plan in outcome.done:
             self._write_profile(plan)
         if not self._sync_settings():
             return
         if outcome.failed is not None:
             self._show_save_failure(
-                outcome.failed.draft, outcome.reason, keychain=outcome.keychain_failed
+                outcome.failed.form, outcome.reason, keychain=outcome.keychain_failed
             )
             return
         name = outcome.done[0].profile.name
@@ -1600,7 +1053,7 @@ class ConnectionDialog(QDialog):
             reason = f"Saving failed unexpectedly ({type(exc).__name__}); nothing was lost."
             self._show_save_failure(self._current, reason, keychain=False)
 
-    def _write_profile(self, plan: _SavePlan) -> None:
+    def _write_profile(self, plan: SavePlan) -> None:
         profiles = self._settings.profiles()
         index = next((i for i, p in enumerate(profiles) if p.id == plan.profile.id), None)
         if index is None:
@@ -1608,28 +1061,28 @@ class ConnectionDialog(QDialog):
         else:
             profiles[index] = plan.profile
         self._settings.save_profiles(profiles)
-        draft = plan.draft
-        draft.original = plan.profile
-        draft.name = plan.profile.name
-        draft.custom_url = plan.profile.base_url
-        draft.app_id = plan.profile.app_id
-        draft.key_id = plan.profile.key_id
+        form = plan.form
+        form.original = plan.profile
+        form.name = plan.profile.name
+        form.custom_url = plan.profile.base_url
+        form.app_id = plan.profile.app_id
+        form.key_id = plan.profile.key_id
         if plan.secret or plan.source_account:
-            draft.stored_account = plan.account
-            draft.stored_key_id = plan.profile.key_id
-            draft.stored_in = plan.stored_in_after
-            draft.owns_stored = True
-        draft.secret = ""
-        draft.save_error = ""
+            form.stored_account = plan.account
+            form.stored_key_id = plan.profile.key_id
+            form.stored_in = plan.stored_in_after
+            form.owns_stored = True
+        form.secret = ""
+        form.save_error = ""
 
-    def _show_save_failure(self, draft: _Draft, reason: str, *, keychain: bool) -> None:
-        draft.save_error = f"The secret could not be saved: {reason}"
-        draft.touched.add("secret")
+    def _show_save_failure(self, form: ProfileForm, reason: str, *, keychain: bool) -> None:
+        form.save_error = f"The secret could not be saved: {reason}"
+        form.touched.add("secret")
         if keychain:
             self._save_failure = reason  # what the keychain said; shown with a retry hint
             self._keychain_reason = reason
-        row = self._row_of(draft)
-        if row >= 0 and draft is not self._current:
+        row = self._row_of(form)
+        if row >= 0 and form is not self._current:
             self._list.setCurrentRow(row)
         self._update_keychain_status()
         self._secret_edit.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -1647,8 +1100,8 @@ class ConnectionDialog(QDialog):
         self._test_task = None
         self._lookups.clear()
         # Typed secrets leave memory with the dialog's widgets as soon as possible.
-        for draft in self._drafts:
-            draft.secret = ""
+        for form in self._forms:
+            form.secret = ""
         self._loading = True
         self._secret_edit.clear()
         self._loading = False

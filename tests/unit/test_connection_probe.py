@@ -1,0 +1,102 @@
+"""probe_connection: which answers to the connection test's one request mean "connected".
+
+The request asks for an app user that does not exist; a Smooch "user not found" 404
+proves host, app and key. A loopback server on port 0 plays the API; the dialog's own
+tests against the sandbox are in tests/ui/test_connection_dialog.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.errors import HttpError
+from smooch_desktop.core.secrets import SecretLocation, SecretStore, SessionSecrets
+from smooch_desktop.ui.connection.probe import probe_connection
+
+SECRET = "s3cr3t-Value_that-must-never-leak-9f8e7d"
+
+
+class NotFoundApi(ThreadingHTTPServer):
+    """Answers every GET with 404 and ``body`` (JSON, or nothing when None)."""
+
+    body: Any = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: NotFoundApi
+
+    def do_GET(self) -> None:
+        raw = b"" if self.server.body is None else json.dumps(self.server.body).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def api() -> Iterator[NotFoundApi]:
+    server = NotFoundApi(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def probe(api: NotFoundApi) -> str:
+    base_url = f"http://127.0.0.1:{api.server_address[1]}"
+    return probe_connection(
+        base_url,
+        "app_1",
+        "app_key_1",
+        AuthMethod.BASIC,
+        "v1.1",
+        SECRET,
+        "",
+        SecretLocation.NOWHERE,
+        SecretStore(),
+        SessionSecrets(),
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": "user_not_found", "description": "App user not found"},
+        {"code": "not_found", "description": "User not found."},
+        # No code: V1Api.check_connection re-raises it; the probe still accepts it.
+        {"description": "App user not found"},
+    ],
+    ids=["user_not_found", "other-code", "description-only"],
+)
+def test_an_unknown_app_user_means_connected(api: NotFoundApi, error: dict[str, str]) -> None:
+    api.body = {"error": error}
+    assert probe(api) == f"127.0.0.1:{api.server_address[1]}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": "app_not_found", "description": "App not found"}},
+        {"error": {"description": "Not here"}},
+        None,
+    ],
+    ids=["app-not-found", "other-description", "no-envelope"],
+)
+def test_any_other_404_is_a_failure(api: NotFoundApi, body: Any) -> None:
+    api.body = body
+    with pytest.raises(HttpError) as caught:
+        probe(api)
+    assert caught.value.status == 404

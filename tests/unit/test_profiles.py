@@ -1,0 +1,90 @@
+"""Profile: region and auth method as enums, read from and written to the settings as before.
+
+``data/settings_v1.ini`` was written by the version whose ``Profile`` held plain strings
+(``"eu"``, ``"jwt"``); this version reads it into enums and writes the very same text back.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.hosts import Region
+from smooch_desktop.core.profiles import Profile, legacy_profile_id
+
+DATA = Path(__file__).parent / "data"
+
+
+def settings_file() -> Path:
+    from smooch_desktop.ui.settings import settings_path
+
+    path = settings_path()
+    assert path is not None  # tests/conftest.py points the settings at a temp dir
+    return path
+
+
+def stored_profiles_text() -> str:
+    """The ``profiles=`` line of the settings file, exactly as written."""
+    lines = settings_file().read_text(encoding="utf-8").splitlines()
+    return next(line for line in lines if line.startswith("profiles="))
+
+
+def test_an_old_settings_file_reads_into_enums_and_is_written_back_unchanged() -> None:
+    from smooch_desktop.ui.settings import AppSettings
+
+    shutil.copyfile(DATA / "settings_v1.ini", settings_file())
+    before = stored_profiles_text()
+    settings = AppSettings()
+
+    profiles = settings.profiles()
+
+    assert [(p.name, p.region, p.auth) for p in profiles] == [
+        ("Production (EU)", Region.EU, AuthMethod.JWT),
+        ("Local sandbox", Region.CUSTOM, AuthMethod.BASIC),
+        ("Old US", Region.US, AuthMethod.BASIC),
+    ]
+    assert all(type(p.region) is Region and type(p.auth) is AuthMethod for p in profiles)
+    assert profiles[1].base_url == "http://127.0.0.1:8080"
+    assert settings.active_profile_name() == "Production (EU)"
+
+    settings.save_profiles(profiles)
+    settings.sync()
+    assert stored_profiles_text() == before
+    assert AppSettings().profiles() == profiles
+
+
+def test_to_dict_holds_plain_strings_that_from_dict_reads_back() -> None:
+    profile = Profile("Prod", Region.EU, app_id="app_1", key_id="k", auth=AuthMethod.JWT)
+    raw = profile.to_dict()
+    assert raw["region"] == "eu" and type(raw["region"]) is str
+    assert raw["auth"] == "jwt" and type(raw["auth"]) is str
+    assert Profile.from_dict(raw) == profile
+
+
+def test_plain_strings_are_accepted_and_stored_as_enums() -> None:
+    profile = Profile("Prod", "custom", "http://127.0.0.1:1", auth="jwt")  # type: ignore[arg-type]
+    assert profile.region is Region.CUSTOM
+    assert profile.auth is AuthMethod.JWT
+
+
+def test_an_unknown_value_passed_in_code_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Profile("Prod", "mars")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Profile("Prod", auth="oauth")  # type: ignore[arg-type]
+
+
+def test_an_unknown_region_or_auth_in_the_settings_reads_as_the_default() -> None:
+    profile = Profile.from_dict({"name": "Later", "region": "apac", "auth": "oauth"})
+    assert profile is not None
+    assert (profile.region, profile.auth) == (Region.US, AuthMethod.BASIC)
+
+
+def test_a_profile_saved_before_ids_gets_the_id_of_its_name() -> None:
+    profile = Profile.from_dict({"name": "Prod", "region": "eu"})
+    assert profile is not None
+    assert profile.id == legacy_profile_id("Prod")
+    assert profile.region is Region.EU
