@@ -120,7 +120,7 @@ def run_case(case: str) -> dict[str, Any]:
     app.processEvents()
 
     if case != "baseline":
-        from smooch_desktop.ui.conversation import ConversationView  # the app imports it at start
+        from smooch_desktop.ui.conversation.bubbles import ConversationView  # the app imports it at start
 
     messages = build_messages()
     texts = [m.text for m in messages]

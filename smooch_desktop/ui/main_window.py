@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from smooch_desktop.api.models import OutgoingMessage
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import OutboxEntry
-    from smooch_desktop.ui.conversation import (
+    from smooch_desktop.ui.conversation.bubbles import (
         ConversationItem,
         ConversationModel,
         ConversationView,
@@ -71,7 +71,7 @@ class Session:
 
 def item_from_entry(entry: OutboxEntry) -> ConversationItem:
     """How an outbox entry shows in the conversation until the server's copy arrives."""
-    from smooch_desktop.ui.conversation import ConversationItem
+    from smooch_desktop.ui.conversation.bubbles import ConversationItem
 
     message = entry.message
     return ConversationItem.local(
@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
         """Build the conversation view (deferred at start-up so the window paints sooner)."""
         if self._conversation_built:
             return
-        from smooch_desktop.ui.conversation import ConversationModel, ConversationView
+        from smooch_desktop.ui.conversation.bubbles import ConversationModel, ConversationView
 
         self._conversation_built = True
         self.model = ConversationModel(self)

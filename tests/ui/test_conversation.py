@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, Message
 from smooch_desktop.ui.avatars import initials_pixmap, round_pixmap
-from smooch_desktop.ui.conversation import (
+from smooch_desktop.ui.conversation.bubbles import (
     ACCENT_COLOR,
     FLAG_FIRST_IN_GROUP,
     FLAG_STARTS_DAY,

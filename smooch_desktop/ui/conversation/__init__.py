@@ -1,0 +1,1 @@
+"""The conversation pane: messages and outbox entries shown as chat bubbles."""
