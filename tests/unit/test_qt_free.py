@@ -1,4 +1,6 @@
-"""``api`` and ``core`` import without Qt (docs/architecture.md#qt-free-core).
+"""``api``, ``core`` and the Qt-free modules of ``ui`` import without Qt.
+
+See docs/architecture.md#qt-free-core.
 
 Each module is imported in a fresh interpreter in which importing PySide6 or shiboken6
 raises ImportError, so an accidental ``from PySide6 import …`` anywhere in the import
@@ -15,6 +17,11 @@ import sys
 import pytest
 
 QT_FREE_PACKAGES = ("smooch_desktop.api", "smooch_desktop.core")
+#: Modules inside ui/ that hold plain data or maths, tested without a display.
+QT_FREE_UI_MODULES = (
+    "smooch_desktop.ui.conversation.items",
+    "smooch_desktop.ui.conversation.text_layout",
+)
 
 PROBE = r"""
 import importlib
@@ -40,6 +47,8 @@ results = {"imported": [], "failed": {}}
 for package_name in sys.argv[1:]:
     package = importlib.import_module(package_name)
     results["imported"].append(package_name)
+    if not hasattr(package, "__path__"):
+        continue  # a single module
     for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
         try:
             importlib.import_module(info.name)
@@ -57,7 +66,7 @@ print(json.dumps(results))
 @pytest.fixture(scope="module")
 def probe() -> dict[str, object]:
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE, *QT_FREE_PACKAGES],
+        [sys.executable, "-c", PROBE, *QT_FREE_PACKAGES, *QT_FREE_UI_MODULES],
         capture_output=True,
         text=True,
         timeout=60,
@@ -77,7 +86,7 @@ def test_the_blocker_really_blocks() -> None:
     assert "ImportError: PySide6 is blocked" in completed.stderr
 
 
-def test_every_api_and_core_module_imports_without_qt(probe: dict[str, object]) -> None:
+def test_every_qt_free_module_imports_without_qt(probe: dict[str, object]) -> None:
     failed = probe["failed"]
     assert isinstance(failed, dict)
     assert failed == {}, "\n".join(f"{name}:\n{tb}" for name, tb in failed.items())
@@ -100,5 +109,6 @@ def test_discovery_found_the_modules(probe: dict[str, object]) -> None:
         "smooch_desktop.core.secrets",
         "smooch_desktop.core.paths",
         "smooch_desktop.core.shorthand",
+        *QT_FREE_UI_MODULES,
     ]:
         assert name in imported
