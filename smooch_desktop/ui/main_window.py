@@ -33,11 +33,9 @@ if TYPE_CHECKING:
     from smooch_desktop.api.models import OutgoingMessage
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import OutboxEntry
-    from smooch_desktop.ui.conversation import (
-        ConversationItem,
-        ConversationModel,
-        ConversationView,
-    )
+    from smooch_desktop.ui.conversation.items import ConversationItem
+    from smooch_desktop.ui.conversation.model import ConversationModel
+    from smooch_desktop.ui.conversation.view import ConversationView
     from smooch_desktop.ui.delivery import DeliveryService
 
 log = logging.getLogger(__name__)
@@ -71,13 +69,13 @@ class Session:
 
 def item_from_entry(entry: OutboxEntry) -> ConversationItem:
     """How an outbox entry shows in the conversation until the server's copy arrives."""
-    from smooch_desktop.ui.conversation import ConversationItem
+    from smooch_desktop.ui.conversation.items import ConversationItem
 
     message = entry.message
     return ConversationItem.local(
         entry.client_id,
         message.text,
-        state=str(entry.state),
+        state=entry.state,
         queued_at=entry.created_at,
         author_name=message.sender.name,
         author_email=message.sender.email,
@@ -320,7 +318,8 @@ class MainWindow(QMainWindow):
         """Build the conversation view (deferred at start-up so the window paints sooner)."""
         if self._conversation_built:
             return
-        from smooch_desktop.ui.conversation import ConversationModel, ConversationView
+        from smooch_desktop.ui.conversation.model import ConversationModel
+        from smooch_desktop.ui.conversation.view import ConversationView
 
         self._conversation_built = True
         self.model = ConversationModel(self)
@@ -495,7 +494,7 @@ class MainWindow(QMainWindow):
             locals_ = [
                 self.model.item(r)
                 for r in range(self.model.rowCount())
-                if self.model.item(r).client_id and self.model.item(r).state != "received"
+                if self.model.item(r).client_id and self.model.item(r).is_local
             ]
             self.model.set_messages(page.messages)
             for item in locals_:

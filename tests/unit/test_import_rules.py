@@ -31,9 +31,15 @@ QT_FREE_UI = {
     "smooch_desktop.ui.connection.messages",
     "smooch_desktop.ui.connection.probe",
     "smooch_desktop.ui.connection.secret_saver",
+    "smooch_desktop.ui.conversation.items",
+    "smooch_desktop.ui.conversation.text_layout",
 }
 #: The packages a Qt-free ui module is inside: importing one runs their __init__.py.
-QT_FREE_UI_PARENTS = {"smooch_desktop.ui", "smooch_desktop.ui.connection"}
+QT_FREE_UI_PARENTS = {
+    "smooch_desktop.ui",
+    "smooch_desktop.ui.connection",
+    "smooch_desktop.ui.conversation",
+}
 
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "smooch_desktop.api": (
@@ -129,6 +135,7 @@ def test_every_module_keeps_the_import_rules() -> None:
             "ui/connection/secret_saver.py",
             "imports smooch_desktop.ui.settings (not Qt-free)",
         ),
+        ("import PySide6\n", "ui/conversation/items.py", "imports Qt (PySide6)"),
     ],
 )
 def test_the_checker_names_a_broken_rule(
