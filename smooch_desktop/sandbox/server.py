@@ -53,7 +53,7 @@ from werkzeug.wrappers import Request, Response
 from smooch_desktop.sandbox import avatars, pages
 from smooch_desktop.sandbox.auth import Principal, auth_kind, authenticate
 from smooch_desktop.sandbox.demo import DEMO_APP_ID, DEMO_AVATAR_EMAILS, DEMO_KEY_ID, DEMO_SECRET
-from smooch_desktop.sandbox.errors import ApiError, bad_request, dumps
+from smooch_desktop.sandbox.errors import ErrorReply, bad_request, dumps
 from smooch_desktop.sandbox.faults import (
     DROP_AFTER,
     DROP_BEFORE,
@@ -175,7 +175,7 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(dumps(obj), status, headers=headers, content_type=_JSON_TYPE)
 
 
-def error_response(err: ApiError) -> Response:
+def error_response(err: ErrorReply) -> Response:
     """The v1 error envelope for ``err``."""
     return json_response(err.envelope(), err.status, err.headers)
 
@@ -311,14 +311,14 @@ class SandboxApp:
             endpoint, args = adapter.match(call.path, method=call.request.method)
         except MethodNotAllowed as exc:
             allowed = sorted(exc.valid_methods or [])
-            raise ApiError(
+            raise ErrorReply(
                 405,
                 "method_not_allowed",
                 f"Method {call.request.method} is not allowed on this path",
                 {"Allow": ", ".join(allowed)},
             ) from None
         except (NotFound, RequestRedirect):
-            raise ApiError(404, "not_found", "Resource not found") from None
+            raise ErrorReply(404, "not_found", "Resource not found") from None
         return str(endpoint), dict(args)
 
     # ------------------------------------------------------------------ API namespace
@@ -358,21 +358,21 @@ class SandboxApp:
             headers["Retry-After"] = self.plan.config.retry_after_header or "1"
         return Response(body.encode("utf-8"), status, headers=headers, content_type=content_type)
 
-    def _fault_error(self, decision: FaultDecision) -> ApiError:
+    def _fault_error(self, decision: FaultDecision) -> ErrorReply:
         retry_after = self.plan.config.retry_after_header
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         if decision.status == 429:
-            return ApiError(
+            return ErrorReply(
                 429, "too_many_requests", "Too many requests (sandbox fault injection)", headers
             )
         if decision.status == 503:
-            return ApiError(
+            return ErrorReply(
                 503,
                 "service_unavailable",
                 "Service temporarily unavailable (sandbox fault injection)",
                 headers,
             )
-        return ApiError(500, "internal_error", "Internal server error (sandbox fault injection)")
+        return ErrorReply(500, "internal_error", "Internal server error (sandbox fault injection)")
 
     def _dispatch_api(self, call: _Call) -> Response:
         try:
@@ -381,32 +381,32 @@ class SandboxApp:
             app_id = self._app_for(call.principal, args.pop("app_id", None))
             handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
             return handler(call, app_id, **args)
-        except ApiError as err:
+        except ErrorReply as err:
             return error_response(err)
         except StoreNotFound as err:
-            return error_response(ApiError(404, "not_found", f"{err.what} not found"))
+            return error_response(ErrorReply(404, "not_found", f"{err.what} not found"))
         except Exception:
             logger.exception("sandbox bug while handling %s %s", call.request.method, call.path)
             return error_response(
-                ApiError(500, "internal_error", "Internal sandbox error; see the sandbox log")
+                ErrorReply(500, "internal_error", "Internal sandbox error; see the sandbox log")
             )
 
     def _app_for(self, principal: Principal, app_id: str | None) -> str:
         if app_id is None or app_id == principal.app_id:
             return principal.app_id
         if self.store.has_app(app_id):
-            raise ApiError(403, "forbidden", "The credentials do not give access to this app")
-        raise ApiError(404, "not_found", "App not found")
+            raise ErrorReply(403, "forbidden", "The credentials do not give access to this app")
+        raise ErrorReply(404, "not_found", "App not found")
 
     # -- bodies
 
     def _json_body(self, call: _Call) -> dict[str, Any]:
-        """The request body as a JSON object, or ApiError 400/413 with a clear reason."""
+        """The request body as a JSON object, or ErrorReply 400/413 with a clear reason."""
         request = call.request
         length = request.content_length
         if length is not None and length > JSON_BODY_LIMIT:
             self._discard(call)
-            raise ApiError(413, "payload_too_large", "Request body is larger than 100 KB")
+            raise ErrorReply(413, "payload_too_large", "Request body is larger than 100 KB")
         call.body_touched = True
         try:
             # read one byte past the limit: a chunked body has no length to check up front
@@ -416,7 +416,7 @@ class SandboxApp:
         call.raw_body = data[:JSON_BODY_LIMIT]
         if len(data) > JSON_BODY_LIMIT:
             _drain(request.environ)
-            raise ApiError(413, "payload_too_large", "Request body is larger than 100 KB")
+            raise ErrorReply(413, "payload_too_large", "Request body is larger than 100 KB")
         if request.mimetype != "application/json":
             raise bad_request("Content-Type must be application/json")
         if not data.strip():
@@ -487,7 +487,7 @@ class SandboxApp:
         try:
             user = self.store.create_user(app_id, fields)
         except Conflict:
-            raise ApiError(409, "conflict", "A user with this userId already exists") from None
+            raise ErrorReply(409, "conflict", "A user with this userId already exists") from None
         return json_response({"appUser": user}, 201)
 
     def _api_user(self, call: _Call, app_id: str, user_ref: str) -> Response:
@@ -551,7 +551,7 @@ class SandboxApp:
                 raise bad_request('"appUserId" or "userId" is required with for=message')
             self.store.get_user(app_id, owner)  # 404 for an unknown user
         limit = ATTACHMENT_LIMIT + _MULTIPART_OVERHEAD
-        too_large = ApiError(413, "payload_too_large", "Attachments are limited to 10 MB")
+        too_large = ErrorReply(413, "payload_too_large", "Attachments are limited to 10 MB")
         if request.content_length is not None and request.content_length > limit:
             self._discard(call)
             raise too_large
@@ -595,14 +595,14 @@ class SandboxApp:
             endpoint, args = self._match(call)
             handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
             return handler(call, **args)
-        except ApiError as err:
+        except ErrorReply as err:
             return error_response(err)
         except StoreNotFound as err:
-            return error_response(ApiError(404, "not_found", f"{err.what} not found"))
+            return error_response(ErrorReply(404, "not_found", f"{err.what} not found"))
         except Exception:
             logger.exception("sandbox bug while handling %s %s", call.request.method, call.path)
             return error_response(
-                ApiError(500, "internal_error", "Internal sandbox error; see the sandbox log")
+                ErrorReply(500, "internal_error", "Internal sandbox error; see the sandbox log")
             )
 
     def _page_index(self, call: _Call) -> Response:
@@ -689,7 +689,7 @@ class SandboxApp:
     def _sb_media(self, call: _Call, media_id: str, filename: str) -> Response:
         stored_name, media_type, data = self.store.media(media_id)
         if stored_name != filename:
-            raise ApiError(404, "not_found", "Media not found")
+            raise ErrorReply(404, "not_found", "Media not found")
         return Response(
             data,
             200,
