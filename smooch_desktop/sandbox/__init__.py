@@ -25,8 +25,9 @@ from smooch_desktop.sandbox.demo import (
     DEMO_PAGING_USER_ID,
     DEMO_SECRET,
 )
+from smooch_desktop.sandbox.dispatch import SandboxApp
 from smooch_desktop.sandbox.faults import FaultConfig
-from smooch_desktop.sandbox.server import SandboxApp, SandboxServer
+from smooch_desktop.sandbox.server import SandboxServer
 from smooch_desktop.sandbox.store import TYPING_TIMEOUT, NotFound, SandboxStore
 
 __all__ = [
