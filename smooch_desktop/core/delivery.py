@@ -85,7 +85,7 @@ being resent.
 "Not in the history" only proves "not delivered" if the server is done with the request.
 A request that timed out on our side may still be queued or processing on the server,
 and a check that runs too early misses it, so the resend duplicates it. How the sandbox's
-faults behave (``sandbox/server.py``): latency is slept *before* the request is handled,
+faults behave (``sandbox/dispatch.py``): latency is slept *before* the request is handled,
 so a request whose latency exceeds the read timeout is stored after the client gave up —
 but the same latency also delays the history check, which therefore cannot overtake it
 while the latency stays constant; ``hang`` never processes the request, ``drop_before``

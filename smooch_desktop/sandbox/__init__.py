@@ -5,6 +5,12 @@ envelopes and paging), ships a demo app with users who already wrote in, injects
 demand, logs every API call for inspection and shows each end user's view in a browser.
 Qt-free by design: it must run in tests, headless CI and as a standalone tool.
 
+A request's way through: ``server.py`` (Werkzeug's threaded server) → ``dispatch.py``
+(namespace; for the API: faults, auth, request log) → ``routes.py`` (method + path → a
+handler function) → ``api_handlers.py`` / ``control_handlers.py`` / ``page_handlers.py``,
+which read bodies within limits (``bodies.py``), check them (``validation.py``) and keep
+state in ``store.py``. Every refusal is an ``errors.ErrorReply``.
+
 Typical use::
 
     with SandboxServer(port=0) as srv:
@@ -25,8 +31,9 @@ from smooch_desktop.sandbox.demo import (
     DEMO_PAGING_USER_ID,
     DEMO_SECRET,
 )
+from smooch_desktop.sandbox.dispatch import SandboxApp
 from smooch_desktop.sandbox.faults import FaultConfig
-from smooch_desktop.sandbox.server import SandboxApp, SandboxServer
+from smooch_desktop.sandbox.server import SandboxServer
 from smooch_desktop.sandbox.store import TYPING_TIMEOUT, NotFound, SandboxStore
 
 __all__ = [

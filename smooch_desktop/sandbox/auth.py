@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from smooch_desktop.sandbox.errors import ApiError
+from smooch_desktop.sandbox.errors import ErrorReply
 
 #: ``key_id -> (app_id, secret)`` or None for an unknown key.
 KeyLookup = Callable[[str], "tuple[str, str] | None"]
@@ -61,16 +61,16 @@ def auth_kind(header: str | None) -> str:
     return "none"
 
 
-def _unauthorized(description: str = AUTH_REQUIRED) -> ApiError:
-    return ApiError(401, "unauthorized", description)
+def _unauthorized(description: str = AUTH_REQUIRED) -> ErrorReply:
+    return ErrorReply(401, "unauthorized", description)
 
 
-def _invalid(description: str) -> ApiError:
-    return ApiError(401, "invalid_auth", description)
+def _invalid(description: str) -> ErrorReply:
+    return ErrorReply(401, "invalid_auth", description)
 
 
 def authenticate(header: str | None, lookup: KeyLookup) -> Principal:
-    """Check an ``Authorization`` header value; return the principal or raise ApiError(401)."""
+    """Check an ``Authorization`` header value; return the principal or raise ErrorReply(401)."""
     if not header or not header.strip():
         raise _unauthorized()
     parts = header.strip().split(None, 1)

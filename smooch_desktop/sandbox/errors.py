@@ -11,8 +11,11 @@ import json
 from typing import Any
 
 
-class ApiError(Exception):
-    """An error answer: HTTP ``status`` plus the envelope's ``code`` and ``description``."""
+class ErrorReply(Exception):
+    """An error the sandbox answers with: HTTP ``status``, the envelope's ``code`` and
+    ``description``, and extra headers. Raised anywhere below a handler; dispatch turns it
+    into the response. (The client's own ``smooch_desktop.api.errors.ApiError`` is unrelated.)
+    """
 
     def __init__(
         self,
@@ -37,14 +40,14 @@ def error_envelope(code: str, description: str) -> dict[str, Any]:
     return {"error": {"code": code, "description": description}}
 
 
-def bad_request(description: str) -> ApiError:
+def bad_request(description: str) -> ErrorReply:
     """400 ``bad_request``: the client sent something the API does not accept."""
-    return ApiError(400, "bad_request", description)
+    return ErrorReply(400, "bad_request", description)
 
 
-def not_found(description: str) -> ApiError:
+def not_found(description: str) -> ErrorReply:
     """404 ``not_found``."""
-    return ApiError(404, "not_found", description)
+    return ErrorReply(404, "not_found", description)
 
 
 def dumps(obj: Any) -> bytes:

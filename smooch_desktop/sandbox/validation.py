@@ -12,7 +12,7 @@ reasonable reading and says so here:
 * ``destination`` is shape-checked only; the sandbox does not check the user's channels.
 * Unknown top-level fields are ignored, as JSON APIs usually do.
 
-Every failure raises :class:`~smooch_desktop.sandbox.errors.ApiError` 400 ``bad_request``
+Every failure raises :class:`~smooch_desktop.sandbox.errors.ErrorReply` 400 ``bad_request``
 whose description names the offending field (``"actions[1].payload" is required …``).
 """
 
