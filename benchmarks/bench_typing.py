@@ -110,7 +110,7 @@ def clear_composer(window: Any) -> None:
 def fake_clock_run(controller: Any, sandbox: Any, seconds: float, naive: bool) -> dict[str, Any]:
     from PySide6.QtTest import QTest
 
-    from smooch_desktop.ui.typing_indicator import TypingSender
+    from smooch_desktop.ui.typing_sender import TypingSender
 
     window = controller.window
     original = window.typing

@@ -86,8 +86,9 @@ class Deadline:
             return "answering"
         return "sending" if self.sent else "connecting"
 
-    # Called from the connection hooks, on the requesting thread.
-    def _attach(self, conn: HTTPConnection, sock: socket.socket | None = None) -> None:
+    # The three calls below belong to this module: its connection hooks (attach, on the
+    # requesting thread), its watchdog (expire) and the send wrapper (finish).
+    def attach(self, conn: HTTPConnection, sock: socket.socket | None = None) -> None:
         with self._lock:
             if self._done:
                 return
@@ -102,8 +103,7 @@ class Deadline:
             if self.expired:  # ran out while connecting: stop right here
                 self._shutdown()
 
-    # Called from the watchdog thread.
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             if self._done:
                 return
@@ -128,7 +128,7 @@ class Deadline:
                 continue  # not connected (any more), or already detached: try the next
             return
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         with self._lock:
             self._done = True
             self._conn = None
@@ -170,7 +170,7 @@ class _Watchdog:
                         due = heapq.heappop(self._heap)[2]
                         break
                     self._cond.wait(wait)
-            due._expire()
+            due.expire()
 
 
 _WATCHDOG = _Watchdog()
@@ -198,7 +198,7 @@ def deadline(seconds: float) -> Iterator[Deadline]:
     try:
         yield guard
     finally:
-        guard._finish()
+        guard.finish()
         _current.deadline = outer
 
 
@@ -218,7 +218,7 @@ class _DeadlineConnection(HTTPConnection):
         finally:
             self.timeout = saved
         if guard is not None:
-            guard._attach(self, sock)
+            guard.attach(self, sock)
         return sock
 
     def connect(self) -> None:
@@ -232,7 +232,7 @@ class _DeadlineConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         guard = current_deadline()
         if guard is not None:
-            guard._attach(self)
+            guard.attach(self)
         super().request(*args, **kwargs)
 
     def send(self, data: Any) -> None:

@@ -23,9 +23,8 @@ import unicodedata
 import urllib.parse
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 GRAVATAR_BASE: Final = "https://www.gravatar.com/avatar"
 #: What Smooch itself sends for an author without an email (smooch-api.md §9).
@@ -147,8 +146,7 @@ def avatar_color(seed: str) -> tuple[int, int, int]:
         lightness -= 0.02
 
 
-@dataclass(frozen=True)
-class CacheHit:
+class CacheHit(NamedTuple):
     """A fresh cache entry: ``found`` with the image ``data``, or a remembered 404."""
 
     found: bool

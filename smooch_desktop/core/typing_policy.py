@@ -45,6 +45,11 @@ class TypingPolicy:
 
     ``clock`` should be monotonic (``time.monotonic``) so wall-clock jumps neither stop
     nor prolong the indicator.
+
+    The composer losing keyboard focus is deliberately not an event: people glance at
+    another window (an order page, a wiki) mid-sentence and come back, and stopping at
+    once would make the indicator flicker. No edits arrive while the focus is away, so
+    the idle timeout ends the indicator within ``idle_stop_s`` anyway.
     """
 
     def __init__(
@@ -124,15 +129,6 @@ class TypingPolicy:
     def target_changed(self) -> list[TypingCommand]:
         """The reply now goes to another user (or none): end the previous user's indicator."""
         return self._stop_if_typing()
-
-    def focus_lost(self) -> list[TypingCommand]:
-        """The composer lost keyboard focus. Deliberately no command.
-
-        People glance at another window (an order page, a wiki) mid-sentence and come
-        back; stopping at once would make the indicator flicker. No edits arrive while
-        the focus is away, so the idle timeout still ends it within ``idle_stop_s``.
-        """
-        return []
 
     def shutdown(self) -> list[TypingCommand]:
         """The window is closing: end the indicator rather than leave it to time out."""

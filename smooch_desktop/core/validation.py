@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 Field = Literal[
     "user_id",
@@ -72,8 +71,7 @@ class ValidationError(ValueError):
         return f"ValidationError(field={self.field!r}, message={self.message!r})"
 
 
-@dataclass(frozen=True)
-class CleanText:
+class CleanText(NamedTuple):
     """Message text ready to send.
 
     ``removed_control_chars`` counts the invisible characters that were dropped so the

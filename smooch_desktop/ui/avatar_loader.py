@@ -8,8 +8,7 @@ is never asked for again, and results for URLs nobody wants any more are simply 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -24,8 +23,7 @@ _TIMEOUT = (3.0, 8.0)
 DEADLINE_S = 20.0
 
 
-@dataclass(frozen=True)
-class _Fetched:
+class _Fetched(NamedTuple):
     url: str
     found: bool
     data: bytes

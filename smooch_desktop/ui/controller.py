@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.profiles import Profile, ProfileData
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
+    from smooch_desktop.sandbox import SandboxServer
+    from smooch_desktop.ui.connection.dialog import ConnectionDialog
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.single_instance import InstanceServer
 
@@ -68,7 +70,7 @@ class AppController(QObject):
     #: (key, text) for the window's notice bar; emitted from any thread (store callbacks).
     _storageNotice = Signal(str, str)
 
-    def __init__(self, args: argparse.Namespace, sandbox: Any = None) -> None:
+    def __init__(self, args: argparse.Namespace, sandbox: SandboxServer | None = None) -> None:
         super().__init__()
         self.args = args
         #: A running sandbox; with ``args.sandbox`` and none given, started after first paint.
@@ -87,7 +89,7 @@ class AppController(QObject):
         self.session: Session | None = None
         self.delivery: DeliveryService | None = None
         self.tray: QSystemTrayIcon | None = None
-        self._dialog: Any = None
+        self._dialog: ConnectionDialog | None = None
         self._shut_down = False
         self._recovered = False
         #: Secrets read ahead on the keychain thread, by (profile, key id); used once.
@@ -498,12 +500,12 @@ class AppController(QObject):
 
     def _on_connection_ok(self, _result: object) -> None:
         if self.window is not None:
-            self.window._set_call_ok("connected")
+            self.window.set_call_ok("connected")
 
     def _on_connection_error(self, exc: BaseException) -> None:
         text = inline(exc.user_message if isinstance(exc, ApiError) else str(exc))
         if self.window is not None:
-            self.window._set_call_failed(f"connection: {text}")
+            self.window.set_call_failed(f"connection: {text}")
             shown = inline(text, 300, one_line=True)
             self.window.statusBar().showMessage(f"Can't reach the API: {shown}", 15000)
 
@@ -569,7 +571,7 @@ class AppController(QObject):
         user_text = old.user_panel.combo.currentText().strip() if old else ""
         typed = old.composer.text() if old else ""
         if old is not None:
-            old._save_draft()
+            old.save_draft()
         self._open_window(session)
         if self.window is not None:
             if user_text:
@@ -639,7 +641,7 @@ class AppController(QObject):
         if self._shut_down:
             return
         self._shut_down = True
-        if self.window is not None and not self.window._closing:
+        if self.window is not None and not self.window.is_closing:
             self.window.close()
         if self.tray is not None:
             self.tray.hide()

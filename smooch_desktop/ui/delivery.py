@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -18,6 +19,9 @@ from smooch_desktop.api.models import OutgoingMessage
 from smooch_desktop.core.delivery import DeliveryEngine
 from smooch_desktop.core.outbox import Outbox, OutboxEntry, OutboxError
 from smooch_desktop.ui.workers import TaskQueue
+
+if TYPE_CHECKING:
+    from smooch_desktop.api.protocol import ConversationApi
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ class DeliveryService(QObject):
         outbox: Outbox,
         tasks: TaskQueue,
         profile: str,
-        api: Any,
+        api: ConversationApi,
         parent: QObject | None = None,
         *,
         recovery_retry_ms: int = RECOVERY_RETRY_MS,
@@ -152,7 +156,7 @@ class DeliveryService(QObject):
             return False
         return True
 
-    def _act(self, action: Any, client_id: str) -> bool:
+    def _act(self, action: Callable[[str], object], client_id: str) -> bool:
         try:
             action(client_id)
         except OutboxError as exc:

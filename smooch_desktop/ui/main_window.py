@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
@@ -25,12 +24,13 @@ from smooch_desktop.ui.composer import Composer
 from smooch_desktop.ui.plain import ElidedLabel, PlainLabel, inline, set_plain_tooltip
 from smooch_desktop.ui.sender_panel import SenderPanel
 from smooch_desktop.ui.settings import AppSettings
-from smooch_desktop.ui.typing_indicator import TypingSender
+from smooch_desktop.ui.typing_sender import TypingSender
 from smooch_desktop.ui.user_panel import UserPanel
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import OutgoingMessage
+    from smooch_desktop.api.protocol import ConversationApi
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.conversation.items import ConversationItem
@@ -45,26 +45,38 @@ POLL_INTERVAL_MS = 5000
 BACKGROUND_POLL_INTERVAL_MS = 30000
 
 
-@dataclass
 class Session:
     """Everything the window needs about the active connection.
 
     ``profile`` is the profile's name (shown); ``profile_id`` its stable id, which keys
     the outbox, drafts and recent users. Left empty, it is the id a profile of that name
     without one gets (:func:`~smooch_desktop.core.profiles.legacy_profile_id`).
+    ``api`` is any :class:`~smooch_desktop.api.protocol.ConversationApi` (v1.1 today).
     """
 
-    profile: str
-    api: Any  # ConversationApi
-    host: str
-    gravatar_base: str
-    profile_id: str = ""
+    # A plain class, not a dataclass: this module is on the first-paint path.
+    __slots__ = ("api", "gravatar_base", "host", "profile", "profile_id")
 
-    def __post_init__(self) -> None:
-        if not self.profile_id:
+    def __init__(
+        self,
+        profile: str,
+        api: ConversationApi,
+        host: str,
+        gravatar_base: str,
+        profile_id: str = "",
+    ) -> None:
+        if not profile_id:
             from smooch_desktop.core.profiles import legacy_profile_id
 
-            self.profile_id = legacy_profile_id(self.profile)
+            profile_id = legacy_profile_id(profile)
+        self.profile = profile
+        self.api = api
+        self.host = host
+        self.gravatar_base = gravatar_base
+        self.profile_id = profile_id
+
+    def __repr__(self) -> str:  # never the api object: it holds the credentials
+        return f"Session(profile={self.profile!r}, host={self.host!r})"
 
 
 def item_from_entry(entry: OutboxEntry) -> ConversationItem:
@@ -207,7 +219,7 @@ class MainWindow(QMainWindow):
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
-        self._draft_timer.timeout.connect(self._save_draft)
+        self._draft_timer.timeout.connect(self.save_draft)
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self._poll)
@@ -230,8 +242,13 @@ class MainWindow(QMainWindow):
         self.setTabOrder(self.composer.send_button, self.sender_panel.identity_combo)
 
     # Helpers --------------------------------------------------------------------------------
-    def _api(self) -> Any:
+    def _api(self) -> ConversationApi | None:
         return self.session.api if self.session else None
+
+    @property
+    def is_closing(self) -> bool:
+        """True once the window has started closing (drafts saved, queues told)."""
+        return self._closing
 
     def _profile(self) -> str:
         """The id that keys this session's drafts and messages ("" when not connected)."""
@@ -349,7 +366,7 @@ class MainWindow(QMainWindow):
         self.delivery = delivery
         if delivery is not None:
             delivery.entryChanged.connect(self._on_entry_changed)
-            delivery.deliveryError.connect(self._set_call_failed)
+            delivery.deliveryError.connect(self.set_call_failed)
         if session is None:
             self.status_profile.setText("Not connected — File ▸ Connection settings…")
             return
@@ -390,13 +407,13 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             log.warning("%s", exc)
 
-    def _set_call_ok(self, what: str) -> None:
+    def set_call_ok(self, what: str) -> None:
         self.status_call.setText(f"✓ {what}")
         self.status_call.setStyleSheet("color: #2e7d32;")
         self.status_call.setToolTip(time.strftime("at %H:%M:%S"))
 
     @Slot(str)
-    def _set_call_failed(self, what: str) -> None:
+    def set_call_failed(self, what: str) -> None:
         self.status_call.setText(f"✗ {what}")
         self.status_call.setStyleSheet("color: #c62828;")
         set_plain_tooltip(self.status_call, what)
@@ -427,7 +444,7 @@ class MainWindow(QMainWindow):
         # Text typed with no user picked, or while not connected, belongs to no user yet.
         unaddressed = not self._current_user_ref or self.session is None
         typed_before_any_user = self.composer.text() if unaddressed else ""
-        self._save_draft()
+        self.save_draft()
         self.typing.set_user(user_ref)
         self.model.clear()
         self.model.has_older = False
@@ -465,7 +482,7 @@ class MainWindow(QMainWindow):
                 self.session.profile_id, self.user_panel.current_user_ref()
             )
             self.user_panel.set_recent(recent)
-        self._set_call_ok("user found")
+        self.set_call_ok("user found")
 
     def _load_history(self) -> None:
         api = self._api()
@@ -503,7 +520,7 @@ class MainWindow(QMainWindow):
             self._older_cursor = page.older_cursor
             self._loaded_user = user_ref
             self.view.set_placeholder("No messages yet. Say hello!")
-            self._set_call_ok("conversation loaded")
+            self.set_call_ok("conversation loaded")
         else:
             incoming = [
                 m
@@ -525,7 +542,7 @@ class MainWindow(QMainWindow):
             return
         text = exc.user_message if isinstance(exc, ApiError) else str(exc)
         self.view.set_placeholder(f"Couldn't load the conversation: {inline(text)}")
-        self._set_call_failed(f"history: {inline(text)}")
+        self.set_call_failed(f"history: {inline(text)}")
         self._restart_poll()
 
     def _restart_poll(self) -> None:
@@ -573,7 +590,7 @@ class MainWindow(QMainWindow):
         self._older_in_flight = False
         self.view.older_loaded()
         text = exc.user_message if isinstance(exc, ApiError) else str(exc)
-        self._set_call_failed(f"older messages: {inline(text)}")
+        self.set_call_failed(f"older messages: {inline(text)}")
 
     def changeEvent(self, event: QEvent) -> None:
         active = event.type() == QEvent.Type.ActivationChange and self.isActiveWindow()
@@ -588,7 +605,8 @@ class MainWindow(QMainWindow):
         self._draft_timer.start()
 
     @Slot()
-    def _save_draft(self) -> None:
+    def save_draft(self) -> None:
+        """Save the composer's text as the current user's draft now (the autosave's job)."""
         self._draft_timer.stop()
         user_ref = self._current_user_ref
         text = self.composer.text()
@@ -650,7 +668,7 @@ class MainWindow(QMainWindow):
         # Typed before: it goes first; anything typed since the window opened follows.
         self.composer.set_text(kept + ("\n" + current if current.strip() else ""))
         if self._current_user_ref and self.session is not None:
-            self._save_draft()
+            self.save_draft()
 
     @Slot()
     def _on_sender_changed(self) -> None:
@@ -735,15 +753,15 @@ class MainWindow(QMainWindow):
             else:
                 self.model.upsert_local(item_from_entry(entry))
         if state == "sent":
-            self._set_call_ok("message sent")
+            self.set_call_ok("message sent")
         elif state == "failed":
             error = inline(entry.error_text or "")
-            self._set_call_failed(f"message failed: {error}")
+            self.set_call_failed(f"message failed: {error}")
             self.notify.emit("Message not sent", f"To {inline(entry.user_ref)}: {error}")
             if entry.error_status == 401:
                 self._offer_connection_settings(entry.error_text or "")
         elif state in ("queued", "unknown") and entry.error_text:
-            self._set_call_failed(inline(entry.error_text))
+            self.set_call_failed(inline(entry.error_text))
 
     def _offer_connection_settings(self, text: str) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load on demand (start-up cost)
@@ -804,7 +822,7 @@ class MainWindow(QMainWindow):
         original = composer_text_for(entry.message)
         current = self.composer.text()
         self.composer.set_text(original if not current.strip() else current + "\n" + original)
-        self._save_draft()
+        self.save_draft()
         self.composer.edit.setFocus()
 
     @Slot(str)
@@ -844,7 +862,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing:
             self._closing = True
-            self._save_draft()
+            self.save_draft()
             self.typing.shutdown()  # typing:stop goes out before the queue stops
             self._poll_timer.stop()
             self._save_state()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -17,6 +17,7 @@ from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import AppUser
+    from smooch_desktop.api.protocol import ConversationApi
 
 USER_SETTLE_MS = 700
 
@@ -68,7 +69,7 @@ class UserPanel(QWidget):
     def __init__(
         self,
         tasks: TaskQueue,
-        api_getter: Callable[[], Any],
+        api_getter: Callable[[], ConversationApi | None],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)

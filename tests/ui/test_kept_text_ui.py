@@ -143,7 +143,7 @@ def test_renaming_a_profile_carries_its_queued_message_draft_and_it_is_sent(
         [queued] = controller.outbox.all_entries()
         assert queued.state is EntryState.QUEUED
         type_text(qtbot, window.composer.edit, "Half-written follow-up")
-        window._save_draft()
+        window.save_draft()
 
         # The agent renames the connection; nothing else changes.
         controller.open_connection_dialog()
@@ -403,7 +403,7 @@ def test_a_failing_draft_autosave_is_shown_once_and_cleared_when_it_works(
     assert window.notice_bar.isVisible()
     for _ in range(5):  # more typing, more failing saves: still one notice
         qtbot.keyClicks(window.composer.edit, "x")
-        window._save_draft()
+        window.save_draft()
     assert len(shown) == 1
     assert window.composer.text().startswith(big)  # the text stays in the box
 

@@ -23,9 +23,9 @@ from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.core.gravatar import gravatar_url
 from smooch_desktop.core.typing_policy import TypingPolicy
 from smooch_desktop.sandbox import DEMO_ALICE_ID, DEMO_PAGING_USER_ID, FaultConfig
-from smooch_desktop.ui import typing_indicator
+from smooch_desktop.ui import typing_sender
 from smooch_desktop.ui.main_window import MainWindow
-from smooch_desktop.ui.typing_indicator import TypingSender
+from smooch_desktop.ui.typing_sender import TypingSender
 from smooch_desktop.ui.workers import TaskQueue
 
 IDLE_S = 0.3
@@ -229,7 +229,7 @@ def test_fake_clock_one_start_per_burst_heartbeat_and_idle_stop(
 def test_a_late_stop_is_still_sent_while_a_stale_start_is_dropped(
     sandbox: Any, api: V1Api, tasks: TaskQueue, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(typing_indicator, "STALE_AFTER_S", 0.05)
+    monkeypatch.setattr(typing_sender, "STALE_AFTER_S", 0.05)
     typing = TypingSender(tasks, lambda: api, Sender)
     typing.set_user(DEMO_ALICE_ID)
     release = threading.Event()

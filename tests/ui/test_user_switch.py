@@ -45,7 +45,7 @@ def test_text_typed_right_after_changing_the_user_is_not_the_previous_users_draf
     stack.type_user(window, DEMO_ALICE_ID, enter=False)
     window.composer.edit.setFocus()
     qtbot.keyClicks(window.composer.edit, "Hello Alice")
-    window._save_draft()  # what the autosave does a second later
+    window.save_draft()  # what the autosave does a second later
     profile = stack.session.profile_id
     assert stack.drafts.load(profile, DEMO_PAGING_USER_ID) == "For Bob"
     # Once the field settles, the text is Alice's: in the box and as her draft.
@@ -54,7 +54,7 @@ def test_text_typed_right_after_changing_the_user_is_not_the_previous_users_draf
     assert window.user_panel.current_user_ref() == DEMO_ALICE_ID
     assert "Hello Alice" in window.composer.text()
     assert "For Bob" not in window.composer.text()
-    window._save_draft()
+    window.save_draft()
     assert "Hello Alice" in stack.drafts.load(profile, DEMO_ALICE_ID)
 
 

@@ -164,14 +164,6 @@ def test_shutdown_stops_only_if_typing(policy: TypingPolicy) -> None:
     assert policy.shutdown() == []
 
 
-def test_focus_loss_leaves_it_to_the_idle_timeout(policy: TypingPolicy, clock: FakeClock) -> None:
-    policy.text_edited("x")
-    assert policy.focus_lost() == []
-    assert policy.is_typing
-    clock.advance(4)
-    assert policy.tick() == [STOP]
-
-
 def test_next_deadline(policy: TypingPolicy, clock: FakeClock) -> None:
     assert policy.next_deadline() is None
     policy.text_edited("x")
@@ -272,7 +264,6 @@ EVENTS = [
     "tick",
     "send",
     "switch",
-    "focus",
     "rate_limited",
     "shutdown",
     "wait",
@@ -319,8 +310,6 @@ def test_random_event_sequences_keep_the_invariants(seed: int) -> None:
         elif event == "switch":
             commands = policy.target_changed()
             text = ""
-        elif event == "focus":
-            commands = policy.focus_lost()
         elif event == "rate_limited":
             retry = rng.choice([None, 1.0, 10.0, 45.0])
             commands = policy.rate_limited(retry)
@@ -331,7 +320,7 @@ def test_random_event_sequences_keep_the_invariants(seed: int) -> None:
             commands = []
 
         assert len(commands) <= 1, (event, commands)
-        if event in {"send", "focus", "rate_limited", "wait"}:
+        if event in {"send", "rate_limited", "wait"}:
             assert commands == [], event
 
         for command in commands:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -15,6 +15,7 @@ from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import Sender
+    from smooch_desktop.api.protocol import ConversationApi
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class TypingSender(QObject):
     def __init__(
         self,
         tasks: TaskQueue,
-        api_getter: Callable[[], Any],
+        api_getter: Callable[[], ConversationApi | None],
         sender_getter: Callable[[], Sender],
         *,
         clock: Callable[[], float] = time.monotonic,
