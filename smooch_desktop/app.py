@@ -7,6 +7,7 @@ answer instantly and bad flags get argparse's message, not a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -102,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_gui(args: argparse.Namespace) -> int:
+    # Start-up creates tens of thousands of objects (PySide makes a Python enum class for
+    # every Qt enum it touches) and almost none are garbage: the cyclic collector would
+    # only walk them again and again (about 4 ms before the first paint). It is switched
+    # back on once the window has painted (AppController._after_first_paint).
+    gc.disable()
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication

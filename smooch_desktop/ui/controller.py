@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import logging
 import os
 import sys
@@ -173,6 +174,11 @@ class AppController(QObject):
         if self._first_paint_seen or self._shut_down:
             return
         self._first_paint_seen = True
+        if not gc.isenabled():  # paused by app.run_gui for the start-up
+            # What start-up built lives as long as the app: keep it out of future full
+            # collections, then collect as usual.
+            gc.freeze()
+            gc.enable()
         self.finish_start()
 
     def finish_start(self) -> None:

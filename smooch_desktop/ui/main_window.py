@@ -467,8 +467,10 @@ class MainWindow(QMainWindow):
             return
         self.view.set_placeholder("Loading the conversation…")
         if self.delivery is not None:
+            from smooch_desktop.core.outbox import EntryState
+
             for entry in self.delivery.entries_for(user_ref):
-                if str(entry.state) != "sent":
+                if entry.state is not EntryState.SENT:
                     self.model.upsert_local(item_from_entry(entry))
         self._load_history()
 
@@ -743,24 +745,24 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_entry_changed(self, entry: object) -> None:
-        from smooch_desktop.core.outbox import OutboxEntry
+        from smooch_desktop.core.outbox import EntryState, OutboxEntry
 
         assert isinstance(entry, OutboxEntry)
-        state = str(entry.state)
+        state = entry.state
         if entry.user_ref == self.user_panel.current_user_ref():
             if state == "discarded":
                 self.model.remove_local(entry.client_id)
             else:
                 self.model.upsert_local(item_from_entry(entry))
-        if state == "sent":
+        if state is EntryState.SENT:
             self.set_call_ok("message sent")
-        elif state == "failed":
+        elif state is EntryState.FAILED:
             error = inline(entry.error_text or "")
             self.set_call_failed(f"message failed: {error}")
             self.notify.emit("Message not sent", f"To {inline(entry.user_ref)}: {error}")
             if entry.error_status == 401:
                 self._offer_connection_settings(entry.error_text or "")
-        elif state in ("queued", "unknown") and entry.error_text:
+        elif state in (EntryState.QUEUED, EntryState.UNKNOWN) and entry.error_text:
             self.set_call_failed(inline(entry.error_text))
 
     def _offer_connection_settings(self, text: str) -> None:
@@ -810,8 +812,10 @@ class MainWindow(QMainWindow):
         """Put an unsent message back into the composer (its text is never lost)."""
         if self.delivery is None:
             return
+        from smooch_desktop.core.outbox import EntryState
+
         entry = self.delivery.outbox.get(client_id)
-        if entry is None or str(entry.state) not in ("failed", "queued"):
+        if entry is None or entry.state not in (EntryState.FAILED, EntryState.QUEUED):
             self.statusBar().showMessage(
                 "That message is being sent or checked; it can't be edited now.", 5000
             )
