@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -186,10 +187,10 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         window.user_panel.line_edit.setFocus()
         with qtbot.waitSignal(window.user_panel.userLoaded, timeout=10_000):
             type_text(qtbot, window.user_panel.line_edit, USER)
-            qtbot.keyClick(window.user_panel.line_edit, Qt.Key.Key_Return)
+            QTest.keyClick(window.user_panel.line_edit, Qt.Key.Key_Return)
         window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, "Hi Audrey, how can I help?")
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        QTest.keyClicks(window.composer.edit, "Hi Audrey, how can I help?")
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: (
                 [m["text"] for m in sandbox.store.messages(app_id, USER)][-1:]
@@ -208,7 +209,7 @@ def test_a_whole_session_leaves_the_secret_nowhere(
             timeout=10_000,
         )
         assert controller.outbox.get(bad.client_id).error_status == 400  # type: ignore[union-attr]
-        qtbot.keyClicks(window.composer.edit, "typing on")
+        QTest.keyClicks(window.composer.edit, "typing on")
 
         # A 401: the profile with the wrong secret.
         old_window = controller.window
@@ -219,8 +220,8 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         qtbot.waitUntil(lambda: "401" in window.status_call.text(), timeout=10_000)
         qtbot.waitUntil(lambda: "401" in window.user_panel.error.text(), timeout=10_000)
         window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, "Will this get through?")
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        QTest.keyClicks(window.composer.edit, "Will this get through?")
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: any(
                 isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets()
@@ -244,8 +245,8 @@ def test_a_whole_session_leaves_the_secret_nowhere(
             lambda: "connection was refused" in window.user_panel.error.text(), timeout=10_000
         )
         window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, "Offline message")
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        QTest.keyClicks(window.composer.edit, "Offline message")
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: any(
                 e.error_text and e.user_ref == USER and e.profile == offline.id
