@@ -477,7 +477,8 @@ def test_without_a_keychain_the_secret_can_be_kept_for_this_session_only(
     session_secrets: SessionSecrets,
     open_dialog: Callable[..., ConnectionDialog],
 ) -> None:
-    use_keyring(keyring.backends.fail.Keyring())
+    # keyring's KeyringBackend.__init__ has no annotations.
+    use_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
     dialog = open_dialog()
     status = child(dialog, QLabel, "keychainLabel").text()
     assert status.startswith("The system keychain is not available: No keychain")
