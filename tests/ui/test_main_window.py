@@ -104,7 +104,8 @@ def test_switching_user_clears_the_conversation_and_loads_the_other(
 
 def test_a_user_id_with_a_slash_and_accents_round_trips(stack: UiStack, window: MainWindow) -> None:
     stack.open_user(window, DEMO_ENCODED_USER_ID)
-    assert window.user_panel.current_user().user_id == DEMO_ENCODED_USER_ID
+    user = window.user_panel.current_user()
+    assert user is not None and user.user_id == DEMO_ENCODED_USER_ID
     assert window.model.rowCount() == len(stack.messages(DEMO_ENCODED_USER_ID))
     assert any("vip%2Fchlo%C3%A9" in e["path"] for e in stack.api_calls("/appusers/", "GET"))
 
