@@ -15,14 +15,14 @@ echo "== lint, format and types (ruff, mypy --strict on package, tests, benchmar
 .venv/bin/ruff check smooch_desktop tests benchmarks || status=1
 .venv/bin/ruff format --check smooch_desktop tests benchmarks || status=1
 .venv/bin/mypy --strict smooch_desktop || status=1
-# Tests and benchmarks, with the same strict settings (pyproject.toml). mypy names each of
+# Tests and benchmarks, just as strictly (mypy_path in pyproject.toml). mypy names each of
 # these files after its base name (they are not packages), so the conftest.py of each
 # sub-folder would clash with tests/conftest.py: those are checked one run each (the helpers
 # they import are reported by the first run).
 mapfile -t typed_scripts < <(find tests benchmarks -name '*.py' -not -path 'tests/*/conftest.py' | sort)
-.venv/bin/mypy "${typed_scripts[@]}" || status=1
+.venv/bin/mypy --strict "${typed_scripts[@]}" || status=1
 for conftest in $(find tests -mindepth 2 -name conftest.py | sort); do
-    .venv/bin/mypy --follow-imports=silent "$conftest" || status=1
+    .venv/bin/mypy --strict --follow-imports=silent "$conftest" || status=1
 done
 echo "== unit, API, sandbox, UI and packaging tests =="
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
