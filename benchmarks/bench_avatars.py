@@ -240,7 +240,7 @@ def main() -> int:
             f"  sandbox request log entries with /avatar/: {avatar_log_entries(sandbox)} "
             f"(the log lists API calls only)"
         )
-        ok = (
+        ok = bool(
             app_run["server"] <= TARGET
             and app_run["loader"] <= TARGET
             and app_run["answered"]

@@ -100,11 +100,12 @@ def build_script(window: Any, seconds: float) -> list[tuple[float, str, Any]]:
     steps: list[tuple[float, str, Any]] = []
     chars = iter("the quick brown fox jumps over the lazy dog " * 20)
 
+    # PySide6's stubs lack QTest.keyClick(QWidget, char), which these calls use.
     def user_key(ch: str) -> Any:
-        return lambda: QTest.keyClick(line, ch)
+        return lambda: QTest.keyClick(line, ch)  # type: ignore[call-overload]
 
     def key() -> None:
-        QTest.keyClick(edit, next(chars))
+        QTest.keyClick(edit, next(chars))  # type: ignore[call-overload]
 
     def enter() -> None:
         QTest.keyClick(edit, Qt.Key.Key_Return)

@@ -197,6 +197,7 @@ def run_case(case: str) -> dict[str, Any]:
         else:
             from smooch_desktop.api.models import Message
 
+            assert isinstance(view, ConversationView)
             view.conversation_model().merge_messages(
                 [Message(id=f"new-{n}", role="user", text=f"new message {n}", received=time.time())]
             )

@@ -255,8 +255,8 @@ def profile_app(env_base: dict[str, str], top: int) -> None:
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cum_us, name = line.split(":", 1)[1].split("|")
-        rows.append((int(self_us), int(cum_us), name[1:].rstrip()))  # nesting: 2 spaces/level
+        self_field, cum_field, name = line.split(":", 1)[1].split("|")
+        rows.append((int(self_field), int(cum_field), name[1:].rstrip()))  # nesting: 2 spaces/level
     total = sum(r[0] for r in rows)
     print(f"  -X importtime: {len(rows)} modules, {total / 1000:.0f} ms self time in total")
     print("  top cumulative (top-level imports, i.e. not nested under another one):")

@@ -139,7 +139,8 @@ def fake_clock_run(controller: Any, sandbox: Any, seconds: float, naive: bool) -
         for n in range(keys):
             clock.advance(1.0 / KEYS_PER_S)
             fire_due_timer()
-            QTest.keyClick(window.composer.edit, TEXT[n % len(TEXT)])
+            # PySide6's stubs lack QTest.keyClick(QWidget, char), which the call uses.
+            QTest.keyClick(window.composer.edit, TEXT[n % len(TEXT)])  # type: ignore[call-overload]
             process_events_for(0)
         deadline = sender.policy.next_deadline()  # then the composer stays idle
         if deadline is not None:
@@ -172,7 +173,8 @@ def real_time_run(controller: Any, sandbox: Any, seconds: float) -> dict[str, An
     timer.setInterval(int(1000 / KEYS_PER_S))
 
     def key() -> None:
-        QTest.keyClick(window.composer.edit, TEXT[typed[0] % len(TEXT)])
+        # PySide6's stubs lack QTest.keyClick(QWidget, char), which the call uses.
+        QTest.keyClick(window.composer.edit, TEXT[typed[0] % len(TEXT)])  # type: ignore[call-overload]
         typed[0] += 1
         if typed[0] >= keys:
             timer.stop()

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     api = DyingApi(
         client, before_request=args.die_before_request, after_answer=args.die_after_answer
     )
-    skew = args.clock_skew_s
+    skew: float = args.clock_skew_s
 
     def clock() -> float:
         return time.time() + skew

@@ -15,6 +15,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     """Secrets in a dict of ``(service, username) -> password`` for this process only."""
 
     def __init__(self) -> None:
+        # keyring's KeyringBackend.__init__ has no annotations.
         super().__init__()  # type: ignore[no-untyped-call]
         self.entries: dict[tuple[str, str], str] = {}
 

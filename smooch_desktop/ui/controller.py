@@ -71,7 +71,15 @@ class AppController(QObject):
     #: (key, text) for the window's notice bar; emitted from any thread (store callbacks).
     _storageNotice = Signal(str, str)
 
-    def __init__(self, args: argparse.Namespace, sandbox: SandboxServer | None = None) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        sandbox: SandboxServer | None = None,
+        *,
+        outbox: Outbox | None = None,
+    ) -> None:
+        """``sandbox`` and ``outbox``, when given, are used instead of starting/opening
+        the app's own (tests hand in a prepared one)."""
         super().__init__()
         self.args = args
         #: A running sandbox; with ``args.sandbox`` and none given, started after first paint.
@@ -80,7 +88,7 @@ class AppController(QObject):
         self.settings = AppSettings()
         self._secrets: SecretStore | None = None
         self._session_secrets: SessionSecrets | None = None
-        self._outbox: Outbox | None = None
+        self._outbox: Outbox | None = outbox
         self._drafts: DraftStore | None = None
         self.api_tasks = TaskQueue("api", self)
         # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
@@ -101,6 +109,16 @@ class AppController(QObject):
         #: Notice-bar texts by key, carried to each new window.
         self._notices: dict[str, str] = {}
         self._storageNotice.connect(self._set_notice)
+
+    @property
+    def stores_open(self) -> bool:
+        """True once the outbox and the drafts are open (phase two of the start-up)."""
+        return self._outbox is not None and self._drafts is not None
+
+    @property
+    def connection_dialog(self) -> ConnectionDialog | None:
+        """The connection dialog while it is open."""
+        return self._dialog
 
     @property
     def outbox(self) -> Outbox:
@@ -527,7 +545,7 @@ class AppController(QObject):
             self.settings, self.secrets, self.session_secrets, self.keychain_tasks, self.window
         )
         dialog.set_profile_data(self._profile_data())
-        dialog.profileSaved.connect(self._on_profile_saved)
+        dialog.profileSaved.connect(self.switch_profile)
         dialog.profileDeleted.connect(self._on_profile_deleted)
         dialog.finished.connect(self._on_dialog_finished)
         self._dialog = dialog
@@ -556,7 +574,8 @@ class AppController(QObject):
             self._attach(None)
 
     @Slot(str)
-    def _on_profile_saved(self, name: str) -> None:
+    def switch_profile(self, name: str) -> None:
+        """Make the saved profile ``name`` the active one and reconnect with it."""
         profile = next((p for p in self.settings.profiles() if p.name == name), None)
         if profile is None:
             return

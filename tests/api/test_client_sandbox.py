@@ -15,6 +15,7 @@ import pytest
 from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.client import SmoochClient
 from smooch_desktop.api.errors import (
+    ApiError,
     BadResponse,
     ConfigError,
     ConnectFailed,
@@ -223,7 +224,7 @@ def test_unknown_host_is_a_connect_failure() -> None:
     ],
 )
 def test_faults_are_classified(
-    sandbox: Any, faults: FaultConfig, kind: type, status: int | None
+    sandbox: Any, faults: FaultConfig, kind: type[ApiError], status: int | None
 ) -> None:
     sandbox.set_faults(faults)
     client = client_for(sandbox, read_timeout=0.5)

@@ -163,6 +163,10 @@ def test_clock_behind_by_hours_message_not_stored_is_resent_not_failed(
 class _DateServer(ThreadingHTTPServer):
     date: str | None = None
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
 
 class _DateHandler(BaseHTTPRequestHandler):
     server: _DateServer
@@ -208,8 +212,7 @@ def test_absent_or_garbage_date_gives_no_server_time(
     date_server: _DateServer, date: str | None
 ) -> None:
     date_server.date = date
-    host, port = date_server.server_address[:2]
-    api = V1Api.connect(f"http://{host}:{port}", "app", Credentials("k", "s"))
+    api = V1Api.connect(date_server.base_url, "app", Credentials("k", "s"))
     try:
         assert api.get_user("u").id == "u1"  # the answer itself is fine
         assert api.server_clock is not None and not api.server_clock.known
@@ -222,8 +225,7 @@ def test_every_answer_tells_the_server_time_whatever_the_local_clock(
 ) -> None:
     server_now = time.time() + 5 * 3600  # the server is hours "ahead" of this machine
     date_server.date = formatdate(server_now, usegmt=True)
-    host, port = date_server.server_address[:2]
-    api = V1Api.connect(f"http://{host}:{port}", "app", Credentials("k", "s"))
+    api = V1Api.connect(date_server.base_url, "app", Credentials("k", "s"))
     try:
         api.get_user("u")
         bound = api.server_clock.lower_bound() if api.server_clock else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor, QImage, QPixmap
@@ -38,10 +39,10 @@ def msg(
     )
 
 
-def local(client_id: str, state: EntryState = EntryState.QUEUED, **kw: object) -> ConversationItem:
+def local(client_id: str, state: EntryState = EntryState.QUEUED, **kw: Any) -> ConversationItem:
     kw.setdefault("queued_at", T0 + 10**6)
     kw.setdefault("author_name", "Sam from Support")
-    return ConversationItem.local(client_id, f"local {client_id}", state=state, **kw)  # type: ignore[arg-type]
+    return ConversationItem.local(client_id, f"local {client_id}", state=state, **kw)
 
 
 def keys(model: ConversationModel) -> list[str]:

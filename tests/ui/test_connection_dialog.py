@@ -22,6 +22,7 @@ import keyring.backends.fail
 import keyring.errors
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -119,9 +120,9 @@ def type_into(qtbot: QtBot, edit: QLineEdit, text: str) -> None:
     """Replace the field's text the way a user does (emits textEdited)."""
     if edit.text():
         edit.selectAll()
-        qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+        QTest.keyClick(edit, Qt.Key.Key_Backspace)
     if text:
-        qtbot.keyClicks(edit, text)
+        QTest.keyClicks(edit, text)
     edit.editingFinished.emit()
 
 
@@ -164,7 +165,7 @@ def run_connection_test(qtbot: QtBot, dialog: ConnectionDialog) -> str:
     """Click Test connection and wait for the verdict."""
     button = child(dialog, QPushButton, "testButton")
     assert button.isEnabled()
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(button.isEnabled, timeout=15_000)
     return child(dialog, QLabel, "testResultLabel").text()
 
@@ -181,7 +182,7 @@ def save(qtbot: QtBot, dialog: ConnectionDialog) -> None:
     button = child(dialog, QPushButton, "saveButton")
     assert button.isEnabled(), child(dialog, QLabel, "saveHint").text()
     with qtbot.waitSignal(dialog.profileSaved, timeout=5000):
-        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        QTest.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def test_duplicate_names_are_refused(
 ) -> None:
     settings.save_profiles([Profile("Production", app_id="app_1", key_id="app_key_1")])
     dialog = open_dialog()
-    qtbot.mouseClick(child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton)
+    QTest.mouseClick(child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton)
     assert child(dialog, QListWidget, "profileList").count() == 2
     type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), "production")
     assert "already called “production”" in error_text(dialog, "nameError")
@@ -349,13 +350,13 @@ def test_enter_saves_and_escape_cancels(
     dialog = open_dialog()
     fill(qtbot, dialog, name="Keyboard")
     with qtbot.waitSignal(dialog.profileSaved, timeout=5000) as blocker:
-        qtbot.keyClick(child(dialog, QLineEdit, "appIdEdit"), Qt.Key.Key_Return)
+        QTest.keyClick(child(dialog, QLineEdit, "appIdEdit"), Qt.Key.Key_Return)
     assert blocker.args == ["Keyboard"]
 
     second = open_dialog(select="Keyboard")
     type_into(qtbot, child(second, QLineEdit, "appIdEdit"), "app_changed")
     with qtbot.waitSignal(second.rejected, timeout=2000):
-        qtbot.keyClick(second, Qt.Key.Key_Escape)
+        QTest.keyClick(second, Qt.Key.Key_Escape)
     assert settings.profiles()[0].app_id == "app_1"
 
 
@@ -428,13 +429,13 @@ def test_delete_asks_then_removes_profile_and_keychain_entry(
 
     delete = child(dialog, QPushButton, "deleteProfileButton")
     monkeypatch.setattr(plain, "question", answer(no=True))
-    qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(delete, Qt.MouseButton.LeftButton)
     assert profiles.count() == 2
     assert "keychain" in questions[0]
 
     monkeypatch.setattr(plain, "question", answer(no=False))
     with qtbot.waitSignal(dialog.profileDeleted) as blocker:
-        qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+        QTest.mouseClick(delete, Qt.MouseButton.LeftButton)
     assert blocker.args == ["Drop"]
     qtbot.waitUntil(lambda: not tasks.is_busy())
     assert profiles.count() == 1
@@ -452,7 +453,7 @@ def test_duplicate_copies_values_and_reuses_the_stored_secret(
     settings.save_profiles([Profile("Prod", region=Region.EU, app_id="app_1", key_id="app_key_1")])
     memory_keyring.entries[(SERVICE, account_for("Prod", "app_key_1"))] = SECRET
     dialog = open_dialog()
-    qtbot.mouseClick(
+    QTest.mouseClick(
         child(dialog, QPushButton, "duplicateProfileButton"), Qt.MouseButton.LeftButton
     )
     assert child(dialog, QLineEdit, "nameEdit").text() == "Prod (copy)"
@@ -476,7 +477,8 @@ def test_without_a_keychain_the_secret_can_be_kept_for_this_session_only(
     session_secrets: SessionSecrets,
     open_dialog: Callable[..., ConnectionDialog],
 ) -> None:
-    use_keyring(keyring.backends.fail.Keyring())
+    # keyring's KeyringBackend.__init__ has no annotations.
+    use_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
     dialog = open_dialog()
     status = child(dialog, QLabel, "keychainLabel").text()
     assert status.startswith("The system keychain is not available: No keychain")
@@ -515,7 +517,7 @@ def test_a_failing_keychain_save_keeps_the_dialog_open_and_the_secret_typed(
     saved: list[str] = []
     dialog.profileSaved.connect(saved.append)
     secret_error = child(dialog, QLabel, "secretError")
-    qtbot.mouseClick(child(dialog, QPushButton, "saveButton"), Qt.MouseButton.LeftButton)
+    QTest.mouseClick(child(dialog, QPushButton, "saveButton"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: secret_error.isVisibleTo(dialog))
 
     assert dialog.isVisible()
@@ -544,7 +546,7 @@ def test_show_hide_toggles_the_echo_mode(
 ) -> None:
     dialog = open_dialog()
     secret = child(dialog, QLineEdit, "secretEdit")
-    qtbot.keyClicks(secret, SECRET)
+    QTest.keyClicks(secret, SECRET)
     show = next(a for a in secret.actions() if a.objectName() == "showSecretAction")
     assert secret.echoMode() == QLineEdit.EchoMode.Password
     show.trigger()
@@ -700,7 +702,7 @@ def test_a_result_for_edited_values_is_marked_stale(
         dialog = open_dialog()
         fill(qtbot, dialog, url=f"http://127.0.0.1:{port}")
         button = child(dialog, QPushButton, "testButton")
-        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        QTest.mouseClick(button, Qt.MouseButton.LeftButton)
         label = child(dialog, QLabel, "testResultLabel")
         assert label.text() == f"Connecting to 127.0.0.1:{port}…"
         assert button.text() == "Testing…"
@@ -747,7 +749,7 @@ def test_render_screenshot(
     assert not image.isNull()
     assert image.save(str(artifacts / "connection_dialog.png"))
 
-    qtbot.mouseClick(child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton)
+    QTest.mouseClick(child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton)
     choose(child(dialog, QComboBox, "regionCombo"), "custom")
     type_into(qtbot, child(dialog, QLineEdit, "baseUrlEdit"), "http://api.example.com")
     type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), "")

@@ -25,7 +25,7 @@ from conversation_support import (
 )
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QKeySequence, QPixmap
-from PySide6.QtTest import QAbstractItemModelTester
+from PySide6.QtTest import QAbstractItemModelTester, QTest
 from pytestqt.qtbot import QtBot
 
 from smooch_desktop.api.models import Message
@@ -160,17 +160,17 @@ def test_clicking_retry_under_a_failed_bubble_emits_retry(
     assert rect is not None
     assert view.viewport().rect().contains(rect)
     with qtbot.waitSignal(view.retryRequested, timeout=1000) as blocker:
-        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == ["c-fail"]
     edit = view.link_rect(row, "edit")
     assert edit is not None
     with qtbot.waitSignal(view.editRequested, timeout=1000) as blocker:
-        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=edit.center())
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=edit.center())
     assert blocker.args == ["c-fail"]
     # Clicking the bubble itself selects, it does not retry.
     with qtbot.assertNotEmitted(view.retryRequested):
         centre = view.visualRect(view.conversation_model().index(row)).center()
-        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
 
 
 def test_context_menu_actions_for_failed_and_queued_items(
@@ -214,7 +214,7 @@ def test_ctrl_c_copies_selected_texts(qtbot: QtBot, view: ConversationView) -> N
     selection.select(model.index(0), selection.SelectionFlag.Select)
     selection.select(model.index(2), selection.SelectionFlag.Select)
     QGuiApplication.clipboard().clear()
-    qtbot.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert QKeySequence(QKeySequence.StandardKey.Copy).toString()
     assert QGuiApplication.clipboard().text() == "first\nthird"
 

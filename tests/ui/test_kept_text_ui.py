@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from memory_keyring import MemoryKeyring
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack, drain_deferred_deletes, type_text
@@ -56,19 +57,17 @@ def running(
     qtbot: QtBot,
     sandbox: Any = None,
     argv: tuple[str, ...] = (),
-    before_start: Callable[[AppController], None] | None = None,
+    outbox: Outbox | None = None,
 ) -> Iterator[AppController]:
     """The app's controller, started as ``app.run_gui`` starts it; shut down afterwards."""
     settings = AppSettings()
     settings.set_current_identity(SenderIdentity("", "Sam Tester", "agent@example.com"))
     settings.sync()
     args: argparse.Namespace = build_parser().parse_args(list(argv))
-    controller = AppController(args, sandbox=sandbox)
-    if before_start is not None:
-        before_start(controller)
+    controller = AppController(args, sandbox=sandbox, outbox=outbox)
     try:
         controller.start()
-        qtbot.waitUntil(lambda: controller._drafts is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: controller.stores_open, timeout=10_000)
         yield controller
     finally:
         controller.shutdown()
@@ -86,15 +85,15 @@ def window_of(controller: AppController) -> MainWindow:
 def pick_user(qtbot: QtBot, window: MainWindow, user_ref: str) -> None:
     edit = window.user_panel.line_edit
     edit.setFocus()
-    qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     type_text(qtbot, edit, user_ref)
-    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    QTest.keyClick(edit, Qt.Key.Key_Return)
 
 
 def send(qtbot: QtBot, window: MainWindow, text: str) -> None:
     window.composer.edit.setFocus()
     type_text(qtbot, window.composer.edit, text)
-    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
 
 
 def local_texts(window: MainWindow) -> list[str]:
@@ -147,17 +146,17 @@ def test_renaming_a_profile_carries_its_queued_message_draft_and_it_is_sent(
 
         # The agent renames the connection; nothing else changes.
         controller.open_connection_dialog()
-        dialog = controller._dialog
+        dialog = controller.connection_dialog
         assert isinstance(dialog, ConnectionDialog)
         name = dialog.findChild(QLineEdit, "nameEdit")
         assert name is not None and name.text() == "Prod"
         name.selectAll()
-        qtbot.keyClicks(name, "Production")
+        QTest.keyClicks(name, "Production")
         save = dialog.findChild(QPushButton, "saveButton")
         assert save is not None
         qtbot.waitUntil(save.isEnabled, timeout=5000)
         with qtbot.waitSignal(dialog.profileSaved, timeout=10_000):
-            qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+            QTest.mouseClick(save, Qt.MouseButton.LeftButton)
         # The new session follows once its secret has been read on the keychain thread.
         qtbot.waitUntil(
             lambda: (
@@ -177,17 +176,17 @@ def test_renaming_a_profile_carries_its_queued_message_draft_and_it_is_sent(
 
         # Back online (the URL fixed, same profile): the message renamed along is delivered.
         controller.open_connection_dialog()
-        dialog = controller._dialog
+        dialog = controller.connection_dialog
         assert isinstance(dialog, ConnectionDialog)
         url = dialog.findChild(QLineEdit, "baseUrlEdit")
         assert url is not None
         url.selectAll()
-        qtbot.keyClicks(url, sandbox.base_url)
+        QTest.keyClicks(url, sandbox.base_url)
         save = dialog.findChild(QPushButton, "saveButton")
         assert save is not None
         qtbot.waitUntil(save.isEnabled, timeout=5000)
         with qtbot.waitSignal(dialog.profileSaved, timeout=10_000):
-            qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+            QTest.mouseClick(save, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(
             lambda: (
                 "Queued while offline"
@@ -227,7 +226,7 @@ def test_deleting_a_profile_with_unsent_messages_says_so_and_keeps_them_until_as
         seen: list[str] = []
 
         answer_next_box("Keep the connection", seen)
-        qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+        QTest.mouseClick(delete, Qt.MouseButton.LeftButton)
         assert "“Prod” still has 3 unsent messages and 1 draft" in seen[0]
         assert "(2 waiting to be sent, 1 failed)" in seen[0]
         assert [p.name for p in settings.profiles()] == ["Keep", "Prod"]
@@ -235,7 +234,7 @@ def test_deleting_a_profile_with_unsent_messages_says_so_and_keeps_them_until_as
 
         answer_next_box("Delete it and its 3 unsent messages and 1 draft", seen)
         with qtbot.waitSignal(dialog.profileDeleted, timeout=5000):
-            qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
+            QTest.mouseClick(delete, Qt.MouseButton.LeftButton)
         assert [p.name for p in settings.profiles()] == ["Keep"]
         assert outbox.all_entries(prod.id) == [] and drafts.count(prod.id) == 0
         assert [e.message.text for e in outbox.all_entries(keep.id)] == ["other"]
@@ -259,7 +258,7 @@ def test_text_typed_before_picking_a_user_survives_a_restart_and_becomes_the_use
         window = window_of(controller)
         qtbot.waitUntil(lambda: window.session is not None, timeout=10_000)
         window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, text)
+        QTest.keyClicks(window.composer.edit, text)
         # On disk within the autosave delay, as a crash right now would find it.
         with DraftStore(drafts_path) as seen_by_another_process:
             qtbot.waitUntil(
@@ -287,7 +286,7 @@ def test_text_typed_while_not_connected_is_kept_like_a_draft(stack: UiStack, qtb
     window = offline_window()
     stack.type_user(window, DEMO_ALICE_ID)  # a user typed in, but no connection
     window.composer.edit.setFocus()
-    qtbot.keyClicks(window.composer.edit, "Written on the train")
+    QTest.keyClicks(window.composer.edit, "Written on the train")
     stack.close_window(window)  # quit
 
     window = offline_window()
@@ -357,11 +356,10 @@ def test_start_up_on_a_full_disk_after_a_crash_is_shown_retried_and_then_deliver
             entry = crashed.enqueue(sandbox_id(), f"u{i % 3}", OutgoingMessage(f"m{i}", Sender()))
             crashed.mark_sending(entry.client_id)
 
-    def full_disk(controller: AppController) -> None:
-        controller._outbox = Outbox(path)
-        fill_up(controller._outbox)
+    outbox = Outbox(path)
+    fill_up(outbox)
 
-    with running(qtbot, sandbox, before_start=full_disk) as controller:
+    with running(qtbot, sandbox, outbox=outbox) as controller:
         window = window_of(controller)
         qtbot.waitUntil(lambda: window.notice("outbox") != "", timeout=10_000)
         notice = window.notice("outbox")
@@ -402,13 +400,13 @@ def test_a_failing_draft_autosave_is_shown_once_and_cleared_when_it_works(
     assert str(stack.drafts.path) in notice and "database or disk is full" in notice
     assert window.notice_bar.isVisible()
     for _ in range(5):  # more typing, more failing saves: still one notice
-        qtbot.keyClicks(window.composer.edit, "x")
+        QTest.keyClicks(window.composer.edit, "x")
         window.save_draft()
     assert len(shown) == 1
     assert window.composer.text().startswith(big)  # the text stays in the box
 
     make_room(stack.drafts)
-    qtbot.keyClicks(window.composer.edit, "!")
+    QTest.keyClicks(window.composer.edit, "!")
     qtbot.waitUntil(lambda: window.notice("drafts") == "", timeout=5000)
     assert not window.notice_bar.isVisible()
     assert stack.drafts.load(sandbox_id(), DEMO_ALICE_ID) == window.composer.text()

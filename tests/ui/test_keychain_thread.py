@@ -19,6 +19,7 @@ import keyring.backend
 import pytest
 from memory_keyring import MemoryKeyring
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 from ui_stack import type_text
@@ -101,7 +102,7 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
         assert any(call[0] == "get_password" for call in noting_keyring.calls)
 
         controller.open_connection_dialog()
-        dialog = controller._dialog
+        dialog = controller.connection_dialog
         assert dialog is not None
         label = dialog.findChild(QLabel, "keychainLabel")
         assert label is not None
@@ -116,14 +117,14 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
         name_edit = dialog.findChild(QLineEdit, "nameEdit")
         assert name_edit is not None
         name_edit.selectAll()
-        qtbot.keyClick(name_edit, Qt.Key.Key_Backspace)
+        QTest.keyClick(name_edit, Qt.Key.Key_Backspace)
         type_text(qtbot, name_edit, "Shop renamed")
         name_edit.editingFinished.emit()
         save_button = dialog.findChild(QPushButton, "saveButton")
         assert save_button is not None
         qtbot.waitUntil(save_button.isEnabled, timeout=10_000)
         old_window = controller.window
-        qtbot.mouseClick(save_button, Qt.MouseButton.LeftButton)
+        QTest.mouseClick(save_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: controller.window is not old_window, timeout=10_000)
         qtbot.waitUntil(
             lambda: (
@@ -133,8 +134,8 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
             ),
             timeout=10_000,
         )
-        if controller._dialog is not None:
-            controller._dialog.reject()
+        if controller.connection_dialog is not None:
+            controller.connection_dialog.reject()
         assert any(call[0] == "set_password" for call in noting_keyring.calls)
     finally:
         controller.shutdown()

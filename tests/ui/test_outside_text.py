@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -40,8 +41,10 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
+    QDialog,
     QLabel,
     QMessageBox,
+    QPushButton,
     QToolTip,
     QWidget,
 )
@@ -155,7 +158,7 @@ def _action_problems(owner: str, action: QAction, markers: tuple[str, ...]) -> l
 
 
 def _model_problems(owner: str, model: Any, markers: tuple[str, ...]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     if model is None or not shiboken6.isValid(model):
         return problems
     try:
@@ -240,9 +243,8 @@ def answer_next_dialog(seen: list[list[str]], markers: tuple[str, ...]) -> list[
         seen.append(markup_problems(markers))
         if isinstance(dialog, QMessageBox):
             texts.append(dialog.text())
-            dialog.reject()
-        else:
-            dialog.reject()
+        assert isinstance(dialog, QDialog), dialog  # every modal window the app opens is one
+        dialog.reject()
 
     QTimer.singleShot(0, answer)
     return texts
@@ -265,7 +267,7 @@ def seed_end_user(
         key,
         {"userId": user_id, "givenName": hostile, "surname": hostile, "email": hostile},
     )
-    seg = requests.utils.quote(user_id, safe="")
+    seg = quote(user_id, safe="")
     answer = requests.post(
         f"{sandbox.base_url}/_sandbox/apps/{app_id}/appusers/{seg}/messages",
         json={"text": hostile + " (text)"},
@@ -369,12 +371,14 @@ def run_session(
 
         # The connection dialog, and its delete confirmation.
         controller.open_connection_dialog()
-        dialog = controller._dialog
+        dialog = controller.connection_dialog
         assert dialog is not None
         qtbot.waitExposed(dialog)
         problems += markup_problems(markers)
         texts = answer_next_dialog(seen, markers)
-        dialog.findChild(QWidget, "deleteProfileButton").click()
+        delete = dialog.findChild(QPushButton, "deleteProfileButton")
+        assert delete is not None
+        delete.click()
         assert texts
         problems += seen[-1]
         dialog.reject()
@@ -382,16 +386,16 @@ def run_session(
 
         # The profile whose server refuses everything with a hostile description.
         old_window = controller.window
-        controller._on_profile_saved(bad.name)  # its secret is read on the keychain thread
+        controller.switch_profile(bad.name)  # its secret is read on the keychain thread
         qtbot.waitUntil(lambda: controller.window is not old_window, timeout=10_000)
-        window = controller.window
-        assert isinstance(window, MainWindow)
-        qtbot.waitUntil(lambda: "401" in window.status_call.text(), timeout=10_000)
+        bad_window = controller.window
+        assert isinstance(bad_window, MainWindow)
+        qtbot.waitUntil(lambda: "401" in bad_window.status_call.text(), timeout=10_000)
         notes: list[tuple[str, str]] = []
-        window.notify.connect(lambda title, body: notes.append((title, body)))
-        window.user_panel.set_user_ref("fuzz-user")
-        window.composer.set_text("Hello")
-        window.send_current()
+        bad_window.notify.connect(lambda title, body: notes.append((title, body)))
+        bad_window.user_panel.set_user_ref("fuzz-user")
+        bad_window.composer.set_text("Hello")
+        bad_window.send_current()
         qtbot.waitUntil(
             lambda: any(
                 isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets()
@@ -399,15 +403,15 @@ def run_session(
             timeout=10_000,
         )
         problems += markup_problems(markers)
-        assert literal[:60] in plain.tooltip_text(window.status_call.toolTip())
+        assert literal[:60] in plain.tooltip_text(bad_window.status_call.toolTip())
         # Notifications: the title is the app's own; the body goes out escaped and bounded.
         assert notes and {title for title, _ in notes} <= {"Message not sent", "New message"}
         for _, body in notes:
             sent = plain.notification_text(body, markup=True)
             assert "<" not in sent and len(sent) <= 6 * plain.NOTIFICATION_LIMIT
         if hover:
-            hover_everything(window.view)
-        assert window.isVisible()
+            hover_everything(bad_window.view)
+        assert bad_window.isVisible()
     finally:
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QMessageBox):

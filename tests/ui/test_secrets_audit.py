@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -41,6 +42,7 @@ from smooch_desktop.api.auth import AuthMethod, make_jwt
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.models import OutgoingMessage, Sender
 from smooch_desktop.app import build_parser
+from smooch_desktop.core.outbox import OutboxEntry
 from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, account_for
 from smooch_desktop.ui.controller import AppController
@@ -186,10 +188,10 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         window.user_panel.line_edit.setFocus()
         with qtbot.waitSignal(window.user_panel.userLoaded, timeout=10_000):
             type_text(qtbot, window.user_panel.line_edit, USER)
-            qtbot.keyClick(window.user_panel.line_edit, Qt.Key.Key_Return)
+            QTest.keyClick(window.user_panel.line_edit, Qt.Key.Key_Return)
         window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, "Hi Audrey, how can I help?")
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        QTest.keyClicks(window.composer.edit, "Hi Audrey, how can I help?")
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: (
                 [m["text"] for m in sandbox.store.messages(app_id, USER)][-1:]
@@ -203,24 +205,28 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         qtbot.waitUntil(lambda: not controller.api_tasks.is_busy(), timeout=10_000)
         assert controller.delivery is not None
         bad = controller.delivery.enqueue(USER, OutgoingMessage("x", Sender("Ada"), type="bogus"))
-        qtbot.waitUntil(
-            lambda: str(controller.outbox.get(bad.client_id).state) == "failed",  # type: ignore[union-attr]
-            timeout=10_000,
-        )
-        assert controller.outbox.get(bad.client_id).error_status == 400  # type: ignore[union-attr]
-        qtbot.keyClicks(window.composer.edit, "typing on")
+
+        def bad_entry() -> OutboxEntry:
+            entry = controller.outbox.get(bad.client_id)
+            if entry is None:
+                raise LookupError(f"outbox entry {bad.client_id} is gone")
+            return entry
+
+        qtbot.waitUntil(lambda: str(bad_entry().state) == "failed", timeout=10_000)
+        assert bad_entry().error_status == 400
+        QTest.keyClicks(window.composer.edit, "typing on")
 
         # A 401: the profile with the wrong secret.
         old_window = controller.window
-        controller._on_profile_saved(wrong.name)  # the secret is read on the keychain thread
+        controller.switch_profile(wrong.name)  # the secret is read on the keychain thread
         qtbot.waitUntil(lambda: controller.window is not old_window, timeout=10_000)
-        window = controller.window
-        assert window is not None and window.session is not None
-        qtbot.waitUntil(lambda: "401" in window.status_call.text(), timeout=10_000)
-        qtbot.waitUntil(lambda: "401" in window.user_panel.error.text(), timeout=10_000)
-        window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, "Will this get through?")
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        wrong_window = controller.window
+        assert wrong_window is not None and wrong_window.session is not None
+        qtbot.waitUntil(lambda: "401" in wrong_window.status_call.text(), timeout=10_000)
+        qtbot.waitUntil(lambda: "401" in wrong_window.user_panel.error.text(), timeout=10_000)
+        wrong_window.composer.edit.setFocus()
+        QTest.keyClicks(wrong_window.composer.edit, "Will this get through?")
+        QTest.keyClick(wrong_window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: any(
                 isinstance(w, QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets()
@@ -236,16 +242,17 @@ def test_a_whole_session_leaves_the_secret_nowhere(
 
         # A network failure: nothing listens on the offline profile's port.
         old_window = controller.window
-        controller._on_profile_saved(offline.name)
+        controller.switch_profile(offline.name)
         qtbot.waitUntil(lambda: controller.window is not old_window, timeout=10_000)
-        window = controller.window
-        assert window is not None
+        offline_window = controller.window
+        assert offline_window is not None
         qtbot.waitUntil(
-            lambda: "connection was refused" in window.user_panel.error.text(), timeout=10_000
+            lambda: "connection was refused" in offline_window.user_panel.error.text(),
+            timeout=10_000,
         )
-        window.composer.edit.setFocus()
-        qtbot.keyClicks(window.composer.edit, "Offline message")
-        qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        offline_window.composer.edit.setFocus()
+        QTest.keyClicks(offline_window.composer.edit, "Offline message")
+        QTest.keyClick(offline_window.composer.edit, Qt.Key.Key_Return)
         qtbot.waitUntil(
             lambda: any(
                 e.error_text and e.user_ref == USER and e.profile == offline.id

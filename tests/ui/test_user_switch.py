@@ -8,6 +8,7 @@ or "typing…" shown in that moment must never reach the previous user.
 from __future__ import annotations
 
 import pytest
+from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack
 
@@ -25,7 +26,7 @@ def test_a_reply_sent_right_after_changing_the_user_goes_to_the_new_user(
     before = len(stack.messages(DEMO_PAGING_USER_ID))
     stack.type_user(window, DEMO_ALICE_ID, enter=False)  # no pause, no Enter
     window.composer.edit.setFocus()
-    qtbot.keyClicks(window.composer.edit, "For Alice only")
+    QTest.keyClicks(window.composer.edit, "For Alice only")
     window.send_current()
     qtbot.waitUntil(
         lambda: any(m.get("text") == "For Alice only" for m in stack.messages(DEMO_ALICE_ID)),
@@ -41,10 +42,10 @@ def test_text_typed_right_after_changing_the_user_is_not_the_previous_users_draf
 ) -> None:
     stack.open_user(window, DEMO_PAGING_USER_ID)
     window.composer.edit.setFocus()
-    qtbot.keyClicks(window.composer.edit, "For Bob")
+    QTest.keyClicks(window.composer.edit, "For Bob")
     stack.type_user(window, DEMO_ALICE_ID, enter=False)
     window.composer.edit.setFocus()
-    qtbot.keyClicks(window.composer.edit, "Hello Alice")
+    QTest.keyClicks(window.composer.edit, "Hello Alice")
     window.save_draft()  # what the autosave does a second later
     profile = stack.session.profile_id
     assert stack.drafts.load(profile, DEMO_PAGING_USER_ID) == "For Bob"
@@ -63,11 +64,11 @@ def test_the_previous_user_stops_seeing_typing_as_soon_as_the_field_changes(
 ) -> None:
     stack.open_user(window, DEMO_PAGING_USER_ID)
     window.composer.edit.setFocus()
-    qtbot.keyClicks(window.composer.edit, "a")
+    QTest.keyClicks(window.composer.edit, "a")
     qtbot.waitUntil(lambda: "typing:start" in stack.activities(DEMO_PAGING_USER_ID), timeout=10_000)
     stack.type_user(window, DEMO_ALICE_ID, enter=False)
     window.composer.edit.setFocus()
-    qtbot.keyClicks(window.composer.edit, "b")
+    QTest.keyClicks(window.composer.edit, "b")
     stack.barrier()
     activities = stack.activities(DEMO_PAGING_USER_ID)
     assert activities[-1] == "typing:stop"

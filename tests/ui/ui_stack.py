@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
@@ -47,10 +48,10 @@ FAST_DELIVERY: dict[str, Any] = {
 def type_text(qtbot: QtBot, widget: QWidget, text: str) -> None:
     """Type ``text`` into ``widget``; non-ASCII goes in by Ctrl+V (QTest only types ASCII)."""
     if text.isascii():
-        qtbot.keyClicks(widget, text)
+        QTest.keyClicks(widget, text)
         return
     QGuiApplication.clipboard().setText(text)
-    qtbot.keyClick(widget, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(widget, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
 
 
 def drain_deferred_deletes() -> None:
@@ -102,13 +103,13 @@ class UiStack:
         """Replace the user ID field's text with real key presses (Ctrl+A, type, Return)."""
         edit = window.user_panel.line_edit
         edit.setFocus()
-        self.qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
         if user_ref:
             type_text(self.qtbot, edit, user_ref)
         else:
-            self.qtbot.keyClick(edit, Qt.Key.Key_Delete)
+            QTest.keyClick(edit, Qt.Key.Key_Delete)
         if enter:
-            self.qtbot.keyClick(edit, Qt.Key.Key_Return)
+            QTest.keyClick(edit, Qt.Key.Key_Return)
 
     def open_user(self, window: MainWindow, user_ref: str) -> None:
         """Pick ``user_ref`` and wait until the user is known and the history is shown."""

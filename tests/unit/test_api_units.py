@@ -53,7 +53,8 @@ def test_jwt_has_kid_hs256_and_app_scope() -> None:
 
 
 def test_secret_never_in_repr_or_str() -> None:
-    creds = Credentials("app_1", SECRET, "jwt")
+    # The method may also be given as its string value: __post_init__ makes it an AuthMethod.
+    creds = Credentials("app_1", SECRET, "jwt")  # type: ignore[arg-type]
     assert SECRET not in repr(creds)
     assert SECRET not in str(creds)
     assert SECRET not in f"{creds}"

@@ -681,6 +681,7 @@ def test_bad_secret_in_the_environment_is_named(
         _env_secret_problem=AppController._env_secret_problem,
         _keychain_secret=lambda profile, key_id: None,
     )
+    # A stand-in with only what _resolve_session reads, not a whole AppController.
     session, message = AppController._resolve_session(stand_in)  # type: ignore[arg-type]
     if session is not None:
         session.api.close()

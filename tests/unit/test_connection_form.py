@@ -6,6 +6,8 @@ here the rules themselves are checked without a display.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from smooch_desktop.api.auth import AuthMethod
@@ -27,19 +29,19 @@ NO_KEYCHAIN = SecretStorage(False, "No keychain service is running.", session_on
 SESSION_ONLY = SecretStorage(False, "No keychain service is running.", session_only=True)
 
 
-def saved(**values: object) -> Profile:
-    defaults: dict[str, object] = {"name": "Prod", "app_id": "app_1", "key_id": "app_key_1"}
-    return Profile(**{**defaults, **values})  # type: ignore[arg-type]
+def saved(**values: Any) -> Profile:
+    defaults: dict[str, Any] = {"name": "Prod", "app_id": "app_1", "key_id": "app_key_1"}
+    return Profile(**{**defaults, **values})
 
 
-def valid_form(**values: object) -> ProfileForm:
-    defaults: dict[str, object] = {
+def valid_form(**values: Any) -> ProfileForm:
+    defaults: dict[str, Any] = {
         "name": "Prod",
         "app_id": "app_1",
         "key_id": "app_key_1",
         "secret": SECRET,
     }
-    return ProfileForm(**{**defaults, **values})  # type: ignore[arg-type]
+    return ProfileForm(**{**defaults, **values})
 
 
 # --- unique_name ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -74,14 +75,15 @@ def test_a_local_row_is_keyed_by_its_client_id_until_the_server_id_is_known() ->
 
 def test_states_are_entry_states_and_local_rows_need_a_client_id() -> None:
     with pytest.raises(ValueError, match="state"):
+        # A plain string, on purpose: the constructor must refuse what is not an EntryState.
         ConversationItem(key="x", state="sending", client_id="c")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="client_id"):
         ConversationItem(key="x", state=EntryState.QUEUED)
 
 
 def test_status_text_says_the_state_and_counts_down_a_retry() -> None:
-    def status(state: EntryState, **kw: object) -> str:
-        item = ConversationItem.local("c", "t", state=state, queued_at=T0, **kw)  # type: ignore[arg-type]
+    def status(state: EntryState, **kw: Any) -> str:
+        item = ConversationItem.local("c", "t", state=state, queued_at=T0, **kw)
         return item.status_text(now=T0)
 
     assert status(EntryState.QUEUED) == "Queued"

@@ -770,9 +770,7 @@ def test_run_until_idle_returns_true_when_done_and_false_at_deadline(
 # --- engine: the floor is server time, never the local clock -------------------------------
 
 
-def skewed_engine(
-    path: Path, api: FakeApi, clock: FakeClock, skew_s: float, **options: float
-) -> DeliveryEngine:
+def skewed_engine(path: Path, api: FakeApi, clock: FakeClock, skew_s: float) -> DeliveryEngine:
     """An engine and outbox whose wall clock is ``skew_s`` off the server's (the fake clock)."""
     return DeliveryEngine(
         Outbox(path / "outbox.sqlite3", clock=lambda: clock.now + skew_s),
@@ -785,7 +783,6 @@ def skewed_engine(
         verify_pages=3,
         unanchored_pages=6,
         server_time_margin_s=5.0,
-        **options,
     )
 
 

@@ -65,12 +65,14 @@ def test_to_dict_holds_plain_strings_that_from_dict_reads_back() -> None:
 
 
 def test_plain_strings_are_accepted_and_stored_as_enums() -> None:
+    # Plain strings where the signature says enums, on purpose (that is what is tested).
     profile = Profile("Prod", "custom", "http://127.0.0.1:1", auth="jwt")  # type: ignore[arg-type]
     assert profile.region is Region.CUSTOM
     assert profile.auth is AuthMethod.JWT
 
 
 def test_an_unknown_value_passed_in_code_is_refused() -> None:
+    # Unknown plain strings where the signature says enums, on purpose.
     with pytest.raises(ValueError):
         Profile("Prod", "mars")  # type: ignore[arg-type]
     with pytest.raises(ValueError):

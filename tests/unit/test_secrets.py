@@ -43,6 +43,7 @@ class BrokenKeyring(keyring.backend.KeyringBackend):
     priority = 1
 
     def __init__(self, error: BaseException) -> None:
+        # keyring's KeyringBackend.__init__ has no annotations.
         super().__init__()  # type: ignore[no-untyped-call]
         self.error = error
 
@@ -92,15 +93,18 @@ def memory(use_backend: Install) -> MemoryKeyring:
 
 def fail_backend() -> keyring.backend.KeyringBackend:
     """keyring's fallback when no keychain exists: raises NoKeyringError on every call."""
+    # keyring's KeyringBackend.__init__ has no annotations.
     return keyring.backends.fail.Keyring()  # type: ignore[no-untyped-call]
 
 
 def null_backend() -> keyring.backend.KeyringBackend:
     """keyring's "store nothing" backend."""
+    # keyring's KeyringBackend.__init__ has no annotations.
     return keyring.backends.null.Keyring()  # type: ignore[no-untyped-call]
 
 
 def chain_backend() -> keyring.backend.KeyringBackend:
+    # keyring's KeyringBackend.__init__ has no annotations.
     return keyring.backends.chainer.ChainerBackend()  # type: ignore[no-untyped-call]
 
 
