@@ -460,7 +460,7 @@ class AppController(QObject):
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
-                self.outbox, self.api_tasks, session.profile_id, session.api
+                self.outbox, self.api_tasks, session.profile_id, session.api, self
             )
             self.delivery.recoveryProblem.connect(functools.partial(self._set_notice, "outbox"))
             self.delivery.recovered.connect(self._on_recovered)
