@@ -96,7 +96,9 @@ def test_no_stop_follows_a_send(stack: UiStack, window: MainWindow, qtbot: QtBot
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: stack.messages(DEMO_ALICE_ID)[-1]["text"] == "Done!", timeout=5000)
     assert window.typing.policy.next_deadline() is None
-    qtbot.wait(int(IDLE_S * 2000))  # twice the idle time: a stop would have gone out by now
+    # A fixed wait on purpose: this asserts that nothing happens (no idle typing:stop)
+    # for twice the idle time, and there is no event to wait for instead.
+    qtbot.wait(int(IDLE_S * 2000))
     stack.barrier()
     assert stack.activities(DEMO_ALICE_ID) == ["typing:start"]
     # The message itself ended the indicator on the user's side.
@@ -229,14 +231,14 @@ def test_fake_clock_one_start_per_burst_heartbeat_and_idle_stop(
 def test_a_late_stop_is_still_sent_while_a_stale_start_is_dropped(
     sandbox: Any, api: V1Api, tasks: TaskQueue, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(typing_indicator, "STALE_AFTER_S", 0.05)
+    # Any wait behind another call makes a start stale: no need to sleep past a limit.
+    monkeypatch.setattr(typing_indicator, "STALE_AFTER_S", 0.0)
     typing = TypingSender(tasks, lambda: api, Sender)
     typing.set_user(DEMO_ALICE_ID)
     release = threading.Event()
     tasks.submit(lambda: release.wait(5), kind="slow-send")  # e.g. a send on a slow server
     typing.text_edited("h")
     typing.text_edited("")
-    time.sleep(0.1)  # both now older than the stale limit
     release.set()
     settle(qtbot, tasks)
     assert sandbox_types(sandbox) == ["typing:stop"]

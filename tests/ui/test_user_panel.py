@@ -60,7 +60,7 @@ def retype(qtbot: QtBot, panel: UserPanel, text: str) -> None:
 
 
 def test_the_id_is_looked_up_once_after_it_settles(
-    panel: UserPanel, sandbox: Any, qtbot: QtBot
+    panel: UserPanel, tasks: TaskQueue, sandbox: Any, qtbot: QtBot
 ) -> None:
     changes: list[str] = []
     panel.userChanged.connect(changes.append)
@@ -75,7 +75,7 @@ def test_the_id_is_looked_up_once_after_it_settles(
     assert len(lookups(sandbox)) == 1
     # Confirming the same ID with Return is no change and no new lookup.
     qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not tasks.is_busy(), timeout=5000)  # a lookup would be done now
     assert changes == [DEMO_ALICE_ID]
     assert len(lookups(sandbox)) == 1
     # Retyping it lets go of the user while the field names someone else, then comes back.
@@ -95,7 +95,7 @@ def test_return_commits_at_once(panel: UserPanel, qtbot: QtBot) -> None:
 
 
 def test_an_answer_for_a_user_no_longer_selected_is_dropped(
-    panel: UserPanel, sandbox: Any, qtbot: QtBot
+    panel: UserPanel, tasks: TaskQueue, sandbox: Any, qtbot: QtBot
 ) -> None:
     sandbox.set_faults(FaultConfig(latency_ms=150))
     loaded: list[str] = []
@@ -106,7 +106,7 @@ def test_an_answer_for_a_user_no_longer_selected_is_dropped(
     qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: loaded == [DEMO_PAGING_USER_ID], timeout=5000)
     qtbot.waitUntil(lambda: len(lookups(sandbox)) == 2, timeout=5000)
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: not tasks.is_busy(), timeout=5000)  # both answers are in
     assert loaded == [DEMO_PAGING_USER_ID]
     assert "Alice" not in panel.info.text()
 
