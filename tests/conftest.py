@@ -3,6 +3,7 @@
 * Every test gets its own data, cache and QSettings directories (environment variables
   read by :mod:`smooch_desktop.core.paths` and the UI settings wrapper).
 * ``sandbox`` is a real sandbox server on a loopback port 0; tests talk real HTTP to it.
+* No test may leave a QThread running or a QTimer active behind it (``qt_leaks.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest_plugins = ["qt_leaks"]
 
 
 @pytest.fixture(autouse=True)

@@ -46,6 +46,7 @@ class RecordingProxy:
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     proxy: RecordingProxy
+    raw_requestline: bytes  # set by BaseHTTPRequestHandler (typeshed does not declare it)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -112,6 +113,8 @@ class TrickleServer:
     #: One entry per connection: "client left" or "server finished".
     outcomes: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Set when the first connection has ended (an outcome is recorded).
+    ended: threading.Event = field(default_factory=threading.Event)
 
     @property
     def port(self) -> int:
@@ -122,10 +125,7 @@ class TrickleServer:
         return f"127.0.0.1:{self.port}"
 
     def wait_for_outcome(self, timeout_s: float = 10.0) -> str:
-        end = time.monotonic() + timeout_s
-        while not self.outcomes:
-            assert time.monotonic() < end, "the trickling connection never ended"
-            time.sleep(0.01)
+        assert self.ended.wait(timeout_s), "the trickling connection never ended"
         return self.outcomes[0]
 
 
@@ -146,6 +146,7 @@ def _trickle(state: TrickleServer) -> Callable[..., socketserver.BaseRequestHand
             except OSError:
                 outcome = "client left"
             state.outcomes.append(outcome)
+            state.ended.set()
 
     return Handler
 

@@ -77,6 +77,10 @@ class AvatarLoader(QObject):
         if self._session is not None:
             self._session.close()
 
+    def is_busy(self) -> bool:
+        """True until every image asked for so far has been fetched (or failed) and reported."""
+        return self._tasks.is_busy()
+
     def pixmap(self, url: str) -> QPixmap | None:
         """The image if loaded; otherwise starts loading it (once) and returns None."""
         found = self._pixmaps.get(url)

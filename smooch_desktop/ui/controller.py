@@ -29,6 +29,7 @@ from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.plain import inline
 from smooch_desktop.ui.settings import AppSettings
+from smooch_desktop.ui.task_errors import TaskErrorSink
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class AppController(QObject):
         self.api_tasks = TaskQueue("api", self)
         # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
         self.keychain_tasks = TaskQueue("keychain", self)
+        self.task_errors = TaskErrorSink(lambda: self.window, self)
+        self.task_errors.watch(self.api_tasks, self.keychain_tasks)
         self.avatars = AvatarLoader(AvatarDiskCache(paths.cache_dir() / "avatars"), self)
         self.window: MainWindow | None = None
         self.session: Session | None = None
@@ -483,7 +486,7 @@ class AppController(QObject):
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
-                self.outbox, self.api_tasks, session.profile_id, session.api
+                self.outbox, self.api_tasks, session.profile_id, session.api, self
             )
             self.delivery.recoveryProblem.connect(functools.partial(self._set_notice, "outbox"))
             self.delivery.recovered.connect(self._on_recovered)

@@ -7,6 +7,10 @@ the callbacks given at submission. A blocking ``requests`` call can't be interru
 "cancel" means "ignore the result", and stale tasks (e.g. a typing call queued behind a
 slow send) can be dropped before they start.
 
+Every failed task is also reported through :attr:`TaskQueue.errorOccurred`; the app
+routes that signal to one sink (:mod:`smooch_desktop.ui.task_errors`) that logs it and
+shows the failures no callback handles.
+
 Callbacks are dropped when the QObject they belong to has been deleted meanwhile (a
 window closed and deleted while its lookup was still running): calling into a deleted
 Qt object raises instead of doing anything useful. Tasks submitted with
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMetaMethod, QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +87,14 @@ class TaskQueue(QObject):
     """A FIFO of blocking calls on a dedicated thread.
 
     Signals:
-        busyChanged(bool): True while a task is running or waiting.
-        errorOccurred(str, object): (task kind, exception) for every failed task, also those
-            with an ``on_error`` callback, so one place can log them.
+        errorOccurred(str, object, bool): (task kind, exception, handled) for every failed
+            task whose owner is still alive, just before its ``on_error`` callback runs;
+            ``handled`` says whether there is one. Connected to the app's one error sink
+            (:class:`smooch_desktop.ui.task_errors.TaskErrorSink`); a queue nobody listens
+            to logs its unhandled failures itself, so none goes unnoticed.
     """
 
-    busyChanged = Signal(bool)
-    errorOccurred = Signal(str, object)
+    errorOccurred = Signal(str, object, bool)
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -141,7 +146,6 @@ class TaskQueue(QObject):
             self._pending.append(task)
             self._running[task.id] = task
             self._cond.notify()
-        self.busyChanged.emit(True)
         return task
 
     def drop_pending(self, predicate: Callable[[Task], bool]) -> int:
@@ -155,10 +159,12 @@ class TaskQueue(QObject):
         return len(dropped)
 
     def pending_count(self, kind: str | None = None) -> int:
+        """How many tasks (of ``kind``) wait to start; the running one is not counted."""
         with self._cond:
             return sum(1 for t in self._pending if kind is None or t.kind == kind)
 
     def is_busy(self) -> bool:
+        """True until every task submitted so far has run (or was dropped) and been reported."""
         with self._cond:
             return bool(self._running)
 
@@ -181,10 +187,6 @@ class TaskQueue(QObject):
             _ORPHANS.append(self._runner)
             log.warning("%s: a call was still running at shutdown", self.objectName())
         return bool(done)
-
-    def run_until_empty(self, then: Callable[[], Any], *, kind: str = "barrier") -> Task:
-        """Queue ``then`` after everything already queued (a barrier, e.g. before quitting)."""
-        return self.submit(then, kind=kind)
 
     # Runner side -------------------------------------------------------------------------
     def _next_task(self) -> Task | None:
@@ -210,22 +212,23 @@ class TaskQueue(QObject):
     def _on_finished(self, task_id: int, ok: bool, payload: object) -> None:
         with self._cond:
             task = self._running.pop(task_id, None)
-            idle = not self._running
-        if task is not None and task.owner is not None and not shiboken6.isValid(task.owner):
-            task = None  # its window (or panel) is gone: nobody is left to tell
-        if task is not None and not task.cancelled:
-            if ok:
-                if task.on_result is not None:
-                    task.on_result(payload)
-            else:
-                assert isinstance(payload, BaseException)
-                self.errorOccurred.emit(task.kind, payload)
-                if task.on_error is not None:
-                    task.on_error(payload)
-                else:
-                    log.error("%s task failed: %s", task.kind or "unnamed", payload)
-        if idle:
-            self.busyChanged.emit(False)
+        if task is None or task.cancelled:
+            return
+        if task.owner is not None and not shiboken6.isValid(task.owner):
+            return  # its window (or panel) is gone: nobody is left to tell
+        if ok:
+            if task.on_result is not None:
+                task.on_result(payload)
+            return
+        assert isinstance(payload, BaseException)
+        handled = task.on_error is not None
+        self.errorOccurred.emit(task.kind, payload, handled)
+        if not handled and not self.isSignalConnected(QMetaMethod.fromSignal(self.errorOccurred)):
+            from smooch_desktop.ui.task_errors import failure_text
+
+            log.error("%s task failed: %s", task.kind or "unnamed", failure_text(payload))
+        if task.on_error is not None:
+            task.on_error(payload)
 
 
 def _owner_of(*callbacks: Callable[..., Any] | None) -> QObject | None:

@@ -144,7 +144,11 @@ def test_killed_while_the_server_is_still_processing(server: SandboxServer, tmp_
             time.sleep(0.01)
         else:
             pytest.fail("the sender never started sending")
-        time.sleep(0.3)  # the request is now inside the server's latency
+        # A fixed wait on purpose: the kill must land while the request sits in the
+        # server's 1.5 s latency, and nothing outside the server shows that it arrived
+        # (the sandbox logs a request once it is handled). 'sending' is committed just
+        # before the request leaves, so 0.3 s later it is well inside that window.
+        time.sleep(0.3)
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=10) == -signal.SIGKILL
     finally:

@@ -136,16 +136,36 @@ def _assert_clean_stderr(text: str) -> None:
     assert not bad, text
 
 
+def _screen_settled(display: str) -> Any:
+    """A condition for ``_wait_for``: true once two grabs of the screen are the same."""
+    last: list[bytes] = []
+
+    def settled() -> bool:
+        grab = subprocess.run(
+            ["import", "-window", "root", "-depth", "8", "rgb:-"],
+            env={**os.environ, "DISPLAY": display},
+            check=True,
+            timeout=30,
+            capture_output=True,
+        ).stdout
+        same = last == [grab]
+        last[:] = [grab]
+        return same
+
+    return settled
+
+
 def _focus(display: str, window: str) -> None:
     """Give the window X input focus (Xvfb has no window manager to activate it)."""
     _xdotool(display, "mousemove", "200", "200")
     _xdotool(display, "windowfocus", "--sync", window)
-    time.sleep(0.5)
+    _wait_for(lambda: _xdotool(display, "getwindowfocus") == window, 10, "focus on the window")
 
 
 def _type_into(display: str, keys: str, text: str) -> None:
+    # No pause after the shortcut: X delivers these key events in order, and Qt moves the
+    # focus when it handles the first, before it sees the next.
     _xdotool(display, "key", keys)
-    time.sleep(0.2)
     _xdotool(display, "key", "ctrl+a")
     _xdotool(display, "type", "--delay", "20", text)
 
@@ -184,7 +204,8 @@ def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any) -> None:
     def delivered() -> dict[str, Any] | None:
         for m in sandbox.store.messages(sandbox.app_id, user_ref):
             if m.get("text") == text:
-                return m
+                found: dict[str, Any] = m
+                return found
         return None
 
     message = _wait_for(delivered, 20, "the message at the sandbox")
@@ -194,7 +215,8 @@ def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any) -> None:
     log = sandbox.log()
     posts = [e for e in log if e["method"] == "POST" and e["path"].endswith("/messages")]
     assert [p["body"].get("email") for p in posts if p["status"] == 201] == ["agent@example.com"]
-    time.sleep(1.0)
+    # The screenshot shows the sent bubble: once the window has stopped repainting.
+    _wait_for(_screen_settled(app.display), 15, "the window to stop repainting")
     shot = _screenshot(app.display, "e2e-main-window.png")
     assert shot.stat().st_size > 10_000
     stderr = app.close()

@@ -30,7 +30,7 @@ _OWN_MODULES = frozenset(
         "test_composer.py",
         "test_typing_sender.py",
         "test_secrets_audit.py",
-        "test_review_fixes.py",
+        "test_edit_unsent.py",
     }
 )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from smooch_desktop.api.auth import Credentials
@@ -55,12 +56,12 @@ def lookups(sandbox: Any) -> list[str]:
 
 def retype(qtbot: QtBot, panel: UserPanel, text: str) -> None:
     panel.line_edit.setFocus()
-    qtbot.keyClick(panel.line_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(panel.line_edit, text)
+    QTest.keyClick(panel.line_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(panel.line_edit, text)
 
 
 def test_the_id_is_looked_up_once_after_it_settles(
-    panel: UserPanel, sandbox: Any, qtbot: QtBot
+    panel: UserPanel, tasks: TaskQueue, sandbox: Any, qtbot: QtBot
 ) -> None:
     changes: list[str] = []
     panel.userChanged.connect(changes.append)
@@ -74,8 +75,8 @@ def test_the_id_is_looked_up_once_after_it_settles(
     assert panel.current_user() == loaded.args[0]
     assert len(lookups(sandbox)) == 1
     # Confirming the same ID with Return is no change and no new lookup.
-    qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
-    qtbot.wait(50)
+    QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not tasks.is_busy(), timeout=5000)  # a lookup would be done now
     assert changes == [DEMO_ALICE_ID]
     assert len(lookups(sandbox)) == 1
     # Retyping it lets go of the user while the field names someone else, then comes back.
@@ -87,7 +88,7 @@ def test_the_id_is_looked_up_once_after_it_settles(
 def test_return_commits_at_once(panel: UserPanel, qtbot: QtBot) -> None:
     retype(qtbot, panel, DEMO_PAGING_USER_ID)
     with qtbot.waitSignal(panel.userChanged, timeout=100) as changed:
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     assert changed.args == [DEMO_PAGING_USER_ID]
     assert panel.info.text() == "Looking up the user…"
     qtbot.waitUntil(lambda: panel.current_user() is not None, timeout=5000)
@@ -95,18 +96,18 @@ def test_return_commits_at_once(panel: UserPanel, qtbot: QtBot) -> None:
 
 
 def test_an_answer_for_a_user_no_longer_selected_is_dropped(
-    panel: UserPanel, sandbox: Any, qtbot: QtBot
+    panel: UserPanel, tasks: TaskQueue, sandbox: Any, qtbot: QtBot
 ) -> None:
     sandbox.set_faults(FaultConfig(latency_ms=150))
     loaded: list[str] = []
     panel.userLoaded.connect(lambda user: loaded.append(user.user_id))
     retype(qtbot, panel, DEMO_ALICE_ID)
-    qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     retype(qtbot, panel, DEMO_PAGING_USER_ID)
-    qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+    QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: loaded == [DEMO_PAGING_USER_ID], timeout=5000)
     qtbot.waitUntil(lambda: len(lookups(sandbox)) == 2, timeout=5000)
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: not tasks.is_busy(), timeout=5000)  # both answers are in
     assert loaded == [DEMO_PAGING_USER_ID]
     assert "Alice" not in panel.info.text()
 
@@ -114,10 +115,10 @@ def test_an_answer_for_a_user_no_longer_selected_is_dropped(
 def test_clearing_the_field_deselects_the_user(panel: UserPanel, qtbot: QtBot) -> None:
     with qtbot.waitSignal(panel.userLoaded, timeout=5000):
         retype(qtbot, panel, DEMO_ALICE_ID)
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     with qtbot.waitSignal(panel.userChanged, timeout=2000) as changed:
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Delete)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Delete)
     assert changed.args == [""]
     assert panel.current_user() is None
     assert panel.info.text() == "Type or pick a user to reply to."
@@ -129,7 +130,7 @@ def test_a_server_failure_is_reported_in_words(
     sandbox.set_faults(FaultConfig(error_rate=1.0, seed=4))  # a 500
     with qtbot.waitSignal(panel.lookupFailed, timeout=5000) as failed:
         retype(qtbot, panel, DEMO_ALICE_ID)
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     assert failed.args[0].startswith("Couldn't look the user up:")
     assert "500" in failed.args[0]
     assert panel.error.text() == failed.args[0]
@@ -138,7 +139,7 @@ def test_a_server_failure_is_reported_in_words(
     sandbox.set_faults(FaultConfig())
     with qtbot.waitSignal(panel.userLoaded, timeout=5000):
         retype(qtbot, panel, DEMO_PAGING_USER_ID)
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     assert panel.error.isHidden()
 
 
@@ -163,12 +164,12 @@ def test_names_and_ids_with_markup_are_shown_literally(
     sandbox.store.create_user(sandbox.app_id, {"userId": "<b>vip</b>", "givenName": "<i>Eve</i>"})
     with qtbot.waitSignal(panel.userLoaded, timeout=5000):
         retype(qtbot, panel, "<b>vip</b>")
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     assert panel.info.textFormat() is Qt.TextFormat.PlainText
     assert panel.info.text().startswith("<i>Eve</i>")
     with qtbot.waitSignal(panel.lookupFailed, timeout=5000):
         retype(qtbot, panel, "<b>nobody</b>")
-        qtbot.keyClick(panel.line_edit, Qt.Key.Key_Return)
+        QTest.keyClick(panel.line_edit, Qt.Key.Key_Return)
     assert panel.error.textFormat() is Qt.TextFormat.PlainText
     assert "“<b>nobody</b>”" in panel.error.text()
 

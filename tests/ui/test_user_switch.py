@@ -12,6 +12,7 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack
 
+from smooch_desktop.sandbox import FaultConfig
 from smooch_desktop.sandbox.demo import DEMO_ALICE_ID, DEMO_PAGING_USER_ID
 from smooch_desktop.ui.main_window import MainWindow
 
@@ -84,3 +85,15 @@ def test_leaving_the_user_field_settles_it_at_once(
     stack.type_user(window, DEMO_ALICE_ID, enter=False)
     window.composer.edit.setFocus()  # focus leaves the field: no pause needed
     assert window.user_panel.current_user_ref() == DEMO_ALICE_ID
+
+
+def test_switching_user_while_history_loads_still_loads_the_new_user(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    stack.sandbox.set_faults(FaultConfig(latency_ms=800))
+    stack.type_user(window, DEMO_ALICE_ID)
+    qtbot.waitUntil(lambda: window._history_in_flight, timeout=5_000)
+    stack.type_user(window, DEMO_PAGING_USER_ID)  # while Alice's history is still out
+    stack.sandbox.set_faults(FaultConfig())
+    stack.wait_history(window, DEMO_PAGING_USER_ID)
+    assert window.model.rowCount() == 100

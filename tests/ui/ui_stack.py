@@ -8,6 +8,9 @@ finish in well under a second.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +122,25 @@ class UiStack:
 
     def wait_history(self, window: MainWindow, user_ref: str) -> None:
         self.qtbot.waitUntil(lambda: window._loaded_user == user_ref, timeout=10_000)
+
+    @contextmanager
+    def api_thread_held(self) -> Iterator[None]:
+        """Hold the API thread for the block: nothing queued on it (a delivery step) runs.
+
+        Everything queued before has run when the block starts (one FIFO thread).
+        """
+        entered, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            entered.set()
+            release.wait(10)
+
+        self.tasks.submit(hold, kind="test-hold")
+        try:
+            self.qtbot.waitUntil(entered.is_set, timeout=10_000)
+            yield
+        finally:
+            release.set()
 
     def barrier(self, timeout_ms: int = 10_000) -> None:
         """Wait until everything queued on the API thread so far has run."""
