@@ -1,9 +1,9 @@
-"""``api``, ``core`` and the Qt-free ``ui`` modules import without Qt
+"""``api``, ``core``, the sandbox and the Qt-free ``ui`` modules import without Qt
 (docs/architecture.md#qt-free-core).
 
 Each module is imported in a fresh interpreter in which importing PySide6 or shiboken6
 raises ImportError, so an accidental ``from PySide6 import …`` anywhere in the import
-chain fails here, not on a headless server. Modules of ``api`` and ``core`` are
+chain fails here, not on a headless server. Modules of ``api``, ``core`` and ``sandbox`` are
 discovered with pkgutil, so modules added later are covered without touching this test;
 the Qt-free modules inside ``ui/`` are listed one by one (their neighbours use Qt).
 """
@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-QT_FREE_PACKAGES = ("smooch_desktop.api", "smooch_desktop.core")
+QT_FREE_PACKAGES = ("smooch_desktop.api", "smooch_desktop.core", "smooch_desktop.sandbox")
 #: Modules inside ui/ that hold logic without widgets; test_import_rules.py lists them too.
 QT_FREE_UI_MODULES = (
     "smooch_desktop.ui.connection.form",
@@ -113,6 +113,9 @@ def test_discovery_found_the_modules(probe: dict[str, object]) -> None:
         "smooch_desktop.core.paths",
         "smooch_desktop.core.shorthand",
         "smooch_desktop.core.profiles",
+        "smooch_desktop.core.sqlite_store",
+        "smooch_desktop.sandbox.dispatch",
+        "smooch_desktop.sandbox.routes",
         *QT_FREE_UI_MODULES,
     ]:
         assert name in imported
