@@ -195,10 +195,9 @@ class AppController(QObject):
         if self._first_paint_seen or self._shut_down:
             return
         self._first_paint_seen = True
-        if not gc.isenabled():  # paused by app.run_gui for the start-up
-            # What start-up built lives as long as the app: keep it out of future full
-            # collections, then collect as usual.
-            gc.freeze()
+        if not gc.isenabled():
+            # Paused by app.run_gui for the start-up. Not gc.freeze(): the first window's
+            # reference cycles must stay collectable once a profile change replaces it.
             gc.enable()
         self.finish_start()
 

@@ -1,0 +1,71 @@
+"""The two-phase start-up: what is paused before the first paint comes back after it.
+
+``app.run_gui`` switches the cyclic garbage collector off while the window is built
+(start-up makes tens of thousands of long-lived objects); the controller switches it back
+on once the window has painted. A collector left off would let every reference cycle of
+a long session pile up, so these tests run the real controller against the sandbox.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+from pytestqt.qtbot import QtBot
+from ui_stack import drain_deferred_deletes
+
+from smooch_desktop.app import build_parser
+from smooch_desktop.sandbox import SandboxServer
+from smooch_desktop.ui.controller import AppController
+
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+@pytest.fixture
+def gc_restored() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    yield
+    if was_enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def start_and_wait(qtbot: QtBot, sandbox: SandboxServer) -> AppController:
+    controller = AppController(build_parser().parse_args([]), sandbox=sandbox)
+    controller.start()
+    qtbot.waitUntil(lambda: controller.stores_open, timeout=10_000)
+    return controller
+
+
+def stop(controller: AppController) -> None:
+    controller.shutdown()
+    if controller.window is not None:
+        controller.window.deleteLater()
+    controller.deleteLater()
+    drain_deferred_deletes()
+
+
+def test_the_collector_paused_for_start_up_runs_again_once_the_window_has_painted(
+    qtbot: QtBot, sandbox: SandboxServer, gc_restored: None
+) -> None:
+    gc.disable()  # as app.run_gui does before it imports the window
+    controller = start_and_wait(qtbot, sandbox)
+    try:
+        assert gc.isenabled()
+        # Still a normal collector: objects made before the paint can be collected.
+        assert gc.get_freeze_count() == 0
+    finally:
+        stop(controller)
+
+
+def test_a_collector_the_app_did_not_pause_is_left_as_it_was(
+    qtbot: QtBot, sandbox: SandboxServer, gc_restored: None
+) -> None:
+    gc.enable()
+    controller = start_and_wait(qtbot, sandbox)
+    try:
+        assert gc.isenabled()
+    finally:
+        stop(controller)
