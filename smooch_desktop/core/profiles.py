@@ -70,6 +70,12 @@ class Profile:
     keyed by it. New profiles get a random one; one saved before ids existed gets
     :func:`legacy_profile_id` of its name on load. ``region`` and ``auth`` are stored
     as their enum values (``"us"``, ``"basic"``…), the strings the settings always held.
+
+    ``unreadable`` holds the stored ``region``/``auth`` values this version does not know
+    (hand-edited, or written by a later version), as ``(key, value)`` pairs: the fields
+    then show the defaults, but the profile is not used to connect (that would send the
+    key to a host, or in a form, the agent never chose) and the values are written back
+    as they were.
     """
 
     name: str
@@ -80,6 +86,7 @@ class Profile:
     auth: AuthMethod = AuthMethod.BASIC
     api_version: str = "v1.1"
     id: str = field(default_factory=new_profile_id)
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # A plain "eu" or "jwt" is accepted and stored as the enum; an unknown one raises.
@@ -92,26 +99,61 @@ class Profile:
 
         Unknown keys are ignored, every value is read as a string, and a region or auth
         method this version does not know reads as the default (US, Basic), as the
-        connection dialog has always shown it.
+        connection dialog has always shown it, and is kept in :attr:`unreadable`.
         """
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             return None
-        known = {k: str(v) for k, v in raw.items() if k in cls.__dataclass_fields__}
+        known = {k: str(v) for k, v in raw.items() if k in _STORED_FIELDS}
         if not known.get("id"):
             known["id"] = legacy_profile_id(known["name"])
-        region = _member(Region, known.pop("region", ""), Region.US)
-        auth = _member(AuthMethod, known.pop("auth", ""), AuthMethod.BASIC)
-        return cls(region=region, auth=auth, **known)
+        unreadable: list[tuple[str, str]] = []
+        region = _member(Region, known, "region", Region.US, unreadable)
+        auth = _member(AuthMethod, known, "auth", AuthMethod.BASIC, unreadable)
+        return cls(region=region, auth=auth, unreadable=tuple(unreadable), **known)
+
+    def unusable_reason(self, *, auth_given: bool = False) -> str:
+        """Why this profile can't be used to connect as stored ("" if it can).
+
+        ``auth_given``: the authentication method comes from elsewhere (``--auth``), so an
+        unreadable stored one does not matter.
+        """
+        for key, value in self.unreadable:
+            if key == "auth" and auth_given:
+                continue
+            return (
+                f"its {_UNREADABLE_WORDS.get(key, key)} “{value}” is not one this version "
+                "knows; choose one in Connection settings"
+            )
+        return ""
 
     def to_dict(self) -> dict[str, str]:
-        """The JSON-ready form :meth:`from_dict` reads back (enums as their string values)."""
-        return {**asdict(self), "region": self.region.value, "auth": self.auth.value}
+        """The JSON-ready form :meth:`from_dict` reads back (enums as their string values,
+        unreadable values as they were read)."""
+        stored = {k: v for k, v in asdict(self).items() if k in _STORED_FIELDS}
+        enums = {"region": self.region.value, "auth": self.auth.value}
+        return {**stored, **enums, **dict(self.unreadable)}
 
 
-def _member(kind: type[_E], value: str, default: _E) -> _E:
+#: The keys a profile has in the settings JSON.
+_STORED_FIELDS: Final = frozenset(
+    ("name", "region", "base_url", "app_id", "key_id", "auth", "api_version", "id")
+)
+#: How an unreadable stored value is named to the agent.
+_UNREADABLE_WORDS: Final = {"region": "region", "auth": "authentication method"}
+
+
+def _member(
+    kind: type[_E], known: dict[str, str], key: str, default: _E, unreadable: list[tuple[str, str]]
+) -> _E:
+    """``known[key]`` (removed from ``known``) as a member of ``kind``; ``default`` if it
+    is missing, or unknown (then ``(key, value)`` is noted in ``unreadable``)."""
+    value = known.pop(key, None)
+    if value is None:
+        return default
     try:
         return kind(value)
     except ValueError:
+        unreadable.append((key, value))
         return default
 
 

@@ -365,6 +365,9 @@ class AppController(QObject):
         if not secret:
             name = inline(profile.name)
             return None, f"No secret for profile “{name}”: enter it in Connection settings."
+        unusable = profile.unusable_reason(auth_given=method is not None)
+        if unusable:
+            return None, f"Profile “{inline(profile.name)}” is not usable: {inline(unusable)}."
         try:
             base_url = base_url_for(profile.region, profile.base_url)
             creds = Credentials(profile.key_id, secret, method or AuthMethod(profile.auth))

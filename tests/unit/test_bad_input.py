@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from smooch_desktop import app as app_module
+from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.client import encode_segment
 from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.hosts import is_loopback_host, validate_base_url
@@ -687,6 +688,65 @@ def test_bad_secret_in_the_environment_is_named(
         session.api.close()
     assert session is None and "SMOOCH_KEY_SECRET" in message
     assert SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("stored", "method", "named"),
+    [
+        ({"region": "EU"}, None, "region “EU”"),  # hand-edited: not "eu"
+        ({"region": "apac"}, AuthMethod.BASIC, "region “apac”"),  # a later version's
+        ({"region": "eu", "auth": "JWT"}, None, "authentication method “JWT”"),
+    ],
+)
+def test_a_profile_with_an_unknown_region_or_auth_is_not_used_to_connect(
+    stored: dict[str, str],
+    method: AuthMethod | None,
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reading it as US/Basic would send the secret to a host (and in a form) the agent
+    # never chose; the profile is refused and the connection dialog opens instead.
+    from smooch_desktop.core.profiles import Profile
+    from smooch_desktop.ui.controller import AppController
+
+    monkeypatch.setenv("SMOOCH_KEY_SECRET", SECRET)
+    profile = Profile.from_dict({"name": "Shop", "app_id": "5e1f", "key_id": "app_5e1f", **stored})
+    assert profile is not None
+    stand_in = SimpleNamespace(
+        _env_secret=AppController._env_secret,
+        _env_secret_problem=AppController._env_secret_problem,
+        _keychain_secret=lambda profile, key_id: None,
+    )
+    # A stand-in with only what _session_for_profile reads, not a whole AppController.
+    session, message = AppController._session_for_profile(stand_in, profile, method)  # type: ignore[arg-type]
+    if session is not None:
+        session.api.close()
+    assert session is None
+    assert message.startswith("Profile “Shop” is not usable:") and named in message
+
+
+def test_an_unknown_auth_is_not_needed_when_the_command_line_names_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from smooch_desktop.core.profiles import Profile
+    from smooch_desktop.ui.controller import AppController
+
+    monkeypatch.setenv("SMOOCH_KEY_SECRET", SECRET)
+    profile = Profile.from_dict(
+        {"name": "Shop", "region": "eu", "app_id": "5e1f", "key_id": "app_5e1f", "auth": "JWT"}
+    )
+    assert profile is not None
+    stand_in = SimpleNamespace(
+        _env_secret=AppController._env_secret,
+        _env_secret_problem=AppController._env_secret_problem,
+        _keychain_secret=lambda profile, key_id: None,
+    )
+    session, message = AppController._session_for_profile(stand_in, profile, AuthMethod.JWT)  # type: ignore[arg-type]
+    assert session is not None, message
+    try:
+        assert session.host == "api.eu-1.smooch.io"
+    finally:
+        session.api.close()
 
 
 # --- data files: outbox and drafts (core.outbox / core.drafts; AppController at start-up) -----

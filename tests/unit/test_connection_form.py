@@ -85,6 +85,16 @@ def test_edits_and_a_typed_secret_make_a_form_dirty_but_a_hidden_custom_url_does
     assert ProfileForm(name="New").is_dirty()  # never saved
 
 
+def test_a_profile_with_an_unknown_region_opens_as_changed() -> None:
+    # The form shows US/Basic in place of values this version can't read: saving it is a
+    # change (the list marks it), not a no-op that would leave the profile unusable.
+    profile = Profile.from_dict({"name": "Later", "region": "apac", "key_id": "app_key_1"})
+    assert profile is not None
+    form = ProfileForm.from_profile(profile)
+    assert (form.region, form.auth) == (Region.US, AuthMethod.BASIC)
+    assert form.is_dirty()
+
+
 def test_a_copy_reuses_the_stored_secret_but_does_not_own_it() -> None:
     original = ProfileForm.from_profile(saved())
     original.stored_in = SecretLocation.KEYCHAIN

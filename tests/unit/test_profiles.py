@@ -79,10 +79,42 @@ def test_an_unknown_value_passed_in_code_is_refused() -> None:
         Profile("Prod", auth="oauth")  # type: ignore[arg-type]
 
 
-def test_an_unknown_region_or_auth_in_the_settings_reads_as_the_default() -> None:
+def test_an_unknown_region_or_auth_in_the_settings_shows_as_the_default() -> None:
     profile = Profile.from_dict({"name": "Later", "region": "apac", "auth": "oauth"})
     assert profile is not None
+    # What the connection dialog shows (and saves, once the agent saves the form)...
     assert (profile.region, profile.auth) == (Region.US, AuthMethod.BASIC)
+    # ...but the stored values are kept: the profile is not usable as it is.
+    assert profile.unreadable == (("region", "apac"), ("auth", "oauth"))
+
+
+def test_an_unknown_region_or_auth_is_written_back_as_it_was() -> None:
+    # Saving the list (another profile added, ids given) must not turn a region this
+    # version does not know into "us": a newer version would then send the key there.
+    raw = {"name": "Later", "region": "apac", "auth": "oauth", "id": "abc"}
+    profile = Profile.from_dict(raw)
+    assert profile is not None
+    stored = profile.to_dict()
+    assert (stored["region"], stored["auth"]) == ("apac", "oauth")
+    assert "unreadable" not in stored
+    assert Profile.from_dict(stored) == profile
+
+
+def test_a_stored_unreadable_key_is_not_taken_as_a_field() -> None:
+    profile = Profile.from_dict({"name": "X", "region": "eu", "unreadable": "region"})
+    assert profile is not None
+    assert profile.unreadable == ()
+    assert profile.region is Region.EU
+
+
+def test_a_missing_region_or_auth_is_the_default_not_unreadable() -> None:
+    profile = Profile.from_dict({"name": "Old"})
+    assert profile is not None
+    assert (profile.region, profile.auth, profile.unreadable) == (
+        Region.US,
+        AuthMethod.BASIC,
+        (),
+    )
 
 
 def test_a_profile_saved_before_ids_gets_the_id_of_its_name() -> None:

@@ -140,7 +140,9 @@ class ProfileForm:
         )
 
     def is_dirty(self) -> bool:
-        if self.original is None or self.secret:
+        # A stored region or auth this version can't read shows as the default: saving
+        # what is shown is a change.
+        if self.original is None or self.secret or self.original.unreadable:
             return True
         o = self.original
         saved = (o.name, o.region, o.base_url, o.app_id, o.key_id, o.auth, o.api_version)

@@ -16,7 +16,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from smooch_desktop.api.hosts import Region, validate_base_url
-from smooch_desktop.core.profiles import Profile
+from smooch_desktop.core.profiles import Profile, new_profile_id
 from smooch_desktop.core.secrets import (
     KeychainUnavailable,
     SecretLocation,
@@ -81,7 +81,7 @@ def plan_save(form: ProfileForm, storage: SecretStorage) -> SavePlan:
         auth=form.auth,
         api_version=form.api_version,
         # A rename keeps the id: its messages, drafts and recent users go with it.
-        **({"id": form.original.id} if form.original is not None else {}),
+        id=form.original.id if form.original is not None else new_profile_id(),
     )
     account = account_for(profile.name, profile.key_id)
     secret = clean_secret(form.secret) if form.secret else ""
