@@ -233,9 +233,11 @@ class MainWindow(QMainWindow):
         self.sender_panel.senderChanged.connect(self._on_sender_changed)
         self.typing.activityFailed.connect(self._on_typing_failed)
         avatars.imageReady.connect(self._on_image_ready)
-        self._restore_state()
         if not defer_conversation:
             self.ensure_conversation()
+        # After the view is in place: ensure_conversation keeps the splitter's sizes, and
+        # before the window is shown they are not the restored ones yet.
+        self._restore_state()
         self.attach_session(session, delivery)
         self.setTabOrder(self.user_panel.combo, self.composer.edit)
         self.setTabOrder(self.composer.edit, self.composer.send_button)

@@ -471,3 +471,19 @@ def test_a_message_written_while_the_engine_finishes_a_job_is_still_sent(
     window.send_current()
     client_id = only_entry(stack, DEMO_ALICE_ID).client_id
     qtbot.waitUntil(lambda: item_for(window, client_id).state == "sent", timeout=5000)
+
+
+# Window layout ------------------------------------------------------------------------------
+def test_the_next_window_keeps_the_conversation_and_composer_split_the_agent_left(
+    stack: UiStack, qtbot: QtBot
+) -> None:
+    """A profile change builds a new window with the conversation view at once: it must
+    open with the split the previous window had, not a composer twice as tall."""
+    first = stack.new_window()
+    total = sum(first.vsplit.sizes())
+    first.vsplit.setSizes([total - 110, 110])  # the agent drags the handle
+    kept = first.vsplit.sizes()
+    assert kept[1] == 110
+    stack.close_window(first)  # saves the layout, as closing for a profile change does
+    second = stack.new_window()
+    qtbot.waitUntil(lambda: second.vsplit.sizes() == kept, timeout=2000)
