@@ -195,3 +195,26 @@ def test_no_secret_anywhere_asks_for_one() -> None:
     problems = form_problems(valid_form(secret=""), set(), KEYCHAIN_OK)
     assert list(problems) == ["secret"]
     assert SECRET not in str(problems)
+
+
+@pytest.mark.parametrize(
+    ("stored_in", "owns", "sentence"),
+    [
+        (SecretLocation.KEYCHAIN, True, "Its secret is also removed from the system keychain."),
+        (SecretLocation.SESSION, True, "Its secret, kept for this session only, is forgotten."),
+        (SecretLocation.NOWHERE, True, "No secret is stored for it."),
+        (
+            SecretLocation.KEYCHAIN,
+            False,
+            "The secret it uses is kept: it is stored for another connection.",
+        ),
+        (None, True, "Its secret is also removed from the system keychain if it is there."),
+    ],
+)
+def test_the_delete_question_says_what_happens_to_the_secret_where_it_really_is(
+    stored_in: SecretLocation | None, owns: bool, sentence: str
+) -> None:
+    form = ProfileForm.from_profile(saved())
+    form.stored_in = stored_in
+    form.owns_stored = owns
+    assert form.secret_fate_on_delete() == sentence

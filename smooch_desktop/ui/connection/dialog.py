@@ -742,7 +742,9 @@ class ConnectionDialog(QDialog):
         if form.original is not None and self._profile_data is not None:
             unsent = self._profile_data.unsent(form.original.id)
             if not unsent.empty:
-                if not self._confirm_delete_with_unsent(form.original, unsent):
+                if not self._confirm_delete_with_unsent(
+                    form.original, unsent, form.secret_fate_on_delete()
+                ):
                     return
                 self._profile_data.forget(form.original.id)
                 self._remove_form_row(form)
@@ -750,7 +752,7 @@ class ConnectionDialog(QDialog):
         if form.original is not None:
             question = (
                 f"Delete the connection “{inline(form.original.name)}”?\n\n"
-                "Its secret is also removed from the system keychain. This can't be undone."
+                f"{form.secret_fate_on_delete()} This can't be undone."
             )
         else:
             question = f"Discard the new connection “{inline(name)}”?"
@@ -769,7 +771,9 @@ class ConnectionDialog(QDialog):
         """The outbox and message drafts, so deleting a profile says what it still holds."""
         self._profile_data = profile_data
 
-    def _confirm_delete_with_unsent(self, profile: Profile, unsent: UnsentSummary) -> bool:
+    def _confirm_delete_with_unsent(
+        self, profile: Profile, unsent: UnsentSummary, secret_fate: str
+    ) -> bool:
         """Ask before a profile with unsent messages or message drafts goes; default: keep it."""
         things = unsent.things()
         details = f" ({unsent.details()})" if unsent.messages else ""
@@ -783,7 +787,7 @@ class ConnectionDialog(QDialog):
         )
         box.setInformativeText(
             "They are kept as long as the connection is. Deleting it also deletes them for "
-            "good, and removes its secret from the system keychain."
+            f"good. {secret_fate}"
         )
         keep = box.addButton("Keep the connection", QMessageBox.ButtonRole.RejectRole)
         drop = box.addButton(f"Delete it and its {things}", QMessageBox.ButtonRole.DestructiveRole)

@@ -120,6 +120,18 @@ class ProfileForm:
         """True while it is not known yet where (or whether) the stored secret is."""
         return self.stored_in is None
 
+    def secret_fate_on_delete(self) -> str:
+        """One sentence for the delete confirmation: what happens to this profile's secret."""
+        if self.stored_in is SecretLocation.NOWHERE:
+            return "No secret is stored for it."
+        if not self.owns_stored:
+            return "The secret it uses is kept: it is stored for another connection."
+        if self.stored_in is SecretLocation.SESSION:
+            return "Its secret, kept for this session only, is forgotten."
+        if self.stored_in is SecretLocation.KEYCHAIN:
+            return "Its secret is also removed from the system keychain."
+        return "Its secret is also removed from the system keychain if it is there."
+
     def has_stored_secret(self) -> bool:
         """True if a secret already stored for this very key can be used."""
         return (
