@@ -135,10 +135,13 @@ def child(case: str) -> None:
         from smooch_desktop.app import main
 
         steps.append(("import smooch_desktop.app", t, time.perf_counter()))
-        for module in ("smooch_desktop.sandbox", "smooch_desktop.ui.controller"):
+        for module, when in (
+            ("smooch_desktop.ui.controller", "before the first paint"),
+            ("smooch_desktop.sandbox", "after the first paint, --sandbox only"),
+        ):
             t = time.perf_counter()
             __import__(module)
-            steps.append((f"import {module} (what run_gui imports)", t, time.perf_counter()))
+            steps.append((f"import {module} ({when})", t, time.perf_counter()))
         from smooch_desktop.sandbox import SandboxServer
         from smooch_desktop.ui import controller, main_window
 
