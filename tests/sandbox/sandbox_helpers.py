@@ -78,7 +78,8 @@ class V2:
         """The id of the user's default conversation (the v1.1 one)."""
         user_id = self.user(ref).json()["user"]["id"]
         resp = self.request("GET", "/conversations", params={"filter[userId]": user_id})
-        return next(c["id"] for c in resp.json()["conversations"] if c["isDefault"])
+        found: str = next(c["id"] for c in resp.json()["conversations"] if c["isDefault"])
+        return found
 
     def post(self, conversation_id: str, body: dict[str, Any]) -> requests.Response:
         return self.request("POST", f"/conversations/{conversation_id}/messages", json=body)

@@ -417,7 +417,7 @@ def test_error_after_store_keeps_the_v2_message(srv: SandboxServer, v2: V2) -> N
 )
 def test_dropped_v2_connections(srv: SandboxServer, v2: V2, rate: str, stored: bool) -> None:
     conversation = v2.default_conversation(DEMO_ALICE_ID)
-    srv.set_faults(FaultConfig(**{rate: 1.0}))
+    srv.set_faults(FaultConfig.from_dict({rate: 1.0}))
     with pytest.raises(requests.ConnectionError):
         v2.post(conversation, business_text(f"dropped {rate}"))
     srv.set_faults(FaultConfig())
