@@ -666,6 +666,8 @@ def test_bad_secret_in_the_environment_is_named(
     monkeypatch.setenv("SMOOCH_KEY_SECRET", value)
     args = argparse.Namespace(
         base_url="https://api.smooch.io",
+        zendesk_subdomain=None,
+        api_version=None,
         app_id="5e1f",
         key_id="app_5e1f",
         auth=None,
