@@ -60,12 +60,12 @@ def version_problem(version: ApiVersion | str, region: Region | str | None = Non
     """
     version = ApiVersion(version)
     zendesk = region is not None and Region(region) is Region.ZENDESK
-    if version not in available_versions():
-        if zendesk:
-            return (
-                "Zendesk-hosted accounts use API v2, which comes in a later version of "
-                "Smooch Desktop."
-            )
+    available = available_versions()
+    if zendesk and ApiVersion.V2 not in available:
+        return (
+            "Zendesk-hosted accounts use API v2, which comes in a later version of Smooch Desktop."
+        )
+    if version not in available:
         return f"API {version} comes in a later version of Smooch Desktop; choose v1.1."
     if zendesk and version is not ApiVersion.V2:
         return "A Zendesk host speaks API v2 only; choose v2."

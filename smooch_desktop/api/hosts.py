@@ -130,6 +130,10 @@ def _subdomain_of(text: str) -> str:
             )
         rest = after
     host, slash, path = rest.partition("/")
+    if "@" in host:
+        raise ConfigError(
+            "zendesk_subdomain", "Put credentials in the key fields, not in the address."
+        )
     if slash and path.rstrip("/").lower() not in ("", "sc"):
         raise ConfigError(
             "zendesk_subdomain",

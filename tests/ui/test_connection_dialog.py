@@ -38,6 +38,7 @@ from pytestqt.qtbot import QtBot
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
@@ -325,7 +326,7 @@ def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain
             app_id="app_1",
             key_id="app_key_1",
             auth=AuthMethod.BASIC,
-            api_version="v1.1",
+            api_version=ApiVersion.V1_1,
             id=settings.profiles()[0].id,  # a new profile's random id, kept from now on
         )
     ]
