@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import v2_stand_in
 
 import smooch_desktop.api
 from smooch_desktop.api import factory
@@ -19,8 +20,6 @@ from smooch_desktop.api.errors import ConfigError
 from smooch_desktop.api.factory import ApiVersion, available_versions, version_problem
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.v1 import V1Api
-
-import v2_stand_in
 
 CREDS = Credentials("app_key_1", "not-a-real-secret", AuthMethod.BASIC)
 
