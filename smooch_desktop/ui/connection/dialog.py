@@ -555,6 +555,9 @@ class ConnectionDialog(QDialog):
         zendesk = form.region is Region.ZENDESK
         self._subdomain_form.setRowVisible(self._subdomain_edit, zendesk)
         self._url_edit.setEnabled(custom)
+        self._url_edit.setPlaceholderText(
+            "https://SUBDOMAIN.zendesk.com/sc" if zendesk else "https://api.example.com"
+        )
         if custom:
             self._url_edit.setText(form.custom_url)
         elif zendesk:
