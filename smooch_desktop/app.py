@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conn = parser.add_argument_group("connection")
     conn.add_argument("--profile", metavar="NAME", help="use this saved connection profile")
-    conn.add_argument("--base-url", metavar="URL", help="API base URL (https, or http on loopback)")
+    host = conn.add_mutually_exclusive_group()
+    host.add_argument("--base-url", metavar="URL", help="API base URL (https, or http on loopback)")
+    host.add_argument(
+        "--zendesk-subdomain",
+        metavar="NAME",
+        help="a Zendesk-hosted account: acme for https://acme.zendesk.com/sc (API v2)",
+    )
     conn.add_argument("--app-id", metavar="ID", help="Smooch app ID")
     conn.add_argument("--key-id", metavar="ID", help="API key ID")
     conn.add_argument(
@@ -56,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["basic", "jwt"],  # api.auth.AuthMethod values (not imported: start-up cost)
         default=None,
         help="authentication method (default: basic)",
+    )
+    conn.add_argument(
+        "--api-version",
+        choices=["v1.1", "v2"],  # api.factory.ApiVersion values (not imported: start-up cost)
+        default=None,
+        help="API version (default: the profile's; v1.1, or v2 for --zendesk-subdomain)",
     )
     parser.add_argument("--user-id", metavar="ID", help="open the conversation with this user")
     return parser
@@ -71,23 +83,51 @@ def _port(text: str) -> int:
     return value
 
 
+def _check_zendesk_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Check ``--zendesk-subdomain`` and what goes with it; reduce it to the subdomain."""
+    from smooch_desktop.api.errors import ConfigError
+    from smooch_desktop.api.factory import ApiVersion, version_problem
+    from smooch_desktop.api.hosts import Region, validate_zendesk_subdomain
+
+    if args.sandbox:
+        parser.error("--sandbox can't be combined with --zendesk-subdomain")
+    if not (args.app_id and args.key_id):
+        parser.error("--zendesk-subdomain, --app-id and --key-id go together")
+    try:
+        args.zendesk_subdomain = validate_zendesk_subdomain(args.zendesk_subdomain)
+    except ConfigError as exc:
+        parser.error(f"--zendesk-subdomain: {exc.message}")
+    problem = version_problem(args.api_version or ApiVersion.V2, Region.ZENDESK)
+    if problem:
+        parser.error(f"--zendesk-subdomain: {problem}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.zendesk_subdomain is not None:
+        _check_zendesk_flags(parser, args)
     flag_conn = [args.base_url, args.app_id, args.key_id]
-    if any(flag_conn) and not all(flag_conn):
+    if args.zendesk_subdomain is None and any(flag_conn) and not all(flag_conn):
         parser.error("--base-url, --app-id and --key-id go together")
     if args.sandbox and any(flag_conn):
         parser.error("--sandbox can't be combined with --base-url/--app-id/--key-id")
-    if args.base_url:
+    if args.api_version is not None and args.zendesk_subdomain is None:
+        from smooch_desktop.api.factory import version_problem
+
+        problem = version_problem(args.api_version)
+        if problem:
+            parser.error(f"--api-version {args.api_version}: {problem}")
+    if args.base_url or args.zendesk_subdomain is not None:
         from smooch_desktop.api.errors import ConfigError
         from smooch_desktop.api.hosts import validate_base_url
         from smooch_desktop.core.validation import ValidationError, clean_app_id, clean_key_id
 
-        try:
-            validate_base_url(args.base_url)
-        except ConfigError as exc:
-            parser.error(f"--base-url: {exc.message}")
+        if args.base_url:
+            try:
+                validate_base_url(args.base_url)
+            except ConfigError as exc:
+                parser.error(f"--base-url: {exc.message}")
         for flag, check, value in (
             ("--app-id", clean_app_id, args.app_id),
             ("--key-id", clean_key_id, args.key_id),

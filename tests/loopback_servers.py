@@ -6,11 +6,15 @@
 * :class:`TrickleServer` — answers every request by trickling one byte every 0.1 s from
   a chosen point (status line, headers, body, or a TLS handshake record) for up to
   ``limit_s``, and records whether the client left first or the trickle ran its course.
+* :class:`V2OnlyApi` — a host that speaks only API v2: every request outside ``/v2/``
+  (and ``/sc/v2/``) gets the 404 a v2 host gives for a path it does not have, in v2's
+  ``errors[]`` envelope (the OpenAPI spec's error shape). It records the paths asked for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import socketserver
 import threading
@@ -164,6 +168,69 @@ def trickle_server(start: bytes, limit_s: float = 8.0) -> Iterator[TrickleServer
         yield state
     finally:
         state.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# --- a host that speaks only v2 --------------------------------------------------------------
+
+
+@dataclass
+class V2OnlyApi:
+    server: ThreadingHTTPServer
+    #: Every request path, in order.
+    paths: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+class _V2OnlyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    api: V2OnlyApi
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.api.paths.append(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        v2 = self.path.startswith(("/v2/", "/sc/v2/"))
+        status, body = (
+            (401, {"errors": [{"code": "unauthorized", "title": "Authorization is required"}]})
+            if v2
+            else (404, {"errors": [{"code": "not_found", "title": "Not Found"}]})
+        )
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+
+@contextmanager
+def v2_only_api() -> Iterator[V2OnlyApi]:
+    """A loopback host that has only ``/v2/…`` routes (see :class:`V2OnlyApi`)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _V2OnlyHandler)
+    server.daemon_threads = True
+    api = V2OnlyApi(server)
+    server.RequestHandlerClass = type("_BoundV2OnlyHandler", (_V2OnlyHandler,), {"api": api})
+    thread = threading.Thread(target=server.serve_forever, name="v2-only-api", daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
         server.shutdown()
         server.server_close()
         thread.join(5)

@@ -41,6 +41,7 @@ from smooch_desktop.api.errors import (
     HttpError,
     ReadTimedOut,
     TlsFailed,
+    error_envelope_kind,
     parse_error_envelope,
     parse_retry_after,
 )
@@ -441,6 +442,7 @@ class SmoochClient:
                 description=description,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 host=self.host,
+                envelope=error_envelope_kind(body),
             )
         if decode_problem:
             raise BadResponse(

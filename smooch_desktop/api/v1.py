@@ -62,9 +62,15 @@ class V1Api:
             self.client.get_app_user(_PROBE_USER)
         except HttpError as exc:
             # A Smooch "user not found" proves host, app and key all work. A 404 without
-            # the Smooch error envelope is some other web server; "app not found" is not OK.
+            # the Smooch error envelope is some other web server; "app not found" is not OK,
+            # nor is an answer in v2's envelope (a v2 host: the v1.1 path is not there).
             description = (exc.server_description or "").lower()
-            if exc.status == 404 and exc.code and "app not found" not in description:
+            if (
+                exc.status == 404
+                and exc.code
+                and exc.envelope != "v2"
+                and "app not found" not in description
+            ):
                 return
             raise
 

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 
 if TYPE_CHECKING:
@@ -68,14 +69,17 @@ class Profile:
 
     ``id`` never changes (a rename keeps it): the outbox, drafts and recent users are
     keyed by it. New profiles get a random one; one saved before ids existed gets
-    :func:`legacy_profile_id` of its name on load. ``region`` and ``auth`` are stored
-    as their enum values (``"us"``, ``"basic"``…), the strings the settings always held.
+    :func:`legacy_profile_id` of its name on load. ``region``, ``auth`` and
+    ``api_version`` are stored as their enum values (``"us"``, ``"basic"``, ``"v1.1"``…),
+    the strings the settings always held. ``zendesk_subdomain`` (just ``acme`` for
+    ``acme.zendesk.com``) is used by the Zendesk region only, and stored only when set, so
+    a settings file without it is written back unchanged.
 
-    ``unreadable`` holds the stored ``region``/``auth`` values this version does not know
-    (hand-edited, or written by a later version), as ``(key, value)`` pairs: the fields
-    then show the defaults, but the profile is not used to connect (that would send the
-    key to a host, or in a form, the agent never chose) and the values are written back
-    as they were.
+    ``unreadable`` holds the stored ``region``/``auth``/``api_version`` values this version
+    does not know (hand-edited, or written by a later version), as ``(key, value)`` pairs:
+    the fields then show the defaults, but the profile is not used to connect (that would
+    send the key to a host, or in a form, the agent never chose) and the values are
+    written back as they were.
     """
 
     name: str
@@ -84,22 +88,25 @@ class Profile:
     app_id: str = ""
     key_id: str = ""
     auth: AuthMethod = AuthMethod.BASIC
-    api_version: str = "v1.1"
+    api_version: ApiVersion = ApiVersion.V1_1
     id: str = field(default_factory=new_profile_id)
     unreadable: tuple[tuple[str, str], ...] = ()
+    zendesk_subdomain: str = ""  # Zendesk region only
 
     def __post_init__(self) -> None:
         # A plain "eu" or "jwt" is accepted and stored as the enum; an unknown one raises.
         object.__setattr__(self, "region", Region(self.region))
         object.__setattr__(self, "auth", AuthMethod(self.auth))
+        object.__setattr__(self, "api_version", ApiVersion(self.api_version))
 
     @classmethod
     def from_dict(cls, raw: Any) -> Profile | None:
         """The profile stored as ``raw`` (a dict from the settings JSON), None if unusable.
 
-        Unknown keys are ignored, every value is read as a string, and a region or auth
-        method this version does not know reads as the default (US, Basic), as the
-        connection dialog has always shown it, and is kept in :attr:`unreadable`.
+        Unknown keys are ignored, every value is read as a string, and a region, auth
+        method or API version this version does not know reads as the default (US,
+        Basic, v1.1), as the connection dialog has always shown it, and is kept in
+        :attr:`unreadable`.
         """
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             return None
@@ -109,16 +116,24 @@ class Profile:
         unreadable: list[tuple[str, str]] = []
         region = _member(Region, known, "region", Region.US, unreadable)
         auth = _member(AuthMethod, known, "auth", AuthMethod.BASIC, unreadable)
-        return cls(region=region, auth=auth, unreadable=tuple(unreadable), **known)
+        version = _member(ApiVersion, known, "api_version", ApiVersion.V1_1, unreadable)
+        return cls(
+            region=region,
+            auth=auth,
+            api_version=version,
+            unreadable=tuple(unreadable),
+            **known,
+        )
 
-    def unusable_reason(self, *, auth_given: bool = False) -> str:
+    def unusable_reason(self, *, auth_given: bool = False, version_given: bool = False) -> str:
         """Why this profile can't be used to connect as stored ("" if it can).
 
-        ``auth_given``: the authentication method comes from elsewhere (``--auth``), so an
-        unreadable stored one does not matter.
+        ``auth_given``/``version_given``: the authentication method or API version comes
+        from elsewhere (``--auth``, ``--api-version``), so an unreadable stored one does
+        not matter.
         """
         for key, value in self.unreadable:
-            if key == "auth" and auth_given:
+            if (key == "auth" and auth_given) or (key == "api_version" and version_given):
                 continue
             return (
                 f"its {_UNREADABLE_WORDS.get(key, key)} “{value}” is not one this version "
@@ -130,16 +145,36 @@ class Profile:
         """The JSON-ready form :meth:`from_dict` reads back (enums as their string values,
         unreadable values as they were read)."""
         stored = {k: v for k, v in asdict(self).items() if k in _STORED_FIELDS}
-        enums = {"region": self.region.value, "auth": self.auth.value}
+        if not self.zendesk_subdomain:
+            del stored["zendesk_subdomain"]  # as files written before it existed
+        enums = {
+            "region": self.region.value,
+            "auth": self.auth.value,
+            "api_version": self.api_version.value,
+        }
         return {**stored, **enums, **dict(self.unreadable)}
 
 
 #: The keys a profile has in the settings JSON.
 _STORED_FIELDS: Final = frozenset(
-    ("name", "region", "base_url", "app_id", "key_id", "auth", "api_version", "id")
+    (
+        "name",
+        "region",
+        "base_url",
+        "app_id",
+        "key_id",
+        "auth",
+        "api_version",
+        "id",
+        "zendesk_subdomain",
+    )
 )
 #: How an unreadable stored value is named to the agent.
-_UNREADABLE_WORDS: Final = {"region": "region", "auth": "authentication method"}
+_UNREADABLE_WORDS: Final = {
+    "region": "region",
+    "auth": "authentication method",
+    "api_version": "API version",
+}
 
 
 def _member(

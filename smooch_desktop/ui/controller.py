@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QSystemTrayIcon
 
     from smooch_desktop.api.auth import AuthMethod
+    from smooch_desktop.api.factory import ApiVersion
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.profiles import Profile, ProfileData
@@ -306,17 +307,28 @@ class AppController(QObject):
             QTimer.singleShot(0, self.open_connection_dialog)
 
     def _resolve_session(self) -> tuple[Session | None, str]:
+        from smooch_desktop.api import factory
         from smooch_desktop.api.auth import AuthMethod, Credentials
-        from smooch_desktop.api.v1 import V1Api
+        from smooch_desktop.api.factory import ApiVersion
+        from smooch_desktop.api.hosts import validate_base_url, zendesk_base_url
 
         args = self.args
         method = AuthMethod(args.auth or "basic")
+        # app.main has refused a version this build can't speak, and v1.1 with a Zendesk
+        # host; a Zendesk host speaks v2 only.
+        zendesk = args.zendesk_subdomain
+        version = ApiVersion(args.api_version or (ApiVersion.V2 if zendesk else ApiVersion.V1_1))
         if self.sandbox is not None:
             sb = self.sandbox
             creds = Credentials(sb.key_id, sb.secret, method)
-            api = V1Api.connect(sb.base_url, sb.app_id, creds)
-            return Session(SANDBOX_PROFILE, api, api.host, sb.base_url + "/avatar"), ""
-        if args.base_url:
+            api = factory.connect(version, sb.base_url, sb.app_id, creds)
+            session = Session(
+                SANDBOX_PROFILE, api, api.host, sb.base_url + "/avatar", protocol=version
+            )
+            return session, ""
+        if args.base_url or zendesk:
+            # Validated by app.main; the subdomain reduced to its label there.
+            base_url = zendesk_base_url(zendesk) if zendesk else validate_base_url(args.base_url)
             profile = args.profile or COMMAND_LINE_PROFILE
             env_problem = self._env_secret_problem()
             if env_problem:
@@ -328,19 +340,20 @@ class AppController(QObject):
                     "Connection settings."
                 )
             creds = Credentials(args.key_id, secret, method)
-            api = V1Api.connect(args.base_url, args.app_id, creds)
+            api = factory.connect(version, base_url, args.app_id, creds)
             # A saved profile of that name shares its messages and drafts (as before ids);
             # otherwise "" gives the stable id of the name.
             saved = next((p for p in self.settings.profiles() if p.name == profile), None)
             profile_id = saved.id if saved is not None else ""
-            gravatar = gravatar_base_for(api.client.base_url)
-            return Session(profile, api, api.host, gravatar, profile_id), ""
+            gravatar = gravatar_base_for(base_url)
+            return Session(profile, api, api.host, gravatar, profile_id, protocol=version), ""
         chosen = self._start_profile()
         if chosen is None and args.profile:
             return None, f"No connection profile named “{inline(args.profile)}”."
         if chosen is None:
             return None, "Not connected yet: set up a connection (File ▸ Connection settings)."
-        return self._session_for_profile(chosen, method if args.auth else None)
+        given = ApiVersion(args.api_version) if args.api_version else None
+        return self._session_for_profile(chosen, method if args.auth else None, given)
 
     def _start_profile(self) -> Profile | None:
         """The saved profile start-up connects with: ``--profile``, else the active one, else
@@ -352,11 +365,16 @@ class AppController(QObject):
         return active or next(iter(profiles.values()), None)
 
     def _session_for_profile(
-        self, profile: Profile, method: AuthMethod | None = None
+        self, profile: Profile, method: AuthMethod | None = None, version: ApiVersion | None = None
     ) -> tuple[Session | None, str]:
+        """The session for a saved profile (None and one sentence when it can't be used).
+
+        ``method`` and ``version`` come from the command line (``--auth``,
+        ``--api-version``) and replace the profile's own.
+        """
+        from smooch_desktop.api import factory
         from smooch_desktop.api.auth import AuthMethod, Credentials
         from smooch_desktop.api.hosts import base_url_for
-        from smooch_desktop.api.v1 import V1Api
 
         env_problem = self._env_secret_problem()
         if env_problem:
@@ -365,18 +383,24 @@ class AppController(QObject):
         if not secret:
             name = inline(profile.name)
             return None, f"No secret for profile “{name}”: enter it in Connection settings."
-        unusable = profile.unusable_reason(auth_given=method is not None)
+        unusable = profile.unusable_reason(
+            auth_given=method is not None, version_given=version is not None
+        )
         if unusable:
             return None, f"Profile “{inline(profile.name)}” is not usable: {inline(unusable)}."
+        version = version or profile.api_version
         try:
-            base_url = base_url_for(profile.region, profile.base_url)
+            base_url = base_url_for(profile.region, profile.base_url, profile.zendesk_subdomain)
+            problem = factory.version_problem(version, profile.region)
+            if problem:
+                raise ConfigError("api_version", problem)
             creds = Credentials(profile.key_id, secret, method or AuthMethod(profile.auth))
-            api = V1Api.connect(base_url, profile.app_id, creds, version=profile.api_version)
+            api = factory.connect(version, base_url, profile.app_id, creds)
         except (ConfigError, ValueError) as exc:
             text = exc.message if isinstance(exc, ConfigError) else str(exc)
             return None, f"Profile “{inline(profile.name)}” is not usable: {inline(text)}"
-        gravatar = gravatar_base_for(api.client.base_url)
-        return Session(profile.name, api, api.host, gravatar, profile.id), ""
+        gravatar = gravatar_base_for(base_url)
+        return Session(profile.name, api, api.host, gravatar, profile.id, protocol=version), ""
 
     @staticmethod
     def _env_secret() -> str | None:
@@ -405,7 +429,7 @@ class AppController(QObject):
         args = self.args
         if self.sandbox is not None or os.environ.get(SECRET_ENV):
             return None
-        if args.base_url:
+        if args.base_url or args.zendesk_subdomain:
             return (args.profile or COMMAND_LINE_PROFILE, args.key_id)
         chosen = self._start_profile()
         if chosen is None or not chosen.key_id:

@@ -51,11 +51,13 @@ class Session:
     ``profile`` is the profile's name (shown); ``profile_id`` its stable id, which keys
     the outbox, drafts and recent users. Left empty, it is the id a profile of that name
     without one gets (:func:`~smooch_desktop.core.profiles.legacy_profile_id`).
-    ``api`` is any :class:`~smooch_desktop.api.protocol.ConversationApi` (v1.1 today).
+    ``api`` is any :class:`~smooch_desktop.api.protocol.ConversationApi`; ``protocol``
+    names the API version it speaks (``"v1.1"``, ``"v2"``), shown with the host in the
+    status bar.
     """
 
     # A plain class, not a dataclass: this module is on the first-paint path.
-    __slots__ = ("api", "gravatar_base", "host", "profile", "profile_id")
+    __slots__ = ("api", "gravatar_base", "host", "profile", "profile_id", "protocol")
 
     def __init__(
         self,
@@ -64,6 +66,8 @@ class Session:
         host: str,
         gravatar_base: str,
         profile_id: str = "",
+        *,
+        protocol: str = "v1.1",
     ) -> None:
         if not profile_id:
             from smooch_desktop.core.profiles import legacy_profile_id
@@ -74,6 +78,7 @@ class Session:
         self.host = host
         self.gravatar_base = gravatar_base
         self.profile_id = profile_id
+        self.protocol = str(protocol)
 
     def __repr__(self) -> str:  # never the api object: it holds the credentials
         return f"Session(profile={self.profile!r}, host={self.host!r})"
@@ -374,7 +379,9 @@ class MainWindow(QMainWindow):
             return
         self.ensure_conversation()
         self.sender_panel.set_gravatar_base(session.gravatar_base)
-        self.status_profile.setText(f"Profile: {inline(session.profile)} · {inline(session.host)}")
+        self.status_profile.setText(
+            f"Profile: {inline(session.profile)} · {session.protocol} · {inline(session.host)}"
+        )
         self.user_panel.set_recent(self.settings.recent_users(session.profile_id))
         if self.user_panel.current_user_ref():
             self.user_panel.lookup()

@@ -22,6 +22,7 @@ import keyring.backends.fail
 import keyring.errors
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,6 +39,7 @@ from pytestqt.qtbot import QtBot
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretStore, SessionSecrets, account_for
@@ -51,6 +53,7 @@ SERVICE = appinfo.KEYRING_SERVICE
 W = TypeVar("W", bound=QWidget)
 
 
+from loopback_servers import v2_only_api  # noqa: E402
 from memory_keyring import MemoryKeyring, ReadOnlyKeyring  # noqa: E402
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -325,7 +328,7 @@ def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain
             app_id="app_1",
             key_id="app_key_1",
             auth=AuthMethod.BASIC,
-            api_version="v1.1",
+            api_version=ApiVersion.V1_1,
             id=settings.profiles()[0].id,  # a new profile's random id, kept from now on
         )
     ]
@@ -718,6 +721,157 @@ def test_a_result_for_edited_values_is_marked_stale(
 
 
 # --- screenshot -------------------------------------------------------------------------------
+
+
+# --- API version and the Zendesk host ----------------------------------------------------------
+
+
+def item_offered(combo: QComboBox, data: str) -> tuple[bool, str]:
+    """(enabled, tooltip) of the combo's item for ``data``."""
+    model = combo.model()
+    assert isinstance(model, QStandardItemModel)
+    item = model.item(combo.findData(data))
+    assert item is not None
+    return item.isEnabled(), item.toolTip()
+
+
+def test_v2_and_the_zendesk_region_are_not_offered_before_this_build_speaks_v2(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    open_dialog: Callable[..., ConnectionDialog],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.hide_v2(monkeypatch)
+    dialog = open_dialog()
+    region = child(dialog, QComboBox, "regionCombo")
+    version = child(dialog, QComboBox, "apiVersionCombo")
+    assert item_offered(region, "zendesk") == (
+        False,
+        "Zendesk-hosted accounts use API v2, which comes in a later version of Smooch Desktop.",
+    )
+    assert item_offered(version, "v2") == (
+        False,
+        "API v2 comes in a later version of Smooch Desktop; choose v1.1.",
+    )
+    assert item_offered(version, "v1.1") == (True, "")
+    for value in ("us", "eu", "custom"):
+        assert item_offered(region, value)[0]
+    assert version.currentData() == "v1.1"
+    assert not child(dialog, QLineEdit, "zendeskSubdomainEdit").isVisibleTo(dialog)
+
+
+def test_a_stored_v2_profile_shows_why_it_cant_be_used_yet(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.hide_v2(monkeypatch)
+    settings.save_profiles(
+        [Profile("Later", app_id="app_1", key_id="app_key_1", api_version=ApiVersion.V2)]
+    )
+    memory_keyring.entries[(SERVICE, account_for("Later", "app_key_1"))] = SECRET
+    dialog = open_dialog()
+    version = child(dialog, QComboBox, "apiVersionCombo")
+    assert version.currentData() == "v2"  # shown as stored, not silently changed
+    assert error_text(dialog, "apiVersionError") == (
+        "API v2 comes in a later version of Smooch Desktop; choose v1.1."
+    )
+    assert not child(dialog, QPushButton, "saveButton").isEnabled()
+    assert run_connection_test(qtbot, dialog) == (
+        "Can't test yet: API v2 comes in a later version of Smooch Desktop; choose v1.1."
+    )
+
+    choose(version, "v1.1")
+    assert error_text(dialog, "apiVersionError") == ""
+    save(qtbot, dialog)
+    assert settings.profiles()[0].api_version is ApiVersion.V1_1
+
+
+def test_the_zendesk_subdomain_field_once_this_build_speaks_v2(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    settings: AppSettings,
+    open_dialog: Callable[..., ConnectionDialog],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.offer_v2(monkeypatch)
+    dialog = open_dialog()
+    region = child(dialog, QComboBox, "regionCombo")
+    version = child(dialog, QComboBox, "apiVersionCombo")
+    subdomain = child(dialog, QLineEdit, "zendeskSubdomainEdit")
+    url = child(dialog, QLineEdit, "baseUrlEdit")
+    assert item_offered(region, "zendesk") == (True, "")
+    assert item_offered(version, "v2") == (True, "")
+    fill(qtbot, dialog, name="Acme")
+    assert not subdomain.isVisibleTo(dialog)
+
+    choose(region, "zendesk")
+    assert subdomain.isVisibleTo(dialog) and subdomain.hasFocus()
+    assert version.currentData() == "v2"  # a Zendesk host speaks v2 only
+    assert not url.isEnabled()
+
+    type_into(qtbot, subdomain, "ac_me")
+    assert error_text(dialog, "zendeskSubdomainError").startswith(
+        "A Zendesk subdomain has only letters, digits and hyphens (found “_”)"
+    )
+    assert url.text() == ""
+    assert not child(dialog, QPushButton, "saveButton").isEnabled()
+    assert "Zendesk subdomain" in child(dialog, QLabel, "saveHint").text()
+
+    type_into(qtbot, subdomain, "https://Acme.zendesk.com/sc/")
+    assert error_text(dialog, "zendeskSubdomainError") == ""
+    assert url.text() == "https://acme.zendesk.com/sc"
+
+    choose(version, "v1.1")
+    assert error_text(dialog, "apiVersionError") == "A Zendesk host speaks API v2 only; choose v2."
+    assert not child(dialog, QPushButton, "saveButton").isEnabled()
+    choose(version, "v2")
+    assert error_text(dialog, "apiVersionError") == ""
+
+    save(qtbot, dialog)
+    [saved] = settings.profiles()
+    assert (saved.region, saved.zendesk_subdomain, saved.api_version, saved.base_url) == (
+        Region.ZENDESK,
+        "acme",
+        ApiVersion.V2,
+        "",
+    )
+
+    again = open_dialog(select="Acme")
+    assert child(again, QLineEdit, "zendeskSubdomainEdit").text() == "acme"
+    assert child(again, QLineEdit, "baseUrlEdit").text() == "https://acme.zendesk.com/sc"
+    assert child(again, QComboBox, "regionCombo").currentData() == "zendesk"
+    choose(child(again, QComboBox, "regionCombo"), "us")
+    assert not child(again, QLineEdit, "zendeskSubdomainEdit").isVisibleTo(again)
+    assert child(again, QLineEdit, "baseUrlEdit").text() == "https://api.smooch.io"
+
+
+def test_connection_test_tells_a_v2_only_host_from_bad_credentials(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    open_dialog: Callable[..., ConnectionDialog],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.hide_v2(monkeypatch)
+    with v2_only_api() as host:
+        dialog = open_dialog()
+        fill(qtbot, dialog, url=host.base_url)
+        assert run_connection_test(qtbot, dialog) == (
+            "This host speaks API v2, not v1.1: it answered in v2's format (404 not_found: "
+            "Not Found). Smooch Desktop speaks API v2 from a later version on; this host "
+            "can't be used until then."
+        )
+        assert host.paths == ["/v1.1/apps/app_1/appusers/smooch-desktop-connection-check"]
 
 
 def test_render_screenshot(

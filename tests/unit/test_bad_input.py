@@ -29,7 +29,11 @@ from smooch_desktop import app as app_module
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.client import encode_segment
 from smooch_desktop.api.errors import ConfigError
-from smooch_desktop.api.hosts import is_loopback_host, validate_base_url
+from smooch_desktop.api.hosts import (
+    is_loopback_host,
+    validate_base_url,
+    validate_zendesk_subdomain,
+)
 from smooch_desktop.core import validation as v
 from smooch_desktop.core.drafts import DraftStore
 from smooch_desktop.core.outbox import Outbox, OutboxTooNew
@@ -324,6 +328,90 @@ def test_an_impossible_host_is_refused_before_any_message_is_queued() -> None:
     assert info.value.field == "base_url" and "too long" in info.value.message
 
 
+# --- Zendesk subdomain (api.hosts; connection dialog, --zendesk-subdomain) -------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("acme", "acme"),
+        ("  acme\n", "acme"),
+        ("Acme-Support2", "acme-support2"),  # host names ignore case
+        ("acme.zendesk.com", "acme"),
+        ("ACME.Zendesk.COM.", "acme"),
+        ("https://acme.zendesk.com/sc", "acme"),
+        ("https://acme.zendesk.com/sc/", "acme"),
+        ("http://acme.zendesk.com/", "acme"),  # only the label is kept; https is always used
+        ("acme.zendesk.com/sc", "acme"),
+        ("a", "a"),
+        ("a" * 63, "a" * 63),
+        ("xn--bcher-kva", "xn--bcher-kva"),  # an IDN label in its ASCII form
+    ],
+)
+def test_zendesk_subdomain_good_values_are_reduced_to_the_label(raw: str, expected: str) -> None:
+    assert validate_zendesk_subdomain(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "Enter your Zendesk subdomain: acme for acme.zendesk.com."),
+        ("   ", "Enter your Zendesk subdomain: acme for acme.zendesk.com."),
+        ("a" * 64, "A Zendesk subdomain can be at most 63 characters long (this one has 64)."),
+        (
+            HUNDRED_KB,
+            f"A Zendesk subdomain can be at most 63 characters long (this one has {N_100KB}).",
+        ),
+        ("-acme", "A Zendesk subdomain can't start or end with a hyphen."),
+        ("acme-", "A Zendesk subdomain can't start or end with a hyphen."),
+        (
+            "ac_me",
+            "A Zendesk subdomain has only letters, digits and hyphens (found “_”); "
+            "enter just the part before .zendesk.com.",
+        ),
+        ("ac me", "A Zendesk subdomain has only letters, digits and hyphens (found U+0020)"),
+        ("ac\x00me", "(found U+0000)"),
+        ("acmé", "(found “é”)"),
+        ("eu.acme", "That is not a zendesk.com address"),
+        (
+            "a.b.zendesk.com",
+            "A Zendesk subdomain is one name without dots: acme for acme.zendesk.com.",
+        ),
+        (".zendesk.com", "The address has no subdomain before .zendesk.com."),
+        (
+            "acme.zendesk.co",
+            "That is not a zendesk.com address; enter just your Zendesk subdomain (acme for "
+            "acme.zendesk.com), or choose Custom URL for another host.",
+        ),
+        ("https://api.smooch.io", "That is not a zendesk.com address"),
+        ("https://acme.zendesk.com.evil.io/sc", "That is not a zendesk.com address"),
+        ("acme.zendesk.com:8443", "That is not a zendesk.com address"),
+        (
+            f"https://app_1:{SECRET}@acme.zendesk.com/sc",
+            "Put credentials in the key fields, not in the address.",
+        ),
+        (
+            "https://acme.zendesk.com/sc/v2/apps",
+            "Enter just the subdomain (acme for acme.zendesk.com); the address can end at "
+            "most in /sc.",
+        ),
+        ("https://acme.zendesk.com/sc?x=1", "the address can end at most in /sc."),
+        (
+            "javascript://acme.zendesk.com",
+            "Enter just the subdomain (acme for acme.zendesk.com), not an address starting "
+            "with javascript://.",
+        ),
+    ],
+)
+def test_zendesk_subdomain_bad_values(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_zendesk_subdomain(raw)
+    assert info.value.field == "zendesk_subdomain"
+    assert message in info.value.message
+    assert SECRET not in info.value.message
+    one_sentence(info.value.message)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -571,6 +659,11 @@ def run_cli(
             "--base-url: Plain http:// is only allowed for this computer (localhost); use "
             "https:// so the API key is not sent in clear text.",
         ),
+        (
+            ["--zendesk-subdomain", "acme.zendesk.co", "--app-id", "a", "--key-id", "k"],
+            "--zendesk-subdomain: That is not a zendesk.com address; enter just your Zendesk "
+            "subdomain (acme for acme.zendesk.com), or choose Custom URL for another host.",
+        ),
     ],
 )
 def test_bad_flags_in_a_real_process(args: list[str], message: str) -> None:
@@ -631,6 +724,92 @@ def test_bad_flags_exit_2_with_one_line(
     assert SECRET not in err
 
 
+ZD = ["--app-id", "5e1f", "--key-id", "app_5e1f"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--api-version", "v3"], "argument --api-version: invalid choice: 'v3'"),
+        (
+            ["--api-version", "v2"],
+            "--api-version v2: API v2 comes in a later version of Smooch Desktop; choose v1.1.",
+        ),
+        (
+            ["--profile", "Shop", "--api-version", "v2"],
+            "--api-version v2: API v2 comes in a later version of Smooch Desktop; choose v1.1.",
+        ),
+        (["--zendesk-subdomain", "acme"], "--zendesk-subdomain, --app-id and --key-id go together"),
+        (
+            ["--zendesk-subdomain", "acme", "--base-url", "https://api.smooch.io", *ZD],
+            "argument --base-url: not allowed with argument --zendesk-subdomain",
+        ),
+        (
+            ["--sandbox", "--zendesk-subdomain", "acme", *ZD],
+            "--sandbox can't be combined with --zendesk-subdomain",
+        ),
+        (
+            ["--zendesk-subdomain", "ac_me", *ZD],
+            "--zendesk-subdomain: A Zendesk subdomain has only letters, digits and hyphens "
+            "(found “_”)",
+        ),
+        (["--zendesk-subdomain", "", *ZD], "--zendesk-subdomain: Enter your Zendesk subdomain"),
+        (
+            ["--zendesk-subdomain", "acme", *ZD],
+            "--zendesk-subdomain: Zendesk-hosted accounts use API v2, which comes in a later "
+            "version of Smooch Desktop.",
+        ),
+    ],
+)
+def test_version_and_zendesk_flags_before_v2_exits_2_naming_the_flag(
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.hide_v2(monkeypatch)
+    started: list[argparse.Namespace] = []
+    monkeypatch.setattr(app_module, "run_gui", recorder(started))
+    with pytest.raises(SystemExit) as info:
+        app_module.main(args)
+    assert info.value.code == 2 and started == []
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"smooch-desktop: error: {message}")
+
+
+def test_once_v2_exists_a_zendesk_host_takes_v2_and_refuses_v1_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.offer_v2(monkeypatch)
+    started: list[argparse.Namespace] = []
+    monkeypatch.setattr(app_module, "run_gui", recorder(started))
+    assert app_module.main(["--zendesk-subdomain", "https://Acme.zendesk.com/sc/", *ZD]) == 0
+    assert started[0].zendesk_subdomain == "acme" and started[0].api_version is None
+    assert app_module.main(["--api-version", "v2", "--profile", "Shop"]) == 0
+    assert started[1].api_version == "v2"
+
+    with pytest.raises(SystemExit) as info:
+        app_module.main(["--zendesk-subdomain", "acme", "--api-version", "v1.1", *ZD])
+    assert info.value.code == 2 and len(started) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "smooch-desktop: error: --zendesk-subdomain: A Zendesk host speaks API v2 only; choose v2."
+    )
+
+
+def test_api_version_v1_1_is_the_same_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[argparse.Namespace] = []
+    monkeypatch.setattr(app_module, "run_gui", recorder(started))
+    base = ["--base-url", "https://api.smooch.io", *ZD]
+    assert app_module.main([*base, "--api-version", "v1.1"]) == 0
+    assert app_module.main(base) == 0
+    assert [a.api_version for a in started] == ["v1.1", None]
+    assert [a.zendesk_subdomain for a in started] == [None, None]
+
+
 def test_good_flags_reach_the_gui(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[argparse.Namespace] = []
     monkeypatch.setattr(app_module, "run_gui", recorder(started))
@@ -666,6 +845,8 @@ def test_bad_secret_in_the_environment_is_named(
     monkeypatch.setenv("SMOOCH_KEY_SECRET", value)
     args = argparse.Namespace(
         base_url="https://api.smooch.io",
+        zendesk_subdomain=None,
+        api_version=None,
         app_id="5e1f",
         key_id="app_5e1f",
         auth=None,
@@ -696,6 +877,7 @@ def test_bad_secret_in_the_environment_is_named(
         ({"region": "EU"}, None, "region “EU”"),  # hand-edited: not "eu"
         ({"region": "apac"}, AuthMethod.BASIC, "region “apac”"),  # a later version's
         ({"region": "eu", "auth": "JWT"}, None, "authentication method “JWT”"),
+        ({"api_version": "V2"}, None, "API version “V2”"),  # hand-edited: not "v2"
     ],
 )
 def test_a_profile_with_an_unknown_region_or_auth_is_not_used_to_connect(
@@ -745,6 +927,95 @@ def test_an_unknown_auth_is_not_needed_when_the_command_line_names_one(
     assert session is not None, message
     try:
         assert session.host == "api.eu-1.smooch.io"
+    finally:
+        session.api.close()
+
+
+def session_for(
+    stored: dict[str, str], monkeypatch: pytest.MonkeyPatch, version: str | None = None
+) -> tuple[Any, str]:
+    """``AppController._session_for_profile`` for a profile stored as ``stored``."""
+    from smooch_desktop.api.factory import ApiVersion
+    from smooch_desktop.core.profiles import Profile
+    from smooch_desktop.ui.controller import AppController
+
+    monkeypatch.setenv("SMOOCH_KEY_SECRET", SECRET)
+    profile = Profile.from_dict({"name": "Shop", "app_id": "5e1f", "key_id": "app_5e1f", **stored})
+    assert profile is not None
+    stand_in = SimpleNamespace(
+        _env_secret=AppController._env_secret,
+        _env_secret_problem=AppController._env_secret_problem,
+        _keychain_secret=lambda profile, key_id: None,
+    )
+    given = ApiVersion(version) if version else None
+    return AppController._session_for_profile(stand_in, profile, None, given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        (
+            {"api_version": "v2"},
+            "Profile “Shop” is not usable: API v2 comes in a later version of Smooch Desktop; "
+            "choose v1.1.",
+        ),
+        (
+            {"region": "zendesk", "zendesk_subdomain": "acme", "api_version": "v2"},
+            "Profile “Shop” is not usable: Zendesk-hosted accounts use API v2, which comes in "
+            "a later version of Smooch Desktop.",
+        ),
+    ],
+)
+def test_a_v2_or_zendesk_profile_is_not_used_before_this_build_speaks_v2(
+    stored: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.hide_v2(monkeypatch)
+    session, text = session_for(stored, monkeypatch)
+    assert session is None and text == message
+
+
+@pytest.mark.parametrize(
+    ("stored", "named"),
+    [
+        ({"region": "zendesk", "api_version": "v1.1", "zendesk_subdomain": "acme"}, "v2 only"),
+        ({"region": "zendesk", "api_version": "v2", "zendesk_subdomain": "a_b"}, "found “_”"),
+        ({"region": "zendesk", "api_version": "v2"}, "Enter your Zendesk subdomain"),
+    ],
+)
+def test_a_zendesk_profile_with_v1_1_or_a_bad_subdomain_is_not_used(
+    stored: dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.offer_v2(monkeypatch)
+    session, text = session_for(stored, monkeypatch)
+    assert session is None and text.startswith("Profile “Shop” is not usable:") and named in text
+    assert v2_stand_in.CONNECTED == []  # nothing was built, so the key went nowhere
+
+
+def test_a_zendesk_profile_connects_to_its_host_with_v2_once_v2_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.offer_v2(monkeypatch)
+    stored = {"region": "zendesk", "zendesk_subdomain": "acme", "api_version": "v2"}
+    session, text = session_for(stored, monkeypatch)
+    assert session is not None, text
+    assert (session.host, session.protocol) == ("acme.zendesk.com", "v2")
+    assert [c[:2] for c in v2_stand_in.CONNECTED] == [("https://acme.zendesk.com/sc", "5e1f")]
+
+
+def test_api_version_from_the_command_line_replaces_the_profiles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An API version this build can't read is no obstacle when --api-version names one.
+    session, text = session_for({"region": "eu", "api_version": "v9"}, monkeypatch, "v1.1")
+    assert session is not None, text
+    try:
+        assert (session.host, session.protocol) == ("api.eu-1.smooch.io", "v1.1")
     finally:
         session.api.close()
 

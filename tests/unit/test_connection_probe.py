@@ -17,8 +17,10 @@ import pytest
 
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import HttpError
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.core.secrets import SecretLocation, SecretStore, SessionSecrets
-from smooch_desktop.ui.connection.probe import probe_connection
+from smooch_desktop.ui.connection.messages import describe_connection_error
+from smooch_desktop.ui.connection.probe import VersionMismatch, probe_connection, version_mismatch
 
 SECRET = "s3cr3t-Value_that-must-never-leak-9f8e7d"
 
@@ -62,7 +64,7 @@ def probe(api: NotFoundApi) -> str:
         "app_1",
         "app_key_1",
         AuthMethod.BASIC,
-        "v1.1",
+        ApiVersion.V1_1,
         SECRET,
         "",
         SecretLocation.NOWHERE,
@@ -100,3 +102,63 @@ def test_any_other_404_is_a_failure(api: NotFoundApi, body: Any) -> None:
     with pytest.raises(HttpError) as caught:
         probe(api)
     assert caught.value.status == 404
+
+
+# --- a version/host mismatch ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": "not_found", "title": "Not Found"},
+        {"code": "user_not_found", "title": "User not found"},  # not a v1.1 "user not found"
+    ],
+)
+def test_a_404_in_v2s_envelope_is_a_version_mismatch_not_connected(
+    api: NotFoundApi, error: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import v2_stand_in
+
+    v2_stand_in.hide_v2(monkeypatch)
+    api.body = {"errors": [error]}
+    with pytest.raises(VersionMismatch) as caught:
+        probe(api)
+    mismatch = caught.value
+    assert (mismatch.tested, mismatch.answered) == (ApiVersion.V1_1, ApiVersion.V2)
+    text = describe_connection_error(mismatch)
+    assert text == (
+        f"This host speaks API v2, not v1.1: it answered in v2's format (404 {error['code']}: "
+        f"{error['title']}). Smooch Desktop speaks API v2 from a later version on; this host "
+        "can't be used until then."
+    )
+    assert "key" not in text.lower() and SECRET not in text
+
+    v2_stand_in.offer_v2(monkeypatch)
+    assert describe_connection_error(mismatch).endswith("Choose API version v2 and test again.")
+
+
+def test_the_other_way_round_a_v1_404_to_a_v2_request_is_a_mismatch() -> None:
+    # No v2 adapter to send the request yet: the answer it would get is built directly.
+    exc = HttpError(404, code="not_found", description="Not Found", envelope="v1")
+    mismatch = version_mismatch(ApiVersion.V2, exc)
+    assert mismatch is not None and mismatch.answered is ApiVersion.V1_1
+    assert describe_connection_error(mismatch).startswith(
+        "This host speaks API v1.1, not v2: it answered in v1.1's format (404 not_found: "
+        "Not Found)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("tested", "status", "envelope"),
+    [
+        (ApiVersion.V1_1, 404, "v1"),  # its own envelope: a real answer of this version
+        (ApiVersion.V1_1, 404, ""),  # no Smooch envelope: some other web server
+        (ApiVersion.V1_1, 401, "v2"),  # not a missing path: says nothing about the version
+        (ApiVersion.V2, 404, "v2"),
+    ],
+)
+def test_only_a_404_in_the_other_versions_envelope_is_a_mismatch(
+    tested: ApiVersion, status: int, envelope: str
+) -> None:
+    exc = HttpError(status, code="not_found", description="x", envelope=envelope)
+    assert version_mismatch(tested, exc) is None

@@ -1,7 +1,9 @@
-"""Profile: region and auth method as enums, read from and written to the settings as before.
+"""Profile: region, auth method and API version as enums, read from and written to the
+settings as before; the Zendesk subdomain stored only when there is one.
 
 ``data/settings_v1.ini`` was written by the version whose ``Profile`` held plain strings
-(``"eu"``, ``"jwt"``); this version reads it into enums and writes the very same text back.
+(``"eu"``, ``"jwt"``, ``"v1.1"``) and had no Zendesk subdomain; this version reads it into
+enums and writes the very same text back.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.core.profiles import Profile, legacy_profile_id
 
@@ -47,13 +50,56 @@ def test_an_old_settings_file_reads_into_enums_and_is_written_back_unchanged() -
         ("Old US", Region.US, AuthMethod.BASIC),
     ]
     assert all(type(p.region) is Region and type(p.auth) is AuthMethod for p in profiles)
+    assert all(type(p.api_version) is ApiVersion for p in profiles)
+    assert {p.api_version for p in profiles} == {ApiVersion.V1_1}
+    assert all(p.zendesk_subdomain == "" and p.unreadable == () for p in profiles)
     assert profiles[1].base_url == "http://127.0.0.1:8080"
     assert settings.active_profile_name() == "Production (EU)"
 
     settings.save_profiles(profiles)
     settings.sync()
     assert stored_profiles_text() == before
+    assert "zendesk_subdomain" not in before
     assert AppSettings().profiles() == profiles
+
+
+def test_a_zendesk_v2_profile_round_trips_through_the_settings_file() -> None:
+    from smooch_desktop.ui.settings import AppSettings
+
+    zendesk = Profile(
+        "Acme support",
+        Region.ZENDESK,
+        app_id="app_9",
+        key_id="app_key_9",
+        api_version=ApiVersion.V2,
+        zendesk_subdomain="acme",
+    )
+    us = Profile("Old US", app_id="app_2", key_id="app_key_2")
+    settings = AppSettings()
+    settings.save_profiles([zendesk, us])
+    settings.sync()
+
+    text = stored_profiles_text()
+    assert '\\"zendesk_subdomain\\": \\"acme\\"' in text
+    assert '\\"api_version\\": \\"v2\\"' in text
+    assert text.count("zendesk_subdomain") == 1  # written only where there is one
+    again = AppSettings().profiles()
+    assert again == [zendesk, us]
+    assert again[0].region is Region.ZENDESK and again[0].api_version is ApiVersion.V2
+
+
+def test_an_unknown_api_version_shows_as_v1_1_is_not_used_and_is_written_back() -> None:
+    raw = {"name": "Later", "api_version": "v3", "id": "abc"}
+    profile = Profile.from_dict(raw)
+    assert profile is not None
+    assert profile.api_version is ApiVersion.V1_1  # what the dialog shows
+    assert profile.unreadable == (("api_version", "v3"),)
+    assert profile.unusable_reason() == (
+        "its API version “v3” is not one this version knows; choose one in Connection settings"
+    )
+    assert profile.unusable_reason(version_given=True) == ""  # --api-version decides
+    assert profile.to_dict()["api_version"] == "v3"
+    assert Profile.from_dict(profile.to_dict()) == profile
 
 
 def test_to_dict_holds_plain_strings_that_from_dict_reads_back() -> None:

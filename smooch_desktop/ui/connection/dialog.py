@@ -51,7 +51,15 @@ from PySide6.QtWidgets import (
 
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import ConfigError
-from smooch_desktop.api.hosts import EU_BASE_URL, US_BASE_URL, Region, validate_base_url
+from smooch_desktop.api.factory import ApiVersion, version_problem
+from smooch_desktop.api.hosts import (
+    EU_BASE_URL,
+    US_BASE_URL,
+    Region,
+    base_url_for,
+    validate_zendesk_subdomain,
+    zendesk_base_url,
+)
 from smooch_desktop.core.profiles import Profile, ProfileData, UnsentSummary
 from smooch_desktop.core.secrets import (
     KeychainStatus,
@@ -104,13 +112,13 @@ log = logging.getLogger(__name__)
 _REGIONS: Final = (
     (Region.US.value, f"US — {US_BASE_URL.removeprefix('https://')}"),
     (Region.EU.value, f"EU — {EU_BASE_URL.removeprefix('https://')}"),
+    (Region.ZENDESK.value, "Zendesk (subdomain)"),
     (Region.CUSTOM.value, "Custom URL"),
 )
 _AUTH_METHODS: Final = (
     (AuthMethod.BASIC.value, "Basic (recommended)"),
     (AuthMethod.JWT.value, "JWT (HS256, app scope)"),
 )
-_API_VERSIONS: Final = (("v1.1", "v1.1", True), ("v2", "v2 — not yet available", False))
 
 
 class ConnectionDialog(QDialog):
@@ -249,6 +257,7 @@ class ConnectionDialog(QDialog):
             self._delete_button,
             self._name_edit,
             self._region_combo,
+            self._subdomain_edit,
             self._url_edit,
             self._app_id_edit,
             self._key_id_edit,
@@ -315,8 +324,30 @@ class ConnectionDialog(QDialog):
         self._region_combo.setObjectName("regionCombo")
         for value, text in _REGIONS:
             self._region_combo.addItem(text, value)
+        # Zendesk hosts speak v2 only: offered once this build speaks v2.
+        self._offer_item(
+            self._region_combo,
+            Region.ZENDESK.value,
+            version_problem(ApiVersion.V2, Region.ZENDESK),
+        )
         self._region_combo.currentIndexChanged.connect(self._on_region_changed)
         self._add_row(form, side, "&Region:", self._region_combo)
+
+        self._subdomain_edit = self._line_edit(side, "zendeskSubdomainEdit", "acme")
+        self._subdomain_edit.setMaxLength(300)
+        self._subdomain_edit.setToolTip(
+            "Just the part before .zendesk.com; a pasted https://acme.zendesk.com/sc is fine"
+        )
+        self._add_row(
+            form,
+            side,
+            "&Zendesk subdomain:",
+            self._subdomain_edit,
+            "zendesk_subdomain",
+            "zendeskSubdomainError",
+        )
+        self._subdomain_form = form
+        form.setRowVisible(self._subdomain_edit, False)
 
         self._url_edit = self._line_edit(side, "baseUrlEdit", "https://api.example.com")
         self._add_row(form, side, "Base &URL:", self._url_edit, "base_url", "baseUrlError")
@@ -357,15 +388,15 @@ class ConnectionDialog(QDialog):
 
         self._version_combo = QComboBox(side)
         self._version_combo.setObjectName("apiVersionCombo")
-        model = self._version_combo.model()
-        for value, text, enabled in _API_VERSIONS:
-            self._version_combo.addItem(text, value)
-            if not enabled and isinstance(model, QStandardItemModel):
-                item = model.item(self._version_combo.count() - 1)
-                if item is not None:
-                    item.setEnabled(False)
-                    item.setToolTip("Planned: the app speaks v1.1 for now.")
-        self._add_row(form, side, "API &version:", self._version_combo)
+        for version in ApiVersion:
+            problem = version_problem(version)
+            text = version.value if not problem else f"{version.value} — in a later version"
+            self._version_combo.addItem(text, version.value)
+            self._offer_item(self._version_combo, version.value, problem)
+        self._version_combo.currentIndexChanged.connect(self._on_version_changed)
+        self._add_row(
+            form, side, "API &version:", self._version_combo, "api_version", "apiVersionError"
+        )
 
         self._test_button = QPushButton("&Test connection", side)
         self._test_button.setObjectName("testButton")
@@ -395,6 +426,17 @@ class ConnectionDialog(QDialog):
         layout.addLayout(result_row)
         layout.addStretch(1)
         return side
+
+    @staticmethod
+    def _offer_item(combo: QComboBox, value: str, problem: str) -> None:
+        """Disable ``combo``'s item for ``value``, ``problem`` its tooltip ("": offer it)."""
+        model = combo.model()
+        if not problem or not isinstance(model, QStandardItemModel):
+            return
+        item = model.item(combo.findData(value))
+        if item is not None:
+            item.setEnabled(False)
+            item.setToolTip(problem)
 
     def _line_edit(self, parent: QWidget, object_name: str, placeholder: str) -> QLineEdit:
         edit = QLineEdit(parent)
@@ -476,6 +518,7 @@ class ConnectionDialog(QDialog):
         for widget in (
             self._name_edit,
             self._region_combo,
+            self._subdomain_edit,
             self._app_id_edit,
             self._key_id_edit,
             self._secret_edit,
@@ -499,8 +542,9 @@ class ConnectionDialog(QDialog):
             self._secret_edit.setText(form.secret)
             self._auth_combo.setCurrentIndex(max(0, self._auth_combo.findData(form.auth.value)))
             self._version_combo.setCurrentIndex(
-                max(0, self._version_combo.findData(form.api_version))
+                max(0, self._version_combo.findData(form.api_version.value))
             )
+            self._subdomain_edit.setText(form.zendesk_subdomain)
             self._show_region_url(form)
         finally:
             self._loading = False
@@ -508,9 +552,21 @@ class ConnectionDialog(QDialog):
 
     def _show_region_url(self, form: ProfileForm) -> None:
         custom = form.region is Region.CUSTOM
+        zendesk = form.region is Region.ZENDESK
+        self._subdomain_form.setRowVisible(self._subdomain_edit, zendesk)
         self._url_edit.setEnabled(custom)
+        self._url_edit.setPlaceholderText(
+            "https://SUBDOMAIN.zendesk.com/sc" if zendesk else "https://api.example.com"
+        )
         if custom:
             self._url_edit.setText(form.custom_url)
+        elif zendesk:
+            # The URL the subdomain gives, updated as it is typed ("" while it is invalid).
+            try:
+                shown = zendesk_base_url(validate_zendesk_subdomain(form.zendesk_subdomain))
+            except ConfigError:
+                shown = ""
+            self._url_edit.setText(shown)
         else:
             self._url_edit.setText(US_BASE_URL if form.region is Region.US else EU_BASE_URL)
 
@@ -562,6 +618,7 @@ class ConnectionDialog(QDialog):
         for edit, field_name in (
             (self._name_edit, "profile_name"),
             (self._url_edit, "base_url"),
+            (self._subdomain_edit, "zendesk_subdomain"),
             (self._app_id_edit, "app_id"),
             (self._key_id_edit, "key_id"),
             (self._secret_edit, "secret"),
@@ -580,6 +637,13 @@ class ConnectionDialog(QDialog):
             form.name = text
         elif field_name == "base_url":
             form.custom_url = text
+        elif field_name == "zendesk_subdomain":
+            form.zendesk_subdomain = text
+            self._loading = True
+            try:
+                self._show_region_url(form)
+            finally:
+                self._loading = False
         elif field_name == "app_id":
             form.app_id = text
         elif field_name == "key_id":
@@ -611,11 +675,19 @@ class ConnectionDialog(QDialog):
         form.region = self._region()
         self._loading = True
         try:
+            if form.region is Region.ZENDESK and not version_problem(ApiVersion.V2):
+                # A Zendesk host speaks v2 only.
+                form.api_version = ApiVersion.V2
+                self._version_combo.setCurrentIndex(
+                    self._version_combo.findData(ApiVersion.V2.value)
+                )
             self._show_region_url(form)
         finally:
             self._loading = False
         if form.region is Region.CUSTOM:
             self._url_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif form.region is Region.ZENDESK:
+            self._subdomain_edit.setFocus(Qt.FocusReason.OtherFocusReason)
         self._connection_values_changed()
         self._revalidate()
 
@@ -626,6 +698,17 @@ class ConnectionDialog(QDialog):
         if form is None or self._loading or not isinstance(value, str):
             return
         form.auth = AuthMethod(value)
+        self._connection_values_changed()
+        self._revalidate()
+
+    @Slot(int)
+    def _on_version_changed(self, _index: int) -> None:
+        form = self._current
+        value = self._version_combo.currentData()
+        if form is None or self._loading or not isinstance(value, str):
+            return
+        form.api_version = ApiVersion(value)
+        form.touched.add("api_version")
         self._connection_values_changed()
         self._revalidate()
 
@@ -935,10 +1018,10 @@ class ConnectionDialog(QDialog):
         form.touched.update(CONNECTION_FIELDS)
         self._revalidate()
         try:
-            if form.region is Region.CUSTOM:
-                base_url = validate_base_url(form.custom_url)
-            else:
-                base_url = US_BASE_URL if form.region is Region.US else EU_BASE_URL
+            base_url = base_url_for(form.region, form.custom_url, form.zendesk_subdomain)
+            problem = version_problem(form.api_version, form.region)
+            if problem:
+                raise ConfigError("api_version", problem)
             app_id = clean_app_id(form.app_id)
             key_id = clean_key_id(form.key_id)
             typed = clean_secret(form.secret) if form.secret else ""
@@ -1069,6 +1152,7 @@ class ConnectionDialog(QDialog):
         form.original = plan.profile
         form.name = plan.profile.name
         form.custom_url = plan.profile.base_url
+        form.zendesk_subdomain = plan.profile.zendesk_subdomain
         form.app_id = plan.profile.app_id
         form.key_id = plan.profile.key_id
         if plan.secret or plan.source_account:

@@ -15,7 +15,8 @@ from typing import Final
 
 from smooch_desktop.api.auth import AuthMethod
 from smooch_desktop.api.errors import ConfigError
-from smooch_desktop.api.hosts import Region, validate_base_url
+from smooch_desktop.api.factory import ApiVersion, version_problem
+from smooch_desktop.api.hosts import Region, validate_base_url, validate_zendesk_subdomain
 from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretLocation, account_for
 from smooch_desktop.core.validation import (
@@ -32,13 +33,22 @@ _SESSION_ONLY_PLAIN: Final = SESSION_ONLY_TEXT.replace("&", "")
 #: Every field that can show a problem, in form order, with its label.
 FIELD_LABELS: Final = {
     "profile_name": "Name",
+    "zendesk_subdomain": "Zendesk subdomain",
     "base_url": "Base URL",
     "app_id": "App ID",
     "key_id": "Key ID",
     "secret": "Secret",
+    "api_version": "API version",
 }
 #: The fields the connection test uses: editing one makes a shown result stale.
-CONNECTION_FIELDS: Final = ("base_url", "app_id", "key_id", "secret")
+CONNECTION_FIELDS: Final = (
+    "zendesk_subdomain",
+    "base_url",
+    "app_id",
+    "key_id",
+    "secret",
+    "api_version",
+)
 
 
 def unique_name(base: str, taken: set[str]) -> str:
@@ -62,7 +72,9 @@ class ProfileForm:
     app_id: str = ""
     key_id: str = ""
     auth: AuthMethod = AuthMethod.BASIC
-    api_version: str = "v1.1"
+    api_version: ApiVersion = ApiVersion.V1_1
+    #: As typed (a pasted ``acme.zendesk.com`` too); used by the Zendesk region only.
+    zendesk_subdomain: str = ""
     #: Typed in this dialog and not stored yet; "" = keep the stored one.
     secret: str = field(default="", repr=False)
     #: The profile as saved in the settings, None for a new one.
@@ -89,7 +101,8 @@ class ProfileForm:
             app_id=profile.app_id,
             key_id=profile.key_id,
             auth=profile.auth,
-            api_version="v1.1",
+            api_version=profile.api_version,
+            zendesk_subdomain=profile.zendesk_subdomain,
             original=profile,
             stored_account=account,
             stored_key_id=profile.key_id,
@@ -108,6 +121,7 @@ class ProfileForm:
             key_id=self.key_id,
             auth=self.auth,
             api_version=self.api_version,
+            zendesk_subdomain=self.zendesk_subdomain,
             secret=self.secret,
             stored_account=self.stored_account,
             stored_key_id=self.stored_key_id,
@@ -141,10 +155,12 @@ class ProfileForm:
 
     def values(self) -> tuple[str, ...]:
         url = self.custom_url.strip() if self.region is Region.CUSTOM else ""
+        subdomain = self.zendesk_subdomain.strip() if self.region is Region.ZENDESK else ""
         return (
             self.name.strip(),
             self.region,
             url,
+            subdomain,
             self.app_id.strip(),
             self.key_id.strip(),
             self.auth,
@@ -157,7 +173,16 @@ class ProfileForm:
         if self.original is None or self.secret or self.original.unreadable:
             return True
         o = self.original
-        saved = (o.name, o.region, o.base_url, o.app_id, o.key_id, o.auth, o.api_version)
+        saved = (
+            o.name,
+            o.region,
+            o.base_url,
+            o.zendesk_subdomain,
+            o.app_id,
+            o.key_id,
+            o.auth,
+            o.api_version,
+        )
         return self.values() != saved
 
 
@@ -201,6 +226,14 @@ def form_problems(form: ProfileForm, taken: set[str], storage: SecretStorage) ->
             validate_base_url(form.custom_url)
         except ConfigError as exc:
             problems["base_url"] = exc.message
+    if form.region is Region.ZENDESK:
+        try:
+            validate_zendesk_subdomain(form.zendesk_subdomain)
+        except ConfigError as exc:
+            problems["zendesk_subdomain"] = exc.message
+    version = version_problem(form.api_version, form.region)
+    if version:
+        problems["api_version"] = version
     for field_name, clean, raw in (
         ("app_id", clean_app_id, form.app_id),
         ("key_id", clean_key_id, form.key_id),

@@ -18,8 +18,10 @@ from smooch_desktop.api.errors import (
     ReadTimedOut,
     TlsFailed,
 )
+from smooch_desktop.api.factory import available_versions
 from smooch_desktop.core.secrets import KeychainUnavailable
 from smooch_desktop.core.validation import ValidationError
+from smooch_desktop.ui.connection.probe import VersionMismatch
 
 
 def _http_detail(exc: HttpError) -> str:
@@ -65,12 +67,27 @@ def _describe_http_error(exc: HttpError) -> str:
     return f"The server refused the request ({detail})."
 
 
+def _describe_mismatch(exc: VersionMismatch) -> str:
+    text = (
+        f"This host speaks API {exc.answered}, not {exc.tested}: it answered in "
+        f"{exc.answered}'s format ({_http_detail(exc.error)})."
+    )
+    if exc.answered not in available_versions():
+        return (
+            f"{text} Smooch Desktop speaks API {exc.answered} from a later version on; "
+            "this host can't be used until then."
+        )
+    return f"{text} Choose API version {exc.answered} and test again."
+
+
 def describe_connection_error(exc: BaseException) -> str:
     """One or two sentences saying exactly why a connection test failed.
 
     Built only from the exception's type, status, error code and the server's own
     description — never from request headers — so the text can't contain the secret.
     """
+    if isinstance(exc, VersionMismatch):
+        return _describe_mismatch(exc)
     if isinstance(exc, HttpError):
         return _describe_http_error(exc)
     if isinstance(exc, ConnectFailed):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from smooch_desktop.api import factory
 from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.errors import HttpError
-from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.core.secrets import SecretLocation, SecretStore, SessionSecrets
 from smooch_desktop.ui.connection.secret_saver import read_secret
 
@@ -19,32 +20,74 @@ from smooch_desktop.ui.connection.secret_saver import read_secret
 TEST_CONNECT_TIMEOUT_S: Final = 5.0
 TEST_READ_TIMEOUT_S: Final = 10.0
 
+#: The error envelope each version answers with (``HttpError.envelope``).
+_ENVELOPE_OF: Final = {ApiVersion.V1_1: "v1", ApiVersion.V2: "v2"}
+
+
+class VersionMismatch(Exception):
+    """The host answered the test in another API version's format than the one chosen.
+
+    ``tested`` is the version the profile asked for, ``answered`` the one whose error
+    envelope came back, ``error`` the server's answer (its status, code and text).
+    """
+
+    def __init__(self, tested: ApiVersion, answered: ApiVersion, error: HttpError) -> None:
+        super().__init__(f"the host answers API {answered}, not {tested}")
+        self.tested = tested
+        self.answered = answered
+        self.error = error
+
+
+def version_mismatch(tested: ApiVersion, exc: HttpError) -> VersionMismatch | None:
+    """The mismatch ``exc`` proves, if any: an error answer in the other version's envelope.
+
+    A v1.1 request to a v2-only host (or the other way round) reaches no route of that
+    version; the host's 404 then comes in its own version's envelope, which says which
+    version it speaks. Only a 404 counts: another status in the other envelope (a 401
+    from a gateway shared by both versions, say) says nothing about the path, and an
+    answer without a Smooch envelope proves nothing.
+    """
+    if exc.status != 404:
+        return None
+    for version, envelope in _ENVELOPE_OF.items():
+        if version is not tested and exc.envelope == envelope:
+            return VersionMismatch(tested, version, exc)
+    return None
+
 
 def probe_connection(
     base_url: str,
     app_id: str,
     key_id: str,
     method: AuthMethod,
-    api_version: str,
+    api_version: ApiVersion,
     typed_secret: str,
     stored_account: str,
     stored_in: SecretLocation,
     secrets: SecretStore,
     session: SessionSecrets,
 ) -> str:
-    """Check host, app and key with one request; return the host (netloc) on success."""
+    """Check host, app and key with one request; return the host (netloc) on success.
+
+    Raises :class:`VersionMismatch` when the host answers in the other API version's
+    format (before any conclusion about the key: the request reached no route of the
+    chosen version, so it says nothing about the credentials).
+    """
     secret = typed_secret or read_secret(stored_account, stored_in, secrets, session)
-    api = V1Api.connect(
+    api = factory.connect(
+        api_version,
         base_url,
         app_id,
         Credentials(key_id, secret, method),
-        version=api_version,
         connect_timeout=TEST_CONNECT_TIMEOUT_S,
         read_timeout=TEST_READ_TIMEOUT_S,
     )
     try:
         api.check_connection()
     except HttpError as exc:
+        mismatch = version_mismatch(ApiVersion(api_version), exc)
+        if mismatch is not None:
+            raise mismatch from None
         if not _is_unknown_probe_user(exc):
             raise
     finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from smooch_desktop.api.hosts import Region, validate_base_url
+from smooch_desktop.api.hosts import Region, validate_base_url, validate_zendesk_subdomain
 from smooch_desktop.core.profiles import Profile, new_profile_id
 from smooch_desktop.core.secrets import (
     KeychainUnavailable,
@@ -72,6 +72,9 @@ def plan_save(form: ProfileForm, storage: SecretStorage) -> SavePlan:
     """The plan for saving ``form``, which must be valid (``form_problems`` found nothing)."""
     region = form.region
     base_url = validate_base_url(form.custom_url) if region is Region.CUSTOM else ""
+    subdomain = (
+        validate_zendesk_subdomain(form.zendesk_subdomain) if region is Region.ZENDESK else ""
+    )
     profile = Profile(
         name=clean_profile_name(form.name),
         region=region,
@@ -80,6 +83,7 @@ def plan_save(form: ProfileForm, storage: SecretStorage) -> SavePlan:
         key_id=clean_key_id(form.key_id),
         auth=form.auth,
         api_version=form.api_version,
+        zendesk_subdomain=subdomain,
         # A rename keeps the id: its messages, drafts and recent users go with it.
         id=form.original.id if form.original is not None else new_profile_id(),
     )
