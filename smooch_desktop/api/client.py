@@ -47,6 +47,7 @@ from smooch_desktop.api.errors import (
     HttpError,
     ReadTimedOut,
     TlsFailed,
+    error_envelope_kind,
     parse_error_envelope,
     parse_retry_after,
 )
@@ -402,6 +403,7 @@ class HttpClient:
                 description=description,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 host=self.host,
+                envelope=error_envelope_kind(body),
             )
         if decode_problem:
             raise BadResponse(
