@@ -24,7 +24,13 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from smooch_desktop.sandbox.bodies import attachment_data, json_body, multipart_files, peek_body
+from smooch_desktop.sandbox.bodies import (
+    attachment_data,
+    clean_filename,
+    json_body,
+    multipart_files,
+    peek_body,
+)
 from smooch_desktop.sandbox.errors import ErrorReply, bad_request
 from smooch_desktop.sandbox.exchange import Call, json_response
 from smooch_desktop.sandbox.store import Conflict
@@ -123,7 +129,7 @@ def upload_attachment(call: Call, app_id: str) -> Response:
     if source is None:
         raise bad_request('"source" is required: send the file as multipart field "source"')
     data = attachment_data(source)
-    filename = _clean_filename(source.filename)
+    filename = clean_filename(source.filename)
     media_type = source.mimetype
     if not media_type or media_type == "application/octet-stream":
         media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
@@ -132,10 +138,3 @@ def upload_attachment(call: Call, app_id: str) -> Response:
         {"mediaUrl": call.store.media_url(media_id, filename, call.base), "mediaType": media_type},
         201,
     )
-
-
-def _clean_filename(name: str | None) -> str:
-    """Last path component, no control characters, bounded length; ``file`` if empty."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
-    return base[:200] or "file"

@@ -1,10 +1,10 @@
 """Request bodies: the size limits and how a body is read, refused or drained.
 
-Holds the limits (100 KB JSON, 10 MiB attachments), reading a JSON object or a multipart
-upload within them, and draining a body nobody reads so the client can finish sending and
-read the answer (a 413 instead of a connection reset). It records what it read on the
-:class:`~smooch_desktop.sandbox.exchange.Call` for the request log. What a body must
-*contain* is not here (that is ``validation.py`` and the handlers).
+Holds the limits (100 KB JSON; attachments 10 MiB on v1.1, 50 MB on v2), reading a JSON
+object or a multipart upload within them, and draining a body nobody reads so the client
+can finish sending and read the answer (a 413 instead of a connection reset). It records
+what it read on the :class:`~smooch_desktop.sandbox.exchange.Call` for the request log.
+What a body must *contain* is not here (that is ``validation.py`` and the handlers).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from smooch_desktop.sandbox.exchange import Call
 
 JSON_BODY_LIMIT: Final = 100 * 1024
 ATTACHMENT_LIMIT: Final = 10 * 1024 * 1024
+#: v2's file upload limit ("50mb" in the spec's request size table).
+V2_ATTACHMENT_LIMIT: Final = 50 * 1024 * 1024
 _MULTIPART_OVERHEAD: Final = 64 * 1024
 #: Bodies up to this size are read and discarded before a 413, so the client sees the answer
 #: instead of a connection reset; beyond it the connection is simply closed.
@@ -32,8 +34,10 @@ def _json_too_large() -> ErrorReply:
     return ErrorReply(413, "payload_too_large", "Request body is larger than 100 KB")
 
 
-def _attachment_too_large() -> ErrorReply:
-    return ErrorReply(413, "payload_too_large", "Attachments are limited to 10 MB")
+def _attachment_too_large(limit: int = ATTACHMENT_LIMIT) -> ErrorReply:
+    return ErrorReply(
+        413, "payload_too_large", f"Attachments are limited to {limit // (1024 * 1024)} MB"
+    )
 
 
 def json_body(call: Call) -> dict[str, Any]:
@@ -70,13 +74,13 @@ def json_body(call: Call) -> dict[str, Any]:
     return body
 
 
-def multipart_files(call: Call) -> MultiDict[str, FileStorage]:
-    """The files of a ``multipart/form-data`` upload within the attachment limit (or 400/413)."""
+def multipart_files(call: Call, file_limit: int = ATTACHMENT_LIMIT) -> MultiDict[str, FileStorage]:
+    """The files of a ``multipart/form-data`` upload within ``file_limit`` (or 400/413)."""
     request = call.request
-    limit = ATTACHMENT_LIMIT + _MULTIPART_OVERHEAD
+    limit = file_limit + _MULTIPART_OVERHEAD
     if request.content_length is not None and request.content_length > limit:
         discard_body(call)
-        raise _attachment_too_large()
+        raise _attachment_too_large(file_limit)
     if request.mimetype != "multipart/form-data":
         peek_body(call)
         raise bad_request("Content-Type must be multipart/form-data")
@@ -87,19 +91,27 @@ def multipart_files(call: Call) -> MultiDict[str, FileStorage]:
         form = request.form
     except RequestEntityTooLarge:
         drain(request.environ)
-        raise _attachment_too_large() from None
+        raise _attachment_too_large(file_limit) from None
     except (HTTPException, OSError, ValueError):
         raise bad_request("Malformed multipart/form-data body") from None
     call.multipart = _multipart_summary(form, files)
     return files
 
 
-def attachment_data(source: FileStorage) -> bytes:
-    """The bytes of one uploaded file, or 413 past the attachment limit."""
-    data = source.stream.read(ATTACHMENT_LIMIT + 1)
-    if len(data) > ATTACHMENT_LIMIT:
-        raise _attachment_too_large()
+def attachment_data(source: FileStorage, limit: int = ATTACHMENT_LIMIT) -> bytes:
+    """The bytes of one uploaded file, or 413 past ``limit``."""
+    data = source.stream.read(limit + 1)
+    if len(data) > limit:
+        raise _attachment_too_large(limit)
     return data
+
+
+def clean_filename(name: str | None) -> str:
+    """An upload's file name: last path component, no control characters, bounded length;
+    ``file`` if nothing is left."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    return base[:200] or "file"
 
 
 def peek_body(call: Call) -> None:

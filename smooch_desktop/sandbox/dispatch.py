@@ -1,16 +1,17 @@
 """The sandbox's WSGI application: which namespace a request is in and what applies to it.
 
-* ``/v1/…``, ``/v1.1/…`` (and unknown ``/v2/…``) — the API: fault injection, then route,
-  then auth, then the handler; every request lands in the request log;
+* ``/v1/…``, ``/v1.1/…``, ``/v2/…`` and ``/sc/v2/…`` (the Zendesk-host form) — the API:
+  fault injection, then route, then auth, then the handler; every request lands in the
+  request log;
 * everything else — ``/_sandbox/…`` controls, ``/`` and ``/users/…`` pages, ``/avatar/…``:
   route and handler only (no auth, no faults, no log).
 
-Every failure becomes the v1 error envelope; an unexpected sandbox bug answers 500
-``internal_error`` instead of crashing. Choices where the public docs are silent
-(inferred): Basic auth is accepted on ``/v1/`` as well as ``/v1.1/``; a valid key used with
-another app's id → 403 ``forbidden`` if that app exists, else 404 ``not_found`` "App not
-found". The route tables are in ``routes.py``, the endpoints in ``*_handlers.py``, the
-socket and threads in ``server.py``.
+Every failure becomes the error envelope of the request's API version (``errors.py``); an
+unexpected sandbox bug answers 500 ``internal_error`` instead of crashing. Choices where
+the public docs are silent (inferred): Basic auth is accepted on ``/v1/`` as well as
+``/v1.1/``; a valid key used with another app's id → 403 ``forbidden`` if that app exists,
+else 404 ``not_found`` "App not found". The route tables are in ``routes.py``, the
+endpoints in ``*_handlers.py``, the socket and threads in ``server.py``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from smooch_desktop.sandbox.routes import (
     SANDBOX_ROUTES,
     Router,
     is_api_path,
+    is_v2_path,
     raw_target,
 )
 from smooch_desktop.sandbox.store import NotFound as StoreNotFound
@@ -54,6 +56,14 @@ from smooch_desktop.sandbox.store import SandboxStore
 logger = logging.getLogger(__name__)
 
 DEFAULT_HANG_SECONDS: Final = 60.0
+
+
+#: What v2 answers when the store finds no such record (v1 says ``not_found`` for all).
+_V2_NOT_FOUND: Final = {
+    "App": not_found("App not found", "app_not_found"),
+    "App user": not_found("User not found", "user_not_found"),
+    "Conversation": not_found("Conversation not found", "conversation_not_found"),
+}
 
 
 class _Dropped(ConnectionAbortedError):
@@ -98,6 +108,7 @@ class SandboxApp:
                 store=self.store,
                 plan=self.plan,
                 log=self.log,
+                v2=is_v2_path(path),
             )
             if is_api_path(path):
                 response = self._api(call, environ)
@@ -128,13 +139,17 @@ class SandboxApp:
         try:
             return endpoint(call)
         except ErrorReply as err:
-            return error_response(err)
+            return error_response(err, call.v2)
         except StoreNotFound as err:
+            if call.v2:
+                fallback = not_found(f"{err.what} not found")
+                return error_response(_V2_NOT_FOUND.get(err.what, fallback), True)
             return error_response(not_found(f"{err.what} not found"))
         except Exception:
             logger.exception("sandbox bug while handling %s %s", call.request.method, call.path)
             return error_response(
-                ErrorReply(500, "internal_error", "Internal sandbox error; see the sandbox log")
+                ErrorReply(500, "internal_error", "Internal sandbox error; see the sandbox log"),
+                call.v2,
             )
 
     # ------------------------------------------------------------------ API namespace
@@ -153,7 +168,7 @@ class SandboxApp:
             _drop(environ)
         if decision.outcome in (ERROR, RATE_LIMIT):
             peek_body(call)
-            response = error_response(self._fault_error(decision))
+            response = error_response(self._fault_error(decision), call.v2)
         else:
             response = self._answer(call, self._api_endpoint)
         self._log(call, started, response.status_code, decision.outcome)
@@ -175,7 +190,7 @@ class SandboxApp:
             return principal.app_id
         if self.store.has_app(app_id):
             raise ErrorReply(403, "forbidden", "The credentials do not give access to this app")
-        raise not_found("App not found")
+        raise not_found("App not found", "app_not_found")
 
     def _proxy_error(self, decision: FaultDecision) -> Response:
         """A gateway's 502/503/504 in place of the API's answer (not the API's envelope)."""

@@ -1,8 +1,12 @@
-"""The v1/v1.1 error envelope, shared by every part of the sandbox.
+"""The error envelopes (v1/v1.1 and v2), shared by every part of the sandbox.
 
 Every failure the sandbox reports — validation, auth, routing, faults, even a bug in the
-sandbox itself — goes out as ``{"error": {"code": …, "description": …}}`` with the right
-status, because that is the only error shape a v1.1 client is written to parse.
+sandbox itself — goes out in the envelope of the API version the request used, with the
+right status, because that is the only error shape a client of that version is written to
+parse: ``{"error": {"code": …, "description": …}}`` on ``/v1/…`` and ``/v1.1/…``,
+``{"errors": [{"code": …, "title": …}]}`` on ``/v2/…`` and ``/sc/v2/…``. Where v2 names
+an error more precisely (``user_not_found`` where v1 says ``not_found``), the reply carries
+that code too (``v2_code``).
 """
 
 from __future__ import annotations
@@ -23,15 +27,20 @@ class ErrorReply(Exception):
         code: str,
         description: str,
         headers: dict[str, str] | None = None,
+        *,
+        v2_code: str | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {description}")
         self.status = status
         self.code = code
         self.description = description
         self.headers = dict(headers or {})
+        self.v2_code = v2_code or code
 
-    def envelope(self) -> dict[str, Any]:
-        """The JSON body for this error."""
+    def envelope(self, v2: bool = False) -> dict[str, Any]:
+        """The JSON body for this error, in the v1 or the v2 envelope."""
+        if v2:
+            return v2_error_envelope(self.v2_code, self.description)
         return error_envelope(self.code, self.description)
 
 
@@ -40,14 +49,20 @@ def error_envelope(code: str, description: str) -> dict[str, Any]:
     return {"error": {"code": code, "description": description}}
 
 
+def v2_error_envelope(code: str, title: str) -> dict[str, Any]:
+    """``{"errors": [{"code", "title"}]}`` — the v2 shape (one entry; the spec allows
+    several only on a 400)."""
+    return {"errors": [{"code": code, "title": title}]}
+
+
 def bad_request(description: str) -> ErrorReply:
     """400 ``bad_request``: the client sent something the API does not accept."""
     return ErrorReply(400, "bad_request", description)
 
 
-def not_found(description: str) -> ErrorReply:
-    """404 ``not_found``."""
-    return ErrorReply(404, "not_found", description)
+def not_found(description: str, v2_code: str | None = None) -> ErrorReply:
+    """404 ``not_found`` (``v2_code`` for v2's more precise name, e.g. ``user_not_found``)."""
+    return ErrorReply(404, "not_found", description, v2_code=v2_code)
 
 
 def dumps(obj: Any) -> bytes:

@@ -3,7 +3,7 @@
 A :class:`Call` carries the request, its raw path, the sandbox state a handler may touch
 (store, fault plan, request log) and the body bookkeeping shared by body reading and the
 request log. The response builders give every answer the sandbox's content types and the
-v1 error envelope. Nothing here routes, authenticates or reads a body.
+error envelope of the request's API version. Nothing here routes, authenticates or reads a body.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Call:
     multipart: dict[str, Any] | None = None
     principal: Principal | None = None
     body_touched: bool = False  # read or drained: never read it (again) from the raw input
+    v2: bool = False  # a v2 API path: errors go out in the v2 envelope
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -44,9 +45,9 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(dumps(obj), status, headers=headers, content_type=_JSON_TYPE)
 
 
-def error_response(err: ErrorReply) -> Response:
-    """The v1 error envelope for ``err``."""
-    return json_response(err.envelope(), err.status, err.headers)
+def error_response(err: ErrorReply, v2: bool = False) -> Response:
+    """``err`` in the v1 error envelope, or the v2 one when ``v2``."""
+    return json_response(err.envelope(v2), err.status, err.headers)
 
 
 def html_response(text: str, status: int = 200) -> Response:

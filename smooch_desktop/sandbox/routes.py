@@ -1,9 +1,10 @@
 """The route tables (method + path pattern → handler function) and matching a raw path.
 
-Two tables: :data:`API_ROUTES` (``/v1/…``, ``/v1.1/…``: auth, faults and the request log
-apply) and :data:`SANDBOX_ROUTES` (control endpoints, end-user pages, avatars: none of
-those). Each :class:`Route` names its handler function directly; a handler is called with
-the :class:`~smooch_desktop.sandbox.exchange.Call` and the pattern's ``<seg:…>`` values as
+Two tables: :data:`API_ROUTES` (``/v1/…``, ``/v1.1/…``, ``/v2/…`` and the Zendesk-host form
+``/sc/v2/…``: auth, faults and the request log apply) and :data:`SANDBOX_ROUTES` (control
+endpoints, end-user pages, avatars: none of those). Each :class:`Route` names its handler
+function directly; a handler is called with the
+:class:`~smooch_desktop.sandbox.exchange.Call` and the pattern's ``<seg:…>`` values as
 keyword arguments. What a handler does is not here, nor what applies around it
 (``dispatch.py``).
 
@@ -25,14 +26,16 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule, ValidationError
 from werkzeug.wrappers import Response
 
-from smooch_desktop.sandbox import api_handlers, control_handlers, page_handlers
+from smooch_desktop.sandbox import api_handlers, control_handlers, page_handlers, v2_handlers
 from smooch_desktop.sandbox.errors import ErrorReply, not_found
 
 #: ``handler(call, **segments) -> Response``
 Handler = Callable[..., Response]
 
-_API_PREFIXES: Final = ("/v1/", "/v1.1/", "/v2/")
-_API_ROOTS: Final = ("/v1", "/v1.1", "/v2")
+_API_PREFIXES: Final = ("/v1/", "/v1.1/", "/v2/", "/sc/v2/")
+_API_ROOTS: Final = ("/v1", "/v1.1", "/v2", "/sc/v2")
+_V2_PREFIXES: Final = ("/v2/", "/sc/v2/")
+_V2_ROOTS: Final = ("/v2", "/sc/v2")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Route:
 
 
 def _api_routes() -> tuple[Route, ...]:
-    """Every API endpoint, for v1 and v1.1, in full (``/apps/{appId}/…``) and app-scope form."""
+    """Every API endpoint: v1 and v1.1 in full (``/apps/{appId}/…``) and app-scope form;
+    v2 in the full form only (the spec has no other), at ``/v2`` and ``/sc/v2``."""
     api = api_handlers
     routes: list[Route] = []
     for version in ("v1", "v1.1"):
@@ -61,6 +65,20 @@ def _api_routes() -> tuple[Route, ...]:
                 Route("POST", f"{user}/conversation/read", api.mark_read),
                 Route("POST", f"{scope}/attachments", api.upload_attachment),
             ]
+    v2 = v2_handlers
+    for app in ("/v2/apps/<seg:app_id>", "/sc/v2/apps/<seg:app_id>"):
+        conversation = f"{app}/conversations/<seg:conversation_id>"
+        routes += [
+            Route("POST", f"{app}/users", v2.create_user),
+            Route("GET", f"{app}/users/<seg:user_ref>", v2.get_user),
+            Route("POST", f"{app}/conversations", v2.create_conversation),
+            Route("GET", f"{app}/conversations", v2.list_conversations),
+            Route("GET", conversation, v2.get_conversation),
+            Route("POST", f"{conversation}/messages", v2.post_message),
+            Route("GET", f"{conversation}/messages", v2.list_messages),
+            Route("POST", f"{conversation}/activity", v2.post_activity),
+            Route("POST", f"{app}/attachments", v2.upload_attachment),
+        ]
     return tuple(routes)
 
 
@@ -160,5 +178,10 @@ def raw_target(environ: dict[str, Any]) -> tuple[str, str]:
 
 
 def is_api_path(path: str) -> bool:
-    """Whether ``path`` is in the API namespace (including unknown API paths and ``/v2``)."""
+    """Whether ``path`` is in the API namespace (including unknown API paths)."""
     return path.startswith(_API_PREFIXES) or path in _API_ROOTS
+
+
+def is_v2_path(path: str) -> bool:
+    """Whether ``path`` is a v2 API path (``/v2/…`` or ``/sc/v2/…``): v2 error envelope."""
+    return path.startswith(_V2_PREFIXES) or path in _V2_ROOTS

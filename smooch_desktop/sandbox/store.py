@@ -1,4 +1,11 @@
-"""The sandbox's state: apps, keys, app users, their one conversation, media, typing.
+"""The sandbox's state: apps, keys, app users, their conversations, media, typing.
+
+Both API versions read and write the same records. An app user is the v2 user (``_id`` is
+the v2 ``id``, ``userId`` the v2 ``externalId``); their ``conversation`` is the only one
+v1.1 knows and the v2 default personal conversation; v2 may add others
+(``otherConversations``, invisible to v1.1). Messages are stored in the v1.1 field form
+(``role``, ``type``, ``text``…) whichever version wrote them; the v2 shapes are made from
+that by ``v2_view.py``. Typing state belongs to a conversation.
 
 One re-entrant lock guards everything, so every public method is atomic and safe from the
 server's request threads and from test code at the same time. Public methods return
@@ -42,6 +49,8 @@ from urllib.parse import quote, unquote, urlsplit
 TYPING_TIMEOUT: Final = 10.0
 #: GET messages returns at most this many messages.
 PAGE_SIZE: Final = 100
+#: v2 refuses a new message (423) once a conversation holds this many.
+MAX_CONVERSATION_MESSAGES: Final = 30_000
 #: Activities kept per conversation (a heartbeat can produce many).
 MAX_ACTIVITIES: Final = 500
 #: Hash Smooch uses when there is no email: Gravatar's default image.
@@ -68,6 +77,14 @@ class NotFound(LookupError):
 
 class Conflict(Exception):
     """The resource already exists (pre-creating a known ``userId``)."""
+
+
+class Locked(Exception):
+    """The conversation holds :data:`MAX_CONVERSATION_MESSAGES` messages (v2's 423)."""
+
+
+class BadCursor(ValueError):
+    """A paging cursor that names no message of the conversation."""
 
 
 def email_hash(email: str) -> str:
@@ -113,7 +130,8 @@ class SandboxStore:
         self._user_ids: dict[str, dict[str, str]] = {}
         self._media: dict[str, dict[str, Any]] = {}
         self._media_bytes: dict[str, bytes] = {}
-        self._typing: dict[tuple[str, str], dict[str, Any]] = {}
+        self._typing: dict[tuple[str, str], dict[str, Any]] = {}  # (app id, conversation id)
+        self._conversation_owner: dict[tuple[str, str], str] = {}  # (app id, conv id) -> user
         self._id_prefix = secrets.token_hex(5)
         self._id_counter = itertools.count(secrets.randbelow(1 << 20))
 
@@ -151,6 +169,9 @@ class SandboxStore:
         self._user_ids[record["_id"]] = {
             u["userId"]: uid for uid, u in record["users"].items() if u.get("userId")
         }
+        for uid, user in record["users"].items():
+            for conv in _all_conversations(user):
+                self._conversation_owner[(record["_id"], conv["_id"])] = uid
 
     def create_app(
         self,
@@ -217,7 +238,8 @@ class SandboxStore:
         return found
 
     @staticmethod
-    def _public_user(user: dict[str, Any]) -> dict[str, Any]:
+    def _public_user(user: dict[str, Any], v2: bool = False) -> dict[str, Any]:
+        """The v1.1 ``appUser``; ``v2`` adds the v2-only ``avatarUrl``/``locale`` if set."""
         out: dict[str, Any] = {"_id": user["_id"]}
         for key in ("userId", "givenName", "surname", "email"):
             if user.get(key) is not None:
@@ -227,12 +249,14 @@ class SandboxStore:
         out["conversationStarted"] = bool(user.get("conversationStarted"))
         out["clients"] = copy.deepcopy(user.get("clients", []))
         out["pendingClients"] = copy.deepcopy(user.get("pendingClients", []))
+        if v2:
+            out.update((k, user[k]) for k in ("avatarUrl", "locale") if user.get(k) is not None)
         return out
 
-    def get_user(self, app_id: str, user_ref: str) -> dict[str, Any]:
-        """The public ``appUser`` object."""
+    def get_user(self, app_id: str, user_ref: str, *, v2: bool = False) -> dict[str, Any]:
+        """The public ``appUser`` object (``v2``: with the v2-only profile fields)."""
         with self._lock:
-            return self._public_user(self._user(app_id, user_ref))
+            return self._public_user(self._user(app_id, user_ref), v2)
 
     def users(self, app_id: str) -> list[dict[str, Any]]:
         """All app users, each with ``messageCount`` and ``lastMessage`` added (pages)."""
@@ -248,15 +272,21 @@ class SandboxStore:
             out.sort(key=lambda u: -(u["lastMessage"] or {}).get("received", 0.0))
             return out
 
-    def create_user(self, app_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Pre-create an app user; ``Conflict`` if the ``userId`` is taken."""
+    def create_user(
+        self, app_id: str, fields: dict[str, Any], *, v2: bool = False
+    ) -> dict[str, Any]:
+        """Pre-create an app user; ``Conflict`` if the ``userId`` is taken.
+
+        ``userId`` may be None (a v2 user without ``externalId``); ``avatarUrl`` and
+        ``locale`` are kept for the v2 view only (v1.1's appUser has no such fields).
+        """
         with self._lock:
             self._app(app_id)
-            user_id = fields["userId"]
-            if user_id in self._user_ids[app_id]:
+            user_id = fields.get("userId")
+            if user_id is not None and user_id in self._user_ids[app_id]:
                 raise Conflict("User already exists")
             uid = self.new_id()
-            user = {
+            user: dict[str, Any] = {
                 "_id": uid,
                 "userId": user_id,
                 "givenName": fields.get("givenName"),
@@ -269,10 +299,14 @@ class SandboxStore:
                 "pendingClients": [],
                 "conversation": None,
             }
+            for key in ("avatarUrl", "locale"):
+                if fields.get(key) is not None:
+                    user[key] = fields[key]
             self._apps[app_id]["users"][uid] = user
-            self._user_ids[app_id][user_id] = uid
+            if user_id is not None:
+                self._user_ids[app_id][user_id] = uid
             self._save()
-            return self._public_user(user)
+            return self._public_user(user, v2)
 
     def update_user(self, app_id: str, user_ref: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Additive update: given fields replace, ``properties`` are merged key by key."""
@@ -316,13 +350,28 @@ class SandboxStore:
         media_id = unquote(path[len(MEDIA_PATH) :].split("/", 1)[0])
         return media_id if media_id in self._media else None
 
-    def _conversation(self, user: dict[str, Any], create: bool) -> dict[str, Any]:
+    def _conversation(self, app_id: str, user: dict[str, Any], create: bool) -> dict[str, Any]:
+        """The user's default conversation (v1.1's only one), created on demand."""
         conv = user.get("conversation")
         if conv is None:
             if not create:
                 raise NotFound("Conversation")
-            conv = {"_id": self.new_id(), "unreadCount": 0, "messages": [], "activities": []}
+            conv = self._new_conversation(app_id, user, {})
             user["conversation"] = conv
+        return conv
+
+    def _new_conversation(
+        self, app_id: str, user: dict[str, Any], fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        conv: dict[str, Any] = {
+            "_id": self.new_id(),
+            "unreadCount": 0,
+            "messages": [],
+            "activities": [],
+            "createdAt": round(float(self.clock()), 3),
+        }
+        conv.update(copy.deepcopy(fields))
+        self._conversation_owner[(app_id, conv["_id"])] = user["_id"]
         return conv
 
     @staticmethod
@@ -346,18 +395,30 @@ class SandboxStore:
         """
         with self._lock:
             user = self._user(app_id, user_ref)
-            conv = self._conversation(user, create=True)
-            msg = self._build_message(user, fields, source_type)
-            msg["received"] = self._next_received(conv)
-            conv["messages"].append(msg)
-            if msg["role"] == "appMaker":
-                conv["unreadCount"] += 1
-                self._typing.pop((app_id, user["_id"]), None)
-            else:
-                conv["unreadCount"] = 0
-                user["conversationStarted"] = True
-            self._save()
-            return self._render(msg, base), self._conv_summary(conv)
+            conv = self._conversation(app_id, user, create=True)
+            message = self._append_message(app_id, user, conv, fields, source_type, base)
+            return message, self._conv_summary(conv)
+
+    def _append_message(
+        self,
+        app_id: str,
+        user: dict[str, Any],
+        conv: dict[str, Any],
+        fields: dict[str, Any],
+        source_type: str,
+        base: str | None,
+    ) -> dict[str, Any]:
+        msg = self._build_message(user, fields, source_type)
+        msg["received"] = self._next_received(conv)
+        conv["messages"].append(msg)
+        if msg["role"] == "appMaker":
+            conv["unreadCount"] += 1
+            self._typing.pop((app_id, conv["_id"]), None)
+        else:
+            conv["unreadCount"] = 0
+            user["conversationStarted"] = True
+        self._save()
+        return self._render(msg, base)
 
     def _build_message(
         self, user: dict[str, Any], fields: dict[str, Any], source_type: str
@@ -448,7 +509,7 @@ class SandboxStore:
         """
         with self._lock:
             user = self._user(app_id, user_ref)
-            conv = self._conversation(user, create=False)
+            conv = self._conversation(app_id, user, create=False)
             msgs = conv["messages"]
             if after is not None:
                 start = bisect_right(msgs, after, key=lambda m: m["received"])
@@ -460,8 +521,14 @@ class SandboxStore:
                     else bisect_left(msgs, before, key=lambda m: m["received"])
                 )
                 start = max(end - limit, 0)
-            chosen = [self._render(m, base) for m in msgs[start:end]]
-            return self._conv_summary(conv), chosen, start > 0, end < len(msgs)
+            return (self._conv_summary(conv), *self._slice(msgs, start, end, base))
+
+    def _slice(
+        self, msgs: list[dict[str, Any]], start: int, end: int, base: str | None
+    ) -> tuple[list[dict[str, Any]], bool, bool]:
+        """Messages ``start:end`` rendered, and whether older / newer ones exist."""
+        chosen = [self._render(m, base) for m in msgs[start:end]]
+        return chosen, start > 0, end < len(msgs)
 
     # ------------------------------------------------------------------ activity and typing
 
@@ -471,22 +538,25 @@ class SandboxStore:
         """Store a validated activity, update typing state; returns the conversation summary."""
         with self._lock:
             user = self._user(app_id, user_ref)
-            conv = self._conversation(user, create=False)
-            now = float(self.clock())
-            entry = dict(activity, received=now)
-            conv["activities"].append(entry)
-            del conv["activities"][:-MAX_ACTIVITIES]
-            key = (app_id, user["_id"])
-            if activity["type"] == "typing:start":
-                self._typing[key] = {
-                    "lastStart": now,
-                    "name": activity.get("name"),
-                    "avatarUrl": activity.get("avatarUrl"),
-                }
-            elif activity["type"] == "typing:stop":
-                self._typing.pop(key, None)
-            self._save()
+            conv = self._conversation(app_id, user, create=False)
+            self._add_activity(app_id, conv, activity)
             return self._conv_summary(conv)
+
+    def _add_activity(self, app_id: str, conv: dict[str, Any], activity: dict[str, Any]) -> None:
+        now = float(self.clock())
+        entry = dict(activity, received=now)
+        conv["activities"].append(entry)
+        del conv["activities"][:-MAX_ACTIVITIES]
+        key = (app_id, conv["_id"])
+        if activity["type"] == "typing:start":
+            self._typing[key] = {
+                "lastStart": now,
+                "name": activity.get("name"),
+                "avatarUrl": activity.get("avatarUrl"),
+            }
+        elif activity["type"] == "typing:stop":
+            self._typing.pop(key, None)
+        self._save()
 
     def activities(self, app_id: str, user_ref: str) -> list[dict[str, Any]]:
         """Every activity received for the user's conversation, oldest first."""
@@ -502,8 +572,8 @@ class SandboxStore:
         ``typing:stop`` or an appMaker message, whichever comes first.
         """
         with self._lock:
-            user = self._user(app_id, user_ref)
-            state = self._typing.get((app_id, user["_id"]))
+            conv = self._user(app_id, user_ref).get("conversation")
+            state = self._typing.get((app_id, conv["_id"])) if conv else None
             if state is None or float(self.clock()) - state["lastStart"] >= TYPING_TIMEOUT:
                 return {"typing": False, "name": None, "avatarUrl": None}
             return {"typing": True, "name": state["name"], "avatarUrl": state["avatarUrl"]}
@@ -511,10 +581,143 @@ class SandboxStore:
     def mark_read(self, app_id: str, user_ref: str) -> dict[str, Any]:
         """Reset ``unreadCount``; ``NotFound("Conversation")`` if there is none."""
         with self._lock:
-            conv = self._conversation(self._user(app_id, user_ref), create=False)
+            conv = self._conversation(app_id, self._user(app_id, user_ref), create=False)
             conv["unreadCount"] = 0
+            conv["businessLastRead"] = round(float(self.clock()), 3)
             self._save()
             return self._conv_summary(conv)
+
+    # ------------------------------------------------------------------ conversations by id (v2)
+
+    def _by_conversation(
+        self, app_id: str, conversation_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(user, conversation)`` for a conversation id, or ``NotFound``."""
+        users = self._app(app_id)["users"]
+        uid = self._conversation_owner.get((app_id, conversation_id))
+        user: dict[str, Any] | None = users.get(uid) if uid is not None else None
+        if user is not None:
+            for conv in _all_conversations(user):
+                if conv["_id"] == conversation_id:
+                    return user, conv
+        raise NotFound("Conversation")
+
+    @staticmethod
+    def _conversation_info(user: dict[str, Any], conv: dict[str, Any]) -> dict[str, Any]:
+        """What the v2 view shows of a conversation; times in Unix seconds."""
+        msgs = conv["messages"]
+        created = conv.get("createdAt")
+        if created is None:  # made before conversations had a creation time (demo data)
+            created = msgs[0]["received"] if msgs else _unix(user["signedUpAt"])
+        info: dict[str, Any] = {
+            "id": conv["_id"],
+            "userId": user["_id"],
+            "isDefault": conv is user.get("conversation"),
+            "createdAt": created,
+            "lastUpdatedAt": msgs[-1]["received"] if msgs else created,
+            "businessLastRead": conv.get("businessLastRead"),
+        }
+        for key in ("displayName", "description", "iconUrl", "metadata"):
+            if conv.get(key) is not None:
+                info[key] = copy.deepcopy(conv[key])
+        return info
+
+    def conversations(self, app_id: str, user_ref: str) -> list[dict[str, Any]]:
+        """The user's conversations (default first, then by creation), as v2 sees them."""
+        with self._lock:
+            user = self._user(app_id, user_ref)
+            return [self._conversation_info(user, c) for c in _all_conversations(user)]
+
+    def conversation(self, app_id: str, conversation_id: str) -> dict[str, Any]:
+        """One conversation by id, as v2 sees it; ``NotFound("Conversation")`` otherwise."""
+        with self._lock:
+            return self._conversation_info(*self._by_conversation(app_id, conversation_id))
+
+    def create_conversation(
+        self, app_id: str, user_ref: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new personal conversation: the default one if the user has none, else another.
+
+        ``fields`` may hold ``displayName``, ``description``, ``iconUrl``, ``metadata``.
+        """
+        with self._lock:
+            user = self._user(app_id, user_ref)
+            if user.get("conversation") is None:
+                conv = self._conversation(app_id, user, create=True)
+                conv.update(copy.deepcopy(fields))
+            else:
+                conv = self._new_conversation(app_id, user, fields)
+                user.setdefault("otherConversations", []).append(conv)
+            self._save()
+            return self._conversation_info(user, conv)
+
+    def conversation_user(self, app_id: str, conversation_id: str) -> dict[str, Any]:
+        """The public ``appUser`` whose conversation this is."""
+        with self._lock:
+            return self._public_user(self._by_conversation(app_id, conversation_id)[0])
+
+    def post_to_conversation(
+        self,
+        app_id: str,
+        conversation_id: str,
+        fields: dict[str, Any],
+        *,
+        source_type: str = "api:conversations",
+        base: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a validated message (v1 field form) in a conversation found by id.
+
+        ``Locked`` once the conversation holds :data:`MAX_CONVERSATION_MESSAGES`.
+        """
+        with self._lock:
+            user, conv = self._by_conversation(app_id, conversation_id)
+            if len(conv["messages"]) >= MAX_CONVERSATION_MESSAGES:
+                limit = MAX_CONVERSATION_MESSAGES
+                raise Locked(f"Message limit of {limit} per conversation reached.")
+            return self._append_message(app_id, user, conv, fields, source_type, base)
+
+    def page_by_cursor(
+        self,
+        app_id: str,
+        conversation_id: str,
+        *,
+        before_id: str | None = None,
+        after_id: str | None = None,
+        limit: int = PAGE_SIZE,
+        base: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool, bool]:
+        """One page around a message id: ``(messages, has_older, has_newer)``.
+
+        No cursor: the newest ``limit``; ``before_id``: the newest ``limit`` strictly before
+        that message; ``after_id``: the oldest ``limit`` strictly after it. A cursor that is
+        no message of this conversation raises ``BadCursor``.
+        """
+        with self._lock:
+            msgs = self._by_conversation(app_id, conversation_id)[1]["messages"]
+            if after_id is not None:
+                start = _position(msgs, after_id) + 1
+                end = min(start + limit, len(msgs))
+            else:
+                end = len(msgs) if before_id is None else _position(msgs, before_id)
+                start = max(end - limit, 0)
+            return self._slice(msgs, start, end, base)
+
+    def conversation_activity(
+        self, app_id: str, conversation_id: str, activity: dict[str, Any]
+    ) -> None:
+        """Store a validated activity (v1 form: ``role``, ``type``, ``name``, ``avatarUrl``).
+
+        ``conversation:read`` by the business sets ``businessLastRead``; by the user it
+        resets ``unreadCount`` (they have read the business's messages).
+        """
+        with self._lock:
+            conv = self._by_conversation(app_id, conversation_id)[1]
+            if activity["type"] == "conversation:read":
+                if activity["role"] == "appMaker":
+                    conv["businessLastRead"] = round(float(self.clock()), 3)
+                else:
+                    conv["unreadCount"] = 0
+            self._add_activity(app_id, conv, activity)
 
     # ------------------------------------------------------------------ media
 
@@ -587,6 +790,25 @@ class SandboxStore:
                 self._install_app(record)
             self._media = snapshot.get("media", {})
         return True
+
+
+def _position(msgs: list[dict[str, Any]], message_id: str) -> int:
+    """Index of the message with ``_id`` ``message_id``; ``BadCursor`` if there is none."""
+    for index in range(len(msgs) - 1, -1, -1):
+        if msgs[index]["_id"] == message_id:
+            return index
+    raise BadCursor(message_id)
+
+
+def _unix(moment: str) -> float:
+    """Unix seconds of an ISO 8601 date (``Z`` allowed)."""
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+
+
+def _all_conversations(user: dict[str, Any]) -> list[dict[str, Any]]:
+    """The user's default conversation (if any) first, then the others (v2 only)."""
+    default = user.get("conversation")
+    return ([default] if default else []) + list(user.get("otherConversations", []))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

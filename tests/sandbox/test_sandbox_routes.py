@@ -22,10 +22,12 @@ from smooch_desktop.sandbox import (
     api_handlers,
     control_handlers,
     page_handlers,
+    v2_handlers,
 )
 from smooch_desktop.sandbox.routes import API_ROUTES, SANDBOX_ROUTES, Route, Router
 
-HANDLER_MODULES = (api_handlers, control_handlers, page_handlers)
+HANDLER_MODULES = (api_handlers, v2_handlers, control_handlers, page_handlers)
+API_MODULES = (api_handlers, v2_handlers)
 ALL_ROUTES = API_ROUTES + SANDBOX_ROUTES
 
 
@@ -68,9 +70,10 @@ def test_every_handler_function_is_routed(module: ModuleType) -> None:
 
 
 def test_api_routes_are_only_in_the_api_table() -> None:
-    assert all(route.pattern.startswith(("/v1/", "/v1.1/")) for route in API_ROUTES)
-    assert not any(route.pattern.startswith("/v1") for route in SANDBOX_ROUTES)
-    api_handler_set = set(handler_functions(api_handlers))
+    prefixes = ("/v1/", "/v1.1/", "/v2/", "/sc/v2/")
+    assert all(route.pattern.startswith(prefixes) for route in API_ROUTES)
+    assert not any(route.pattern.startswith(("/v1", "/v2", "/sc/")) for route in SANDBOX_ROUTES)
+    api_handler_set = {f for module in API_MODULES for f in handler_functions(module)}
     assert {route.handler for route in API_ROUTES} == api_handler_set
     assert not any(route.handler in api_handler_set for route in SANDBOX_ROUTES)
 
@@ -81,6 +84,21 @@ def test_every_api_endpoint_has_all_four_path_forms() -> None:
         patterns = [r.pattern for r in API_ROUTES if r.handler is handler]
         prefixes = {re.sub(r"^(/v1(?:\.1)?/(?:apps/<seg:app_id>/)?).*", r"\1", p) for p in patterns}
         assert prefixes == forms, handler
+
+
+def test_every_v2_endpoint_has_both_path_forms_and_no_v1_route() -> None:
+    forms = {"/v2/apps/<seg:app_id>/", "/sc/v2/apps/<seg:app_id>/"}
+    for handler in handler_functions(v2_handlers):
+        patterns = [r.pattern for r in API_ROUTES if r.handler is handler]
+        prefixes = {re.sub(r"^((?:/sc)?/v2/apps/<seg:app_id>/).*", r"\1", p) for p in patterns}
+        assert prefixes == forms, handler
+        suffixes = {p.split("<seg:app_id>", 1)[1] for p in patterns}
+        assert len(suffixes) == 1, handler  # the same path under both prefixes
+
+
+def test_v1_handlers_are_never_on_v2_paths() -> None:
+    v1 = set(handler_functions(api_handlers))
+    assert all(r.handler not in v1 for r in API_ROUTES if "/v2/" in r.pattern)
 
 
 def test_a_method_and_pattern_can_be_routed_only_once() -> None:

@@ -1,0 +1,99 @@
+"""The v2 shapes of the store's records: users, conversations, messages.
+
+The store keeps one set of records in the v1.1 form (``store.py``); this module turns them
+into what the v2 API answers (the spec's ``user``, ``conversation`` and ``message``
+schemas): ``_id`` → ``id``, ``userId`` → ``externalId``, ``properties`` → ``metadata``,
+``role: appMaker``/``appUser`` → ``author.type: business``/``user``, flat message fields →
+``content``, Unix-seconds ``received`` → ISO 8601. Pure functions of their input: nothing
+here reads the store, a request or the clock, and nothing here validates (that is
+``v2_validation.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+from smooch_desktop.sandbox.store import iso
+
+#: Flat v1.1 message fields that v2 carries inside ``content``.
+CONTENT_FIELDS: Final = (
+    "text",
+    "mediaUrl",
+    "mediaType",
+    "altText",
+    "actions",
+    "items",
+    "displaySettings",
+    "coordinates",
+    "location",
+    "fields",
+    "blockChatInput",
+    "payload",
+)
+
+
+def user(app_user: dict[str, Any]) -> dict[str, Any]:
+    """A v1.1 ``appUser`` (with the store's v2-only ``avatarUrl``/``locale``) as a v2 user."""
+    out: dict[str, Any] = {"id": app_user["_id"]}
+    if app_user.get("userId") is not None:
+        out["externalId"] = app_user["userId"]
+    out["signedUpAt"] = app_user["signedUpAt"]
+    profile = {
+        key: app_user[key]
+        for key in ("givenName", "surname", "email", "avatarUrl", "locale")
+        if app_user.get(key) is not None
+    }
+    out["profile"] = profile
+    out["metadata"] = copy.deepcopy(app_user.get("properties") or {})
+    out["identities"] = []
+    return out
+
+
+def conversation(info: dict[str, Any]) -> dict[str, Any]:
+    """The store's conversation info (``SandboxStore.conversation``) as a v2 conversation."""
+    out: dict[str, Any] = {"id": info["id"], "type": "personal", "isDefault": info["isDefault"]}
+    for key in ("displayName", "description", "iconUrl", "metadata"):
+        if key in info:
+            out[key] = copy.deepcopy(info[key])
+    last_read = info.get("businessLastRead")
+    out["businessLastRead"] = iso(last_read) if last_read is not None else None
+    out["lastUpdatedAt"] = iso(info["lastUpdatedAt"])
+    out["createdAt"] = iso(info["createdAt"])
+    return out
+
+
+def message(msg: dict[str, Any]) -> dict[str, Any]:
+    """A rendered v1.1 message (``SandboxStore`` output) as a v2 message."""
+    author: dict[str, Any]
+    if msg["role"] == "appMaker":
+        author = {"type": "business"}
+    else:
+        author = {"type": "user", "userId": msg["authorId"]}
+    if msg.get("name") is not None:
+        author["displayName"] = msg["name"]
+    if msg.get("avatarUrl") is not None:
+        author["avatarUrl"] = msg["avatarUrl"]
+    content: dict[str, Any] = {"type": msg["type"]}
+    for key in CONTENT_FIELDS:
+        if key in msg:
+            content[key] = _without_ids(msg[key])
+    out: dict[str, Any] = {
+        "id": msg["_id"],
+        "received": iso(msg["received"]),
+        "author": author,
+        "content": content,
+        "source": copy.deepcopy(msg.get("source") or {"type": "api"}),
+    }
+    if msg.get("metadata") is not None:
+        out["metadata"] = copy.deepcopy(msg["metadata"])
+    return out
+
+
+def _without_ids(value: Any) -> Any:
+    """``actions``/``items`` without the v1.1 ``_id`` of each entry (v2 has none)."""
+    if isinstance(value, list):
+        return [_without_ids(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k != "_id"}
+    return copy.deepcopy(value)
