@@ -6,7 +6,8 @@ business's ``externalId``, as v1 took ``_id`` or ``userId``); :class:`V2Api` res
 user's conversation and remembers it:
 
 * ``GET /v2/apps/{appId}/users/{userIdOrExternalId}`` finds the user (404
-  ``user_not_found`` otherwise), ``GET …/conversations?filter[userId]=…`` lists their
+  ``user_not_found`` otherwise), ``GET …/users/{id}/clients`` their channels (none
+  known if the host won't list them), ``GET …/conversations?filter[userId]=…`` their
   conversations, and the default personal one (``isDefault``; else the most recent
   personal one) is used. Every conversation is kept on the returned
   :class:`~smooch_desktop.api.models.AppUser` (``conversations``, ``conversation_id``),
@@ -386,7 +387,18 @@ class V2Api:
         return user
 
     def _clients(self, user_id: str) -> tuple[Client, ...]:
-        raw = self.http.send(prepare_list_clients(self.paths, user_id)).get("clients")
+        """The user's channels; none known when the host won't list them (403/404).
+
+        The channels only inform the window (which ones can receive); a host or key that
+        can't list them must not make the user impossible to look up and answer.
+        """
+        try:
+            body = self.http.send(prepare_list_clients(self.paths, user_id))
+        except HttpError as exc:
+            if exc.status in (403, 404):
+                return ()
+            raise
+        raw = body.get("clients")
         if not isinstance(raw, list):
             return ()
         return tuple(Client.from_v2(c) for c in raw if isinstance(c, dict))

@@ -574,3 +574,16 @@ def test_a_gateway_error_after_the_store_is_checked_and_not_resent(
     assert len(peer.requests("POST")) == 1
     outbox.close()
     api.close()
+
+
+def test_channels_the_host_wont_list_leave_the_user_usable(peer: Peer) -> None:
+    peer.add_user("ext-7")
+    api = api_for(peer)
+    peer.queue("GET", "/users/*/clients", 404, _errors("not_found", "Resource not found"))
+    user = api.get_user("ext-7")
+    assert user.clients == () and user.conversation_id
+    peer.queue("GET", "/users/*/clients", 500, _errors("uncategorized_error", "Oops"))
+    with pytest.raises(HttpError) as caught:
+        api.get_user("ext-7")  # a server error is not "no channels"
+    assert caught.value.status == 500
+    api.close()
