@@ -12,9 +12,10 @@ user's conversation and remembers it:
   personal one) is used. Every conversation is kept on the returned
   :class:`~smooch_desktop.api.models.AppUser` (``conversations``, ``conversation_id``),
   so a picker can be added without another lookup.
-* A user without a personal conversation (pre-created with ``POST …/users``) gets one
-  (``POST …/conversations``, ``type: personal``) when the first message is sent; history
-  and typing for such a user are empty / not sent.
+* A user without a personal conversation gets one (``POST …/conversations``, ``type:
+  personal``): right after :meth:`V2Api.create_user` (``POST …/users``), else when the
+  first message is sent (a user pre-created by someone else); until then their history
+  is empty and no typing is sent.
 
 Bodies: a message is ``{author: {type: "business", displayName, avatarUrl}, content,
 metadata}``; ``metadata`` carries the outbox's client id under the same key as in v1.1
@@ -378,7 +379,22 @@ class V2Api:
         user = AppUser.from_v2(self.http.send(request).get("user"))
         if not user.id:
             raise BadResponse(f"The answer from {self.host} has no user in it.")
-        return user
+        # Their personal conversation right away, so the first reply is one request. If
+        # this fails the user still exists; the first send creates it instead.
+        conversation = self._create_conversation(user.id)
+        self._remember(user_id, user.id, conversation.id)
+        return dataclasses.replace(
+            user, conversations=(conversation,), conversation_id=conversation.id
+        )
+
+    def _create_conversation(self, user_id: str) -> Conversation:
+        body = self.http.send(prepare_create_conversation(self.paths, user_id))
+        conversation = Conversation.from_v2(body.get("conversation"))
+        if not conversation.id:
+            raise BadResponse(
+                f"{self.host} created a conversation but its answer has no conversation id."
+            )
+        return conversation
 
     def _fetch_user(self, user_ref: str) -> AppUser:
         user = AppUser.from_v2(self.http.send(prepare_get_user(self.paths, user_ref)).get("user"))
@@ -452,12 +468,7 @@ class V2Api:
         if chosen is not None:
             conversation_id = chosen.id
         elif create:
-            body = self.http.send(prepare_create_conversation(self.paths, user.id))
-            conversation_id = Conversation.from_v2(body.get("conversation")).id
-            if not conversation_id:
-                raise BadResponse(
-                    f"{self.host} created a conversation but its answer has no conversation id."
-                )
+            conversation_id = self._create_conversation(user.id).id
         else:
             return None
         self._remember(user_ref, user.id, conversation_id)

@@ -315,25 +315,45 @@ def test_user_by_external_id_then_sends_reuse_its_default_conversation(peer: Pee
     api.close()
 
 
-def test_a_pre_created_user_gets_a_personal_conversation_on_the_first_send(peer: Peer) -> None:
+def test_create_user_gives_them_their_personal_conversation_at_once(peer: Peer) -> None:
     api = api_for(peer)
     created = api.create_user("new-1", given_name="Nia", email="nia@example.com")
     assert created.user_id == "new-1" and created.id
-    assert peer.seen[-1][3] == {
-        "externalId": "new-1",
-        "profile": {"givenName": "Nia", "email": "nia@example.com"},
-    }
-    user = api.get_user("new-1")
+    assert [(m, p, b) for m, p, _, b in peer.seen] == [
+        (
+            "POST",
+            f"/v2/apps/{APP}/users",
+            {"externalId": "new-1", "profile": {"givenName": "Nia", "email": "nia@example.com"}},
+        ),
+        (
+            "POST",
+            f"/v2/apps/{APP}/conversations",
+            {"type": "personal", "participants": [{"userId": created.id}]},
+        ),
+    ]
+    (conversation,) = peer.conversation_of(created.id)
+    assert created.conversation_id == conversation["id"] and created.conversations[0].is_default
+    api.send_message("new-1", OutgoingMessage("Welcome"))  # one request: it is known
+    assert peer.requests()[2:] == [
+        f"POST /v2/apps/{APP}/conversations/{conversation['id']}/messages"
+    ]
+    api.close()
+
+
+def test_a_user_pre_created_elsewhere_gets_one_on_the_first_send(peer: Peer) -> None:
+    user_id = peer.add_user("pre-1", conversations=0)
+    api = api_for(peer)
+    user = api.get_user("pre-1")
     assert user.conversations == () and user.conversation_id == ""
-    assert api.history("new-1").messages == ()  # no conversation: an empty history
-    api.send_activity("new-1", "typing:start")  # nowhere to show it: nothing sent
+    assert api.history("pre-1").messages == ()  # no conversation: an empty history
+    api.send_activity("pre-1", "typing:start")  # nowhere to show it: nothing sent
     assert not any("/activity" in r for r in peer.requests())
 
-    api.send_message("new-1", OutgoingMessage("Welcome"))
-    (conversation,) = peer.conversation_of(created.id)
+    api.send_message("pre-1", OutgoingMessage("Welcome"))
+    (conversation,) = peer.conversation_of(user_id)
     assert conversation["isDefault"] and conversation["type"] == "personal"
     assert [m["content"]["text"] for m in peer.messages[conversation["id"]]] == ["Welcome"]
-    assert [m.text for m in api.history("new-1").messages] == ["Welcome"]
+    assert [m.text for m in api.history("pre-1").messages] == ["Welcome"]
     api.close()
 
 

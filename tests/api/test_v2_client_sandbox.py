@@ -131,11 +131,19 @@ def test_history_pages_hold_the_same_messages_as_v1(v2: V2Api, v1: V1Api) -> Non
     assert [m.received for m in through_v2] == sorted(m.received for m in through_v2)
 
 
-def test_a_pre_created_user_gets_the_default_conversation_on_the_first_send(
+def test_a_user_created_through_v2_has_their_conversation_at_once(v2: V2Api, v1: V1Api) -> None:
+    created = v2.create_user("created-v2", given_name="Pia", email="pia@example.com")
+    assert created.user_id == "created-v2" and created.display_name == "Pia"
+    assert created.conversation_id and created.conversations[0].is_default
+    assert v2.get_user("created-v2").conversation_id == created.conversation_id
+    v2.send_message("created-v2", OutgoingMessage("Welcome, Pia", SENDER))
+    assert [m.text for m in v1.history("created-v2").messages] == ["Welcome, Pia"]
+
+
+def test_a_user_pre_created_through_v1_gets_the_default_conversation_on_the_first_send(
     v2: V2Api, v1: V1Api, sandbox: SandboxServer
 ) -> None:
-    created = v2.create_user("precreated-1", given_name="Pia", email="pia@example.com")
-    assert created.user_id == "precreated-1" and created.display_name == "Pia"
+    v1.create_user("precreated-1", given_name="Pia")  # no conversation yet
     looked_up = v2.get_user("precreated-1")
     assert looked_up.conversations == () and looked_up.conversation_id == ""
     assert v2.history("precreated-1").messages == ()
