@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from sandbox_helpers import Api, FakeClock
+from sandbox_helpers import V2, Api, FakeClock
 
 from smooch_desktop.sandbox import SandboxServer
 
@@ -48,3 +48,13 @@ def api(srv: SandboxServer, session: requests.Session) -> Api:
 @pytest.fixture
 def clocked_api(clocked_srv: SandboxServer, session: requests.Session) -> Api:
     return Api(clocked_srv, session)
+
+
+@pytest.fixture
+def v2(srv: SandboxServer, session: requests.Session) -> V2:
+    return V2(srv, session)
+
+
+@pytest.fixture
+def clocked_v2(clocked_srv: SandboxServer, session: requests.Session) -> V2:
+    return V2(clocked_srv, session)

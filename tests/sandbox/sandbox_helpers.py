@@ -52,3 +52,45 @@ class Api:
 
     def activity(self, user_ref: str, body: dict[str, Any]) -> requests.Response:
         return self.request("POST", self.user_url(user_ref, "/conversation/activity"), json=body)
+
+
+@dataclass
+class V2:
+    """Thin v2 helper: demo-app Basic auth, ``/v2/apps/{appId}`` (or ``/sc/v2/…``) paths."""
+
+    srv: SandboxServer
+    session: requests.Session
+    prefix: str = "/v2"
+
+    @property
+    def app_url(self) -> str:
+        return f"{self.srv.base_url}{self.prefix}/apps/{self.srv.app_id}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("auth", (self.srv.key_id, self.srv.secret))
+        kwargs.setdefault("timeout", 10)
+        return self.session.request(method, self.app_url + path, **kwargs)
+
+    def user(self, ref: str) -> requests.Response:
+        return self.request("GET", "/users/" + quote(ref, safe=""))
+
+    def default_conversation(self, ref: str) -> str:
+        """The id of the user's default conversation (the v1.1 one)."""
+        user_id = self.user(ref).json()["user"]["id"]
+        resp = self.request("GET", "/conversations", params={"filter[userId]": user_id})
+        found: str = next(c["id"] for c in resp.json()["conversations"] if c["isDefault"])
+        return found
+
+    def post(self, conversation_id: str, body: dict[str, Any]) -> requests.Response:
+        return self.request("POST", f"/conversations/{conversation_id}/messages", json=body)
+
+    def messages(self, conversation_id: str, **params: str) -> requests.Response:
+        return self.request("GET", f"/conversations/{conversation_id}/messages", params=params)
+
+    def activity(self, conversation_id: str, body: dict[str, Any]) -> requests.Response:
+        return self.request("POST", f"/conversations/{conversation_id}/activity", json=body)
+
+
+def business_text(text: str, **author: Any) -> dict[str, Any]:
+    """A v2 message body: a text from the business."""
+    return {"author": {"type": "business", **author}, "content": {"type": "text", "text": text}}
