@@ -13,7 +13,8 @@ What it does:
 3. Switches on every fault at ``--fault-rate`` each (500/503, 429, connection dropped
    before and after processing, hang, and a proxy's 502/503/504 *after* the message was
    stored) plus ``--latency-ms``, for every API request, history checks included.
-4. Runs ``fault_sender.py`` (the real outbox + delivery engine + V1Api) as a child process
+4. Runs ``fault_sender.py`` (the real outbox + delivery engine + ``V1Api``, or ``V2Api``
+   with ``--api-version v2``) as a child process
    with its outbox in a temp dir, SIGKILLs it ``--kills`` times at random moments (at
    random points of progress, plus jitter, so kills land inside requests, between an
    answer and its ``mark_sent``, inside enqueues…) and restarts it, until it reports
@@ -41,7 +42,7 @@ Counts:
   chatter          messages the end users wrote during the run
 
 Usage: ``python benchmarks/fault_run.py --messages 1000 --users 5 --kills 2 [--seed N]
-[--clock-skew-s 7200] [--chatter-rate 5]``
+[--clock-skew-s 7200] [--chatter-rate 5] [--api-version v2]``
 """
 
 from __future__ import annotations
@@ -66,9 +67,12 @@ from typing import Any
 
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY
-from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.core.outbox import EntryState, Outbox
 from smooch_desktop.sandbox import FaultConfig, SandboxServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fault_sender import API_VERSIONS, connect
 
 SENDER_SCRIPT = Path(__file__).with_name("fault_sender.py")
 PROFILE = "fault-run"
@@ -118,6 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Send messages through injected faults and kill -9; check exactly once."
     )
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--api-version", choices=API_VERSIONS, default="v1.1")
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
@@ -227,6 +232,7 @@ def drive_children(
             "--base-url", server.base_url,
             "--app-id", server.app_id,
             "--key-id", server.key_id,
+            "--api-version", args.api_version,
             "--profile", PROFILE,
             "--events", str(events),
             "--read-timeout", str(args.read_timeout),
@@ -376,8 +382,11 @@ def run(args: argparse.Namespace) -> Report:
     server = SandboxServer(host="127.0.0.1", port=0, demo=False, hang_seconds=5.0).start()
     workdir = Path(tempfile.mkdtemp(prefix="smooch-fault-run-"))
     try:
-        api = V1Api.connect(
-            server.base_url, server.app_id, Credentials(server.key_id, server.secret)
+        api = connect(
+            args.api_version,
+            server.base_url,
+            server.app_id,
+            Credentials(server.key_id, server.secret),
         )
         users = [f"fault-run-user-{n}" for n in range(args.users)]
         for user in users:

@@ -1,10 +1,11 @@
 """The sending side of the fault run: one app process, as far as delivery goes.
 
 Runs the real :class:`~smooch_desktop.core.delivery.DeliveryEngine` with a real
-:class:`~smooch_desktop.core.outbox.Outbox` on disk and a real ``V1Api`` against a
-(loopback) sandbox. :mod:`benchmarks.fault_run` and ``tests/api/test_restart_safety.py``
-start it as a child process and SIGKILL it at arbitrary moments; every start is an app
-start: ``recover()``, then carry on.
+:class:`~smooch_desktop.core.outbox.Outbox` on disk and a real ``V1Api`` (or, with
+``--api-version v2``, a real ``V2Api``) against a (loopback) sandbox.
+:mod:`benchmarks.fault_run` and ``tests/api/test_restart_safety.py`` start it as a child
+process and SIGKILL it at arbitrary moments; every start is an app start: ``recover()``,
+then carry on.
 
 The messages to send come from a plan file (JSON list of ``{"index", "user", "text"}``),
 enqueued progressively in bursts as if an agent were typing while earlier replies go out.
@@ -37,35 +38,87 @@ from pathlib import Path
 from typing import Any
 
 from smooch_desktop.api.auth import Credentials
-from smooch_desktop.api.client import SmoochClient
-from smooch_desktop.api.models import Message, OutgoingMessage, Sender
+from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.api.v2 import V2Api
 from smooch_desktop.core.delivery import Backoff, DeliveryEngine
+from smooch_desktop.core.gravatar import gravatar_url
 from smooch_desktop.core.outbox import Outbox
 
 PROFILE = "fault-run"
 SENDER = Sender(name="Fault Run", email="agent@example.com")
+API_VERSIONS = ("v1.1", "v2")
 
 
-class DyingApi(V1Api):
-    """``V1Api`` that kills its own process at an exact point of the N-th send."""
+class DyingApi:
+    """An API (v1.1 or v2) that kills its own process at an exact point of the N-th send."""
 
     def __init__(
-        self, client: SmoochClient, *, before_request: int | None, after_answer: int | None
+        self, api: V1Api | V2Api, *, before_request: int | None, after_answer: int | None
     ) -> None:
-        super().__init__(client)
+        self.api = api
+        self.host = api.host
         self._before_request = before_request
         self._after_answer = after_answer
         self._sends = 0
+
+    @property
+    def server_clock(self) -> ServerClock | None:
+        return self.api.server_clock
 
     def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
         self._sends += 1
         if self._sends == self._before_request:
             os.kill(os.getpid(), signal.SIGKILL)
-        sent = super().send_message(user_ref, message)
+        sent = self.api.send_message(user_ref, message)
         if self._sends == self._after_answer:
             os.kill(os.getpid(), signal.SIGKILL)
         return sent
+
+    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage:
+        return self.api.history(user_ref, older_cursor)
+
+    def check_connection(self) -> None:
+        self.api.check_connection()
+
+    def get_user(self, user_ref: str) -> AppUser:
+        return self.api.get_user(user_ref)
+
+    def create_user(
+        self, user_id: str, *, given_name: str = "", surname: str = "", email: str = ""
+    ) -> AppUser:
+        return self.api.create_user(user_id, given_name=given_name, surname=surname, email=email)
+
+    def send_activity(
+        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+    ) -> None:
+        self.api.send_activity(user_ref, activity, sender, avatar_url=avatar_url)
+
+    def upload(
+        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+    ) -> tuple[str, str]:
+        return self.api.upload(filename, data, media_type, user_ref=user_ref)
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def connect(
+    api_version: str, base_url: str, app_id: str, credentials: Credentials, **options: Any
+) -> V1Api | V2Api:
+    """The adapter for ``api_version``; v2 gets the avatar Smooch derives from an email
+    (the sandbox serves Gravatar's images itself under ``/avatar``)."""
+    if api_version == "v2":
+        base = base_url.rstrip("/") + "/avatar"
+        return V2Api.connect(
+            base_url,
+            app_id,
+            credentials,
+            avatar_for_email=lambda email: gravatar_url(email, default="mm", base=base),
+            **options,
+        )
+    return V1Api.connect(base_url, app_id, credentials, version=api_version, **options)
 
 
 def _event(path: Path | None, **fields: Any) -> None:
@@ -82,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--key-id", required=True)
+    parser.add_argument("--api-version", choices=API_VERSIONS, default="v1.1")
     parser.add_argument("--profile", default=PROFILE)
     parser.add_argument("--events", type=Path, default=None, help="JSON-lines event log")
     parser.add_argument("--read-timeout", type=float, default=0.5)
@@ -105,15 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     plan: list[dict[str, Any]] = json.loads(args.plan.read_text(encoding="utf-8"))
     secret = os.environ.get("SMOOCH_KEY_SECRET", "")
-    client = SmoochClient(
-        args.base_url,
-        args.app_id,
-        Credentials(args.key_id, secret),
-        connect_timeout=2.0,
-        read_timeout=args.read_timeout,
-    )
     api = DyingApi(
-        client, before_request=args.die_before_request, after_answer=args.die_after_answer
+        connect(
+            args.api_version,
+            args.base_url,
+            args.app_id,
+            Credentials(args.key_id, secret),
+            connect_timeout=2.0,
+            read_timeout=args.read_timeout,
+        ),
+        before_request=args.die_before_request,
+        after_answer=args.die_after_answer,
     )
     skew: float = args.clock_skew_s
 

@@ -1,4 +1,10 @@
-"""The v1.1 (and v1) REST client: plain Python on a ``requests.Session``.
+"""The REST client: plain Python on a ``requests.Session``.
+
+:class:`HttpClient` is the part every API version shares: base URL, credentials,
+timeouts, the one ``send()`` and how its failures are classified.
+:class:`SmoochClient` adds the v1.1 (and v1) paths and operations; the v2 adapter
+(:mod:`~smooch_desktop.api.v2`) builds its own requests and sends them through an
+:class:`HttpClient`, so both versions share one HTTP stack and one set of error rules.
 
 Requests are built by pure functions (``prepare_*``, returning :class:`ApiRequest`) and
 sent by :meth:`SmoochClient.send`, so path building, encoding and bodies are testable
@@ -189,8 +195,8 @@ def prepare_upload(
 # --- run ----------------------------------------------------------------------------------
 
 
-class SmoochClient:
-    """A thread-safe v1/v1.1 client for one app and one API key.
+class HttpClient:
+    """A thread-safe client for one API host and one API key, whatever the API version.
 
     One client is shared by the worker threads; ``requests.Session`` connection pools are
     thread-safe for concurrent requests, and nothing else here is mutable.
@@ -209,22 +215,14 @@ class SmoochClient:
     def __init__(
         self,
         base_url: str,
-        app_id: str,
         credentials: Credentials,
         *,
-        version: str = "v1.1",
-        short_form: bool = False,
         session: requests.Session | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
-        if version not in ("v1", "v1.1"):
-            raise ConfigError("version", f"Unsupported API version {version!r} for this client.")
-        if not app_id and not short_form:
-            raise ConfigError("app_id", "Enter the app ID.")
         self.base_url = validate_base_url(base_url)
         self.host = urlsplit(self.base_url).netloc
-        self.paths = PathBuilder(app_id, version, short_form)
         self.credentials = credentials
         self.timeout = (connect_timeout, read_timeout)
         self._session = transport.configure_session(session or requests.Session())
@@ -238,50 +236,13 @@ class SmoochClient:
         self.server_clock = ServerClock()
 
     def __repr__(self) -> str:
-        return (
-            f"SmoochClient({self.base_url!r}, app_id={self.paths.app_id!r}, {self.credentials!r})"
-        )
+        return f"{type(self).__name__}({self.base_url!r}, {self.credentials!r})"
 
     def close(self) -> None:
         with self._lock:
             if self._owns_session and not self._closed:
                 self._session.close()
             self._closed = True
-
-    # Operations ---------------------------------------------------------------------------
-
-    def post_message(self, user_ref: str, message: Mapping[str, Any]) -> dict[str, Any]:
-        """POST an appMaker (by default) message; returns ``{"message", "conversation"}``."""
-        return self.send(prepare_post_message(self.paths, user_ref, message))
-
-    def conversation_activity(
-        self,
-        user_ref: str,
-        activity: str,
-        *,
-        name: str | None = None,
-        avatar_url: str | None = None,
-        timeout: tuple[float, float] | None = None,
-    ) -> dict[str, Any]:
-        request = prepare_activity(self.paths, user_ref, activity, name=name, avatar_url=avatar_url)
-        return self.send(request, timeout=timeout)
-
-    def get_app_user(self, user_ref: str) -> dict[str, Any]:
-        return self.send(prepare_get_app_user(self.paths, user_ref))
-
-    def create_app_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
-        return self.send(prepare_create_app_user(self.paths, user_id, **fields))
-
-    def get_messages(
-        self, user_ref: str, *, before: float | None = None, after: float | None = None
-    ) -> dict[str, Any]:
-        return self.send(prepare_get_messages(self.paths, user_ref, before=before, after=after))
-
-    def upload_attachment(
-        self, filename: str, data: bytes, media_type: str, *, for_user: str | None = None
-    ) -> dict[str, Any]:
-        request = prepare_upload(self.paths, filename, data, media_type, for_user=for_user)
-        return self.send(request, timeout=(self.timeout[0], max(self.timeout[1], 60.0)))
 
     # Transport ----------------------------------------------------------------------------
 
@@ -457,6 +418,75 @@ class SmoochClient:
                 f"The answer from {self.host} (HTTP {status}) is not a JSON object.", status=status
             )
         return body
+
+
+class SmoochClient(HttpClient):
+    """The v1/v1.1 client: :class:`HttpClient` with the ``/v1.1/apps/{appId}`` operations."""
+
+    def __init__(
+        self,
+        base_url: str,
+        app_id: str,
+        credentials: Credentials,
+        *,
+        version: str = "v1.1",
+        short_form: bool = False,
+        session: requests.Session | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> None:
+        if version not in ("v1", "v1.1"):
+            raise ConfigError("version", f"Unsupported API version {version!r} for this client.")
+        if not app_id and not short_form:
+            raise ConfigError("app_id", "Enter the app ID.")
+        super().__init__(
+            base_url,
+            credentials,
+            session=session,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self.paths = PathBuilder(app_id, version, short_form)
+
+    def __repr__(self) -> str:
+        return (
+            f"SmoochClient({self.base_url!r}, app_id={self.paths.app_id!r}, {self.credentials!r})"
+        )
+
+    # Operations ---------------------------------------------------------------------------
+
+    def post_message(self, user_ref: str, message: Mapping[str, Any]) -> dict[str, Any]:
+        """POST an appMaker (by default) message; returns ``{"message", "conversation"}``."""
+        return self.send(prepare_post_message(self.paths, user_ref, message))
+
+    def conversation_activity(
+        self,
+        user_ref: str,
+        activity: str,
+        *,
+        name: str | None = None,
+        avatar_url: str | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> dict[str, Any]:
+        request = prepare_activity(self.paths, user_ref, activity, name=name, avatar_url=avatar_url)
+        return self.send(request, timeout=timeout)
+
+    def get_app_user(self, user_ref: str) -> dict[str, Any]:
+        return self.send(prepare_get_app_user(self.paths, user_ref))
+
+    def create_app_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        return self.send(prepare_create_app_user(self.paths, user_id, **fields))
+
+    def get_messages(
+        self, user_ref: str, *, before: float | None = None, after: float | None = None
+    ) -> dict[str, Any]:
+        return self.send(prepare_get_messages(self.paths, user_ref, before=before, after=after))
+
+    def upload_attachment(
+        self, filename: str, data: bytes, media_type: str, *, for_user: str | None = None
+    ) -> dict[str, Any]:
+        request = prepare_upload(self.paths, filename, data, media_type, for_user=for_user)
+        return self.send(request, timeout=(self.timeout[0], max(self.timeout[1], 60.0)))
 
 
 class _TooSlow(Exception):

@@ -134,7 +134,7 @@ class HttpError(ApiError):
         description: str | None,
         retry_after: float | None = None,
         host: str = "",
-        envelope: str = "",
+        envelope: str | None = None,
     ) -> None:
         words = _STATUS_WORDS.get(status, f"HTTP error {status}")
         text = f"{words} ({status}"
@@ -154,8 +154,8 @@ class HttpError(ApiError):
         self.code = code
         self.server_description = description
         self.retry_after = retry_after
-        #: Which error envelope the body had: "v1" (``error``), "v2" (``errors[]``) or "".
-        #: A v1.1 request answered in v2's envelope was sent to a host that speaks v2.
+        #: Which error envelope the answer carried: "v1" (``error``), "v2" (``errors[]``)
+        #: or None (none: a proxy, a web server that isn't Smooch, an empty body).
         self.envelope = envelope
         # Any 5xx, 503 included, may come from a gateway after the API processed the request.
         self.may_have_reached_server = status >= 500
@@ -192,16 +192,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, min(seconds, 24 * 3600.0))
 
 
-def error_envelope_kind(body: Any) -> str:
-    """ "v1" for a ``{"error":{...}}`` body, "v2" for ``{"errors":[{...}]}``, else ""."""
+def error_envelope_kind(body: Any) -> str | None:
+    """ "v1" for ``{"error":{...}}``, "v2" for ``{"errors":[{...}, ...]}``, else None."""
     if not isinstance(body, dict):
-        return ""
+        return None
     if isinstance(body.get("error"), dict):
         return "v1"
     errs = body.get("errors")
     if isinstance(errs, list) and errs and isinstance(errs[0], dict):
         return "v2"
-    return ""
+    return None
 
 
 def parse_error_envelope(body: Any) -> tuple[str | None, str | None]:

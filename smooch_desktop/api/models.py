@@ -1,7 +1,9 @@
 """Version-neutral models the UI and outbox use; adapters convert API bodies into these.
 
-Conversion is lenient: a missing or mistyped field becomes an empty value instead of an
-exception, because one odd message from the server must not hide a whole history.
+Each model converts a v1/v1.1 body (``from_v1``) and a v2 body (``from_v2``) into the same
+fields, so nothing above the adapters knows which version answered. Conversion is
+lenient: a missing or mistyped field becomes an empty value instead of an exception,
+because one odd message from the server must not hide a whole history.
 """
 
 from __future__ import annotations
@@ -38,6 +40,25 @@ def _float(value: Any) -> float:
             except ValueError:
                 return 0.0
     return 0.0
+
+
+def _iso_seconds(value: Any) -> float:
+    """Unix seconds from a v2 ISO-8601 timestamp (UTC when it names no zone); 0.0 if none."""
+    if isinstance(value, str) and value:
+        from datetime import UTC, datetime
+
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return _float(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    return _float(value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,40 @@ class Client:
             display_name=_str(body.get("displayName")),
         )
 
+    @classmethod
+    def from_v2(cls, body: Any) -> Client:
+        """A v2 ``client`` (``type`` is the channel; v2 has no primary client)."""
+        body = _dict(body)
+        return cls(
+            id=_str(body.get("id")),
+            platform=_str(body.get("type")) or "unknown",
+            status=_str(body.get("status")) or "active",
+            last_seen=_iso_seconds(body.get("lastSeen")),
+            display_name=_str(body.get("displayName")),
+        )
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One v2 conversation of a user (v1 users have exactly one, implicit)."""
+
+    id: str
+    type: str = "personal"
+    is_default: bool = False
+    display_name: str = ""
+    last_updated: float = 0.0
+
+    @classmethod
+    def from_v2(cls, body: Any) -> Conversation:
+        body = _dict(body)
+        return cls(
+            id=_str(body.get("id")),
+            type=_str(body.get("type")) or "personal",
+            is_default=body.get("isDefault") is True,
+            display_name=_str(body.get("displayName")),
+            last_updated=_iso_seconds(body.get("lastUpdatedAt") or body.get("createdAt")),
+        )
+
 
 @dataclass(frozen=True)
 class AppUser:
@@ -93,6 +148,10 @@ class AppUser:
     conversation_started: bool = False
     clients: tuple[Client, ...] = ()
     properties: dict[str, Any] = field(default_factory=dict)
+    #: v2: every conversation of the user, and the id of the one messages go to (the
+    #: default personal one); empty for v1, where a user has exactly one.
+    conversations: tuple[Conversation, ...] = ()
+    conversation_id: str = ""
 
     @property
     def display_name(self) -> str:
@@ -122,6 +181,33 @@ class AppUser:
             conversation_started=bool(body.get("conversationStarted")),
             clients=tuple(Client.from_v1(c) for c in clients) if isinstance(clients, list) else (),
             properties=dict(props) if isinstance(props, dict) else {},
+        )
+
+    @classmethod
+    def from_v2(
+        cls,
+        body: Any,
+        *,
+        clients: tuple[Client, ...] = (),
+        conversations: tuple[Conversation, ...] = (),
+        conversation_id: str = "",
+    ) -> AppUser:
+        """A v2 ``user``: ``externalId`` is the business's own id (v1's ``userId``)."""
+        body = _dict(body)
+        profile = _dict(body.get("profile"))
+        meta = body.get("metadata")
+        return cls(
+            id=_str(body.get("id")),
+            user_id=_str(body.get("externalId")),
+            given_name=_str(profile.get("givenName")),
+            surname=_str(profile.get("surname")),
+            email=_str(profile.get("email")),
+            signed_up_at=_iso_seconds(body.get("signedUpAt")),
+            conversation_started=bool(conversation_id),
+            clients=clients,
+            properties=dict(meta) if isinstance(meta, dict) else {},
+            conversations=conversations,
+            conversation_id=conversation_id,
         )
 
 
@@ -170,6 +256,33 @@ class Message:
             received=_float(body.get("received")),
             media_url=_str(body.get("mediaUrl")),
             media_type=_str(body.get("mediaType")),
+            metadata=dict(meta) if isinstance(meta, dict) else {},
+            actions=tuple(a for a in actions if isinstance(a, dict))
+            if isinstance(actions, list)
+            else (),
+        )
+
+    @classmethod
+    def from_v2(cls, body: Any) -> Message:
+        """A v2 message: ``author`` and ``content`` objects, an ISO ``received``."""
+        body = _dict(body)
+        author = _dict(body.get("author"))
+        content = _dict(body.get("content"))
+        kind = _str(author.get("type"))
+        role = kind if kind in (ROLE_BUSINESS, ROLE_USER) else ROLE_USER
+        meta = body.get("metadata")
+        actions = content.get("actions")
+        return cls(
+            id=_str(body.get("id")),
+            role=role,
+            text=_str(content.get("text")),
+            type=_str(content.get("type")) or "text",
+            author_name=_str(author.get("displayName")),
+            author_id=_str(author.get("userId")),
+            avatar_url=_str(author.get("avatarUrl")),
+            received=_iso_seconds(body.get("received")),
+            media_url=_str(content.get("mediaUrl")),
+            media_type=_str(content.get("mediaType")),
             metadata=dict(meta) if isinstance(meta, dict) else {},
             actions=tuple(a for a in actions if isinstance(a, dict))
             if isinstance(actions, list)

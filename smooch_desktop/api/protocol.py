@@ -1,9 +1,10 @@
 """The interface the app codes against, whatever the API version behind it.
 
 :class:`ConversationApi` is implemented by :class:`~smooch_desktop.api.v1.V1Api` (v1 and
-v1.1). A v2 adapter (conversations by id, ``author``/``content`` bodies, cursor paging,
-``errors[]`` envelope) plugs in behind the same methods; ``user_ref`` stays the end user's
-id and the adapter resolves the conversation.
+v1.1) and :class:`~smooch_desktop.api.v2.V2Api` (v2: conversations by id,
+``author``/``content`` bodies, cursor paging, ``errors[]`` envelope). ``user_ref`` stays
+the end user's id (v1 ``_id``/``userId``, v2 ``id``/``externalId``) and the adapter
+resolves the conversation; both return the same models and raise the same typed errors.
 """
 
 from __future__ import annotations
