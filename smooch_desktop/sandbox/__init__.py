@@ -7,7 +7,8 @@ and shows each end user's view in a browser. Qt-free by design: it must run in t
 headless CI and as a standalone tool.
 
 v2 endpoints, at ``/v2/apps/{appId}/…`` and the Zendesk-host form ``/sc/v2/apps/{appId}/…``:
-``POST /users``, ``GET /users/{userIdOrExternalId}``, ``POST /conversations``,
+``POST /users``, ``GET /users/{userIdOrExternalId}``,
+``GET /users/{userIdOrExternalId}/clients``, ``POST /conversations``,
 ``GET /conversations?filter[userId]=…`` (or ``filter[userExternalId]``, paged),
 ``GET /conversations/{conversationId}``, ``POST`` and ``GET``
 ``/conversations/{conversationId}/messages`` (cursor paging, 100 per page),

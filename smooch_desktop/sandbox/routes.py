@@ -71,6 +71,7 @@ def _api_routes() -> tuple[Route, ...]:
         routes += [
             Route("POST", f"{app}/users", v2.create_user),
             Route("GET", f"{app}/users/<seg:user_ref>", v2.get_user),
+            Route("GET", f"{app}/users/<seg:user_ref>/clients", v2.list_clients),
             Route("POST", f"{app}/conversations", v2.create_conversation),
             Route("GET", f"{app}/conversations", v2.list_conversations),
             Route("GET", conversation, v2.get_conversation),

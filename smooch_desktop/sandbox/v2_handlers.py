@@ -76,6 +76,20 @@ def get_user(call: Call, app_id: str, user_ref: str) -> Response:
     return json_response({"user": v2_view.user(call.store.get_user(app_id, user_ref, v2=True))})
 
 
+def list_clients(call: Call, app_id: str, user_ref: str) -> Response:
+    """``GET /users/{userIdOrExternalId}/clients``: the user's channels (linked, then
+    pending), paged like the other listings."""
+    user = call.store.get_user(app_id, user_ref, v2=True)
+    clients = [v2_view.client(c) for c in user.get("clients") or []]
+    clients += [v2_view.client(c, pending=True) for c in user.get("pendingClients") or []]
+    before, after, size = page_query(call.request.args)
+    ids = [str(c["id"]) for c in clients]
+    start, end = _window(ids, before, after, size)
+    body: dict[str, Any] = {"clients": clients[start:end]}
+    body.update(_paging(call, ids, start, end, before is not None, ""))
+    return json_response(body)
+
+
 def create_conversation(call: Call, app_id: str) -> Response:
     """``POST /conversations``: a personal conversation for one user."""
     participant, fields = validate_conversation_create(json_body(call))

@@ -50,6 +50,28 @@ def user(app_user: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def client(stored: dict[str, Any], *, pending: bool = False) -> dict[str, Any]:
+    """A v1.1 client (or pending client) of an appUser as a v2 ``client``.
+
+    v1.1's ``platform`` is v2's ``type``; ``active: false`` reads as ``inactive``; a
+    pending client is ``pending``. v2 has no primary client.
+    """
+    if pending:
+        status = "pending"
+    else:
+        status = stored.get("status") or ("inactive" if stored.get("active") is False else "active")
+    out: dict[str, Any] = {
+        "id": stored.get("id") or stored.get("_id"),
+        "type": stored.get("platform") or "web",
+        "status": status,
+    }
+    for key in ("integrationId", "externalId", "lastSeen", "linkedAt", "displayName", "avatarUrl"):
+        out[key] = stored.get(key)
+    out["info"] = copy.deepcopy(stored.get("info"))
+    out["raw"] = copy.deepcopy(stored.get("raw"))
+    return out
+
+
 def conversation(info: dict[str, Any]) -> dict[str, Any]:
     """The store's conversation info (``SandboxStore.conversation``) as a v2 conversation."""
     out: dict[str, Any] = {"id": info["id"], "type": "personal", "isDefault": info["isDefault"]}

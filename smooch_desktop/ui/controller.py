@@ -35,8 +35,9 @@ from smooch_desktop.ui.workers import TaskQueue
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QSystemTrayIcon
 
-    from smooch_desktop.api.auth import AuthMethod
+    from smooch_desktop.api.auth import AuthMethod, Credentials
     from smooch_desktop.api.factory import ApiVersion
+    from smooch_desktop.api.protocol import ConversationApi
     from smooch_desktop.core.drafts import DraftStore
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.profiles import Profile, ProfileData
@@ -59,6 +60,28 @@ def gravatar_base_for(base_url: str) -> str:
 
     host = urlsplit(base_url).hostname or ""
     return base_url.rstrip("/") + "/avatar" if is_loopback_host(host) else GRAVATAR_BASE
+
+
+def connect_api(
+    version: ApiVersion, base_url: str, app_id: str, creds: Credentials, gravatar_base: str
+) -> ConversationApi:
+    """The API adapter for a session (no request is sent).
+
+    v2 messages carry no email, so the v2 adapter gets the avatar URL Smooch itself would
+    derive from the sender's email (Gravatar's "mystery man" when there is no picture),
+    from ``gravatar_base``: Gravatar, or the sandbox's copy on loopback.
+    """
+    from smooch_desktop.api import factory
+    from smooch_desktop.api.factory import ApiVersion
+
+    if ApiVersion(version) is ApiVersion.V2:
+        from smooch_desktop.core.gravatar import gravatar_url
+
+        def avatar_for_email(email: str) -> str:
+            return gravatar_url(email, default="mm", base=gravatar_base)
+
+        return factory.connect(version, base_url, app_id, creds, avatar_for_email=avatar_for_email)
+    return factory.connect(version, base_url, app_id, creds)
 
 
 SECRET_ENV = "SMOOCH_KEY_SECRET"
@@ -307,7 +330,6 @@ class AppController(QObject):
             QTimer.singleShot(0, self.open_connection_dialog)
 
     def _resolve_session(self) -> tuple[Session | None, str]:
-        from smooch_desktop.api import factory
         from smooch_desktop.api.auth import AuthMethod, Credentials
         from smooch_desktop.api.factory import ApiVersion
         from smooch_desktop.api.hosts import validate_base_url, zendesk_base_url
@@ -321,10 +343,9 @@ class AppController(QObject):
         if self.sandbox is not None:
             sb = self.sandbox
             creds = Credentials(sb.key_id, sb.secret, method)
-            api = factory.connect(version, sb.base_url, sb.app_id, creds)
-            session = Session(
-                SANDBOX_PROFILE, api, api.host, sb.base_url + "/avatar", protocol=version
-            )
+            avatars = sb.base_url + "/avatar"
+            api = connect_api(version, sb.base_url, sb.app_id, creds, avatars)
+            session = Session(SANDBOX_PROFILE, api, api.host, avatars, protocol=version)
             return session, ""
         if args.base_url or zendesk:
             # Validated by app.main; the subdomain reduced to its label there.
@@ -340,12 +361,12 @@ class AppController(QObject):
                     "Connection settings."
                 )
             creds = Credentials(args.key_id, secret, method)
-            api = factory.connect(version, base_url, args.app_id, creds)
+            gravatar = gravatar_base_for(base_url)
+            api = connect_api(version, base_url, args.app_id, creds, gravatar)
             # A saved profile of that name shares its messages and drafts (as before ids);
             # otherwise "" gives the stable id of the name.
             saved = next((p for p in self.settings.profiles() if p.name == profile), None)
             profile_id = saved.id if saved is not None else ""
-            gravatar = gravatar_base_for(base_url)
             return Session(profile, api, api.host, gravatar, profile_id, protocol=version), ""
         chosen = self._start_profile()
         if chosen is None and args.profile:
@@ -395,11 +416,11 @@ class AppController(QObject):
             if problem:
                 raise ConfigError("api_version", problem)
             creds = Credentials(profile.key_id, secret, method or AuthMethod(profile.auth))
-            api = factory.connect(version, base_url, profile.app_id, creds)
+            gravatar = gravatar_base_for(base_url)
+            api = connect_api(version, base_url, profile.app_id, creds, gravatar)
         except (ConfigError, ValueError) as exc:
             text = exc.message if isinstance(exc, ConfigError) else str(exc)
             return None, f"Profile “{inline(profile.name)}” is not usable: {inline(text)}"
-        gravatar = gravatar_base_for(base_url)
         return Session(profile.name, api, api.host, gravatar, profile.id, protocol=version), ""
 
     @staticmethod

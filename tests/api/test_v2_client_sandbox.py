@@ -76,10 +76,6 @@ def test_the_same_user_and_conversation_through_both_versions(
     assert sandbox.log()[-1]["path"].endswith("/conversations")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox: no GET /v2/apps/{appId}/users/{id}/clients (ListClients) yet",
-)
 def test_the_users_channels_through_both_versions(v2: V2Api, v1: V1Api) -> None:
     through_v2 = v2.get_user(DEMO_ALICE_ID)
     through_v1 = v1.get_user(DEMO_ALICE_ID)

@@ -55,6 +55,26 @@ def test_unknown_user_is_404_user_not_found(v2: V2) -> None:
     assert v2_error(resp) == ("user_not_found", "User not found")
 
 
+def test_list_clients_shows_the_v1_clients_as_v2_clients(v2: V2) -> None:
+    resp = v2.request("GET", "/users/" + DEMO_ALICE_ID + "/clients")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["meta"] == {"hasMore": False}
+    (web,) = [c for c in body["clients"] if c["type"] == "web"]
+    assert web["status"] == "active" and ISO.match(web["lastSeen"])
+    assert set(web) >= {"id", "type", "status", "integrationId", "lastSeen", "displayName", "info"}
+    by_id = v2.user(DEMO_ALICE_ID).json()["user"]["id"]
+    assert v2.request("GET", f"/users/{by_id}/clients").json()["clients"] == body["clients"]
+
+
+def test_list_clients_of_a_user_without_channels_and_of_nobody(v2: V2) -> None:
+    none = v2.request("GET", "/users/" + DEMO_NO_CLIENTS_USER_ID + "/clients")
+    assert none.status_code == 200 and none.json()["clients"] == []
+    missing = v2.request("GET", "/users/nobody@example.com/clients")
+    assert missing.status_code == 404
+    assert v2_error(missing) == ("user_not_found", "User not found")
+
+
 def test_create_user_then_conflict(v2: V2) -> None:
     body = {
         "externalId": "v2-user-1",
