@@ -59,10 +59,20 @@ def leak_guard(qapp: QApplication) -> Iterator[None]:
 
 
 @pytest.fixture
-def stack_factory(sandbox: Any, qtbot: QtBot, leak_guard: None) -> Iterator[Callable[..., UiStack]]:
+def api_version() -> str:
+    """The API version the test's stack speaks; parametrize a test over "v1.1" and "v2"
+    (``@pytest.mark.parametrize("api_version", [...])``) to run it on both."""
+    return "v1.1"
+
+
+@pytest.fixture
+def stack_factory(
+    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
+) -> Iterator[Callable[..., UiStack]]:
     made: list[UiStack] = []
 
     def make(**options: Any) -> UiStack:
+        options.setdefault("api_version", api_version)
         stack = build_stack(sandbox, qtbot, **options)
         made.append(stack)
         return stack

@@ -49,7 +49,8 @@ def quick_idle(window: MainWindow) -> None:
 
 
 def activity_calls(stack: UiStack, user_ref: str = "") -> list[dict[str, Any]]:
-    calls = stack.api_calls("/conversation/activity", "POST")
+    # v1.1: …/appusers/{id}/conversation/activity; v2: …/conversations/{id}/activity
+    calls = stack.api_calls("/activity", "POST")
     return [c for c in calls if not user_ref or user_ref.split("@")[0] in c["path"]]
 
 
@@ -59,6 +60,7 @@ def type_in_composer(qtbot: QtBot, window: MainWindow, text: str) -> None:
 
 
 # Through the window ---------------------------------------------------------------------------
+@pytest.mark.parametrize("api_version", ["v1.1", "v2"])
 def test_keystrokes_send_one_start_with_the_sender_then_a_stop_when_idle(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -79,6 +81,7 @@ def test_keystrokes_send_one_start_with_the_sender_then_a_stop_when_idle(
     assert not stack.sandbox.store.typing(stack.app_id, DEMO_ALICE_ID)["typing"]
 
 
+@pytest.mark.parametrize("api_version", ["v1.1", "v2"])
 def test_clearing_the_box_stops_at_once(stack: UiStack, window: MainWindow, qtbot: QtBot) -> None:
     stack.open_user(window, DEMO_ALICE_ID)
     type_in_composer(qtbot, window, "Oops")

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from smooch_desktop.api.auth import AuthMethod, Credentials
-from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.api.factory import ApiVersion
+from smooch_desktop.api.protocol import ConversationApi
 from smooch_desktop.core import paths
 from smooch_desktop.core.delivery import Backoff
 from smooch_desktop.core.drafts import DraftStore
@@ -29,6 +30,7 @@ from smooch_desktop.core.gravatar import AvatarDiskCache
 from smooch_desktop.core.outbox import Outbox
 from smooch_desktop.core.profiles import legacy_profile_id
 from smooch_desktop.ui.avatar_loader import AvatarLoader
+from smooch_desktop.ui.controller import connect_api
 from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.settings import AppSettings, SenderIdentity
@@ -70,7 +72,7 @@ class UiStack:
     sandbox: Any
     qtbot: QtBot
     settings: AppSettings
-    api: V1Api
+    api: ConversationApi
     tasks: TaskQueue
     avatars: AvatarLoader
     outbox: Outbox
@@ -189,19 +191,23 @@ def build_stack(
     app_id: str | None = None,
     key_id: str | None = None,
     sender: SenderIdentity | None = DEFAULT_SENDER,
+    api_version: str = "v1.1",
     **delivery_options: Any,
 ) -> UiStack:
     settings = AppSettings()
     if sender is not None:
         settings.set_current_identity(sender)
     creds = Credentials(key_id or sandbox.key_id, secret or sandbox.secret, method)
-    api = V1Api.connect(sandbox.base_url, app_id or sandbox.app_id, creds)
+    version = ApiVersion(api_version)
+    avatars_base = sandbox.base_url + "/avatar"
+    # The adapter the app's sessions get (connect_api), for either API version.
+    api = connect_api(version, sandbox.base_url, app_id or sandbox.app_id, creds, avatars_base)
     tasks = TaskQueue("api")
     avatars = AvatarLoader(AvatarDiskCache(paths.cache_dir() / "avatars"))
     outbox = Outbox(paths.data_dir() / "outbox.sqlite3")
     drafts = DraftStore(paths.data_dir() / "drafts.sqlite3")
     options = {**FAST_DELIVERY, **delivery_options}
-    session = Session(PROFILE, api, api.host, sandbox.base_url + "/avatar")
+    session = Session(PROFILE, api, api.host, avatars_base, protocol=version)
     delivery = DeliveryService(outbox, tasks, session.profile_id, api, **options)
     delivery.start()
     return UiStack(sandbox, qtbot, settings, api, tasks, avatars, outbox, drafts, delivery, session)
