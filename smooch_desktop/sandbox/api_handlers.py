@@ -19,17 +19,15 @@ Choices where the public docs are silent (inferred):
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 
 from werkzeug.wrappers import Response
 
 from smooch_desktop.sandbox.bodies import (
-    attachment_data,
-    clean_filename,
+    attachment_purpose,
     json_body,
-    multipart_files,
     peek_body,
+    store_upload,
 )
 from smooch_desktop.sandbox.errors import ErrorReply, bad_request
 from smooch_desktop.sandbox.exchange import Call, json_response
@@ -110,31 +108,12 @@ def mark_read(call: Call, app_id: str, user_ref: str) -> Response:
 
 def upload_attachment(call: Call, app_id: str) -> Response:
     """``POST …/attachments?access=public``: store a file, answer its ``mediaUrl``."""
-    args = call.request.args
-    access = args.get("access")
-    if access is None:
-        raise bad_request('"access" query parameter is required (only "public" exists)')
-    if access != "public":
-        raise bad_request('"access" must be public')
-    purpose = args.get("for")
     owner: str | None = None
-    if purpose is not None:
-        if purpose != "message":
-            raise bad_request('"for" must be message')
+    if attachment_purpose(call) is not None:
+        args = call.request.args
         owner = args.get("appUserId") or args.get("userId")
         if not owner:
             raise bad_request('"appUserId" or "userId" is required with for=message')
         call.store.get_user(app_id, owner)  # 404 for an unknown user
-    source = multipart_files(call).get("source")
-    if source is None:
-        raise bad_request('"source" is required: send the file as multipart field "source"')
-    data = attachment_data(source)
-    filename = clean_filename(source.filename)
-    media_type = source.mimetype
-    if not media_type or media_type == "application/octet-stream":
-        media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    media_id = call.store.add_media(app_id, filename, media_type, data, user_ref=owner)
-    return json_response(
-        {"mediaUrl": call.store.media_url(media_id, filename, call.base), "mediaType": media_type},
-        201,
-    )
+    media_url, media_type = store_upload(call, app_id, owner)
+    return json_response({"mediaUrl": media_url, "mediaType": media_type}, 201)

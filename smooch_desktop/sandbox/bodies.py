@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mimetypes
 import os
 from typing import Any, Final
 
@@ -201,3 +202,37 @@ def _multipart_summary(form: Any, files: Any) -> dict[str, Any]:
         )
     fields = {key: str(value)[:200] for key, value in form.items(multi=True)}
     return {"multipart": {"fields": fields, "files": summary_files}}
+
+
+def attachment_purpose(call: Call) -> str | None:
+    """The upload's ``for`` (only ``message``), once ``access`` is checked (only ``public``):
+    the query rules v1.1 and v2 share."""
+    args = call.request.args
+    access = args.get("access")
+    if access is None:
+        raise bad_request('"access" query parameter is required (only "public" exists)')
+    if access != "public":
+        raise bad_request('"access" must be public')
+    purpose = args.get("for")
+    if purpose is not None and purpose != "message":
+        raise bad_request('"for" must be message')
+    return purpose
+
+
+def store_upload(
+    call: Call, app_id: str, owner: str | None, limit: int = ATTACHMENT_LIMIT
+) -> tuple[str, str]:
+    """Store the multipart field ``source`` within ``limit``: its ``(mediaUrl, mediaType)``.
+
+    The type is the part's own, else guessed from the (cleaned) file name.
+    """
+    source = multipart_files(call, limit).get("source")
+    if source is None:
+        raise bad_request('"source" is required: send the file as multipart field "source"')
+    data = attachment_data(source, limit)
+    filename = clean_filename(source.filename)
+    media_type = source.mimetype
+    if not media_type or media_type == "application/octet-stream":
+        media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    media_id = call.store.add_media(app_id, filename, media_type, data, user_ref=owner)
+    return call.store.media_url(media_id, filename, call.base), media_type

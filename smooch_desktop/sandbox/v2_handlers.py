@@ -20,7 +20,6 @@ default conversation first, then by creation.
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 from urllib.parse import quote
 
@@ -29,10 +28,9 @@ from werkzeug.wrappers import Response
 from smooch_desktop.sandbox import v2_view
 from smooch_desktop.sandbox.bodies import (
     V2_ATTACHMENT_LIMIT,
-    attachment_data,
-    clean_filename,
+    attachment_purpose,
     json_body,
-    multipart_files,
+    store_upload,
 )
 from smooch_desktop.sandbox.errors import ErrorReply, bad_request, not_found
 from smooch_desktop.sandbox.exchange import Call, json_response
@@ -179,29 +177,12 @@ def post_activity(call: Call, app_id: str, conversation_id: str) -> Response:
 
 def upload_attachment(call: Call, app_id: str) -> Response:
     """``POST /attachments?access=public[&for=message][&conversationId=…]``, field ``source``."""
-    args = call.request.args
-    access = args.get("access")
-    if access is None:
-        raise bad_request('"access" query parameter is required (only "public" exists)')
-    if access != "public":
-        raise bad_request('"access" must be public')
-    purpose = args.get("for")
-    if purpose is not None and purpose != "message":
-        raise bad_request('"for" must be message')
+    attachment_purpose(call)
     owner: str | None = None
-    conversation_id = args.get("conversationId")
+    conversation_id = call.request.args.get("conversationId")
     if conversation_id is not None:
         owner = call.store.conversation_user(app_id, conversation_id)["_id"]
-    source = multipart_files(call, V2_ATTACHMENT_LIMIT).get("source")
-    if source is None:
-        raise bad_request('"source" is required: send the file as multipart field "source"')
-    data = attachment_data(source, V2_ATTACHMENT_LIMIT)
-    filename = clean_filename(source.filename)
-    media_type = source.mimetype
-    if not media_type or media_type == "application/octet-stream":
-        media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    media_id = call.store.add_media(app_id, filename, media_type, data, user_ref=owner)
-    media_url = call.store.media_url(media_id, filename, call.base)
+    media_url, media_type = store_upload(call, app_id, owner, V2_ATTACHMENT_LIMIT)
     return json_response({"attachment": {"mediaUrl": media_url, "mediaType": media_type}}, 201)
 
 
