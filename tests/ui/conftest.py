@@ -58,11 +58,12 @@ def leak_guard(qapp: QApplication) -> Iterator[None]:
     assert len(workers._ORPHANS) == before_orphans, "a worker thread outlived its stop()"
 
 
-@pytest.fixture
-def api_version() -> str:
-    """The API version the test's stack speaks; parametrize a test over "v1.1" and "v2"
-    (``@pytest.mark.parametrize("api_version", [...])``) to run it on both."""
-    return "v1.1"
+@pytest.fixture(params=["v1.1", "v2"])
+def api_version(request: pytest.FixtureRequest) -> str:
+    """The API version the test's stack speaks: every test built on the stack runs on v1.1
+    and on v2, against the one sandbox store behind both."""
+    version: str = request.param
+    return version
 
 
 @pytest.fixture

@@ -33,8 +33,6 @@ from smooch_desktop.sandbox.store import app_maker_author_id, email_hash
 from smooch_desktop.ui.main_window import MainWindow
 
 UNKNOWN_USER = "nobody-here-42"
-#: Runs a test with the window on v1.1 and on v2 (the same sandbox store behind both).
-BOTH_VERSIONS = pytest.mark.parametrize("api_version", ["v1.1", "v2"])
 ENTER = Qt.Key.Key_Return
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -66,7 +64,6 @@ def only_entry(stack: UiStack, user_ref: str) -> OutboxEntry:
 
 
 # Picking a user -----------------------------------------------------------------------------
-@BOTH_VERSIONS
 def test_typing_a_demo_user_id_shows_who_it_is_and_loads_the_conversation(
     stack: UiStack, window: MainWindow, qtbot: QtBot, api_version: str
 ) -> None:
@@ -88,7 +85,6 @@ def test_typing_a_demo_user_id_shows_who_it_is_and_loads_the_conversation(
     assert window.status_call.text().startswith("✓")
 
 
-@BOTH_VERSIONS
 def test_switching_user_clears_the_conversation_and_loads_the_other(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -107,7 +103,6 @@ def test_switching_user_clears_the_conversation_and_loads_the_other(
     assert window.model.has_older
 
 
-@BOTH_VERSIONS
 def test_a_user_id_with_a_slash_and_accents_round_trips(
     stack: UiStack, window: MainWindow, api_version: str
 ) -> None:
@@ -119,7 +114,6 @@ def test_a_user_id_with_a_slash_and_accents_round_trips(
     assert any("vip%2Fchlo%C3%A9" in e["path"] for e in stack.api_calls(users, "GET"))
 
 
-@BOTH_VERSIONS
 def test_an_unknown_user_id_says_so_next_to_the_field(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -155,7 +149,6 @@ def test_an_invalid_user_id_is_flagged_and_never_requested(
     assert stack.sandbox.log()[before:] == []
 
 
-@BOTH_VERSIONS
 def test_a_user_without_channels_gets_a_warning(stack: UiStack, window: MainWindow) -> None:
     stack.open_user(window, DEMO_NO_CLIENTS_USER_ID)
     panel = window.user_panel
@@ -193,7 +186,6 @@ def test_recent_user_ids_are_listed_newest_first_and_kept(
 
 
 # Sending ----------------------------------------------------------------------------------
-@BOTH_VERSIONS
 def test_enter_sends_exactly_one_message_with_the_sender_and_client_id(
     stack: UiStack, window: MainWindow, qtbot: QtBot, api_version: str
 ) -> None:
@@ -245,7 +237,6 @@ def test_enter_sends_exactly_one_message_with_the_sender_and_client_id(
     assert stack.drafts.load(PROFILE_ID, DEMO_ALICE_ID) == ""
 
 
-@BOTH_VERSIONS
 def test_shift_enter_adds_a_line_and_enter_sends_both(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -381,7 +372,6 @@ def fail_to_unknown_user(stack: UiStack, window: MainWindow, qtbot: QtBot, text:
     return client_id
 
 
-@BOTH_VERSIONS
 def test_a_rejected_message_shows_the_servers_words_and_retry_really_resends(
     stack: UiStack, window: MainWindow, qtbot: QtBot, api_version: str
 ) -> None:
@@ -409,7 +399,6 @@ def test_a_rejected_message_shows_the_servers_words_and_retry_really_resends(
     assert len(app_maker_posts(stack)) == refused_posts + 1
 
 
-@BOTH_VERSIONS
 def test_edit_puts_a_failed_message_back_into_the_composer(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -422,7 +411,6 @@ def test_edit_puts_a_failed_message_back_into_the_composer(
     assert stack.drafts.load(PROFILE_ID, UNKNOWN_USER) == "Draft already here\nPlease read this"
 
 
-@BOTH_VERSIONS
 def test_server_faults_show_the_error_then_deliver_exactly_once(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -452,7 +440,6 @@ def test_server_faults_show_the_error_then_deliver_exactly_once(
 
 
 # Drafts ------------------------------------------------------------------------------------
-@BOTH_VERSIONS
 def test_drafts_survive_switching_users_and_a_new_window(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:

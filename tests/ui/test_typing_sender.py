@@ -60,7 +60,6 @@ def type_in_composer(qtbot: QtBot, window: MainWindow, text: str) -> None:
 
 
 # Through the window ---------------------------------------------------------------------------
-@pytest.mark.parametrize("api_version", ["v1.1", "v2"])
 def test_keystrokes_send_one_start_with_the_sender_then_a_stop_when_idle(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
@@ -81,7 +80,6 @@ def test_keystrokes_send_one_start_with_the_sender_then_a_stop_when_idle(
     assert not stack.sandbox.store.typing(stack.app_id, DEMO_ALICE_ID)["typing"]
 
 
-@pytest.mark.parametrize("api_version", ["v1.1", "v2"])
 def test_clearing_the_box_stops_at_once(stack: UiStack, window: MainWindow, qtbot: QtBot) -> None:
     stack.open_user(window, DEMO_ALICE_ID)
     type_in_composer(qtbot, window, "Oops")
