@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
-from ui_stack import UiStack, drain_deferred_deletes, type_text
+from ui_stack import UiStack, dispose_controller, type_text
 
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.models import OutgoingMessage, Sender
@@ -70,11 +70,7 @@ def running(
         qtbot.waitUntil(lambda: controller.stores_open, timeout=10_000)
         yield controller
     finally:
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()
+        dispose_controller(controller)
 
 
 def window_of(controller: AppController) -> MainWindow:

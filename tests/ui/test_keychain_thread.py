@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes, type_text
+from ui_stack import dispose_controller, type_text
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.hosts import Region
@@ -138,10 +138,6 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
             controller.connection_dialog.reject()
         assert any(call[0] == "set_password" for call in noting_keyring.calls)
     finally:
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()  # the window's timers go with it
+        dispose_controller(controller)
     assert noting_keyring.calls, "the keychain was never used: the test proves nothing"
     assert on_gui_thread(noting_keyring) == []

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes
+from ui_stack import dispose_controller, drain_deferred_deletes
 
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
@@ -416,11 +416,7 @@ def run_session(
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QMessageBox):
                 widget.close()
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()
+        dispose_controller(controller)
         # Collect this session's Qt wrappers here, on the GUI thread: a collection that
         # happens to run on a worker thread must not be the one to destroy them.
         gc.collect()

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes, type_text
+from ui_stack import dispose_controller, type_text
 
 from smooch_desktop.api.auth import AuthMethod, make_jwt
 from smooch_desktop.api.hosts import Region
@@ -267,11 +267,7 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         shown = [f"{n}: {where}" for where, text in seen for n, v in forbidden.items() if v in text]
         assert shown == []
     finally:
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()
+        dispose_controller(controller)
 
     # Sanity: the session really happened and the capture really captured.
     assert memory_keyring.entries[("smooch-desktop", account_for(good.name, key_id))] == secret

@@ -24,7 +24,7 @@ import requests
 from PySide6.QtCore import QByteArray
 from PySide6.QtNetwork import QLocalSocket
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes
+from ui_stack import dispose_controller
 
 from smooch_desktop.ui.single_instance import (
     MAX_REQUEST_BYTES,
@@ -279,8 +279,4 @@ def test_an_id_from_a_second_start_is_opened_or_its_problem_shown(
         assert window.user_panel.current_user_ref() == ""
         assert window.isVisible()
     finally:
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()  # the window's timers go with it
+        dispose_controller(controller)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes
+from ui_stack import dispose_controller
 
 from smooch_desktop.app import build_parser
 from smooch_desktop.sandbox import SandboxServer
@@ -39,14 +39,6 @@ def start_and_wait(qtbot: QtBot, sandbox: SandboxServer) -> AppController:
     return controller
 
 
-def stop(controller: AppController) -> None:
-    controller.shutdown()
-    if controller.window is not None:
-        controller.window.deleteLater()
-    controller.deleteLater()
-    drain_deferred_deletes()
-
-
 def test_the_collector_paused_for_start_up_runs_again_once_the_window_has_painted(
     qtbot: QtBot, sandbox: SandboxServer, gc_restored: None
 ) -> None:
@@ -57,7 +49,7 @@ def test_the_collector_paused_for_start_up_runs_again_once_the_window_has_painte
         # Still a normal collector: objects made before the paint can be collected.
         assert gc.get_freeze_count() == 0
     finally:
-        stop(controller)
+        dispose_controller(controller)
 
 
 def test_a_collector_the_app_did_not_pause_is_left_as_it_was(
@@ -68,4 +60,4 @@ def test_a_collector_the_app_did_not_pause_is_left_as_it_was(
     try:
         assert gc.isenabled()
     finally:
-        stop(controller)
+        dispose_controller(controller)

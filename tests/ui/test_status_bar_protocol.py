@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes
+from ui_stack import dispose_controller
 
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
@@ -28,11 +28,7 @@ def status_after_start(qtbot: QtBot, controller: AppController) -> str:
         assert controller.window is not None
         return controller.window.status_profile.full_text()
     finally:
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()
+        dispose_controller(controller)
 
 
 def test_the_sandbox_session_names_v1_1_and_its_host(qtbot: QtBot, sandbox: SandboxServer) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QMainWindow
 from pytestqt.qtbot import QtBot
-from ui_stack import drain_deferred_deletes
+from ui_stack import dispose_controller, drain_deferred_deletes
 
 from smooch_desktop.api.errors import ConfigError, ConnectFailed, HttpError
 from smooch_desktop.app import build_parser
@@ -138,8 +138,4 @@ def test_the_app_shows_a_failure_of_its_api_and_keychain_queues(
             )
         assert SECRET not in caplog.text
     finally:
-        controller.shutdown()
-        if controller.window is not None:
-            controller.window.deleteLater()
-        controller.deleteLater()
-        drain_deferred_deletes()
+        dispose_controller(controller)

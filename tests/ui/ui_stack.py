@@ -30,7 +30,7 @@ from smooch_desktop.core.gravatar import AvatarDiskCache
 from smooch_desktop.core.outbox import Outbox
 from smooch_desktop.core.profiles import legacy_profile_id
 from smooch_desktop.ui.avatar_loader import AvatarLoader
-from smooch_desktop.ui.controller import connect_api
+from smooch_desktop.ui.controller import AppController, connect_api
 from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.main_window import MainWindow, Session
 from smooch_desktop.ui.settings import AppSettings, SenderIdentity
@@ -63,6 +63,16 @@ def drain_deferred_deletes() -> None:
     """Run pending ``deleteLater`` calls now (there is no event loop between tests)."""
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     QCoreApplication.processEvents()
+
+
+def dispose_controller(controller: AppController) -> None:
+    """Shut an app controller down as ``app.run_gui`` does, then delete it and its window
+    (and with them their timers) before the test ends."""
+    controller.shutdown()
+    if controller.window is not None:
+        controller.window.deleteLater()
+    controller.deleteLater()
+    drain_deferred_deletes()
 
 
 @dataclass
