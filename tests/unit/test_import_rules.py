@@ -20,20 +20,14 @@ import ast
 from pathlib import Path
 
 import pytest
+from qt_free_modules import QT_FREE_UI_MODULES
 
 PACKAGE = Path(__file__).resolve().parents[2] / "smooch_desktop"
 QT = ("PySide6", "shiboken6")
 #: Modules outside ui/ that boot Qt: the command line and QApplication set-up.
 QT_BOOTSTRAP = {"smooch_desktop.app", "smooch_desktop.__main__"}
 #: Modules inside ui/ that must stay Qt-free (tested without a display; see test_qt_free.py).
-QT_FREE_UI = {
-    "smooch_desktop.ui.connection.form",
-    "smooch_desktop.ui.connection.messages",
-    "smooch_desktop.ui.connection.probe",
-    "smooch_desktop.ui.connection.secret_saver",
-    "smooch_desktop.ui.conversation.items",
-    "smooch_desktop.ui.conversation.text_layout",
-}
+QT_FREE_UI = set(QT_FREE_UI_MODULES)
 #: The packages a Qt-free ui module is inside: importing one runs their __init__.py.
 QT_FREE_UI_PARENTS = {
     "smooch_desktop.ui",

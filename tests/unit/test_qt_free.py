@@ -15,17 +15,9 @@ import subprocess
 import sys
 
 import pytest
+from qt_free_modules import QT_FREE_UI_MODULES
 
 QT_FREE_PACKAGES = ("smooch_desktop.api", "smooch_desktop.core", "smooch_desktop.sandbox")
-#: Modules inside ui/ that hold logic without widgets; test_import_rules.py lists them too.
-QT_FREE_UI_MODULES = (
-    "smooch_desktop.ui.connection.form",
-    "smooch_desktop.ui.connection.messages",
-    "smooch_desktop.ui.connection.probe",
-    "smooch_desktop.ui.connection.secret_saver",
-    "smooch_desktop.ui.conversation.items",
-    "smooch_desktop.ui.conversation.text_layout",
-)
 
 PROBE = r"""
 import importlib
