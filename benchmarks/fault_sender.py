@@ -67,17 +67,21 @@ class DyingApi:
     def server_clock(self) -> ServerClock | None:
         return self.api.server_clock
 
-    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
+    def send_message(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> Message:
         self._sends += 1
         if self._sends == self._before_request:
             os.kill(os.getpid(), signal.SIGKILL)
-        sent = self.api.send_message(user_ref, message)
+        sent = self.api.send_message(user_ref, message, conversation_id=conversation_id)
         if self._sends == self._after_answer:
             os.kill(os.getpid(), signal.SIGKILL)
         return sent
 
-    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage:
-        return self.api.history(user_ref, older_cursor)
+    def history(
+        self, user_ref: str, older_cursor: str | None = None, *, conversation_id: str = ""
+    ) -> HistoryPage:
+        return self.api.history(user_ref, older_cursor, conversation_id=conversation_id)
 
     def check_connection(self) -> None:
         self.api.check_connection()
@@ -91,14 +95,30 @@ class DyingApi:
         return self.api.create_user(user_id, given_name=given_name, surname=surname, email=email)
 
     def send_activity(
-        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+        self,
+        user_ref: str,
+        activity: str,
+        sender: Sender | None = None,
+        *,
+        avatar_url: str = "",
+        conversation_id: str = "",
     ) -> None:
-        self.api.send_activity(user_ref, activity, sender, avatar_url=avatar_url)
+        self.api.send_activity(
+            user_ref, activity, sender, avatar_url=avatar_url, conversation_id=conversation_id
+        )
 
     def upload(
-        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        media_type: str,
+        *,
+        user_ref: str | None = None,
+        conversation_id: str = "",
     ) -> tuple[str, str]:
-        return self.api.upload(filename, data, media_type, user_ref=user_ref)
+        return self.api.upload(
+            filename, data, media_type, user_ref=user_ref, conversation_id=conversation_id
+        )
 
     def close(self) -> None:
         self.api.close()

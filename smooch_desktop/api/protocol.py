@@ -5,6 +5,13 @@ v1.1) and :class:`~smooch_desktop.api.v2.V2Api` (v2: conversations by id,
 ``author``/``content`` bodies, cursor paging, ``errors[]`` envelope). ``user_ref`` stays
 the end user's id (v1 ``_id``/``userId``, v2 ``id``/``externalId``) and the adapter
 resolves the conversation; both return the same models and raise the same typed errors.
+
+``conversation_id`` names one of the user's conversations when they have several (v2;
+:attr:`AppUser.conversations <smooch_desktop.api.models.AppUser.conversations>`). Empty,
+the default, means the user's main conversation as the adapter resolves it — the only one
+v1 knows, so :class:`V1Api` refuses any other with a :class:`ConfigError` (nothing sent).
+The outbox stores the id with each message, so a message and the history check for it
+always address the same conversation whatever the adapter remembers.
 """
 
 from __future__ import annotations
@@ -34,16 +41,32 @@ class ConversationApi(Protocol):
         self, user_id: str, *, given_name: str = "", surname: str = "", email: str = ""
     ) -> AppUser: ...
 
-    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message: ...
+    def send_message(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> Message: ...
 
     def send_activity(
-        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+        self,
+        user_ref: str,
+        activity: str,
+        sender: Sender | None = None,
+        *,
+        avatar_url: str = "",
+        conversation_id: str = "",
     ) -> None: ...
 
-    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage: ...
+    def history(
+        self, user_ref: str, older_cursor: str | None = None, *, conversation_id: str = ""
+    ) -> HistoryPage: ...
 
     def upload(
-        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        media_type: str,
+        *,
+        user_ref: str | None = None,
+        conversation_id: str = "",
     ) -> tuple[str, str]: ...
 
     def close(self) -> None: ...

@@ -6,7 +6,7 @@ from typing import Any
 
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.client import SmoochClient
-from smooch_desktop.api.errors import BadResponse, HttpError
+from smooch_desktop.api.errors import BadResponse, ConfigError, HttpError
 from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
 
 #: A user id that cannot exist; looking it up tells whether host, app and key are right.
@@ -34,6 +34,16 @@ def outgoing_to_v1(message: OutgoingMessage) -> dict[str, Any]:
     if message.metadata:
         body["metadata"] = dict(message.metadata)
     return body
+
+
+def only_default_conversation(conversation_id: str) -> None:
+    """Refuse a conversation other than the user's one (v1 can't address it; nothing sent)."""
+    if conversation_id:
+        raise ConfigError(
+            "conversation",
+            "This message is for one of the user's other conversations, which API v1.1 "
+            "can't reach: switch this profile to v2 to send it.",
+        )
 
 
 class V1Api:
@@ -89,7 +99,10 @@ class V1Api:
         )
         return AppUser.from_v1(body.get("appUser"))
 
-    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
+    def send_message(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> Message:
+        only_default_conversation(conversation_id)
         body = self.client.post_message(user_ref, outgoing_to_v1(message))
         sent = Message.from_v1(body.get("message"))
         if not sent.id:
@@ -97,8 +110,15 @@ class V1Api:
         return sent
 
     def send_activity(
-        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+        self,
+        user_ref: str,
+        activity: str,
+        sender: Sender | None = None,
+        *,
+        avatar_url: str = "",
+        conversation_id: str = "",
     ) -> None:
+        only_default_conversation(conversation_id)
         self.client.conversation_activity(
             user_ref,
             activity,
@@ -108,7 +128,10 @@ class V1Api:
             timeout=(self.client.timeout[0], min(self.client.timeout[1], 5.0)),
         )
 
-    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage:
+    def history(
+        self, user_ref: str, older_cursor: str | None = None, *, conversation_id: str = ""
+    ) -> HistoryPage:
+        only_default_conversation(conversation_id)
         before = float(older_cursor) if older_cursor else None
         try:
             body = self.client.get_messages(user_ref, before=before)
@@ -130,8 +153,15 @@ class V1Api:
         return HistoryPage(messages, cursor)
 
     def upload(
-        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        media_type: str,
+        *,
+        user_ref: str | None = None,
+        conversation_id: str = "",
     ) -> tuple[str, str]:
+        only_default_conversation(conversation_id)
         body = self.client.upload_attachment(filename, data, media_type, for_user=user_ref)
         url = body.get("mediaUrl")
         if not isinstance(url, str) or not url:

@@ -16,6 +16,9 @@ user's conversation and remembers it:
   personal``): right after :meth:`V2Api.create_user` (``POST …/users``), else when the
   first message is sent (a user pre-created by someone else); until then their history
   is empty and no typing is sent.
+* A user with several conversations: the window may name one (``conversation_id``,
+  one of ``AppUser.conversations``); it is used as given, never remembered, and a 404
+  on it is the caller's answer (that conversation is gone), not a reason to look again.
 
 Bodies: a message is ``{author: {type: "business", displayName, avatarUrl}, content,
 metadata}``; ``metadata`` carries the outbox's client id under the same key as in v1.1
@@ -475,32 +478,43 @@ class V2Api:
         return conversation_id
 
     def _in_conversation(
-        self, user_ref: str, create: bool, call: Callable[[str], dict[str, Any]]
+        self,
+        user_ref: str,
+        create: bool,
+        call: Callable[[str], dict[str, Any]],
+        conversation_id: str = "",
     ) -> dict[str, Any] | None:
-        """``call(conversation_id)`` for the user's conversation; None if they have none.
+        """``call(conversation_id)`` for the named conversation, else the user's main one
+        (None if they have none).
 
         A remembered conversation answered with 404 (deleted meanwhile) is looked up once
-        more: the 404 proves the server refused the request, so repeating it is safe.
+        more: the 404 proves the server refused the request, so repeating it is safe. A
+        named one is not: the caller chose it, and must hear that it is gone.
         """
-        conversation_id = self.conversation_for(user_ref, create=create)
-        if conversation_id is None:
+        if conversation_id:
+            return call(conversation_id)
+        main = self.conversation_for(user_ref, create=create)
+        if main is None:
             return None
         try:
-            return call(conversation_id)
+            return call(main)
         except HttpError as exc:
-            if exc.status != 404 or not self._forget(user_ref, conversation_id):
+            if exc.status != 404 or not self._forget(user_ref, main):
                 raise
-        conversation_id = self.conversation_for(user_ref, create=create)
-        return None if conversation_id is None else call(conversation_id)
+        main = self.conversation_for(user_ref, create=create)
+        return None if main is None else call(main)
 
     # Conversation operations --------------------------------------------------------------
 
-    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
+    def send_message(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> Message:
         body = outgoing_to_v2(message, avatar_for_email=self.avatar_for_email)
         answer = self._in_conversation(
             user_ref,
             True,
             lambda cid: self.http.send(prepare_post_message(self.paths, cid, body)),
+            conversation_id,
         )
         raw = answer.get("messages") if answer is not None else None
         created = [Message.from_v2(m) for m in raw if isinstance(m, dict)] if raw else []
@@ -511,7 +525,13 @@ class V2Api:
         return ours[-1]
 
     def send_activity(
-        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+        self,
+        user_ref: str,
+        activity: str,
+        sender: Sender | None = None,
+        *,
+        avatar_url: str = "",
+        conversation_id: str = "",
     ) -> None:
         if activity not in ACTIVITY_TYPES:
             raise ValueError(f"unknown activity type {activity!r}")
@@ -527,20 +547,30 @@ class V2Api:
             lambda cid: self.http.send(
                 prepare_activity(self.paths, cid, activity, author), timeout=timeout
             ),
+            conversation_id,
         )
 
-    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage:
+    def history(
+        self, user_ref: str, older_cursor: str | None = None, *, conversation_id: str = ""
+    ) -> HistoryPage:
         body = self._in_conversation(
             user_ref,
             False,
             lambda cid: self.http.send(prepare_list_messages(self.paths, cid, before=older_cursor)),
+            conversation_id,
         )
         if body is None:
             return HistoryPage(())  # no conversation yet: an empty history, as in v1
         return history_page_from_v2(body)
 
     def upload(
-        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        media_type: str,
+        *,
+        user_ref: str | None = None,
+        conversation_id: str = "",
     ) -> tuple[str, str]:
         if len(data) > MAX_UPLOAD_BYTES:
             raise ConfigError(
@@ -548,7 +578,8 @@ class V2Api:
                 f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB, the most "
                 "the API accepts.",
             )
-        conversation_id = self.conversation_for(user_ref) if user_ref else None
+        if not conversation_id and user_ref:
+            conversation_id = self.conversation_for(user_ref) or ""
         request = prepare_upload(
             self.paths, filename, data, media_type, conversation_id=conversation_id
         )

@@ -401,7 +401,9 @@ class DeliveryEngine:
             self._reanchor.discard(wire_id)
         started = self._clock()
         try:
-            sent = self.api.send_message(entry.user_ref, entry.message)
+            sent = self.api.send_message(
+                entry.user_ref, entry.message, conversation_id=entry.conversation_id
+            )
         except ApiError as exc:
             decision = classify(exc)
         except ConfigError as exc:
@@ -522,7 +524,8 @@ class DeliveryEngine:
         still gets to its end.
         """
         wire_id = entry.wire_id
-        page = self.api.history(entry.user_ref, None)
+        conversation_id = entry.conversation_id
+        page = self.api.history(entry.user_ref, None, conversation_id=conversation_id)
         floor = self._floor(wire_id)
         cursor, pages = self._progress.pop(wire_id, (None, 1))
         while True:
@@ -537,7 +540,7 @@ class DeliveryEngine:
                 break
             cursor = cursor or page.older_cursor
             try:
-                page = self.api.history(entry.user_ref, cursor)
+                page = self.api.history(entry.user_ref, cursor, conversation_id=conversation_id)
             except Exception:
                 self._progress[wire_id] = (cursor, pages)
                 raise
@@ -553,9 +556,14 @@ class DeliveryEngine:
 
     # User actions (any thread) ------------------------------------------------------------
 
-    def enqueue(self, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
-        """Store a message for ``user_ref`` (durable on return) and wake the engine."""
-        entry = self._notify(self.outbox.enqueue(self.profile, user_ref, message))
+    def enqueue(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> OutboxEntry:
+        """Store a message for ``user_ref``'s conversation ``conversation_id`` ("" = their
+        main one; durable on return) and wake the engine."""
+        entry = self._notify(
+            self.outbox.enqueue(self.profile, user_ref, message, conversation_id=conversation_id)
+        )
         self.wake()
         return entry
 

@@ -10,7 +10,8 @@ The users cover what the desktop app must handle:
   question: the typical "reply to this" case;
 * ``bob-1042`` — iOS, 250 messages: history paging;
 * ``vip/chloé`` — telegram; a ``userId`` with a slash and non-ASCII, so it only works if the
-  client percent-encodes path segments;
+  client percent-encodes path segments; v2 also shows her a second personal conversation
+  (:data:`DEMO_SECOND_CONVERSATION_ID`, "Returns"), so a conversation can be picked;
 * an anonymous user known only by ``_id`` (:data:`DEMO_ANONYMOUS_ID`), messenger;
 * ``david@example.com`` — no clients at all (his channel was removed): nothing can
   deliver to him.
@@ -43,6 +44,9 @@ def _hex_id(kind: int, n: int) -> str:
 
 
 DEMO_ANONYMOUS_ID: Final = _hex_id(0xB, 4)
+#: Chloé's second conversation (v2 only; v1.1 sees just her default one).
+DEMO_SECOND_CONVERSATION_ID: Final = _hex_id(0xC, 103)
+DEMO_SECOND_CONVERSATION_NAME: Final = "Returns"
 
 #: Emails whose Gravatar hash the sandbox's avatar endpoint answers with a real picture.
 DEMO_AVATAR_EMAILS: Final = (
@@ -206,6 +210,23 @@ def demo_app(now: float, *, with_users: bool = True) -> dict[str, Any]:
             ],
             {"vip": True},
         )
+        chloe = users[_hex_id(0xB, 3)]
+        returns = [
+            ("appUser", "Also: the scarf from my last order is the wrong colour.", -90),
+            ("appMaker", "Sorry Chloé! I've opened a return; the label comes by email.", -80),
+        ]
+        chloe["otherConversations"] = [
+            {
+                "_id": DEMO_SECOND_CONVERSATION_ID,
+                "displayName": DEMO_SECOND_CONVERSATION_NAME,
+                "unreadCount": 0,
+                # Serials of their own: the other demo messages keep their ids.
+                "messages": [
+                    _message(90_001 + i, chloe, r, t, at) for i, (r, t, at) in enumerate(returns)
+                ],
+                "activities": [],
+            }
+        ]
         add_user(
             4,
             None,
@@ -235,8 +256,9 @@ def demo_app(now: float, *, with_users: bool = True) -> dict[str, Any]:
         )
         # offsets above are minutes relative to ``base``
         for user in users.values():
-            for msg in user["conversation"]["messages"]:
-                msg["received"] = round(base + msg["received"] * minute, 3)
+            for conv in [user["conversation"], *user.get("otherConversations", [])]:
+                for msg in conv["messages"]:
+                    msg["received"] = round(base + msg["received"] * minute, 3)
     return {
         "_id": DEMO_APP_ID,
         "name": DEMO_APP_NAME,

@@ -197,9 +197,17 @@ class FakeApi:
 
     # ConversationApi ------------------------------------------------------------------
 
-    def send_message(self, user_ref: str, message: OutgoingMessage) -> Message:
+    @staticmethod
+    def line(user_ref: str, conversation_id: str) -> str:
+        """Where a conversation's messages are kept: the main one under the user's id."""
+        return f"{user_ref}#{conversation_id}" if conversation_id else user_ref
+
+    def send_message(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> Message:
         self.clock.now += self.send_duration
         wire_id = str(message.metadata["smoochDesktopClientId"])
+        user_ref = self.line(user_ref, conversation_id)
         self.send_calls.append((user_ref, message.text))
         outcome: Outcome = self.script.pop(0) if self.script else "ok"
         if isinstance(outcome, Exception):
@@ -213,7 +221,10 @@ class FakeApi:
             raise ConnectionDropped("fake dropped the connection.")
         return stored
 
-    def history(self, user_ref: str, older_cursor: str | None = None) -> HistoryPage:
+    def history(
+        self, user_ref: str, older_cursor: str | None = None, *, conversation_id: str = ""
+    ) -> HistoryPage:
+        user_ref = self.line(user_ref, conversation_id)
         self.history_calls += 1
         if self.history_failures:
             raise self.history_failures.pop(0)
@@ -240,12 +251,24 @@ class FakeApi:
         return AppUser(id=user_id)
 
     def send_activity(
-        self, user_ref: str, activity: str, sender: Sender | None = None, *, avatar_url: str = ""
+        self,
+        user_ref: str,
+        activity: str,
+        sender: Sender | None = None,
+        *,
+        avatar_url: str = "",
+        conversation_id: str = "",
     ) -> None:
         pass
 
     def upload(
-        self, filename: str, data: bytes, media_type: str, *, user_ref: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        media_type: str,
+        *,
+        user_ref: str | None = None,
+        conversation_id: str = "",
     ) -> tuple[str, str]:
         return "https://media.invalid/x", media_type
 
@@ -429,6 +452,39 @@ def test_ambiguous_failure_that_arrived_is_confirmed_not_resent(
     assert sent.verifications == 1
     assert api.texts("u") == ["hi"]
     assert len(api.send_calls) == 1
+
+
+@pytest.mark.parametrize("outcome", ["store-then-timeout", "store-then-drop"])
+def test_a_check_looks_in_the_conversation_the_message_was_sent_to(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock, outcome: Outcome
+) -> None:
+    """A user with two conversations: a message that may have reached the second one is
+    looked for there, not in the main one (where it is absent, and a resend would make a
+    duplicate), and the main one's messages still go to the main one."""
+    api.script = [outcome]
+    other = engine.enqueue("u", OutgoingMessage("to the other one"), conversation_id="c2")
+    main = engine.enqueue("u", OutgoingMessage("to the main one"))
+    drain(engine, clock)
+    done = outbox.get(other.client_id)
+    assert done is not None and done.state is EntryState.SENT
+    assert done.verifications == 1 and done.attempts == 1
+    assert done.server_id == api.stored["u#c2"][0].id
+    assert api.texts("u#c2") == ["to the other one"]
+    assert api.texts("u") == ["to the main one"]
+    assert state(outbox, main) is EntryState.SENT
+
+
+def test_a_message_proven_absent_from_its_conversation_is_resent_there(
+    engine: DeliveryEngine, outbox: Outbox, api: FakeApi, clock: FakeClock
+) -> None:
+    api.store("u", "already in the main one")
+    api.script = [ReadTimedOut("t")]
+    entry = engine.enqueue("u", OutgoingMessage("hi"), conversation_id="c2")
+    drain(engine, clock)
+    done = outbox.get(entry.client_id)
+    assert done is not None and done.state is EntryState.SENT and done.attempts == 2
+    assert api.texts("u#c2") == ["hi"]
+    assert api.texts("u") == ["already in the main one"]
 
 
 @pytest.mark.parametrize(

@@ -110,6 +110,25 @@ def test_seq_orders_entries_per_user_and_profile(outbox: Outbox) -> None:
     assert [e.message.text for e in outbox.all_entries("q")] == ["other profile"]
 
 
+def test_the_conversation_is_stored_with_the_entry_and_survives_reopening(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        main = outbox.enqueue("p", "a", msg("to the main one"))
+        other = outbox.enqueue("p", "a", msg("to the other one"), conversation_id="c2")
+        assert (main.conversation_id, other.conversation_id) == ("", "c2")
+        outbox.mark_sending(other.client_id)
+        outbox.mark_failed(other.client_id, status=400, code="x", text="no", retryable=False)
+        edited = outbox.edit(other.client_id, "again")
+        assert edited.conversation_id == "c2"
+    with Outbox(path) as again:
+        assert [(e.message.text, e.conversation_id) for e in again.entries_for("p", "a")] == [
+            ("to the main one", ""),
+            ("again", "c2"),
+        ]
+
+
 def test_active_excludes_sent_and_failed(outbox: Outbox) -> None:
     sent = outbox.enqueue("p", "u", msg("sent"))
     outbox.mark_sending(sent.client_id)

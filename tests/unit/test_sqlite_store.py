@@ -160,11 +160,11 @@ def test_each_store_refuses_a_newer_file_with_its_own_error(
     tmp_path: Path, store: Callable[[Path], object], too_new: type[Exception], base: type[Exception]
 ) -> None:
     # The start-up catches these by the store's own class; they are StoreTooNew too.
-    path = file_at(tmp_path / "s.sqlite3", 3)
+    path = file_at(tmp_path / "s.sqlite3", 99)
     with pytest.raises(too_new) as info:
         store(path)
     assert isinstance(info.value, StoreTooNew) and isinstance(info.value, base)
-    assert str(info.value) == f"{path} was written by a newer Smooch Desktop (schema 3)."
+    assert str(info.value) == f"{path} was written by a newer Smooch Desktop (schema 99)."
 
 
 # --- privacy and settings ------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class OutboxEntry:
     last_attempt_at: float | None = None
     #: 0 until the user edits the text; part of the wire id.
     revision: int = 0
+    #: The user's conversation it goes to; "" is their main one (the only one in v1).
+    #: Stored with the message so the send and any history check address the same one.
+    conversation_id: str = ""
 
     @property
     def wire_id(self) -> str:

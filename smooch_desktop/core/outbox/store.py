@@ -107,6 +107,7 @@ _COLUMNS: Final = (
     "retryable",
     "created_at",
     "updated_at",
+    "conversation_id",
 )
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM outbox"
 
@@ -155,6 +156,7 @@ def _entry(row: Sequence[Any]) -> OutboxEntry:
         first_attempt_at=r["first_attempt_at"],
         last_attempt_at=r["last_attempt_at"],
         revision=r["revision"],
+        conversation_id=r["conversation_id"],
     )
 
 
@@ -191,7 +193,8 @@ def _create_tables(conn: sqlite3.Connection) -> None:
         " error_status INTEGER,"
         " retryable INTEGER NOT NULL DEFAULT 0,"
         " created_at REAL NOT NULL,"
-        " updated_at REAL NOT NULL)"
+        " updated_at REAL NOT NULL,"
+        " conversation_id TEXT NOT NULL DEFAULT '')"
     )
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_line ON outbox (profile, user_ref, seq)")
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq)")
@@ -205,10 +208,16 @@ def _profile_names_to_ids(conn: sqlite3.Connection) -> None:
     profiles.profile_names_to_ids(conn, "outbox")
 
 
+def _add_conversation_id(conn: sqlite3.Connection) -> None:
+    """2 → 3: entries name the user's conversation they go to ("" = the main one, which
+    is where every earlier entry went)."""
+    conn.execute("ALTER TABLE outbox ADD COLUMN conversation_id TEXT NOT NULL DEFAULT ''")
+
+
 #: ``synchronous=FULL``: a commit is a message the user saw leave the composer.
 _FORMAT: Final = sqlite_store.StoreFormat(
     create=_create_tables,
-    steps=(_profile_names_to_ids,),
+    steps=(_profile_names_to_ids, _add_conversation_id),
     too_new=OutboxTooNew,
     synchronous="FULL",
     timeout_s=10.0,
@@ -336,10 +345,18 @@ class Outbox:
 
     # Adding and reading -------------------------------------------------------------------
 
-    def enqueue(self, profile: str, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
+    def enqueue(
+        self,
+        profile: str,
+        user_ref: str,
+        message: OutgoingMessage,
+        *,
+        conversation_id: str = "",
+    ) -> OutboxEntry:
         """Store a new message as ``queued`` (durable before returning) and return it.
 
         The client id (uuid4 hex) is generated here and put in the message metadata.
+        ``conversation_id`` names one of the user's conversations ("" = their main one).
         """
         if not profile or not user_ref:
             raise ValueError("A message needs a profile and a user.")
@@ -349,8 +366,18 @@ class Outbox:
             seq = self._next_seq(tx)
             tx.conn.execute(
                 "INSERT INTO outbox (client_id, seq, profile, user_ref, message, state,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (client_id, seq, profile, user_ref, stored, EntryState.QUEUED, tx.now, tx.now),
+                " created_at, updated_at, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client_id,
+                    seq,
+                    profile,
+                    user_ref,
+                    stored,
+                    EntryState.QUEUED,
+                    tx.now,
+                    tx.now,
+                    conversation_id,
+                ),
             )
             return self._fetch(tx, client_id)
 
