@@ -129,15 +129,25 @@ class DeliveryService(QObject):
         except (sqlite3.Error, OSError, OutboxError) as exc:
             log.warning("old sent messages not pruned: %s", exc)
 
-    def enqueue(self, user_ref: str, message: OutgoingMessage) -> OutboxEntry:
-        """Write the message durably to the outbox, then start delivering it."""
-        entry = self.outbox.enqueue(self.profile, user_ref, message)
+    def enqueue(
+        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+    ) -> OutboxEntry:
+        """Write the message durably to the outbox, then start delivering it.
+
+        ``conversation_id`` is one of the user's conversations ("" = their main one); it is
+        stored with the entry, so every attempt and check addresses that one.
+        """
+        entry = self.outbox.enqueue(
+            self.profile, user_ref, message, conversation_id=conversation_id
+        )
         if not self._recovery_pending:
             self.kick()
         return entry
 
-    def entries_for(self, user_ref: str) -> list[OutboxEntry]:
-        return self.outbox.entries_for(self.profile, user_ref)
+    def entries_for(self, user_ref: str, conversation_id: str = "") -> list[OutboxEntry]:
+        """The entries of one of the user's conversations ("" = the main one), by seq."""
+        entries = self.outbox.entries_for(self.profile, user_ref)
+        return [e for e in entries if e.conversation_id == conversation_id]
 
     def retry(self, client_id: str) -> bool:
         """User's Retry: a failed message is queued again (an unknown one re-checked)."""

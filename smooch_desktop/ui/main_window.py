@@ -164,7 +164,8 @@ class MainWindow(QMainWindow):
         self._history_in_flight = False
         self._older_in_flight = False
         self._closing = False
-        self._loaded_user = ""
+        #: (user, conversation) whose history is on screen; ("", "") before any.
+        self._loaded: tuple[str, str] = ("", "")
         self._current_user_ref = ""
         self._older_cursor: str | None = None
         #: Shown in the notice bar, by what they are about ("drafts", "outbox"…).
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         self.composer.set_ctrl_enter_mode(settings.send_with_ctrl_enter())
         self.user_panel.userChanged.connect(self._on_user_changed)
         self.user_panel.userLoaded.connect(self._on_user_loaded)
+        self.user_panel.conversationChanged.connect(self._on_conversation_changed)
         self.composer.textEdited.connect(self._on_composer_edited)
         self.composer.sendRequested.connect(self.send_current)
         self.sender_panel.senderChanged.connect(self._on_sender_changed)
@@ -455,11 +457,7 @@ class MainWindow(QMainWindow):
         typed_before_any_user = self.composer.text() if unaddressed else ""
         self.save_draft()
         self.typing.set_user(user_ref)
-        self.model.clear()
-        self.model.has_older = False
-        self._loaded_user = ""
-        self._older_cursor = None
-        self._poll_timer.stop()
+        self._reset_conversation()
         profile = self._profile()
         draft = self._load_draft(profile, user_ref) if user_ref and profile else ""
         if typed_before_any_user.strip():
@@ -474,14 +472,46 @@ class MainWindow(QMainWindow):
         if not user_ref:
             self.view.set_placeholder("Pick a user to see the conversation.")
             return
+        self._show_conversation()
+
+    def _reset_conversation(self) -> None:
+        self.model.clear()
+        self.model.has_older = False
+        self._loaded = ("", "")
+        self._older_cursor = None
+        self._poll_timer.stop()
+
+    def _show_conversation(self) -> None:
+        """The current conversation's unsent messages at once, then its history."""
+        user_ref, conversation_id = self.current_address()
         self.view.set_placeholder("Loading the conversation…")
         if self.delivery is not None:
             from smooch_desktop.core.outbox import EntryState
 
-            for entry in self.delivery.entries_for(user_ref):
+            for entry in self.delivery.entries_for(user_ref, conversation_id):
                 if entry.state is not EntryState.SENT:
                     self.model.upsert_local(item_from_entry(entry))
         self._load_history()
+
+    @property
+    def loaded_address(self) -> tuple[str, str]:
+        """(user, conversation) whose history is on screen; ("", "") while none is."""
+        return self._loaded
+
+    def current_address(self) -> tuple[str, str]:
+        """Where a reply goes now: (user ref, conversation id — "" for their main one)."""
+        return self.user_panel.current_user_ref(), self.user_panel.current_conversation_id()
+
+    @Slot(str)
+    def _on_conversation_changed(self, conversation_id: str) -> None:
+        """Another of the same user's conversations: the composer (and its draft) stays,
+        typing moves there, the view shows that conversation."""
+        user_ref = self.user_panel.current_user_ref()
+        if not user_ref:
+            return
+        self.typing.set_user(user_ref, conversation_id)
+        self._reset_conversation()
+        self._show_conversation()
 
     @Slot(object)
     def _on_user_loaded(self, user: object) -> None:
@@ -497,28 +527,30 @@ class MainWindow(QMainWindow):
 
     def _load_history(self) -> None:
         api = self._api()
-        user_ref = self.user_panel.current_user_ref()
+        address = self.current_address()
+        user_ref, conversation_id = address
         if api is None or not user_ref or self._history_in_flight:
             return
         self._history_in_flight = True
         self.tasks.submit(
-            lambda: (user_ref, api.history(user_ref)),
+            lambda: (address, api.history(user_ref, conversation_id=conversation_id)),
             self._on_history,
-            lambda exc: self._on_history_error(user_ref, exc),
+            lambda exc: self._on_history_error(address, exc),
             kind="history",
         )
 
     def _on_history(self, result: object) -> None:
         self._history_in_flight = False
         assert isinstance(result, tuple)
-        user_ref, page = result
+        address, page = result
         from smooch_desktop.api.models import HistoryPage
 
         assert isinstance(page, HistoryPage)
-        if user_ref != self.user_panel.current_user_ref():
-            self._load_history()  # the user changed while this was loading
+        if address != self.current_address():
+            self._load_history()  # the user or conversation changed while this was loading
             return
-        if self._loaded_user != user_ref:
+        user_ref = address[0]
+        if self._loaded != address:
             locals_ = [
                 self.model.item(r)
                 for r in range(self.model.rowCount())
@@ -529,7 +561,7 @@ class MainWindow(QMainWindow):
                 self.model.upsert_local(item)
             self.model.has_older = page.has_older
             self._older_cursor = page.older_cursor
-            self._loaded_user = user_ref
+            self._loaded = address
             self.view.set_placeholder("No messages yet. Say hello!")
             self.set_call_ok("conversation loaded")
         else:
@@ -546,9 +578,9 @@ class MainWindow(QMainWindow):
                 self.notify.emit("New message", f"{inline(who, 80)}: {latest.text}")
         self._restart_poll()
 
-    def _on_history_error(self, user_ref: str, exc: BaseException) -> None:
+    def _on_history_error(self, address: tuple[str, str], exc: BaseException) -> None:
         self._history_in_flight = False
-        if user_ref != self.user_panel.current_user_ref():
+        if address != self.current_address():
             self._load_history()
             return
         text = exc.user_message if isinstance(exc, ApiError) else str(exc)
@@ -571,14 +603,15 @@ class MainWindow(QMainWindow):
     @Slot()
     def _load_older(self) -> None:
         api = self._api()
-        user_ref = self.user_panel.current_user_ref()
+        address = self.current_address()
+        user_ref, conversation_id = address
         cursor = self._older_cursor
         if api is None or not user_ref or not cursor or self._older_in_flight:
             self.view.older_loaded()
             return
         self._older_in_flight = True
         self.tasks.submit(
-            lambda: (user_ref, api.history(user_ref, cursor)),
+            lambda: (address, api.history(user_ref, cursor, conversation_id=conversation_id)),
             self._on_older,
             lambda exc: self._on_older_error(exc),
             kind="history",
@@ -587,11 +620,11 @@ class MainWindow(QMainWindow):
     def _on_older(self, result: object) -> None:
         self._older_in_flight = False
         assert isinstance(result, tuple)
-        user_ref, page = result
+        address, page = result
         from smooch_desktop.api.models import HistoryPage
 
         assert isinstance(page, HistoryPage)
-        if user_ref == self.user_panel.current_user_ref():
+        if address == self.current_address() == self._loaded:
             self.model.prepend_older(page.messages)
             self.model.has_older = page.has_older
             self._older_cursor = page.older_cursor
@@ -733,7 +766,8 @@ class MainWindow(QMainWindow):
         else:
             message = OutgoingMessage(text=clean.text, sender=sender)
         try:
-            entry = self.delivery.enqueue(user_ref, message)
+            conversation_id = self.user_panel.current_conversation_id()
+            entry = self.delivery.enqueue(user_ref, message, conversation_id=conversation_id)
         except Exception as exc:  # the outbox could not persist it: keep the text
             self.composer.show_error(
                 f"Couldn't save the message locally, so it was not sent: {exc}"
@@ -758,7 +792,7 @@ class MainWindow(QMainWindow):
 
         assert isinstance(entry, OutboxEntry)
         state = entry.state
-        if entry.user_ref == self.user_panel.current_user_ref():
+        if (entry.user_ref, entry.conversation_id) == self.current_address():
             if state == "discarded":
                 self.model.remove_local(entry.client_id)
             else:

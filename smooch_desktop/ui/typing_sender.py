@@ -56,6 +56,8 @@ class TypingSender(QObject):
         self._clock = clock
         self.policy = TypingPolicy(clock)
         self._user_ref = ""
+        #: The user's conversation typing is shown in ("" = their main one).
+        self._conversation_id = ""
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_tick)
@@ -64,12 +66,17 @@ class TypingSender(QObject):
     def user_ref(self) -> str:
         return self._user_ref
 
-    def set_user(self, user_ref: str) -> None:
-        """Switching user: stop any indicator shown to the previous one."""
-        if user_ref == self._user_ref:
+    @property
+    def conversation_id(self) -> str:
+        return self._conversation_id
+
+    def set_user(self, user_ref: str, conversation_id: str = "") -> None:
+        """Switching user or conversation: stop any indicator shown in the previous one."""
+        if (user_ref, conversation_id) == (self._user_ref, self._conversation_id):
             return
         self._run(self.policy.target_changed())
         self._user_ref = user_ref
+        self._conversation_id = conversation_id
 
     def text_edited(self, text: str) -> None:
         if self._user_ref:
@@ -77,7 +84,8 @@ class TypingSender(QObject):
 
     def message_sent(self) -> None:
         """The message itself ends the indicator; drop queued typing calls for this user."""
-        self._tasks.drop_pending(lambda t: t.kind == "typing" and t.key == self._user_ref)
+        key = self._key()
+        self._tasks.drop_pending(lambda t: t.kind == "typing" and t.key == key)
         self._run(self.policy.message_sent())
 
     def shutdown(self) -> None:
@@ -97,9 +105,15 @@ class TypingSender(QObject):
         else:
             self._timer.start(max(10, int((deadline - self._clock()) * 1000) + 10))
 
+    def _key(self) -> str:
+        """The task key of this target's typing calls (user and conversation)."""
+        cid = self._conversation_id
+        return f"{self._user_ref}\n{cid}" if cid else self._user_ref
+
     def _send(self, command: TypingCommand, *, finish_at_stop: bool = False) -> None:
         api = self._api_getter()
         user_ref = self._user_ref
+        conversation_id = self._conversation_id
         if api is None or not user_ref:
             return
         activity = "typing:start" if command is TypingCommand.START else "typing:stop"
@@ -107,7 +121,7 @@ class TypingSender(QObject):
         send_activity = api.send_activity
 
         def call() -> tuple[str, str]:
-            send_activity(user_ref, activity, sender)
+            send_activity(user_ref, activity, sender, conversation_id=conversation_id)
             return user_ref, activity
 
         self._tasks.submit(
@@ -115,7 +129,7 @@ class TypingSender(QObject):
             self._on_sent,
             self._on_failed,
             kind="typing",
-            key=user_ref,
+            key=self._key(),
             max_age_s=STALE_AFTER_S if command is TypingCommand.START else None,
             finish_at_stop=finish_at_stop,
         )

@@ -16,7 +16,7 @@ from smooch_desktop.ui.sender_panel import error_label, show_error
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
-    from smooch_desktop.api.models import AppUser
+    from smooch_desktop.api.models import AppUser, Conversation
     from smooch_desktop.api.protocol import ConversationApi
 
 USER_SETTLE_MS = 700
@@ -33,6 +33,24 @@ def describe_last_seen(last_seen: float, now: float | None = None) -> str:
     if delta < 48 * 3600:
         return f"seen {int(delta // 3600)} h ago"
     return f"seen {int(delta // 86400)} days ago"
+
+
+def describe_conversation(conversation: Conversation, main: bool, now: float | None = None) -> str:
+    """One line for the conversation picker: name (outside text, one line), kind, activity."""
+    name = inline(conversation.display_name, 60, one_line=True) if conversation.display_name else ""
+    kind = "main conversation" if main else f"{inline(conversation.type, 20, one_line=True)}"
+    parts = [name, kind] if name else [kind.capitalize(), inline(conversation.id, 12)]
+    if conversation.last_updated > 0:
+        delta = max(0.0, (now if now is not None else time.time()) - conversation.last_updated)
+        if delta < 90:
+            parts.append("active just now")
+        elif delta < 3600:
+            parts.append(f"active {int(delta // 60)} min ago")
+        elif delta < 48 * 3600:
+            parts.append(f"active {int(delta // 3600)} h ago")
+        else:
+            parts.append(f"active {int(delta // 86400)} days ago")
+    return " · ".join(parts)
 
 
 def describe_user(user: AppUser) -> str:
@@ -60,9 +78,12 @@ class UserPanel(QWidget):
             emitted before the lookup finishes so typing to the old user stops at once.
         userLoaded(object): the AppUser for the current ID.
         lookupFailed(str): a message for the user (no such user, network problem...).
+        conversationChanged(str): the agent picked another of the user's conversations
+            (v2: a user can have several); "" is their main one. A new user starts on "".
     """
 
     userChanged = Signal(str)
+    conversationChanged = Signal(str)
     userLoaded = Signal(object)
     lookupFailed = Signal(str)
 
@@ -77,6 +98,7 @@ class UserPanel(QWidget):
         self._tasks = tasks
         self._api_getter = api_getter
         self._current = ""
+        self._conversation = ""
         self._user: AppUser | None = None
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
@@ -108,24 +130,41 @@ class UserPanel(QWidget):
         self.warning.setStyleSheet("color: #b26a00;")
         self.warning.hide()
         self.error = error_label()
+        # Shown only for a user with several conversations (v2); item data: the id to
+        # send to, "" for the main one (so the outbox's entries stay version-neutral).
+        self.conversations = QComboBox()
+        self.conversations.setObjectName("conversationCombo")
+        self.conversations.setAccessibleName("Conversation")
+        self.conversations.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.conversations.setMinimumContentsLength(28)
 
         label = QLabel("&User:")
         label.setBuddy(self.combo)
         row = QHBoxLayout()
         row.addWidget(label)
         row.addWidget(self.combo, 1)
+        self.conversation_label = QLabel("C&onversation:")
+        self.conversation_label.setBuddy(self.conversations)
+        conversation_row = QHBoxLayout()
+        conversation_row.addWidget(self.conversation_label)
+        conversation_row.addWidget(self.conversations, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.error)
         layout.addWidget(self.info)
+        layout.addLayout(conversation_row)
         layout.addWidget(self.warning)
+        self._show_conversations(False)
 
         line.textEdited.connect(self._on_edited)
         line.returnPressed.connect(self.commit)
         # Leaving the field (Tab, a click into the message box) settles it at once.
         line.editingFinished.connect(self._on_editing_finished)
         self.combo.activated.connect(self._on_activated)
+        self.conversations.activated.connect(self._on_conversation_activated)
 
     def set_recent(self, recent: list[str]) -> None:
         text = self.combo.currentText()
@@ -140,6 +179,62 @@ class UserPanel(QWidget):
 
     def current_user(self) -> AppUser | None:
         return self._user
+
+    def current_conversation_id(self) -> str:
+        """The conversation replies go to: "" for the user's main one, else its id."""
+        return self._conversation
+
+    def select_conversation(self, conversation_id: str) -> bool:
+        """Pick one of the loaded user's conversations ("" = main); False if not offered."""
+        index = self.conversations.findData(conversation_id)
+        if index < 0:
+            return False
+        self.conversations.setCurrentIndex(index)
+        self._on_conversation_activated(index)
+        return True
+
+    def _show_conversations(self, shown: bool) -> None:
+        self.conversation_label.setVisible(shown)
+        self.conversations.setVisible(shown)
+
+    @Slot(int)
+    def _on_conversation_activated(self, index: int) -> None:
+        data = self.conversations.itemData(index)
+        chosen = data if isinstance(data, str) else ""
+        if chosen == self._conversation:
+            return
+        self._conversation = chosen
+        self.conversationChanged.emit(chosen)
+
+    def _fill_conversations(self, user: AppUser) -> None:
+        """Offer the user's conversations when there is a choice (main one first).
+
+        A looked-up-again user whose picked conversation is gone goes back to the main
+        one, and the panel says so (what was queued for it stays there, kept).
+        """
+        main = user.conversation_id
+        others = [c for c in user.conversations if c.id and c.id != main]
+        self.conversations.clear()
+        if main and others:
+            now = time.time()
+            for conversation in user.conversations:
+                if conversation.id == main:
+                    self.conversations.addItem(describe_conversation(conversation, True, now), "")
+            for conversation in sorted(others, key=lambda c: -c.last_updated):
+                text = describe_conversation(conversation, False, now)
+                self.conversations.addItem(text, conversation.id)
+        index = self.conversations.findData(self._conversation)
+        if index < 0 and self._conversation:
+            self._conversation = ""
+            self.warning.setText(
+                "The conversation you picked no longer exists: replies now go to the user's "
+                "main conversation."
+            )
+            self.warning.show()
+            self.conversationChanged.emit("")
+            index = self.conversations.findData("")
+        self.conversations.setCurrentIndex(max(index, 0))
+        self._show_conversations(self.conversations.count() > 1)
 
     def set_user_ref(self, user_ref: str) -> None:
         self.combo.setEditText(user_ref)
@@ -187,6 +282,10 @@ class UserPanel(QWidget):
             return
         self._current = ref
         self._user = None
+        # A new user starts in their main conversation; the choice is not carried over.
+        self._conversation = ""
+        self.conversations.clear()
+        self._show_conversations(False)
         self.warning.hide()
         self.info.setText("Looking up the user…" if ref else "Type or pick a user to reply to.")
         self.userChanged.emit(ref)
@@ -214,9 +313,13 @@ class UserPanel(QWidget):
         assert isinstance(user, AppUser)
         self._user = user
         self.info.setText(describe_user(user))
+        self.warning.hide()
+        self._fill_conversations(user)
         if not user.reachable_clients:
+            earlier = self.warning.text() if not self.warning.isHidden() else ""
             self.warning.setText(
-                "This user has no channel that can receive messages: a reply will be stored "
+                (earlier + "\n" if earlier else "")
+                + "This user has no channel that can receive messages: a reply will be stored "
                 "but may not reach them until they open a conversation."
             )
             self.warning.show()

@@ -339,7 +339,7 @@ def run_session(
 
         # The end user with hostile name, messages and buttons.
         window.user_panel.set_user_ref("fuzz-user")
-        qtbot.waitUntil(lambda: window._loaded_user == "fuzz-user", timeout=10_000)
+        qtbot.waitUntil(lambda: window.loaded_address[0] == "fuzz-user", timeout=10_000)
         qtbot.waitUntil(lambda: window.user_panel.current_user() is not None, timeout=10_000)
         assert window.model.rowCount() >= 2
         problems += markup_problems(markers)

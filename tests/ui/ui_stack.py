@@ -133,7 +133,7 @@ class UiStack:
         self.wait_history(window, user_ref)
 
     def wait_history(self, window: MainWindow, user_ref: str) -> None:
-        self.qtbot.waitUntil(lambda: window._loaded_user == user_ref, timeout=10_000)
+        self.qtbot.waitUntil(lambda: window.loaded_address[0] == user_ref, timeout=10_000)
 
     @contextmanager
     def api_thread_held(self) -> Iterator[None]:
