@@ -39,7 +39,12 @@ def describe_conversation(conversation: Conversation, main: bool, now: float | N
     """One line for the conversation picker: name (outside text, one line), kind, activity."""
     name = inline(conversation.display_name, 60, one_line=True) if conversation.display_name else ""
     kind = "main conversation" if main else f"{inline(conversation.type, 20, one_line=True)}"
-    parts = [name, kind] if name else [kind.capitalize(), inline(conversation.id, 12)]
+    if name:
+        parts = [name, kind]
+    elif main:
+        parts = [kind.capitalize()]
+    else:  # no name: only its id tells two unnamed ones apart
+        parts = [kind.capitalize(), inline(conversation.id, 12)]
     if conversation.last_updated > 0:
         delta = max(0.0, (now if now is not None else time.time()) - conversation.last_updated)
         if delta < 90:
