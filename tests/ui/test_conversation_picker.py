@@ -176,3 +176,26 @@ def test_a_picked_conversation_that_vanishes_falls_back_to_the_main_one_with_a_w
     assert panel.conversations.isHidden()
     assert "no longer exists" in panel.warning.text() and not panel.warning.isHidden()
     qtbot.waitUntil(lambda: window.loaded_address == (CHLOE, ""), timeout=10_000)
+
+
+def test_a_conversation_name_from_outside_is_one_plain_line_and_short() -> None:
+    from smooch_desktop.api.models import Conversation
+    from smooch_desktop.ui.user_panel import describe_conversation
+
+    now = 1_800_000_000.0
+    hostile = Conversation(
+        id="c1",
+        display_name="<b>Refunds</b>\n\u202eevil" + "x" * 500,
+        last_updated=now - 3 * 86400,
+    )
+    text = describe_conversation(hostile, False, now)
+    assert "\n" not in text
+    # A direction override in the name stays inside its isolate: " · personal" reads right.
+    assert text.startswith("\u2068") and "\u2069 · personal · " in text
+    assert "<b>Refunds</b>" in text  # shown as typed, never as markup (plain combo text)
+    assert len(text) < 120 and text.endswith("active 3 days ago")
+    unnamed = describe_conversation(Conversation(id="5e1f000c0000000000000099"), False, now)
+    assert unnamed.startswith("Personal · 5e1f000c")
+    assert describe_conversation(Conversation(id="m", last_updated=now - 30), True, now) == (
+        "Main conversation · active just now"
+    )
