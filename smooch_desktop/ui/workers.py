@@ -113,7 +113,9 @@ class _Runner(QThread):
                 return
             try:
                 result = task.fn()
-            except Exception as exc:  # every error is reported to the owner, none lost
+            except BaseException as exc:  # every error is reported to the owner, none lost
+                # SystemExit from a library too: letting it end the thread would leave the
+                # queue busy for ever and every later task (sends included) unrun.
                 self.finishedTask.emit(task.id, False, exc)
             else:
                 self.finishedTask.emit(task.id, True, result)

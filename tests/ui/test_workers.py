@@ -361,3 +361,18 @@ def test_a_live_owner_gets_its_result_and_its_error(qtbot: QtBot, queue: TaskQue
         ("result", "7"),
         ("error", "nope"),
     ]
+
+
+@pytest.mark.parametrize("error", [SystemExit(3), GeneratorExit()])
+def test_a_task_raising_a_base_exception_is_reported_and_the_queue_goes_on(
+    qtbot: QtBot, queue: TaskQueue, error: BaseException
+) -> None:
+    owner = Owner()
+
+    def raise_it() -> None:
+        raise error
+
+    queue.submit(raise_it, owner.on_result, owner.on_error)
+    queue.submit(lambda: "after", owner.on_result, owner.on_error)
+    settle(qtbot, queue)
+    assert owner.got == [("error", error), ("result", "after")]
