@@ -317,10 +317,7 @@ class DeliveryEngine:
 
     def _heads(self) -> list[OutboxEntry]:
         """The first active entry of each user: the only one that may be worked on."""
-        heads: dict[str, OutboxEntry] = {}
-        for entry in self.outbox.active(self.profile):
-            heads.setdefault(entry.user_ref, entry)
-        return list(heads.values())
+        return self.outbox.heads(self.profile)
 
     def next_due(self) -> float | None:
         """The earliest time (engine clock) at which :meth:`step` has work; None if none."""
@@ -329,7 +326,7 @@ class DeliveryEngine:
 
     def has_pending(self) -> bool:
         """True while any message of this profile is queued, sending or unknown."""
-        return bool(self.outbox.active(self.profile))
+        return self.outbox.has_active(self.profile)
 
     # Work ---------------------------------------------------------------------------------
 

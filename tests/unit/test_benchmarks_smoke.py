@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-SCRIPTS = ["bench_startup.py", "bench_gui_stall.py", "bench_typing.py", "bench_avatars.py"]
+SCRIPTS = [
+    "bench_startup.py",
+    "bench_gui_stall.py",
+    "bench_typing.py",
+    "bench_avatars.py",
+    "bench_outbox.py",
+]
 
 
 @pytest.mark.slow

@@ -70,7 +70,7 @@ def test_an_outbox_written_by_schema_1_is_migrated_to_profile_ids(tmp_path: Path
             legacy_profile_id("Sandbox"),
             legacy_profile_id("Gone profile"),
         }
-        # Schema 3: every earlier entry went to the user's main conversation.
+        # Schema 3 on: every earlier entry went to the user's main conversation.
         assert {e.conversation_id for e in entries} == {""}
         prod = outbox.all_entries(legacy_profile_id("Prod"))
         assert [(e.user_ref, e.message.text, e.state) for e in prod] == [
@@ -88,7 +88,7 @@ def test_an_outbox_written_by_schema_1_is_migrated_to_profile_ids(tmp_path: Path
         # New entries continue after the old ones.
         assert outbox.enqueue(legacy_profile_id("Prod"), "alice", msg("new")).seq == 7
         assert [e.message.text for e in outbox.recover()] == ["In flight to Alice"]
-    assert user_version(path) == 3
+    assert user_version(path) == 4
     with Outbox(path) as again:  # migrated once: reopening changes nothing
         assert len(again.all_entries(legacy_profile_id("Prod"))) == 5
 

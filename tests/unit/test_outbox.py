@@ -519,3 +519,41 @@ def test_sigkill_during_a_burst_loses_no_returned_enqueue(tmp_path: Path) -> Non
         assert len(stored) - len(returned) in (0, 1)
         seqs = [e.seq for e in box.all_entries()]
         assert seqs == sorted(set(seqs))
+
+
+def test_heads_are_each_users_first_active_entry_as_the_engine_needs_them(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    rng = random.Random(7)
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        for n in range(300):
+            entry = outbox.enqueue(rng.choice("pq"), f"u{rng.randrange(6)}", msg(f"m{n}"))
+            fate = rng.random()
+            if fate < 0.6:
+                outbox.mark_sending(entry.client_id)
+                if fate < 0.3:
+                    outbox.mark_sent(entry.client_id, f"s{n}", 1.0)
+                elif fate < 0.45:
+                    outbox.mark_failed(
+                        entry.client_id, status=400, code="x", text="no", retryable=False
+                    )
+                elif fate < 0.5:
+                    outbox.mark_unknown(entry.client_id, "dropped", verify_at=2.0)
+        for profile in "pq":
+            expected: dict[str, str] = {}
+            for entry in outbox.active(profile):
+                expected.setdefault(entry.user_ref, entry.client_id)
+            assert [e.client_id for e in outbox.heads(profile)] == list(expected.values())
+            assert outbox.has_active(profile) == bool(expected)
+        assert outbox.heads("nobody") == [] and not outbox.has_active("nobody")
+        # The heads come from the index of active entries, not a scan of every row: the
+        # statement heads() really runs (traced with its values) is planned on it.
+        statements: list[str] = []
+        outbox._conn.set_trace_callback(statements.append)
+        outbox.heads("p")
+        outbox._conn.set_trace_callback(None)
+        [statement] = [s for s in statements if "MIN(seq)" in s]
+        plan = outbox._conn.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
+        assert any("outbox_active" in str(row) for row in plan), plan

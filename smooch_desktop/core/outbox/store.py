@@ -198,6 +198,7 @@ def _create_tables(conn: sqlite3.Connection) -> None:
     )
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_line ON outbox (profile, user_ref, seq)")
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq)")
+    _index_active_entries(conn)
     # seq survives pruning: a counter, not MAX(seq) + 1.
     conn.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
     conn.execute("INSERT OR IGNORE INTO counters VALUES ('seq', 0)")
@@ -214,10 +215,24 @@ def _add_conversation_id(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE outbox ADD COLUMN conversation_id TEXT NOT NULL DEFAULT ''")
 
 
+#: The states of :data:`ACTIVE_STATES` as an SQL list: a partial index is used only by a
+#: query whose WHERE repeats its condition literally (parameters can't prove it).
+_ACTIVE_SQL: Final = "(" + ", ".join(f"'{state.value}'" for state in sorted(ACTIVE_STATES)) + ")"
+
+
+def _index_active_entries(conn: sqlite3.Connection) -> None:
+    """3 → 4: an index of the active entries alone, by user and seq, so the delivery
+    engine's heads (:meth:`Outbox.heads`) are read without visiting the queued rows."""
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS outbox_active ON outbox (profile, user_ref, seq)"
+        f" WHERE state IN {_ACTIVE_SQL}"
+    )
+
+
 #: ``synchronous=FULL``: a commit is a message the user saw leave the composer.
 _FORMAT: Final = sqlite_store.StoreFormat(
     create=_create_tables,
-    steps=(_profile_names_to_ids, _add_conversation_id),
+    steps=(_profile_names_to_ids, _add_conversation_id, _index_active_entries),
     too_new=OutboxTooNew,
     synchronous="FULL",
     timeout_s=10.0,
@@ -397,6 +412,31 @@ class Outbox:
             f"WHERE profile = ? AND state IN ({marks}) ORDER BY seq",
             (profile, *sorted(ACTIVE_STATES)),
         )
+
+    def heads(self, profile: str) -> list[OutboxEntry]:
+        """The first active entry (lowest ``seq``) of each user of ``profile``, by ``seq``.
+
+        What the delivery engine looks at on every step: only a user's head may be worked
+        on. Answered from the ``outbox_active`` index, reading just the heads' rows, so a
+        step stays cheap with thousands queued (``benchmarks/bench_outbox.py``).
+        """
+        heads = (
+            f"SELECT MIN(seq) FROM outbox WHERE profile = ? AND state IN {_ACTIVE_SQL}"
+            " GROUP BY user_ref"
+        )
+        return self._query(f"WHERE seq IN ({heads}) ORDER BY seq", (profile,))
+
+    def has_active(self, profile: str) -> bool:
+        """Whether any entry of ``profile`` is queued, sending or unknown."""
+        with self._lock:
+            if self._closed:
+                raise OutboxError("The outbox is closed.")
+            row = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE profile = ?"
+                f" AND state IN {_ACTIVE_SQL})",
+                (profile,),
+            ).fetchone()
+        return bool(row[0])
 
     def open_counts(self, profile: str) -> dict[str, int]:
         """How many entries of ``profile`` are not delivered, per state (no zero counts)."""
