@@ -12,7 +12,8 @@
 * A file SQLite says is not a database, or corrupt, is renamed aside
   (``NAME.corrupt-YYYYmmdd-HHMMSS``, its ``-wal``/``-shm`` beside it), never deleted, and
   a fresh file is started: a damaged file must not keep the app from starting
-  (docs/architecture.md#never-lost).
+  (docs/architecture.md#never-lost). A ``-wal`` found at opening is copied first, since
+  SQLite deletes it when the connection to a damaged file closes.
 
 This module must not hold either store's tables, queries or migration steps (they live
 in :mod:`smooch_desktop.core.outbox` and :mod:`smooch_desktop.core.drafts`), nor what a
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -96,13 +98,52 @@ def open_store(path: Path, fmt: StoreFormat) -> tuple[sqlite3.Connection, Path |
     Returns the connection and where a damaged file was moved (None if it was not).
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    kept_wal = _copy_wal(path)
     try:
-        return connect(path, fmt), None
-    except sqlite3.DatabaseError as exc:
-        if not is_damaged(exc):
-            raise
-    aside = set_aside(path)
-    return connect(path, fmt), aside
+        try:
+            return connect(path, fmt), None
+        except sqlite3.DatabaseError as exc:
+            if not is_damaged(exc):
+                raise
+        aside = set_aside(path)
+        if kept_wal is not None and not Path(f"{aside}-wal").exists():
+            # SQLite removed the -wal when the failed connection closed: put the copy
+            # beside the damaged file, where it belongs (its unsaved changes are in it).
+            os.replace(kept_wal, f"{aside}-wal")
+            kept_wal = None
+        return connect(path, fmt), aside
+    finally:
+        if kept_wal is not None:
+            with contextlib.suppress(OSError):
+                kept_wal.unlink()
+
+
+def _copy_wal(path: Path) -> Path | None:
+    """A private copy of ``path``'s ``-wal`` if one is there (left by a crash), else None.
+
+    A ``-wal`` holds commits not yet copied into the main file. If the main file turns
+    out damaged, SQLite deletes the ``-wal`` as the failed connection closes, so without
+    this copy those commits (messages that left the composer) would be gone before the
+    file could be set aside. A clean close leaves no ``-wal``: normally nothing to copy.
+    """
+    wal = Path(f"{path}-wal")
+    copy = Path(f"{path}-wal.before-open")
+    try:
+        if wal.stat().st_size == 0:
+            return None
+        with contextlib.suppress(FileNotFoundError):
+            copy.unlink()  # one left by a process killed right here
+        fd = os.open(copy, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as out, wal.open("rb") as source:
+            shutil.copyfileobj(source, out)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        # No room for the copy (a full disk): open as before rather than not at all.
+        with contextlib.suppress(OSError):
+            copy.unlink()
+        return None
+    return copy
 
 
 def is_damaged(exc: sqlite3.DatabaseError) -> bool:

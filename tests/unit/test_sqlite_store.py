@@ -253,3 +253,48 @@ def test_set_aside_takes_the_wal_and_shm_along(tmp_path: Path) -> None:
         b"shm",
     ]
     assert not any(Path(f"{path}{s}").exists() for s in ("", "-wal", "-shm"))
+
+
+def test_a_damaged_file_keeps_the_commits_of_its_wal_beside_it(tmp_path: Path) -> None:
+    """After a crash the newest messages are in the ``-wal`` only; if the main file is
+    then found damaged, that ``-wal`` goes aside with it (SQLite itself deletes it when
+    the failed connection closes), so the messages can still be recovered from it."""
+    import shutil
+
+    from smooch_desktop.api.models import OutgoingMessage
+
+    source = tmp_path / "live" / "outbox.sqlite3"
+    source.parent.mkdir()
+    with Outbox(source) as outbox:
+        outbox.enqueue("p", "u", OutgoingMessage("checkpointed"))
+    live = Outbox(source)
+    try:
+        live.enqueue("p", "u", OutgoingMessage("only in the wal"))
+        path = tmp_path / "outbox.sqlite3"
+        shutil.copyfile(source, path)  # the files as a crash right now would leave them
+        wal = Path(f"{source}-wal").read_bytes()
+        Path(f"{path}-wal").write_bytes(wal)
+    finally:
+        live.close()
+    assert b"only in the wal" in wal
+    path.write_bytes(b"not a database any more " * 200)  # the main file is damaged
+
+    with Outbox(path) as fresh:
+        aside = fresh.recovered_from
+        assert aside is not None and fresh.all_entries() == []
+    assert Path(f"{aside}-wal").read_bytes() == wal
+    assert not Path(f"{path}-wal.before-open").exists()
+    if POSIX:
+        assert stat.S_IMODE(Path(f"{aside}-wal").stat().st_mode) == 0o600
+
+
+def test_a_healthy_file_opened_after_a_crash_leaves_no_copy_of_its_wal(tmp_path: Path) -> None:
+    from smooch_desktop.api.models import OutgoingMessage
+
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        outbox.enqueue("p", "u", OutgoingMessage("kept"))
+    Path(f"{path}-wal").write_bytes(b"")  # an empty -wal: nothing to copy
+    with Outbox(path) as again:
+        assert [e.message.text for e in again.all_entries()] == ["kept"]
+    assert sorted(p.name for p in tmp_path.iterdir() if "before-open" in p.name) == []
