@@ -61,6 +61,28 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _dicts(value: Any) -> tuple[dict[str, Any], ...]:
+    """The objects of a list (other entries dropped); () for anything but a list."""
+    return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
+
+
+def _coordinates(value: Any) -> tuple[float, float] | None:
+    """``{lat, long}`` as (latitude, longitude) if both are numbers in range, else None."""
+    body = _dict(value)
+    lat, long = body.get("lat"), body.get("long")
+    if isinstance(lat, bool) or isinstance(long, bool):
+        return None
+    if not isinstance(lat, int | float) or not isinstance(long, int | float):
+        return None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= long <= 180.0):
+        return None
+    return float(lat), float(long)
+
+
+def _size(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 @dataclass(frozen=True)
 class Sender:
     """How the business appears: display name, email (for Gravatar) and avatar override."""
@@ -227,6 +249,18 @@ class Message:
     media_type: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     actions: tuple[dict[str, Any], ...] = ()
+    #: Carousel / list items as the server sent them (v1 and v2 share the item shape:
+    #: ``title``, ``description``, ``mediaUrl``, ``mediaType``, ``actions``…).
+    items: tuple[dict[str, Any], ...] = ()
+    #: A user's reply to a ``reply`` button carries that button's payload.
+    payload: str = ""
+    #: A location message's (latitude, longitude); None if absent or out of range.
+    coordinates: tuple[float, float] | None = None
+    #: Form / form response fields as sent (``name``, ``label``, ``text``/``email``…).
+    fields: tuple[dict[str, Any], ...] = ()
+    #: Image/file description (v2 ``altText``) and size in bytes (v2 ``mediaSize``; 0: unknown).
+    alt_text: str = ""
+    media_size: int = 0
 
     @property
     def is_business(self) -> bool:
@@ -260,6 +294,12 @@ class Message:
             actions=tuple(a for a in actions if isinstance(a, dict))
             if isinstance(actions, list)
             else (),
+            items=_dicts(body.get("items")),
+            payload=_str(body.get("payload")),
+            coordinates=_coordinates(body.get("coordinates")),
+            fields=_dicts(body.get("fields")),
+            alt_text=_str(body.get("altText")),
+            media_size=_size(body.get("mediaSize")),
         )
 
     @classmethod
@@ -287,6 +327,12 @@ class Message:
             actions=tuple(a for a in actions if isinstance(a, dict))
             if isinstance(actions, list)
             else (),
+            items=_dicts(content.get("items")),
+            payload=_str(content.get("payload")),
+            coordinates=_coordinates(content.get("coordinates")),
+            fields=_dicts(content.get("fields")),
+            alt_text=_str(content.get("altText")),
+            media_size=_size(content.get("mediaSize")),
         )
 
 
@@ -306,6 +352,9 @@ class OutgoingMessage:
     media_url: str = ""
     media_type: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Carousel / list items (``type`` carousel or list): ``title``, ``description``,
+    #: ``mediaUrl``, ``mediaType``, ``actions`` — the same shape in v1.1 and v2.
+    items: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

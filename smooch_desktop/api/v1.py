@@ -27,6 +27,8 @@ def outgoing_to_v1(message: OutgoingMessage) -> dict[str, Any]:
         body["avatarUrl"] = sender.avatar_url
     if message.actions:
         body["actions"] = [dict(a) for a in message.actions]
+    if message.items:
+        body["items"] = [dict(i) for i in message.items]
     if message.media_url:
         body["mediaUrl"] = message.media_url
     if message.media_type:

@@ -245,6 +245,8 @@ def outgoing_to_v2(
         content["mediaUrl"] = message.media_url
     if message.actions:
         content["actions"] = [dict(a) for a in message.actions]
+    if message.items:
+        content["items"] = [dict(i) for i in message.items]
     body: dict[str, Any] = {
         "author": business_author(message.sender, avatar_for_email=avatar_for_email),
         "content": content,

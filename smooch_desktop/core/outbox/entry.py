@@ -134,6 +134,7 @@ def message_to_json(message: OutgoingMessage) -> str:
         "media_url": message.media_url,
         "media_type": message.media_type,
         "metadata": dict(message.metadata),
+        "items": [dict(i) for i in message.items],
     }
     try:
         return json.dumps(_clean(data), sort_keys=True, allow_nan=False)
@@ -157,6 +158,7 @@ def message_from_json(raw: str) -> OutgoingMessage:
         media_url=data.get("media_url", ""),
         media_type=data.get("media_type", ""),
         metadata=dict(data.get("metadata") or {}),
+        items=tuple(data.get("items") or ()),
     )
 
 
@@ -173,4 +175,5 @@ def with_wire_id(
         media_url=message.media_url,
         media_type=message.media_type,
         metadata=metadata,
+        items=message.items,
     )
