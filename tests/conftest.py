@@ -3,6 +3,8 @@
 * Every test gets its own data, cache and QSettings directories (environment variables
   read by :mod:`smooch_desktop.core.paths` and the UI settings wrapper).
 * ``sandbox`` is a real sandbox server on a loopback port 0; tests talk real HTTP to it.
+* ``api_version`` runs a test that asks for it once on v1.1 and once on v2 (the sandbox
+  serves both from one store).
 * No test may leave a QThread running or a QTimer active behind it (``qt_leaks.py``).
 """
 
@@ -46,3 +48,12 @@ def sandbox() -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["v1.1", "v2"])
+def api_version(request: pytest.FixtureRequest) -> str:
+    """The API version the test speaks ("v1.1" or "v2"): a test that asks for it runs on
+    both, against the one sandbox store behind both (the UI stack of ``tests/ui`` uses it
+    for every window it builds)."""
+    version: str = request.param
+    return version

@@ -6,9 +6,12 @@
 * :class:`TrickleServer` — answers every request by trickling one byte every 0.1 s from
   a chosen point (status line, headers, body, or a TLS handshake record) for up to
   ``limit_s``, and records whether the client left first or the trickle ran its course.
-* :class:`V2OnlyApi` — a host that speaks only API v2: every request outside ``/v2/``
-  (and ``/sc/v2/``) gets the 404 a v2 host gives for a path it does not have, in v2's
-  ``errors[]`` envelope (the OpenAPI spec's error shape). It records the paths asked for.
+* :class:`OneVersionApi` — a host that speaks only one API version. :func:`v2_only_api`:
+  every request outside ``/v2/`` (and ``/sc/v2/``) gets the 404 a v2 host gives for a
+  path it does not have, in v2's ``errors[]`` envelope (the OpenAPI spec's error shape).
+  :func:`v1_only_api` the other way round: outside ``/v1/`` and ``/v1.1/`` a 404 in v1's
+  ``{"error": …}`` envelope. Inside its own version every request is refused with a 401
+  in that version's envelope. It records the paths asked for.
 """
 
 from __future__ import annotations
@@ -173,12 +176,28 @@ def trickle_server(start: bytes, limit_s: float = 8.0) -> Iterator[TrickleServer
         thread.join(5)
 
 
-# --- a host that speaks only v2 --------------------------------------------------------------
+# --- a host that speaks only one API version ------------------------------------------------
+
+#: Per version: the path prefixes it serves, its 401 for those and its 404 for the rest.
+_ONE_VERSION_ANSWERS: dict[str, tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]] = {
+    "v2": (
+        ("/v2/", "/sc/v2/"),
+        {"errors": [{"code": "unauthorized", "title": "Authorization is required"}]},
+        {"errors": [{"code": "not_found", "title": "Not Found"}]},
+    ),
+    "v1.1": (
+        ("/v1/", "/v1.1/"),
+        {"error": {"code": "unauthorized", "description": "Authorization is required"}},
+        {"error": {"code": "not_found", "description": "Resource not found"}},
+    ),
+}
 
 
 @dataclass
-class V2OnlyApi:
+class OneVersionApi:
     server: ThreadingHTTPServer
+    #: The one version it speaks: "v2" or "v1.1".
+    speaks: str
     #: Every request path, in order.
     paths: list[str] = field(default_factory=list)
 
@@ -191,9 +210,9 @@ class V2OnlyApi:
         return f"127.0.0.1:{self.server.server_address[1]}"
 
 
-class _V2OnlyHandler(BaseHTTPRequestHandler):
+class _OneVersionHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    api: V2OnlyApi
+    api: OneVersionApi
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -203,12 +222,9 @@ class _V2OnlyHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        v2 = self.path.startswith(("/v2/", "/sc/v2/"))
-        status, body = (
-            (401, {"errors": [{"code": "unauthorized", "title": "Authorization is required"}]})
-            if v2
-            else (404, {"errors": [{"code": "not_found", "title": "Not Found"}]})
-        )
+        prefixes, unauthorized, not_found = _ONE_VERSION_ANSWERS[self.api.speaks]
+        own = self.path.startswith(prefixes)
+        status, body = (401, unauthorized) if own else (404, not_found)
         raw = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -220,13 +236,27 @@ class _V2OnlyHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def v2_only_api() -> Iterator[V2OnlyApi]:
-    """A loopback host that has only ``/v2/…`` routes (see :class:`V2OnlyApi`)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _V2OnlyHandler)
+def v2_only_api() -> Iterator[OneVersionApi]:
+    """A loopback host that has only ``/v2/…`` routes (see :class:`OneVersionApi`)."""
+    with one_version_api("v2") as api:
+        yield api
+
+
+@contextmanager
+def v1_only_api() -> Iterator[OneVersionApi]:
+    """A loopback host that has only ``/v1/…`` and ``/v1.1/…`` routes."""
+    with one_version_api("v1.1") as api:
+        yield api
+
+
+@contextmanager
+def one_version_api(speaks: str) -> Iterator[OneVersionApi]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneVersionHandler)
     server.daemon_threads = True
-    api = V2OnlyApi(server)
-    server.RequestHandlerClass = type("_BoundV2OnlyHandler", (_V2OnlyHandler,), {"api": api})
-    thread = threading.Thread(target=server.serve_forever, name="v2-only-api", daemon=True)
+    api = OneVersionApi(server, speaks)
+    bound = type("_BoundOneVersionHandler", (_OneVersionHandler,), {"api": api})
+    server.RequestHandlerClass = bound
+    thread = threading.Thread(target=server.serve_forever, name=f"{speaks}-only-api", daemon=True)
     thread.start()
     try:
         yield api

@@ -58,14 +58,6 @@ def leak_guard(qapp: QApplication) -> Iterator[None]:
     assert len(workers._ORPHANS) == before_orphans, "a worker thread outlived its stop()"
 
 
-@pytest.fixture(params=["v1.1", "v2"])
-def api_version(request: pytest.FixtureRequest) -> str:
-    """The API version the test's stack speaks: every test built on the stack runs on v1.1
-    and on v2, against the one sandbox store behind both."""
-    version: str = request.param
-    return version
-
-
 @pytest.fixture
 def stack_factory(
     sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str

@@ -53,7 +53,7 @@ SERVICE = appinfo.KEYRING_SERVICE
 W = TypeVar("W", bound=QWidget)
 
 
-from loopback_servers import v2_only_api  # noqa: E402
+from loopback_servers import v1_only_api, v2_only_api  # noqa: E402
 from memory_keyring import MemoryKeyring, ReadOnlyKeyring  # noqa: E402
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -153,11 +153,14 @@ def fill(
     app_id: str = "app_1",
     key_id: str = "app_key_1",
     secret: str | None = SECRET,
+    version: str | None = None,
 ) -> None:
     type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), name)
     if url is not None:
         choose(child(dialog, QComboBox, "regionCombo"), "custom")
         type_into(qtbot, child(dialog, QLineEdit, "baseUrlEdit"), url)
+    if version is not None:
+        choose(child(dialog, QComboBox, "apiVersionCombo"), version)
     type_into(qtbot, child(dialog, QLineEdit, "appIdEdit"), app_id)
     type_into(qtbot, child(dialog, QLineEdit, "keyIdEdit"), key_id)
     if secret is not None:
@@ -179,6 +182,18 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def probe_path(api_version: str, app_id: str) -> str:
+    """The path of the connection test's one request in ``api_version``: a user that can't
+    exist, whose "not found" proves host, app and key."""
+    users = "appusers" if api_version == "v1.1" else "users"
+    return f"/{api_version}/apps/{app_id}/{users}/smooch-desktop-connection-check"
+
+
+def api_paths(sandbox: Any) -> list[str]:
+    """Every API request path the sandbox has logged, in order."""
+    return [str(e["path"]) for e in sandbox.log()]
 
 
 def save(qtbot: QtBot, dialog: ConnectionDialog) -> None:
@@ -313,10 +328,11 @@ def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain
     session_secrets: SessionSecrets,
     open_dialog: Callable[..., ConnectionDialog],
     caplog: pytest.LogCaptureFixture,
+    api_version: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     dialog = open_dialog()
-    fill(qtbot, dialog, name="Local", url="http://127.0.0.1:8080/")
+    fill(qtbot, dialog, name="Local", url="http://127.0.0.1:8080/", version=api_version)
     save(qtbot, dialog)
 
     assert dialog.result() == QDialog.DialogCode.Accepted
@@ -328,7 +344,7 @@ def test_save_writes_the_profile_to_settings_and_the_secret_only_to_the_keychain
             app_id="app_1",
             key_id="app_key_1",
             auth=AuthMethod.BASIC,
-            api_version=ApiVersion.V1_1,
+            api_version=ApiVersion(api_version),
             id=settings.profiles()[0].id,  # a new profile's random id, kept from now on
         )
     ]
@@ -349,15 +365,18 @@ def test_enter_saves_and_escape_cancels(
     memory_keyring: MemoryKeyring,
     settings: AppSettings,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     dialog = open_dialog()
-    fill(qtbot, dialog, name="Keyboard")
+    fill(qtbot, dialog, name="Keyboard", version=api_version)
     with qtbot.waitSignal(dialog.profileSaved, timeout=5000) as blocker:
         QTest.keyClick(child(dialog, QLineEdit, "appIdEdit"), Qt.Key.Key_Return)
     assert blocker.args == ["Keyboard"]
+    assert settings.profiles()[0].api_version is ApiVersion(api_version)
 
     second = open_dialog(select="Keyboard")
     type_into(qtbot, child(second, QLineEdit, "appIdEdit"), "app_changed")
+    assert child(second, QComboBox, "apiVersionCombo").currentData() == api_version
     with qtbot.waitSignal(second.rejected, timeout=2000):
         QTest.keyClick(second, Qt.Key.Key_Escape)
     assert settings.profiles()[0].app_id == "app_1"
@@ -368,8 +387,11 @@ def test_existing_secret_is_kept_and_a_rename_moves_its_entry(
     memory_keyring: MemoryKeyring,
     settings: AppSettings,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
-    settings.save_profiles([Profile("Old", app_id="app_1", key_id="app_key_1")])
+    settings.save_profiles(
+        [Profile("Old", app_id="app_1", key_id="app_key_1", api_version=ApiVersion(api_version))]
+    )
     memory_keyring.entries[(SERVICE, account_for("Old", "app_key_1"))] = SECRET
     dialog = open_dialog(select="Old")
     secret = child(dialog, QLineEdit, "secretEdit")
@@ -380,6 +402,7 @@ def test_existing_secret_is_kept_and_a_rename_moves_its_entry(
     type_into(qtbot, child(dialog, QLineEdit, "nameEdit"), "New")
     save(qtbot, dialog)
     assert [p.name for p in settings.profiles()] == ["New"]
+    assert settings.profiles()[0].api_version is ApiVersion(api_version)
     assert memory_keyring.entries == {(SERVICE, account_for("New", "app_key_1")): SECRET}
 
 
@@ -452,8 +475,12 @@ def test_duplicate_copies_values_and_reuses_the_stored_secret(
     memory_keyring: MemoryKeyring,
     settings: AppSettings,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
-    settings.save_profiles([Profile("Prod", region=Region.EU, app_id="app_1", key_id="app_key_1")])
+    version = ApiVersion(api_version)
+    settings.save_profiles(
+        [Profile("Prod", region=Region.EU, app_id="app_1", key_id="app_key_1", api_version=version)]
+    )
     memory_keyring.entries[(SERVICE, account_for("Prod", "app_key_1"))] = SECRET
     dialog = open_dialog()
     QTest.mouseClick(
@@ -461,8 +488,10 @@ def test_duplicate_copies_values_and_reuses_the_stored_secret(
     )
     assert child(dialog, QLineEdit, "nameEdit").text() == "Prod (copy)"
     assert child(dialog, QComboBox, "regionCombo").currentData() == "eu"
+    assert child(dialog, QComboBox, "apiVersionCombo").currentData() == api_version
     save(qtbot, dialog)
     assert [p.name for p in settings.profiles()] == ["Prod", "Prod (copy)"]
+    assert [p.api_version for p in settings.profiles()] == [version, version]
     assert settings.active_profile_name() == "Prod (copy)"
     assert memory_keyring.entries == {
         (SERVICE, account_for("Prod", "app_key_1")): SECRET,
@@ -568,6 +597,7 @@ def test_connection_test_success_with_basic_auth(
     memory_keyring: MemoryKeyring,
     sandbox: Any,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     dialog = open_dialog()
     fill(
@@ -577,10 +607,12 @@ def test_connection_test_success_with_basic_auth(
         app_id=sandbox.app_id,
         key_id=sandbox.key_id,
         secret=sandbox.secret,
+        version=api_version,
     )
     host = sandbox.base_url.removeprefix("http://")
     assert run_connection_test(qtbot, dialog) == f"Connected: app {sandbox.app_id} on {host}"
     assert memory_keyring.entries == {}  # testing saves nothing
+    assert api_paths(sandbox) == [probe_path(api_version, sandbox.app_id)]
 
 
 def test_connection_test_success_with_jwt(
@@ -588,6 +620,7 @@ def test_connection_test_success_with_jwt(
     memory_keyring: MemoryKeyring,
     sandbox: Any,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     dialog = open_dialog()
     fill(
@@ -597,6 +630,7 @@ def test_connection_test_success_with_jwt(
         app_id=sandbox.app_id,
         key_id=sandbox.key_id,
         secret=sandbox.secret,
+        version=api_version,
     )
     choose(child(dialog, QComboBox, "authCombo"), "jwt")
     assert run_connection_test(qtbot, dialog).startswith(f"Connected: app {sandbox.app_id} on ")
@@ -612,6 +646,7 @@ def test_connection_test_uses_the_stored_secret_when_none_is_typed(
     settings: AppSettings,
     sandbox: Any,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     settings.save_profiles(
         [
@@ -621,12 +656,14 @@ def test_connection_test_uses_the_stored_secret_when_none_is_typed(
                 base_url=sandbox.base_url,
                 app_id=sandbox.app_id,
                 key_id=sandbox.key_id,
+                api_version=ApiVersion(api_version),
             )
         ]
     )
     memory_keyring.entries[(SERVICE, account_for("Sandbox", sandbox.key_id))] = sandbox.secret
     dialog = open_dialog()
     assert run_connection_test(qtbot, dialog).startswith("Connected: ")
+    assert api_paths(sandbox) == [probe_path(api_version, sandbox.app_id)]
 
 
 def test_connection_test_wrong_secret(
@@ -634,6 +671,7 @@ def test_connection_test_wrong_secret(
     memory_keyring: MemoryKeyring,
     sandbox: Any,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     dialog = open_dialog()
     fill(
@@ -643,6 +681,7 @@ def test_connection_test_wrong_secret(
         app_id=sandbox.app_id,
         key_id=sandbox.key_id,
         secret="not-the-secret",
+        version=api_version,
     )
     assert run_connection_test(qtbot, dialog) == (
         "The key ID or secret was not accepted (401 unauthorized: Invalid key id or secret)."
@@ -654,6 +693,7 @@ def test_connection_test_unknown_app(
     memory_keyring: MemoryKeyring,
     sandbox: Any,
     open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     dialog = open_dialog()
     fill(
@@ -663,18 +703,24 @@ def test_connection_test_unknown_app(
         app_id="app_does_not_exist",
         key_id=sandbox.key_id,
         secret=sandbox.secret,
+        version=api_version,
     )
+    # The server's own code: v1.1 says not_found, v2 (the spec) app_not_found.
+    code = "not_found" if api_version == "v1.1" else "app_not_found"
     assert run_connection_test(qtbot, dialog).startswith(
-        "App not found (404 not_found: App not found). Check the App ID"
+        f"App not found (404 {code}: App not found). Check the App ID"
     )
 
 
 def test_connection_test_unreachable_host(
-    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    open_dialog: Callable[..., ConnectionDialog],
+    api_version: str,
 ) -> None:
     dialog = open_dialog()
     port = closed_port()
-    fill(qtbot, dialog, url=f"http://127.0.0.1:{port}")
+    fill(qtbot, dialog, url=f"http://127.0.0.1:{port}", version=api_version)
     text = run_connection_test(qtbot, dialog)
     assert text.startswith("The server can't be reached: ")
     assert f"127.0.0.1:{port}: the connection was refused" in text
@@ -872,6 +918,74 @@ def test_connection_test_tells_a_v2_only_host_from_bad_credentials(
             "can't be used until then."
         )
         assert host.paths == ["/v1.1/apps/app_1/appusers/smooch-desktop-connection-check"]
+
+
+def test_connection_test_names_v2_for_a_v2_only_host_and_then_judges_the_key(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    # This build speaks v2: the mismatch says to choose it, and once chosen, the host's
+    # answer is about the key, not the version.
+    with v2_only_api() as host:
+        dialog = open_dialog()
+        fill(qtbot, dialog, url=host.base_url, version="v1.1")
+        assert run_connection_test(qtbot, dialog) == (
+            "This host speaks API v2, not v1.1: it answered in v2's format (404 not_found: "
+            "Not Found). Choose API version v2 and test again."
+        )
+        choose(child(dialog, QComboBox, "apiVersionCombo"), "v2")
+        assert run_connection_test(qtbot, dialog) == (
+            "The key ID or secret was not accepted (401 unauthorized: Authorization is required)."
+        )
+        assert host.paths == [
+            probe_path("v1.1", "app_1"),
+            probe_path("v2", "app_1"),
+        ]
+
+
+def test_connection_test_names_v1_1_for_a_host_without_v2(
+    qtbot: QtBot, memory_keyring: MemoryKeyring, open_dialog: Callable[..., ConnectionDialog]
+) -> None:
+    with v1_only_api() as host:
+        dialog = open_dialog()
+        fill(qtbot, dialog, url=host.base_url, version="v2")
+        text = run_connection_test(qtbot, dialog)
+        assert text == (
+            "This host speaks API v1.1, not v2: it answered in v1.1's format (404 not_found: "
+            "Resource not found). Choose API version v1.1 and test again."
+        )
+        assert "key" not in text.lower() and SECRET not in text
+        choose(child(dialog, QComboBox, "apiVersionCombo"), "v1.1")
+        assert run_connection_test(qtbot, dialog) == (
+            "The key ID or secret was not accepted (401 unauthorized: Authorization is required)."
+        )
+        assert host.paths == [probe_path("v2", "app_1"), probe_path("v1.1", "app_1")]
+
+
+def test_connection_test_on_the_zendesk_form_of_the_sandbox_v2(
+    qtbot: QtBot,
+    memory_keyring: MemoryKeyring,
+    sandbox: Any,
+    open_dialog: Callable[..., ConnectionDialog],
+) -> None:
+    # A Zendesk host is https://{subdomain}.zendesk.com/sc; the sandbox serves the same
+    # /sc/v2/… form on loopback, reached here as a custom URL.
+    dialog = open_dialog()
+    fill(
+        qtbot,
+        dialog,
+        url=sandbox.base_url + "/sc",
+        app_id=sandbox.app_id,
+        key_id=sandbox.key_id,
+        secret=sandbox.secret,
+        version="v2",
+    )
+    host = sandbox.base_url.removeprefix("http://")
+    assert run_connection_test(qtbot, dialog) == f"Connected: app {sandbox.app_id} on {host}"
+    assert api_paths(sandbox) == ["/sc" + probe_path("v2", sandbox.app_id)]
+    type_into(qtbot, child(dialog, QLineEdit, "secretEdit"), "not-the-secret")
+    assert run_connection_test(qtbot, dialog) == (
+        "The key ID or secret was not accepted (401 unauthorized: Invalid key id or secret)."
+    )
 
 
 def test_render_screenshot(

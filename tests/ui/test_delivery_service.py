@@ -1,4 +1,8 @@
-"""DeliveryService at start-up: recovery first, then delivered replies of long ago are pruned."""
+"""DeliveryService at start-up: recovery first, then delivered replies of long ago are pruned.
+
+Runs on v1.1 and v2 (``api_version``): the service gets the adapter a session of that
+version gets.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.models import OutgoingMessage, Sender
-from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.core.outbox import SENT_RETENTION_S, EntryState, Outbox
+from smooch_desktop.ui.controller import connect_api
 from smooch_desktop.ui.delivery import DeliveryService
 from smooch_desktop.ui.workers import TaskQueue
 
@@ -18,7 +23,7 @@ def message(text: str) -> OutgoingMessage:
 
 
 def test_start_up_forgets_replies_delivered_long_ago_and_nothing_else(
-    qapp: Any, sandbox: Any, tmp_path: Path
+    qapp: Any, sandbox: Any, tmp_path: Path, api_version: str
 ) -> None:
     now = [1_000_000.0]
     outbox = Outbox(tmp_path / "outbox.sqlite3", clock=lambda: now[0])
@@ -34,8 +39,12 @@ def test_start_up_forgets_replies_delivered_long_ago_and_nothing_else(
     outbox.mark_sent(recent.client_id, "s2", now[0])
 
     tasks = TaskQueue("delivery-service-test")
-    api = V1Api.connect(
-        sandbox.base_url, sandbox.app_id, Credentials(sandbox.key_id, sandbox.secret)
+    api = connect_api(
+        ApiVersion(api_version),
+        sandbox.base_url,
+        sandbox.app_id,
+        Credentials(sandbox.key_id, sandbox.secret),
+        sandbox.base_url + "/avatar",
     )
     service = DeliveryService(outbox, tasks, "p", api)
     try:

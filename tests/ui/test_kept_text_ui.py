@@ -2,7 +2,8 @@
 
 Real parts only: the sandbox over loopback HTTP, the app's SQLite outbox and drafts in the
 test's data directory, an in-memory keyring backend. A full disk is SQLite's own
-SQLITE_FULL, reached with ``PRAGMA max_page_count`` on the store's connection.
+SQLITE_FULL, reached with ``PRAGMA max_page_count`` on the store's connection. Every
+test that talks to the sandbox runs on v1.1 and v2 (``api_version``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QPus
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack, dispose_controller, type_text
 
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.models import OutgoingMessage, Sender
 from smooch_desktop.app import build_parser
@@ -118,11 +120,14 @@ def answer_next_box(button_text: str, seen: list[str]) -> None:
 
 
 def test_renaming_a_profile_carries_its_queued_message_draft_and_it_is_sent(
-    sandbox: Any, qtbot: QtBot, memory_keyring: MemoryKeyring
+    sandbox: Any, qtbot: QtBot, memory_keyring: MemoryKeyring, api_version: str
 ) -> None:
     offline = f"http://127.0.0.1:{closed_port()}"
     settings = AppSettings()
-    settings.upsert_profile(Profile("Prod", Region.CUSTOM, offline, sandbox.app_id, sandbox.key_id))
+    version = ApiVersion(api_version)
+    settings.upsert_profile(
+        Profile("Prod", Region.CUSTOM, offline, sandbox.app_id, sandbox.key_id, api_version=version)
+    )
     settings.set_active_profile_name("Prod")
     settings.sync()
     SecretStore().set(account_for("Prod", sandbox.key_id), sandbox.secret)
@@ -162,6 +167,7 @@ def test_renaming_a_profile_carries_its_queued_message_draft_and_it_is_sent(
             timeout=10_000,
         )
         window = window_of(controller)
+        assert window.session is not None and window.session.protocol == api_version
         # Still shown, still on its way, and the draft is still the user's.
         qtbot.waitUntil(lambda: "Queued while offline" in local_texts(window), timeout=10_000)
         assert controller.delivery is not None
@@ -246,11 +252,11 @@ def test_deleting_a_profile_with_unsent_messages_says_so_and_keeps_them_until_as
 
 
 def test_text_typed_before_picking_a_user_survives_a_restart_and_becomes_the_users_draft(
-    sandbox: Any, qtbot: QtBot, leak_guard: None
+    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
 ) -> None:
     text = "Dear customer, thanks for waiting"
     drafts_path = paths.data_dir() / "drafts.sqlite3"
-    with running(qtbot, sandbox) as controller:
+    with running(qtbot, sandbox, ("--api-version", api_version)) as controller:
         window = window_of(controller)
         qtbot.waitUntil(lambda: window.session is not None, timeout=10_000)
         window.composer.edit.setFocus()
@@ -261,7 +267,7 @@ def test_text_typed_before_picking_a_user_survives_a_restart_and_becomes_the_use
                 lambda: seen_by_another_process.load_unaddressed() == text, timeout=5000
             )
 
-    with running(qtbot, sandbox) as controller:
+    with running(qtbot, sandbox, ("--api-version", api_version)) as controller:
         window = window_of(controller)
         qtbot.waitUntil(lambda: window.session is not None, timeout=10_000)
         assert window.composer.text() == text
@@ -300,10 +306,10 @@ def test_text_typed_while_not_connected_is_kept_like_a_draft(stack: UiStack, qtb
 
 
 def test_an_outbox_deleted_while_running_is_written_back_with_a_warning(
-    sandbox: Any, qtbot: QtBot, leak_guard: None
+    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
 ) -> None:
     path = paths.data_dir() / "outbox.sqlite3"
-    with running(qtbot, sandbox) as controller:
+    with running(qtbot, sandbox, ("--api-version", api_version)) as controller:
         window = window_of(controller)
         qtbot.waitUntil(lambda: window.session is not None, timeout=10_000)
         with qtbot.waitSignal(window.user_panel.userLoaded, timeout=10_000):
@@ -344,7 +350,7 @@ def make_room(store: Outbox | DraftStore) -> None:
 
 
 def test_start_up_on_a_full_disk_after_a_crash_is_shown_retried_and_then_delivers(
-    sandbox: Any, qtbot: QtBot, leak_guard: None
+    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
 ) -> None:
     path = paths.data_dir() / "outbox.sqlite3"
     with Outbox(path) as crashed:  # a previous run died with these requests in flight
@@ -355,7 +361,7 @@ def test_start_up_on_a_full_disk_after_a_crash_is_shown_retried_and_then_deliver
     outbox = Outbox(path)
     fill_up(outbox)
 
-    with running(qtbot, sandbox, outbox=outbox) as controller:
+    with running(qtbot, sandbox, ("--api-version", api_version), outbox) as controller:
         window = window_of(controller)
         qtbot.waitUntil(lambda: window.notice("outbox") != "", timeout=10_000)
         notice = window.notice("outbox")

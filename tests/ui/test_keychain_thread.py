@@ -25,6 +25,7 @@ from pytestqt.qtbot import QtBot
 from ui_stack import dispose_controller, type_text
 
 from smooch_desktop import appinfo
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
 from smooch_desktop.core.profiles import Profile
@@ -82,11 +83,18 @@ def on_gui_thread(backend: ThreadNotingKeyring) -> list[tuple[str, str]]:
 
 
 def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
-    sandbox: Any, qtbot: QtBot, noting_keyring: ThreadNotingKeyring, leak_guard: None
+    sandbox: Any,
+    qtbot: QtBot,
+    noting_keyring: ThreadNotingKeyring,
+    leak_guard: None,
+    api_version: str,
 ) -> None:
     app_id, key_id, secret = sandbox.store.create_app(name="Keychain Shop")
     settings = AppSettings()
-    settings.upsert_profile(Profile("Shop", Region.CUSTOM, sandbox.base_url, app_id, key_id))
+    version = ApiVersion(api_version)
+    settings.upsert_profile(
+        Profile("Shop", Region.CUSTOM, sandbox.base_url, app_id, key_id, api_version=version)
+    )
     settings.set_active_profile_name("Shop")
     settings.sync()
     noting_keyring.entries[(appinfo.KEYRING_SERVICE, account_for("Shop", key_id))] = secret
@@ -99,6 +107,7 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
         window = controller.window
         assert window is not None
         qtbot.waitUntil(lambda: window.status_call.text() == "✓ connected", timeout=10_000)
+        assert controller.session is not None and controller.session.protocol == api_version
         assert any(call[0] == "get_password" for call in noting_keyring.calls)
 
         controller.open_connection_dialog()
@@ -137,6 +146,7 @@ def test_start_up_dialog_and_save_never_call_the_keychain_on_the_gui_thread(
         if controller.connection_dialog is not None:
             controller.connection_dialog.reject()
         assert any(call[0] == "set_password" for call in noting_keyring.calls)
+        assert controller.session is not None and controller.session.protocol == api_version
     finally:
         dispose_controller(controller)
     assert noting_keyring.calls, "the keychain was never used: the test proves nothing"

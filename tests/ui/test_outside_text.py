@@ -17,6 +17,9 @@ window, the connection dialog, the message boxes and the menus the app opens is 
 The fuzz test puts each hostile string (markup, endless-file images, 20,000 characters, an
 RTL override, NUL, emoji, a lone ``&``) into every field at once, hovers the bubbles (real
 ``QHelpEvent``s on the conversation's viewport) and checks the app keeps running.
+
+Both run on v1.1 and v2 (``api_version``): the profiles speak that version, and the
+refusing server answers in that version's error envelope (v2: the ``errors[]`` title).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 from ui_stack import dispose_controller, drain_deferred_deletes
 
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
 from smooch_desktop.core.profiles import Profile
@@ -84,14 +88,19 @@ HOSTILE: dict[str, str] = {
 # A server that refuses everything with a hostile description ----------------------------
 class _ErrorHandler(BaseHTTPRequestHandler):
     description = ""
+    #: The error envelope answered: "v1" (``error``) or "v2" (``errors[]``).
+    envelope = "v1"
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        body = json.dumps(
+        refusal: dict[str, Any] = (
             {"error": {"code": "unauthorized", "description": self.description}}
-        ).encode()
+            if self.envelope == "v1"
+            else {"errors": [{"code": "unauthorized", "title": self.description}]}
+        )
+        body = json.dumps(refusal).encode()
         self.send_response(401)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -105,11 +114,13 @@ class _ErrorHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def error_server() -> Iterator[Callable[[str], str]]:
+def error_server(api_version: str) -> Iterator[Callable[[str], str]]:
     servers: list[ThreadingHTTPServer] = []
+    envelope = "v1" if api_version == "v1.1" else "v2"
 
     def start(description: str) -> str:
-        handler = type("Handler", (_ErrorHandler,), {"description": description})
+        attributes = {"description": description, "envelope": envelope}
+        handler = type("Handler", (_ErrorHandler,), attributes)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -289,11 +300,19 @@ def seed_end_user(
 
 
 def seed_settings(
-    sandbox_url: str, error_url: str, app_id: str, key_id: str, secret: str, hostile: str
+    sandbox_url: str,
+    error_url: str,
+    app_id: str,
+    key_id: str,
+    secret: str,
+    hostile: str,
+    version: ApiVersion,
 ) -> tuple[Profile, Profile]:
     settings = AppSettings()
-    good = Profile(f"{hostile} shop", Region.CUSTOM, sandbox_url, app_id, key_id)
-    bad = Profile(f"{hostile} down", Region.CUSTOM, error_url, app_id, key_id)
+    good = Profile(
+        f"{hostile} shop", Region.CUSTOM, sandbox_url, app_id, key_id, api_version=version
+    )
+    bad = Profile(f"{hostile} down", Region.CUSTOM, error_url, app_id, key_id, api_version=version)
     for profile in (good, bad):
         settings.upsert_profile(profile)
         SecretStore().set(account_for(profile.name, key_id), secret)
@@ -316,6 +335,7 @@ def run_session(
     markers: tuple[str, ...],
     *,
     hover: bool,
+    version: ApiVersion,
 ) -> list[str]:
     """Drive a whole session with ``hostile`` everywhere; the problems found on screen."""
     app_id, key_id, secret = sandbox.store.create_app(name="Hostile shop")
@@ -324,7 +344,9 @@ def run_session(
     if "\x00" not in hostile and len(hostile) < 200:
         seed_end_user(sandbox, app_id, key, hostile, hostile)  # found via --user-id too
     error_url = error_server(f"{hostile} (server description)")
-    _good, bad = seed_settings(sandbox.base_url, error_url, app_id, key_id, secret, hostile)
+    _good, bad = seed_settings(
+        sandbox.base_url, error_url, app_id, key_id, secret, hostile, version
+    )
 
     args: argparse.Namespace = build_parser().parse_args(["--user-id", hostile])
     controller = AppController(args)
@@ -332,6 +354,7 @@ def run_session(
     try:
         controller.start()
         qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)
+        assert controller.session is not None and controller.session.protocol == version.value
         window = controller.window
         assert isinstance(window, MainWindow)
         qtbot.waitUntil(lambda: window.status_call.text() != "", timeout=10_000)
@@ -430,8 +453,12 @@ def test_live_window_never_interprets_outside_text(
     memory_keyring: MemoryKeyring,
     error_server: Callable[[str], str],
     leak_guard: None,
+    api_version: str,
 ) -> None:
-    problems = run_session(sandbox, qtbot, error_server, PROBE, PROBE_MARKERS, hover=False)
+    version = ApiVersion(api_version)
+    problems = run_session(
+        sandbox, qtbot, error_server, PROBE, PROBE_MARKERS, hover=False, version=version
+    )
     assert problems == [], "\n".join(problems)
 
 
@@ -443,8 +470,12 @@ def test_hostile_strings_everywhere_render_literally_and_fit(
     memory_keyring: MemoryKeyring,
     error_server: Callable[[str], str],
     leak_guard: None,
+    api_version: str,
 ) -> None:
     hostile = HOSTILE[name]
     markers = (hostile[:30],) if "<" in hostile or "&" in hostile else ()
-    problems = run_session(sandbox, qtbot, error_server, hostile, markers, hover=True)
+    version = ApiVersion(api_version)
+    problems = run_session(
+        sandbox, qtbot, error_server, hostile, markers, hover=True, version=version
+    )
     assert problems == [], "\n".join(problems)

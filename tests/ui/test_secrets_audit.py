@@ -6,7 +6,8 @@ the window built from that, messages sent, and every kind of failure provoked â€
 from the server, a 401 from a wrong secret, a host that refuses connections. All Python
 logging is captured at DEBUG into a file. Afterwards neither the secret, nor the wrong
 secret, nor a JWT or Basic header made from them may appear in any file the app wrote,
-in any log line, or in any text a widget shows.
+in any log line, or in any text a widget shows. The session runs on v1.1 and on v2
+(``api_version``: every profile speaks that version).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pytestqt.qtbot import QtBot
 from ui_stack import dispose_controller, type_text
 
 from smooch_desktop.api.auth import AuthMethod, make_jwt
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.api.models import OutgoingMessage, Sender
 from smooch_desktop.app import build_parser
@@ -150,6 +152,7 @@ def test_a_whole_session_leaves_the_secret_nowhere(
     debug_log: Path,
     isolated_dirs: Path,
     leak_guard: None,
+    api_version: str,
 ) -> None:
     # An app of our own in the sandbox, with a random secret nobody else knows.
     app_id, key_id, secret = sandbox.store.create_app(name="Audit Shop")
@@ -161,10 +164,21 @@ def test_a_whole_session_leaves_the_secret_nowhere(
     # Set up as the connection dialog would: profile in the settings, secret in the keychain.
     settings = AppSettings()
     base = sandbox.base_url
-    good = Profile("Audit", Region.CUSTOM, base, app_id, key_id, auth=AuthMethod.JWT)
-    wrong = Profile("Audit wrong key", Region.CUSTOM, base, app_id, key_id, auth=AuthMethod.BASIC)
+    version = ApiVersion(api_version)
+    good = Profile(
+        "Audit", Region.CUSTOM, base, app_id, key_id, auth=AuthMethod.JWT, api_version=version
+    )
+    wrong = Profile(
+        "Audit wrong key",
+        Region.CUSTOM,
+        base,
+        app_id,
+        key_id,
+        auth=AuthMethod.BASIC,
+        api_version=version,
+    )
     nowhere = f"http://127.0.0.1:{closed_port()}"
-    offline = Profile("Audit offline", Region.CUSTOM, nowhere, app_id, key_id)
+    offline = Profile("Audit offline", Region.CUSTOM, nowhere, app_id, key_id, api_version=version)
     for profile in (good, wrong, offline):
         settings.upsert_profile(profile)
     settings.set_active_profile_name(good.name)
@@ -182,6 +196,7 @@ def test_a_whole_session_leaves_the_secret_nowhere(
         qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)
         window = controller.window
         assert window is not None and window.session is controller.session
+        assert window.session is not None and window.session.protocol == api_version
         qtbot.waitUntil(lambda: window.status_call.text() == "âœ“ connected", timeout=10_000)
 
         # A normal exchange.

@@ -3,12 +3,14 @@
 The process tests run the real app (``python -m smooch_desktop``, offscreen) twice on one
 data directory and watch the first one's sandbox over real HTTP; the read-only case runs
 the app on a read-only tmpfs in a private mount namespace (``unshare``), because root
-ignores permission bits and a chmod would prove nothing.
+ignores permission bits and a chmod would prove nothing. The tests whose app talks to its
+sandbox run on v1.1 and v2 (``api_version``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -69,10 +71,12 @@ def read_line_with(proc: subprocess.Popen[str], prefix: str, timeout: float) -> 
 
 
 @pytest.fixture
-def first_app(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, dict[str, str]]]:
+def first_app(
+    tmp_path: Path, api_version: str
+) -> Iterator[tuple[subprocess.Popen[str], str, dict[str, str]]]:
     env = app_env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smooch_desktop", "--sandbox"],
+        [sys.executable, "-m", "smooch_desktop", "--sandbox", "--api-version", api_version],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -112,9 +116,11 @@ def test_a_second_start_brings_the_first_forward_and_opens_its_user(
     assert second.returncode == 0, second.stderr
     assert "already running; its window was brought to the front" in second.stderr
     assert "Traceback" not in second.stderr
-    # The running app opened the user the second start named: its sandbox saw the lookup.
+    # The running app opened the user the second start named: its sandbox saw the lookup
+    # (v1.1 …/appusers/second-start-user, v2 …/users/second-start-user).
+    lookup = re.compile(r"/(appusers|users)/second-start-user$")
     deadline = time.monotonic() + 15
-    while not any("/appusers/second-start-user" in p for p in sandbox_paths(base_url)):
+    while not any(lookup.search(p) for p in sandbox_paths(base_url)):
         assert time.monotonic() < deadline, "the running app never opened the user"
         time.sleep(0.1)
     assert proc.poll() is None  # and it keeps running
@@ -260,13 +266,14 @@ def test_nobody_listening_is_a_plain_no(qapp: Any, tmp_path: Path) -> None:
 # The offscreen platform can't size or raise windows; it says so, harmlessly.
 @pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
 def test_an_id_from_a_second_start_is_opened_or_its_problem_shown(
-    sandbox: Any, qtbot: QtBot, leak_guard: None
+    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
 ) -> None:
     from smooch_desktop.app import build_parser
     from smooch_desktop.sandbox.demo import DEMO_ALICE_ID
     from smooch_desktop.ui.controller import AppController
 
-    controller = AppController(build_parser().parse_args(["--sandbox"]), sandbox=sandbox)
+    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
+    controller = AppController(args, sandbox=sandbox)
     try:
         controller.start()
         qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)

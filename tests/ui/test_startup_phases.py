@@ -3,7 +3,8 @@
 ``app.run_gui`` switches the cyclic garbage collector off while the window is built
 (start-up makes tens of thousands of long-lived objects); the controller switches it back
 on once the window has painted. A collector left off would let every reference cycle of
-a long session pile up, so these tests run the real controller against the sandbox.
+a long session pile up, so these tests run the real controller against the sandbox, on
+v1.1 and on v2.
 """
 
 from __future__ import annotations
@@ -32,18 +33,19 @@ def gc_restored() -> Iterator[None]:
         gc.disable()
 
 
-def start_and_wait(qtbot: QtBot, sandbox: SandboxServer) -> AppController:
-    controller = AppController(build_parser().parse_args([]), sandbox=sandbox)
+def start_and_wait(qtbot: QtBot, sandbox: SandboxServer, api_version: str) -> AppController:
+    args = build_parser().parse_args(["--api-version", api_version])
+    controller = AppController(args, sandbox=sandbox)
     controller.start()
     qtbot.waitUntil(lambda: controller.stores_open, timeout=10_000)
     return controller
 
 
 def test_the_collector_paused_for_start_up_runs_again_once_the_window_has_painted(
-    qtbot: QtBot, sandbox: SandboxServer, gc_restored: None
+    qtbot: QtBot, sandbox: SandboxServer, gc_restored: None, api_version: str
 ) -> None:
     gc.disable()  # as app.run_gui does before it imports the window
-    controller = start_and_wait(qtbot, sandbox)
+    controller = start_and_wait(qtbot, sandbox, api_version)
     try:
         assert gc.isenabled()
         # Still a normal collector: objects made before the paint can be collected.
@@ -53,10 +55,10 @@ def test_the_collector_paused_for_start_up_runs_again_once_the_window_has_painte
 
 
 def test_a_collector_the_app_did_not_pause_is_left_as_it_was(
-    qtbot: QtBot, sandbox: SandboxServer, gc_restored: None
+    qtbot: QtBot, sandbox: SandboxServer, gc_restored: None, api_version: str
 ) -> None:
     gc.enable()
-    controller = start_and_wait(qtbot, sandbox)
+    controller = start_and_wait(qtbot, sandbox, api_version)
     try:
         assert gc.isenabled()
     finally:

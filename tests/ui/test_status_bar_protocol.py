@@ -1,8 +1,8 @@
 """The status bar names the profile, the API version it speaks and the host.
 
 The real controller starts against the sandbox, once as ``--sandbox`` and once through a
-saved profile (the secret from ``SMOOCH_KEY_SECRET``), and the text is read from the
-window's status label.
+saved profile (the secret from ``SMOOCH_KEY_SECRET``), each on v1.1 and on v2, and the
+text is read from the window's status label.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 from ui_stack import dispose_controller
 
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.app import build_parser
 from smooch_desktop.core.profiles import Profile
@@ -37,8 +38,17 @@ def test_the_sandbox_session_names_v1_1_and_its_host(qtbot: QtBot, sandbox: Sand
     assert status_after_start(qtbot, controller) == f"Profile: Sandbox · v1.1 · {host}"
 
 
+def test_the_sandbox_session_names_the_version_asked_for(
+    qtbot: QtBot, sandbox: SandboxServer, api_version: str
+) -> None:
+    args = build_parser().parse_args(["--api-version", api_version])
+    controller = AppController(args, sandbox=sandbox)
+    host = sandbox.base_url.removeprefix("http://")
+    assert status_after_start(qtbot, controller) == f"Profile: Sandbox · {api_version} · {host}"
+
+
 def test_a_saved_profile_names_its_version_and_host(
-    qtbot: QtBot, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, api_version: str
 ) -> None:
     settings = AppSettings()
     settings.save_profiles(
@@ -49,6 +59,7 @@ def test_a_saved_profile_names_its_version_and_host(
                 base_url=sandbox.base_url,
                 app_id=sandbox.app_id,
                 key_id=sandbox.key_id,
+                api_version=ApiVersion(api_version),
             )
         ]
     )
@@ -56,4 +67,4 @@ def test_a_saved_profile_names_its_version_and_host(
     monkeypatch.setenv("SMOOCH_KEY_SECRET", sandbox.secret)
     controller = AppController(build_parser().parse_args(["--profile", "Shop"]))
     host = sandbox.base_url.removeprefix("http://")
-    assert status_after_start(qtbot, controller) == f"Profile: Shop · v1.1 · {host}"
+    assert status_after_start(qtbot, controller) == f"Profile: Shop · {api_version} · {host}"

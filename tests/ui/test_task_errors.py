@@ -114,9 +114,9 @@ def test_without_a_window_the_failure_is_still_logged(
 
 @pytest.mark.qt_log_ignore("propagateSizeHints")
 def test_the_app_shows_a_failure_of_its_api_and_keychain_queues(
-    sandbox: Any, qtbot: QtBot, caplog: pytest.LogCaptureFixture
+    sandbox: Any, qtbot: QtBot, caplog: pytest.LogCaptureFixture, api_version: str
 ) -> None:
-    args: argparse.Namespace = build_parser().parse_args([])
+    args: argparse.Namespace = build_parser().parse_args(["--api-version", api_version])
     controller = AppController(args, sandbox=sandbox)
     try:
         controller.start()

@@ -3,6 +3,7 @@
 The window tests type with real key presses and read ``store.activities`` (what the
 server accepted) and the request log (what was asked). Timing is shortened by giving
 the window's TypingSender a policy with a short idle time, or driven by a fake clock.
+All of them run on v1.1 and v2 (``api_version``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from pytestqt.qtbot import QtBot
 from ui_stack import SENDER_EMAIL, SENDER_NAME, UiStack
 
 from smooch_desktop.api.auth import Credentials
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.models import Sender
-from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.api.protocol import ConversationApi
 from smooch_desktop.core.gravatar import gravatar_url
 from smooch_desktop.core.typing_policy import TypingPolicy
 from smooch_desktop.sandbox import DEMO_ALICE_ID, DEMO_PAGING_USER_ID, FaultConfig
 from smooch_desktop.ui import typing_sender
+from smooch_desktop.ui.controller import connect_api
 from smooch_desktop.ui.main_window import MainWindow
 from smooch_desktop.ui.typing_sender import TypingSender
 from smooch_desktop.ui.workers import TaskQueue
@@ -175,9 +178,14 @@ def test_a_429_pauses_typing(stack: UiStack, window: MainWindow, qtbot: QtBot) -
 
 # The TypingSender on its own, with a fake clock ------------------------------------------------
 @pytest.fixture
-def api(sandbox: Any) -> Iterator[V1Api]:
-    client = V1Api.connect(
-        sandbox.base_url, sandbox.app_id, Credentials(sandbox.key_id, sandbox.secret)
+def api(sandbox: Any, api_version: str) -> Iterator[ConversationApi]:
+    """The adapter a session of ``api_version`` gets (as the controller builds it)."""
+    client = connect_api(
+        ApiVersion(api_version),
+        sandbox.base_url,
+        sandbox.app_id,
+        Credentials(sandbox.key_id, sandbox.secret),
+        sandbox.base_url + "/avatar",
     )
     yield client
     client.close()
@@ -200,7 +208,7 @@ def settle(qtbot: QtBot, tasks: TaskQueue) -> None:
 
 
 def test_fake_clock_one_start_per_burst_heartbeat_and_idle_stop(
-    sandbox: Any, api: V1Api, tasks: TaskQueue, qtbot: QtBot
+    sandbox: Any, api: ConversationApi, tasks: TaskQueue, qtbot: QtBot
 ) -> None:
     clock = FakeClock()
     sent: list[tuple[str, str]] = []
@@ -231,7 +239,11 @@ def test_fake_clock_one_start_per_burst_heartbeat_and_idle_stop(
 
 
 def test_a_late_stop_is_still_sent_while_a_stale_start_is_dropped(
-    sandbox: Any, api: V1Api, tasks: TaskQueue, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+    sandbox: Any,
+    api: ConversationApi,
+    tasks: TaskQueue,
+    qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Any wait behind another call makes a start stale: no need to sleep past a limit.
     monkeypatch.setattr(typing_sender, "STALE_AFTER_S", 0.0)
@@ -247,7 +259,7 @@ def test_a_late_stop_is_still_sent_while_a_stale_start_is_dropped(
 
 
 def test_results_for_a_deleted_sender_are_dropped(
-    sandbox: Any, api: V1Api, tasks: TaskQueue, qtbot: QtBot
+    sandbox: Any, api: ConversationApi, tasks: TaskQueue, qtbot: QtBot
 ) -> None:
     """A window closed (and deleted) while its typing call was out: no callback into it."""
     typing = TypingSender(tasks, lambda: api, Sender)

@@ -1,7 +1,8 @@
 """ProfileForm and form_problems: the connection dialog's form state and validation, no Qt.
 
 The dialog (tests/ui/test_connection_dialog.py) shows these messages under the fields;
-here the rules themselves are checked without a display.
+here the rules themselves are checked without a display. Tests whose form carries an API
+version run on v1.1 and v2 (``api_version``); only a Zendesk host tells them apart.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from smooch_desktop.api.auth import AuthMethod
+from smooch_desktop.api.factory import ApiVersion
 from smooch_desktop.api.hosts import Region
 from smooch_desktop.core.profiles import Profile
 from smooch_desktop.core.secrets import SecretLocation, account_for
@@ -56,10 +58,13 @@ def test_unique_name_numbers_a_taken_name_ignoring_case() -> None:
 # --- ProfileForm --------------------------------------------------------------------------------
 
 
-def test_a_saved_profile_opens_unchanged_with_its_secret_still_to_be_looked_up() -> None:
-    profile = saved(region=Region.EU, auth=AuthMethod.JWT)
+def test_a_saved_profile_opens_unchanged_with_its_secret_still_to_be_looked_up(
+    api_version: str,
+) -> None:
+    profile = saved(region=Region.EU, auth=AuthMethod.JWT, api_version=ApiVersion(api_version))
     form = ProfileForm.from_profile(profile)
     assert (form.region, form.auth) == (Region.EU, AuthMethod.JWT)
+    assert form.api_version is ApiVersion(api_version)
     assert form.original is profile
     assert form.stored_account == account_for("Prod", "app_key_1")
     assert form.lookup_pending and form.owns_stored
@@ -85,6 +90,16 @@ def test_edits_and_a_typed_secret_make_a_form_dirty_but_a_hidden_custom_url_does
     assert ProfileForm(name="New").is_dirty()  # never saved
 
 
+@pytest.mark.parametrize(("stored", "chosen"), [("v1.1", "v2"), ("v2", "v1.1")])
+def test_choosing_the_other_api_version_makes_a_form_dirty(stored: str, chosen: str) -> None:
+    form = ProfileForm.from_profile(saved(api_version=ApiVersion(stored)))
+    assert not form.is_dirty()
+    form.api_version = ApiVersion(chosen)
+    assert form.is_dirty()
+    form.api_version = ApiVersion(stored)
+    assert not form.is_dirty()
+
+
 def test_a_profile_with_an_unknown_region_opens_as_changed() -> None:
     # The form shows US/Basic in place of values this version can't read: saving it is a
     # change (the list marks it), not a no-op that would leave the profile unusable.
@@ -95,11 +110,12 @@ def test_a_profile_with_an_unknown_region_opens_as_changed() -> None:
     assert form.is_dirty()
 
 
-def test_a_copy_reuses_the_stored_secret_but_does_not_own_it() -> None:
-    original = ProfileForm.from_profile(saved())
+def test_a_copy_reuses_the_stored_secret_but_does_not_own_it(api_version: str) -> None:
+    original = ProfileForm.from_profile(saved(api_version=ApiVersion(api_version)))
     original.stored_in = SecretLocation.KEYCHAIN
     copy = original.copy_as("Prod (copy)")
     assert copy.original is None and copy.name == "Prod (copy)"
+    assert copy.api_version is ApiVersion(api_version)
     assert copy.stored_account == original.stored_account
     assert copy.has_stored_secret()
     assert not copy.owns_stored  # deleting the copy must not delete the original's entry
@@ -122,10 +138,15 @@ def test_new_secrets_go_to_the_session_only_when_the_agent_chose_it() -> None:
 # --- form_problems ------------------------------------------------------------------------------
 
 
-def test_a_complete_form_has_no_problems() -> None:
-    assert form_problems(valid_form(), set(), KEYCHAIN_OK) == {}
-    custom = valid_form(region=Region.CUSTOM, custom_url="http://127.0.0.1:8080")
+def test_a_complete_form_has_no_problems(api_version: str) -> None:
+    version = ApiVersion(api_version)
+    assert form_problems(valid_form(api_version=version), set(), KEYCHAIN_OK) == {}
+    custom = valid_form(
+        region=Region.CUSTOM, custom_url="http://127.0.0.1:8080", api_version=version
+    )
     assert form_problems(custom, set(), KEYCHAIN_OK) == {}
+    eu = valid_form(region=Region.EU, api_version=version)
+    assert form_problems(eu, set(), KEYCHAIN_OK) == {}
 
 
 def test_a_name_taken_by_another_profile_is_refused_whatever_its_case() -> None:
@@ -144,10 +165,41 @@ def test_a_name_taken_by_another_profile_is_refused_whatever_its_case() -> None:
         ({"key_id": "has space"}, "key_id"),
     ],
 )
-def test_each_bad_field_is_named(values: dict[str, object], field: str) -> None:
-    problems = form_problems(valid_form(**values), set(), KEYCHAIN_OK)
+def test_each_bad_field_is_named(values: dict[str, object], field: str, api_version: str) -> None:
+    form = valid_form(**values, api_version=ApiVersion(api_version))
+    problems = form_problems(form, set(), KEYCHAIN_OK)
     assert list(problems) == [field]
     assert problems[field]
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("acme", ""),
+        ("https://Acme.zendesk.com/sc/", ""),  # pasted whole: reduced to the subdomain
+        ("", "zendesk_subdomain"),
+        ("ac_me", "zendesk_subdomain"),
+    ],
+)
+def test_a_zendesk_profile_needs_a_valid_subdomain_and_v2(
+    typed: str, problem: str, api_version: str
+) -> None:
+    form = valid_form(
+        region=Region.ZENDESK, zendesk_subdomain=typed, api_version=ApiVersion(api_version)
+    )
+    problems = form_problems(form, set(), KEYCHAIN_OK)
+    if problem:
+        assert problems.pop(problem)
+    if api_version == "v1.1":  # a Zendesk host speaks v2 only
+        assert problems == {"api_version": "A Zendesk host speaks API v2 only; choose v2."}
+    else:
+        assert problems == {}
+
+
+def test_a_zendesk_subdomain_is_only_checked_for_the_zendesk_region(api_version: str) -> None:
+    form = valid_form(zendesk_subdomain="ac_me", api_version=ApiVersion(api_version))
+    assert form_problems(form, set(), KEYCHAIN_OK) == {}
+    assert form.values() == valid_form(api_version=ApiVersion(api_version)).values()
 
 
 def test_a_custom_url_is_only_checked_for_the_custom_region() -> None:

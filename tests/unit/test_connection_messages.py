@@ -1,4 +1,8 @@
-"""describe_connection_error: every failure of a connection test gets a precise sentence."""
+"""describe_connection_error: every failure of a connection test gets a precise sentence.
+
+An HTTP error gets the same sentence whichever version's envelope carried it (v1
+``error``, v2 ``errors[]``): the tests of HTTP errors run with both (``envelope``).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,16 @@ from smooch_desktop.ui.connection.messages import describe_connection_error
 SECRET = "s3cr3t-value-never-shown-0123456789abcdef"
 
 
-def test_401_unauthorized_names_key_and_secret_and_quotes_the_server() -> None:
-    exc = HttpError(401, code="unauthorized", description="Invalid key id or secret")
+@pytest.fixture
+def envelope(api_version: str) -> str:
+    """The error envelope ``api_version`` answers in (``HttpError.envelope``)."""
+    return "v1" if api_version == "v1.1" else "v2"
+
+
+def test_401_unauthorized_names_key_and_secret_and_quotes_the_server(envelope: str) -> None:
+    exc = HttpError(
+        401, code="unauthorized", description="Invalid key id or secret", envelope=envelope
+    )
     assert describe_connection_error(exc) == (
         "The key ID or secret was not accepted (401 unauthorized: Invalid key id or secret)."
     )
@@ -40,28 +52,44 @@ def test_401_without_envelope_still_blames_the_key() -> None:
         "Invalid JWT signature",
     ],
 )
-def test_401_invalid_auth_is_a_jwt_problem_with_the_servers_words(description: str) -> None:
-    text = describe_connection_error(HttpError(401, code="invalid_auth", description=description))
+def test_401_invalid_auth_is_a_jwt_problem_with_the_servers_words(
+    description: str, envelope: str
+) -> None:
+    text = describe_connection_error(
+        HttpError(401, code="invalid_auth", description=description, envelope=envelope)
+    )
     assert text.startswith("The JWT was not accepted (401 invalid_auth: ")
     assert description in text
 
 
-def test_404_app_not_found_points_at_app_id_and_region() -> None:
-    text = describe_connection_error(HttpError(404, code="not_found", description="App not found"))
+def test_404_app_not_found_points_at_app_id_and_region(envelope: str) -> None:
+    text = describe_connection_error(
+        HttpError(404, code="not_found", description="App not found", envelope=envelope)
+    )
     assert text.startswith("App not found (404 not_found: App not found).")
     assert "App ID" in text
     assert "region" in text
 
 
-def test_404_without_an_app_is_not_reported_as_unknown_app() -> None:
-    text = describe_connection_error(HttpError(404, code=None, description=None))
+def test_404_with_v2s_app_not_found_code_points_at_app_id_and_region(envelope: str) -> None:
+    # v2 names the missing app in its code (the spec's app_not_found), whatever the title.
+    exc = HttpError(404, code="app_not_found", description="Not Found", envelope=envelope)
+    text = describe_connection_error(exc)
+    assert text.startswith("App not found (404 app_not_found: Not Found).")
+    assert "App ID" in text and "region" in text
+
+
+def test_404_without_an_app_is_not_reported_as_unknown_app(envelope: str) -> None:
+    text = describe_connection_error(HttpError(404, code=None, description=None, envelope=envelope))
     assert not text.startswith("App not found")
     assert "base URL" in text
 
 
-def test_403_says_the_key_has_no_access() -> None:
+def test_403_says_the_key_has_no_access(envelope: str) -> None:
     text = describe_connection_error(
-        HttpError(403, code="forbidden", description="The key can't access this app")
+        HttpError(
+            403, code="forbidden", description="The key can't access this app", envelope=envelope
+        )
     )
     assert text.startswith("The key was accepted but has no access to this app (403 forbidden:")
 
@@ -77,8 +105,10 @@ def test_403_says_the_key_has_no_access() -> None:
         (400, "The server refused the request (400"),
     ],
 )
-def test_other_statuses(status: int, start: str) -> None:
-    text = describe_connection_error(HttpError(status, code=None, description=None))
+def test_other_statuses(status: int, start: str, envelope: str) -> None:
+    text = describe_connection_error(
+        HttpError(status, code=None, description=None, envelope=envelope)
+    )
     assert text.startswith(start)
 
 

@@ -2,7 +2,9 @@
 
 The request asks for an app user that does not exist; a Smooch "user not found" 404
 proves host, app and key. A loopback server on port 0 plays the API; the dialog's own
-tests against the sandbox are in tests/ui/test_connection_dialog.py.
+tests against the sandbox are in tests/ui/test_connection_dialog.py. Tests that send the
+request run on v1.1 and v2 (``api_version``), each answered in its own version's error
+envelope (v1 ``{"error": {code, description}}``, v2 ``{"errors": [{code, title}]}``).
 """
 
 from __future__ import annotations
@@ -57,14 +59,22 @@ def api() -> Iterator[NotFoundApi]:
     thread.join(5)
 
 
-def probe(api: NotFoundApi) -> str:
+def envelope(version: str, error: dict[str, str]) -> dict[str, Any]:
+    """``error`` (``code`` and ``description``) in ``version``'s error envelope."""
+    if version == "v1.1":
+        return {"error": error}
+    entry = {"title" if key == "description" else key: value for key, value in error.items()}
+    return {"errors": [entry]}
+
+
+def probe(api: NotFoundApi, version: str = "v1.1") -> str:
     base_url = f"http://127.0.0.1:{api.server_address[1]}"
     return probe_connection(
         base_url,
         "app_1",
         "app_key_1",
         AuthMethod.BASIC,
-        ApiVersion.V1_1,
+        ApiVersion(version),
         SECRET,
         "",
         SecretLocation.NOWHERE,
@@ -83,24 +93,28 @@ def probe(api: NotFoundApi) -> str:
     ],
     ids=["user_not_found", "other-code", "description-only"],
 )
-def test_an_unknown_app_user_means_connected(api: NotFoundApi, error: dict[str, str]) -> None:
-    api.body = {"error": error}
-    assert probe(api) == f"127.0.0.1:{api.server_address[1]}"
+def test_an_unknown_app_user_means_connected(
+    api: NotFoundApi, error: dict[str, str], api_version: str
+) -> None:
+    api.body = envelope(api_version, error)
+    assert probe(api, api_version) == f"127.0.0.1:{api.server_address[1]}"
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        {"error": {"code": "app_not_found", "description": "App not found"}},
-        {"error": {"description": "Not here"}},
+        {"code": "app_not_found", "description": "App not found"},
+        {"description": "Not here"},
         None,
     ],
     ids=["app-not-found", "other-description", "no-envelope"],
 )
-def test_any_other_404_is_a_failure(api: NotFoundApi, body: Any) -> None:
-    api.body = body
+def test_any_other_404_is_a_failure(
+    api: NotFoundApi, body: dict[str, str] | None, api_version: str
+) -> None:
+    api.body = None if body is None else envelope(api_version, body)
     with pytest.raises(HttpError) as caught:
-        probe(api)
+        probe(api, api_version)
     assert caught.value.status == 404
 
 
@@ -137,8 +151,31 @@ def test_a_404_in_v2s_envelope_is_a_version_mismatch_not_connected(
     assert describe_connection_error(mismatch).endswith("Choose API version v2 and test again.")
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": "not_found", "description": "Resource not found"},
+        {"code": "user_not_found", "description": "App user not found"},  # not a v2 one
+    ],
+)
+def test_a_404_in_v1s_envelope_to_a_v2_request_is_a_version_mismatch(
+    api: NotFoundApi, error: dict[str, str]
+) -> None:
+    api.body = envelope("v1.1", error)
+    with pytest.raises(VersionMismatch) as caught:
+        probe(api, "v2")
+    mismatch = caught.value
+    assert (mismatch.tested, mismatch.answered) == (ApiVersion.V2, ApiVersion.V1_1)
+    text = describe_connection_error(mismatch)
+    assert text == (
+        f"This host speaks API v1.1, not v2: it answered in v1.1's format (404 {error['code']}: "
+        f"{error['description']}). Choose API version v1.1 and test again."
+    )
+    assert "key" not in text.lower() and SECRET not in text
+
+
 def test_the_other_way_round_a_v1_404_to_a_v2_request_is_a_mismatch() -> None:
-    # No v2 adapter to send the request yet: the answer it would get is built directly.
+    # The answer alone, built directly (the test above sends the request).
     exc = HttpError(404, code="not_found", description="Not Found", envelope="v1")
     mismatch = version_mismatch(ApiVersion.V2, exc)
     assert mismatch is not None and mismatch.answered is ApiVersion.V1_1
