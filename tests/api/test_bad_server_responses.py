@@ -21,9 +21,9 @@ A base URL made with ``lookups_ok`` (``/{scenario}~ok``) answers those lookups p
 misbehaves on the rest, so a send's misbehaviour hits the send itself; without it every
 request misbehaves, lookups included. An error answer comes in the envelope of the
 version asked (v1 ``error``, v2 ``errors[]``). v2's own ways to answer badly (an
-``errors`` that is not a list, a 404 without any envelope, a user, conversation or
-attachment without its id or URL) are tested
-after the shared ones.
+``errors`` that is not a list, a 404 without any envelope, a user or a sent message
+without its id, a page that says "more" without a cursor) are tested after the shared
+ones.
 
 Rows of the "Bad input, everywhere" table (docs/bad-input.md) that need the sandbox —
 path-like user IDs and attachments over the limit — are at the end.
@@ -372,6 +372,11 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "user-not-object": _json(200, b'{"user": "user-1"}'),
     "messages-not-list": _json(201, b'{"messages": {"id": "5f0000000000000000000001"}}'),
     "messages-without-id": _json(201, b'{"messages": [{"id": 5, "content": {"type": "text"}}]}'),
+    "history-no-cursor": _json(
+        200,
+        b'{"messages": [{"content": {"type": "text", "text": "no id"}, "author": {"type":'
+        b' "user"}, "received": "2024-01-01T00:00:00Z"}], "meta": {"hasMore": true}}',
+    ),
 }
 
 
@@ -1064,6 +1069,21 @@ def test_v2_message_answer_without_a_message_id_keeps_the_message_unknown(
     api.close()
     rig = send_through(bad_server.base_url(scenario))
     assert_kept(rig, EntryState.UNKNOWN, "no message id")
+
+
+@only_v2
+def test_v2_history_with_more_but_no_usable_cursor_is_not_the_end(
+    bad_server: Misbehaving, api_version: str
+) -> None:
+    """``hasMore`` with neither a ``beforeCursor`` nor a message id to page from: the page
+    can't be continued, and must not claim to be the start of the conversation (a history
+    check would take that as proof a message never arrived, and send it again)."""
+    api = make_api(bad_server.base_url("history-no-cursor", lookups_ok=True), api_version)
+    with pytest.raises(BadResponse) as info:
+        api.history("user-1")
+    text = assert_clean_message(info.value, bad_server.host)
+    assert "older messages" in text
+    api.close()
 
 
 # --- rows that need the sandbox: path-like user IDs, attachments -----------------------------
