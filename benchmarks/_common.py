@@ -98,11 +98,18 @@ def sandbox_args(*extra: str) -> argparse.Namespace:
     return build_parser().parse_args(["--sandbox", *extra])
 
 
-def start_app(sandbox: Any) -> Any:
-    """An AppController on ``sandbox``, started (window shown), as ``run_gui`` does it."""
+#: The API versions a benchmark's sandbox session can speak (``--api-version``).
+API_VERSIONS = ("v1.1", "v2")
+
+
+def start_app(sandbox: Any, api_version: str = "v1.1") -> Any:
+    """An AppController on ``sandbox``, started (window shown), as ``run_gui`` does it,
+    speaking ``api_version`` (``smooch-desktop --sandbox --api-version …``)."""
     from smooch_desktop.ui.controller import AppController
 
-    controller = AppController(sandbox_args(), sandbox)
+    # v1.1 is the default: started exactly as before, without the option.
+    extra = () if api_version == "v1.1" else ("--api-version", api_version)
+    controller = AppController(sandbox_args(*extra), sandbox)
     controller.start()
     # The window paints first; the session is attached right after (two-phase start-up).
     if not wait_until(lambda: controller.session is not None, 10.0):

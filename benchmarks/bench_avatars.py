@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from _common import (
+    API_VERSIONS,
     isolate_this_process,
     make_qapp,
     process_events_for,
@@ -122,6 +123,7 @@ def clear_by_keyboard(widget: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys-per-s", type=float, default=8.0, help="typing speed")
+    parser.add_argument("--api-version", choices=API_VERSIONS, default="v1.1")
     parser.add_argument("--quick", action="store_true", help="type at 50 keys/s (smoke)")
     args = parser.parse_args()
     if args.quick:
@@ -138,7 +140,7 @@ def main() -> int:
 
     sandbox = SandboxServer(host="127.0.0.1", port=0).start()
     hits = AvatarHits(sandbox)
-    controller = start_app(sandbox)
+    controller = start_app(sandbox, args.api_version)
     extra_loaders: list[Any] = []
     try:
         window = controller.window

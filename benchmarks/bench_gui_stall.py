@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from _common import (
+    API_VERSIONS,
     isolate_this_process,
     make_qapp,
     percentile,
@@ -185,6 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="scenario and baseline length")
     parser.add_argument("--latency-ms", type=int, default=2000, help="sandbox answer delay")
+    parser.add_argument("--api-version", choices=API_VERSIONS, default="v1.1")
     parser.add_argument("--quick", action="store_true", help="1 s runs, 300 ms latency (smoke)")
     args = parser.parse_args()
     if args.quick:
@@ -197,7 +199,7 @@ def main() -> int:
     sandbox = SandboxServer(
         host="127.0.0.1", port=0, faults=FaultConfig(latency_ms=args.latency_ms)
     ).start()
-    controller = start_app(sandbox)
+    controller = start_app(sandbox, args.api_version)
     try:
         window = controller.window
         window.activateWindow()

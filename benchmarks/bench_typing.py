@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from _common import (
+    API_VERSIONS,
     isolate_this_process,
     last_seq,
     make_qapp,
@@ -202,6 +203,7 @@ def main() -> int:
     parser.add_argument(
         "--real-seconds", type=float, default=10.0, help="real-time run length (0: skip it)"
     )
+    parser.add_argument("--api-version", choices=API_VERSIONS, default="v1.1")
     parser.add_argument("--quick", action="store_true", help="no real-time run (smoke)")
     args = parser.parse_args()
     if args.quick:
@@ -212,7 +214,7 @@ def main() -> int:
     from smooch_desktop.sandbox import SandboxServer
 
     sandbox = SandboxServer(host="127.0.0.1", port=0).start()
-    controller = start_app(sandbox)
+    controller = start_app(sandbox, args.api_version)
     try:
         window = controller.window
         settle(controller)

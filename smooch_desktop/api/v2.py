@@ -265,8 +265,12 @@ def pick_conversation(conversations: tuple[Conversation, ...]) -> Conversation |
     return max(personal, key=lambda c: c.last_updated, default=None)
 
 
-def history_page_from_v2(body: Mapping[str, Any]) -> HistoryPage:
-    """A ``messageListResponse`` as a :class:`HistoryPage` (oldest first, older cursor)."""
+def history_page_from_v2(body: Mapping[str, Any], *, host: str = "the server") -> HistoryPage:
+    """A ``messageListResponse`` as a :class:`HistoryPage` (oldest first, older cursor).
+
+    Raises :class:`BadResponse` for a page that says there are older messages but gives
+    no way to ask for them: it must not pass for the start of the conversation.
+    """
     raw = body.get("messages")
     items = [m for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
     messages = tuple(sorted((Message.from_v2(m) for m in items), key=lambda m: m.received))
@@ -279,7 +283,15 @@ def history_page_from_v2(body: Mapping[str, Any]) -> HistoryPage:
     cursor: str | None = None
     if has_more and messages:
         before = meta.get("beforeCursor") if isinstance(meta, dict) else None
-        cursor = before if isinstance(before, str) and before else messages[0].id or None
+        # Else the oldest message with an id: paging on from it skips nothing older.
+        cursor = before if isinstance(before, str) and before else None
+        cursor = cursor or next((m.id for m in messages if m.id), None)
+        if cursor is None:
+            # "No older page" here would let a history check take a message for absent.
+            raise BadResponse(
+                f"The history from {host} says there are older messages but gives no "
+                "cursor to ask for them."
+            )
     return HistoryPage(messages, cursor)
 
 
@@ -563,7 +575,7 @@ class V2Api:
         )
         if body is None:
             return HistoryPage(())  # no conversation yet: an empty history, as in v1
-        return history_page_from_v2(body)
+        return history_page_from_v2(body, host=self.host)
 
     def upload(
         self,

@@ -6,6 +6,8 @@ stored it (dropped connection, or a proxy's 5xx), and the end user keeps writing
 history check has to page through 150 newer messages. The outcome is read from the
 sandbox's own store: the message is there exactly once and the outbox says sent — or,
 when the history really can't tell, the entry says "unconfirmed" and nothing is resent.
+Every test runs through the v1.1 and the v2 adapter (``api_version``): v2 pages its
+history by cursor and writes ISO timestamps, and the rules must hold all the same.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from typing import Any
 
 import pytest
 import requests
+from api_versions import connect_api, sandbox_api
 
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
 from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.api.v2 import V2Api
 from smooch_desktop.core.delivery import Backoff, DeliveryEngine
 from smooch_desktop.core.outbox import EntryState, Outbox, OutboxEntry
 from smooch_desktop.sandbox import FaultConfig, SandboxServer
@@ -40,7 +44,7 @@ SENDER = Sender(name="Agent", email="agent@example.com")
 @dataclass
 class Rig:
     server: SandboxServer
-    api: V1Api
+    api: V1Api | V2Api
     outbox: Outbox
     engine: DeliveryEngine
     clock: Callable[[], float]
@@ -74,20 +78,14 @@ class Rig:
 
 
 @pytest.fixture
-def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
+def make_rig(tmp_path: Path, api_version: str) -> Iterator[Callable[..., Rig]]:
     made: list[Rig] = []
 
     def make(server: SandboxServer, skew_s: float, **engine_options: Any) -> Rig:
         def clock() -> float:
             return time.time() + skew_s
 
-        api = V1Api.connect(
-            server.base_url,
-            server.app_id,
-            Credentials(server.key_id, server.secret),
-            connect_timeout=1.0,
-            read_timeout=1.0,
-        )
+        api = sandbox_api(server, api_version, connect_timeout=1.0, read_timeout=1.0)
         api.create_user(USER)
         outbox = Outbox(tmp_path / f"outbox-{len(made)}.sqlite3", clock=clock)
         engine = DeliveryEngine(
@@ -172,7 +170,16 @@ class _DateHandler(BaseHTTPRequestHandler):
     server: _DateServer
 
     def do_GET(self) -> None:
-        body = json.dumps({"appUser": {"_id": "u1", "userId": "u"}}).encode()
+        # The user "u" (id "u1") in the shape of the version asked, with no conversation.
+        path = self.path.split("?", 1)[0]
+        answer: dict[str, Any] = {"appUser": {"_id": "u1", "userId": "u"}}
+        if path.startswith("/v2/"):
+            answer = {"user": {"id": "u1", "externalId": "u"}}
+            if path.endswith("/clients"):
+                answer = {"clients": [], "meta": {"hasMore": False}}
+            elif path.endswith("/conversations"):
+                answer = {"conversations": [], "meta": {"hasMore": False}}
+        body = json.dumps(answer).encode()
         self.send_response_only(200)
         if self.server.date is not None:
             self.send_header("Date", self.server.date)
@@ -209,10 +216,10 @@ def date_server() -> Iterator[_DateServer]:
     ],
 )
 def test_absent_or_garbage_date_gives_no_server_time(
-    date_server: _DateServer, date: str | None
+    date_server: _DateServer, date: str | None, api_version: str
 ) -> None:
     date_server.date = date
-    api = V1Api.connect(date_server.base_url, "app", Credentials("k", "s"))
+    api = connect_api(api_version, date_server.base_url, "app", Credentials("k", "s"))
     try:
         assert api.get_user("u").id == "u1"  # the answer itself is fine
         assert api.server_clock is not None and not api.server_clock.known
@@ -221,11 +228,11 @@ def test_absent_or_garbage_date_gives_no_server_time(
 
 
 def test_every_answer_tells_the_server_time_whatever_the_local_clock(
-    date_server: _DateServer,
+    date_server: _DateServer, api_version: str
 ) -> None:
     server_now = time.time() + 5 * 3600  # the server is hours "ahead" of this machine
     date_server.date = formatdate(server_now, usegmt=True)
-    api = V1Api.connect(date_server.base_url, "app", Credentials("k", "s"))
+    api = connect_api(api_version, date_server.base_url, "app", Credentials("k", "s"))
     try:
         api.get_user("u")
         bound = api.server_clock.lower_bound() if api.server_clock else None

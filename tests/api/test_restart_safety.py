@@ -1,10 +1,12 @@
 """kill -9 at the worst moments, then restart: every message still delivered exactly once.
 
 The sender is a real child process (``benchmarks/fault_sender.py``: outbox on disk, the
-delivery engine, ``V1Api``) talking HTTP to the test's sandbox. It is killed with SIGKILL
+delivery engine, the adapter of the test's API version, v1.1 or v2) talking HTTP to the
+test's sandbox. It is killed with SIGKILL
 at exact points (its own hooks: after ``mark_sending`` before the request, after the
 answer before ``mark_sent``) or from outside while the server is still processing, and a
 fresh process recovers and finishes. The slow test runs the short fault run end to end.
+Every test runs on v1.1 and on v2 (``api_version``): the exactly-once rules must not care.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_versions import sandbox_api
 
-from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY
-from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.core.outbox import EntryState, Outbox, OutboxEntry
 from smooch_desktop.sandbox import FaultConfig, SandboxServer
 
@@ -39,7 +40,9 @@ def write_plan(tmp_path: Path, count: int) -> Path:
     return path
 
 
-def start_sender(server: SandboxServer, tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_sender(
+    server: SandboxServer, tmp_path: Path, api_version: str, *extra: str
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         str(SENDER),
@@ -49,6 +52,7 @@ def start_sender(server: SandboxServer, tmp_path: Path, *extra: str) -> subproce
         "--app-id", server.app_id,
         "--key-id", server.key_id,
         "--profile", PROFILE,
+        "--api-version", api_version,
         "--events", str(tmp_path / "events.jsonl"),
         "--burst", "100",
         "--time-limit", "30",
@@ -58,8 +62,8 @@ def start_sender(server: SandboxServer, tmp_path: Path, *extra: str) -> subproce
     return subprocess.Popen(command, env=env)
 
 
-def run_sender(server: SandboxServer, tmp_path: Path, *extra: str) -> int:
-    child = start_sender(server, tmp_path, *extra)
+def run_sender(server: SandboxServer, tmp_path: Path, api_version: str, *extra: str) -> int:
+    child = start_sender(server, tmp_path, api_version, *extra)
     try:
         return child.wait(timeout=60)
     finally:
@@ -95,51 +99,58 @@ def assert_exactly_once(server: SandboxServer, tmp_path: Path, count: int) -> li
 
 
 @pytest.fixture
-def server(sandbox: SandboxServer) -> SandboxServer:
-    api = V1Api.connect(
-        sandbox.base_url, sandbox.app_id, Credentials(sandbox.key_id, sandbox.secret)
-    )
+def server(sandbox: SandboxServer, api_version: str) -> SandboxServer:
+    api = sandbox_api(sandbox, api_version)
     api.create_user(USER)
     api.close()
     return sandbox
 
 
-def test_killed_between_the_answer_and_mark_sent(server: SandboxServer, tmp_path: Path) -> None:
+def test_killed_between_the_answer_and_mark_sent(
+    server: SandboxServer, tmp_path: Path, api_version: str
+) -> None:
     write_plan(tmp_path, 4)
-    assert run_sender(server, tmp_path, "--die-after-answer", "2") == -signal.SIGKILL
+    assert run_sender(server, tmp_path, api_version, "--die-after-answer", "2") == -signal.SIGKILL
     mid = entries(tmp_path)
     assert [e.state for e in mid[:3]] == [EntryState.SENT, EntryState.SENDING, EntryState.QUEUED]
     assert stored_wire_ids(server) == [mid[0].wire_id, mid[1].wire_id]  # it did arrive
-    assert run_sender(server, tmp_path) == 0
+    assert run_sender(server, tmp_path, api_version) == 0
     final = assert_exactly_once(server, tmp_path, 4)
     assert (final[1].attempts, final[1].verifications) == (1, 1)  # found, not resent
     assert starts(tmp_path)[1]["recovered"] == [mid[1].client_id]
 
 
 def test_killed_after_mark_sending_before_the_request(
-    server: SandboxServer, tmp_path: Path
+    server: SandboxServer, tmp_path: Path, api_version: str
 ) -> None:
     write_plan(tmp_path, 3)
-    assert run_sender(server, tmp_path, "--die-before-request", "2") == -signal.SIGKILL
+    assert run_sender(server, tmp_path, api_version, "--die-before-request", "2") == -signal.SIGKILL
     mid = entries(tmp_path)
     assert mid[1].state is EntryState.SENDING
     assert stored_wire_ids(server) == [mid[0].wire_id]
-    assert run_sender(server, tmp_path) == 0
+    assert run_sender(server, tmp_path, api_version) == 0
     final = assert_exactly_once(server, tmp_path, 3)
     assert (final[1].attempts, final[1].verifications) == (2, 1)  # checked, then resent
 
 
-def test_killed_while_the_server_is_still_processing(server: SandboxServer, tmp_path: Path) -> None:
+def test_killed_while_the_server_is_still_processing(
+    server: SandboxServer, tmp_path: Path, api_version: str
+) -> None:
     """The dead process's request is stored ~1 s after the kill; the restarted engine's
     grace (2 s from start-up) lets the history check see it instead of resending."""
     write_plan(tmp_path, 2)
     server.set_faults(FaultConfig(latency_ms=1500))
-    child = start_sender(server, tmp_path, "--read-timeout", "5")
+    child = start_sender(server, tmp_path, api_version, "--read-timeout", "5")
     try:
         deadline = time.time() + 20
         while time.time() < deadline:
             current = entries(tmp_path) if (tmp_path / "outbox.sqlite3").exists() else []
-            if current and current[0].state is EntryState.SENDING:
+            # v2 looks the user's conversation up first (each lookup also 1.5 s): the
+            # request in flight is the send once the conversation listing was answered.
+            resolved = api_version == "v1.1" or any(
+                e["method"] == "GET" and e["path"].endswith("/conversations") for e in server.log()
+            )
+            if current and current[0].state is EntryState.SENDING and resolved:
                 break
             time.sleep(0.01)
         else:
@@ -157,14 +168,14 @@ def test_killed_while_the_server_is_still_processing(server: SandboxServer, tmp_
             child.wait()
     server.set_faults(FaultConfig())
     assert stored_wire_ids(server) == []  # not stored yet
-    assert run_sender(server, tmp_path, "--grace", "2.0") == 0
+    assert run_sender(server, tmp_path, api_version, "--grace", "2.0") == 0
     final = assert_exactly_once(server, tmp_path, 2)
     assert (final[0].attempts, final[0].verifications) == (1, 1)
 
 
 @pytest.mark.parametrize(("before", "after"), [(7200.0, 0.0), (-7200.0, 0.0), (90.0, 90.0)])
 def test_clock_set_between_a_kill_and_the_restart_chatty_user(
-    server: SandboxServer, tmp_path: Path, before: float, after: float
+    server: SandboxServer, tmp_path: Path, api_version: str, before: float, after: float
 ) -> None:
     """The answer arrived (the message is stored) but the process died before mark_sent,
     on a clock ``before`` s off; it restarts on a clock ``after`` s off while the end user
@@ -172,19 +183,22 @@ def test_clock_set_between_a_kill_and_the_restart_chatty_user(
     reading) is the search floor, so a clock ahead "proves" absence: sent twice."""
     write_plan(tmp_path, 2)
     skew = ("--clock-skew-s", str(before))
-    assert run_sender(server, tmp_path, "--die-after-answer", "1", *skew) == -signal.SIGKILL
+    assert (
+        run_sender(server, tmp_path, api_version, "--die-after-answer", "1", *skew)
+        == -signal.SIGKILL
+    )
     mid = entries(tmp_path)
     assert mid[0].state is EntryState.SENDING
     assert stored_wire_ids(server) == [mid[0].wire_id]
     for i in range(150):
         server.store.add_user_message(server.app_id, USER, f"hello? {i}")
-    assert run_sender(server, tmp_path, "--clock-skew-s", str(after)) == 0
+    assert run_sender(server, tmp_path, api_version, "--clock-skew-s", str(after)) == 0
     final = assert_exactly_once(server, tmp_path, 2)
     assert (final[0].attempts, final[0].verifications) == (1, 1)  # found, not resent
 
 
 @pytest.mark.slow
-def test_short_fault_run_with_a_kill_is_exactly_once() -> None:
+def test_short_fault_run_with_a_kill_is_exactly_once(api_version: str) -> None:
     started = time.time()
     command = [
         sys.executable,
@@ -198,6 +212,7 @@ def test_short_fault_run_with_a_kill_is_exactly_once() -> None:
         "--chatter-rate", "5",
         "--chatter-burst", "150",
         "--chatter-burst-every", "3",
+        "--api-version", api_version,
         "--json",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)

@@ -8,6 +8,9 @@
 * The total deadline also covers the TLS handshake: a peer that trickles its handshake
   is given up on as a failed connect (nothing was sent).
 * The transport's hooks really see a request go out (they decide "never sent").
+
+The tests that go through an adapter run on v1.1 and on v2 (``api_version``): both
+versions share one HTTP stack, and this proves the v2 adapter does not bypass it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from api_versions import connect_api
 from loopback_servers import (
     TLS_START,
     RecordingProxy,
@@ -32,6 +36,7 @@ from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.errors import ConnectFailed, ReadTimedOut
 from smooch_desktop.api.models import OutgoingMessage
 from smooch_desktop.api.v1 import V1Api
+from smooch_desktop.api.v2 import V2Api
 
 KEY_ID = "app_5e1f00000000000000000001"
 SECRET = "s3cr3t-ZmFrZS1zZWNyZXQtZm9yLXRlc3Rz"
@@ -44,8 +49,9 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
         yield found
 
 
-def sandbox_api(sandbox: Any, host: str) -> V1Api:
-    return V1Api.connect(
+def sandbox_api(sandbox: Any, host: str, api_version: str) -> V1Api | V2Api:
+    return connect_api(
+        api_version,
         f"http://{host}:{urlsplit(sandbox.base_url).port}",
         sandbox.app_id,
         Credentials(sandbox.key_id, sandbox.secret),
@@ -54,9 +60,9 @@ def sandbox_api(sandbox: Any, host: str) -> V1Api:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_loopback_base_url_never_goes_through_the_environment_proxy(
-    sandbox: Any, proxy: RecordingProxy, host: str
+    sandbox: Any, proxy: RecordingProxy, host: str, api_version: str
 ) -> None:
-    api = sandbox_api(sandbox, host)
+    api = sandbox_api(sandbox, host, api_version)
     try:
         api.check_connection()
         sent = api.send_message("alice@example.com", OutgoingMessage("direct, not proxied"))
@@ -69,8 +75,10 @@ def test_loopback_base_url_never_goes_through_the_environment_proxy(
     assert [e["method"] for e in sandbox.log()][-3:] == ["GET", "POST", "GET"]
 
 
-def test_remote_https_host_uses_the_proxy_with_connect_only(proxy: RecordingProxy) -> None:
-    api = V1Api.connect("https://api.smooch.io", "5e1f", Credentials(KEY_ID, SECRET))
+def test_remote_https_host_uses_the_proxy_with_connect_only(
+    proxy: RecordingProxy, api_version: str
+) -> None:
+    api = connect_api(api_version, "https://api.smooch.io", "5e1f", Credentials(KEY_ID, SECRET))
     try:
         with pytest.raises(ConnectFailed) as info:
             api.get_user("user-1")
@@ -90,13 +98,15 @@ def test_remote_https_host_uses_the_proxy_with_connect_only(proxy: RecordingProx
     )
 
 
-def test_a_socks_proxy_is_a_clear_never_sent_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_socks_proxy_is_a_clear_never_sent_failure(
+    monkeypatch: pytest.MonkeyPatch, api_version: str
+) -> None:
     point_proxies_at(monkeypatch, "")
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("ALL_PROXY", "socks5://user:pw@127.0.0.1:9")
     monkeypatch.setenv("all_proxy", "socks5://user:pw@127.0.0.1:9")
-    api = V1Api.connect("https://api.smooch.io", "5e1f", Credentials(KEY_ID, SECRET))
+    api = connect_api(api_version, "https://api.smooch.io", "5e1f", Credentials(KEY_ID, SECRET))
     try:
         with pytest.raises(ConnectFailed) as info:
             api.get_user("user-1")
@@ -158,11 +168,12 @@ def test_proxy_label_never_shows_proxy_credentials() -> None:
     assert transport.proxy_label("proxy.corp:8080") == "proxy.corp:8080"
 
 
-def test_deadline_covers_the_tls_handshake() -> None:
+def test_deadline_covers_the_tls_handshake(api_version: str) -> None:
     """A peer that trickles its TLS handshake keeps every single read short; before the
     deadline covered the connect, the call waited until the peer gave up."""
     with trickle_server(TLS_START) as peer:
-        api = V1Api.connect(
+        api = connect_api(
+            api_version,
             f"https://{peer.host}",
             "5e1f",
             Credentials(KEY_ID, SECRET),

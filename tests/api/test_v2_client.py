@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from smooch_desktop.api.auth import Credentials
-from smooch_desktop.api.errors import ConnectFailed, HttpError
+from smooch_desktop.api.errors import HttpError
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
 from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.api.v2 import V2Api
@@ -526,18 +525,6 @@ def _v1_error_for(
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-def test_nothing_listening_is_never_sent() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # free once closed: nothing listens there
-    api = V2Api.connect(f"http://127.0.0.1:{port}", APP, CREDS, connect_timeout=1)
-    with pytest.raises(ConnectFailed) as caught:
-        api.send_message("ext", OutgoingMessage("x"))
-    assert not caught.value.may_have_reached_server
-    assert classify(caught.value).action is Action.RETRY
-    api.close()
 
 
 def test_check_connection_accepts_only_a_v2_user_not_found(peer: Peer) -> None:

@@ -5,28 +5,29 @@ most is parity: the same user, the same conversation and the same messages come 
 the same models whichever adapter asked — the window can't tell the versions apart.
 Both v2 path forms are used: ``/v2/…`` (api.smooch.io style) and ``/sc/v2/…`` (a
 Zendesk ``https://{subdomain}.zendesk.com/sc`` base URL).
+
+What the window does the same way on both versions (sending with a name, email and
+avatar, typing, uploads, check_connection, refusals, faults) is tested once for both in
+``test_client_sandbox.py``; this file keeps what only v2 has: resolving the user's
+conversation and parity between the two views of the one store.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from smooch_desktop.api.auth import Credentials
-from smooch_desktop.api.errors import ConnectionDropped, HttpError
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, Message, OutgoingMessage, Sender
 from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.api.v2 import V2Api
-from smooch_desktop.core.delivery import Action, classify
 from smooch_desktop.core.gravatar import gravatar_url
 from smooch_desktop.sandbox import (
     DEMO_ALICE_ID,
     DEMO_PAGING_MESSAGE_COUNT,
     DEMO_PAGING_USER_ID,
-    FaultConfig,
     SandboxServer,
 )
 
@@ -153,88 +154,3 @@ def test_a_user_pre_created_through_v1_gets_the_default_conversation_on_the_firs
     (conversation,) = after.conversations
     assert conversation.is_default and after.conversation_id == conversation.id
     assert [m.text for m in v1.history("precreated-1").messages] == ["Welcome, Pia"]
-
-
-def test_typing_and_read_reach_the_users_conversation(v2: V2Api, sandbox: SandboxServer) -> None:
-    v2.get_user(DEMO_ALICE_ID)
-    v2.send_activity(DEMO_ALICE_ID, "typing:start", SENDER)
-    shown = sandbox.store.typing(sandbox.app_id, DEMO_ALICE_ID)
-    assert shown["typing"] and shown["name"] == "Agent Smith"
-    assert shown["avatarUrl"] == gravatar_url(
-        "agent@example.com", default="mm", base=sandbox.base_url + "/avatar"
-    )
-    v2.send_activity(DEMO_ALICE_ID, "typing:stop", SENDER)
-    assert not sandbox.store.typing(sandbox.app_id, DEMO_ALICE_ID)["typing"]
-    v2.send_activity(DEMO_ALICE_ID, "conversation:read")
-    kinds = [a["type"] for a in sandbox.store.activities(sandbox.app_id, DEMO_ALICE_ID)]
-    assert kinds[-3:] == ["typing:start", "typing:stop", "conversation:read"]
-
-
-def test_an_attachment_for_the_users_conversation(v2: V2Api, sandbox: SandboxServer) -> None:
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-    url, kind = v2.upload("photo.png", png, "image/png", user_ref=DEMO_ALICE_ID)
-    assert kind == "image/png" and url.endswith("/photo.png")
-    upload = sandbox.log()[-1]
-    conversation = v2.get_user(DEMO_ALICE_ID).conversation_id
-    assert upload["path"].endswith("/attachments") and upload["status"] == 201
-    assert upload["query"] == f"access=public&for=message&conversationId={conversation}"
-    sent = v2.send_message(
-        DEMO_ALICE_ID, OutgoingMessage("", SENDER, media_url=url, media_type="image/png")
-    )
-    assert (sent.type, sent.media_url) == ("image", url)
-
-
-# --- errors --------------------------------------------------------------------------------
-
-
-def test_check_connection_right_and_wrong(sandbox: SandboxServer, v2: V2Api) -> None:
-    v2.check_connection()
-    base = v2.http.base_url
-    wrong_app = V2Api.connect(base, "app_nope", Credentials(sandbox.key_id, sandbox.secret))
-    wrong_key = V2Api.connect(base, sandbox.app_id, Credentials(sandbox.key_id, "wrong"))
-    try:
-        with pytest.raises(HttpError) as app_error:
-            wrong_app.check_connection()
-        assert app_error.value.status in (401, 403, 404)
-        assert app_error.value.code != "user_not_found"
-        with pytest.raises(HttpError) as key_error:
-            wrong_key.check_connection()
-        assert key_error.value.status == 401 and key_error.value.envelope == "v2"
-    finally:
-        wrong_app.close()
-        wrong_key.close()
-
-
-def test_refusals_carry_the_v2_code_and_title(v2: V2Api) -> None:
-    with pytest.raises(HttpError) as unknown:
-        v2.get_user("no-such-user")
-    assert (unknown.value.status, unknown.value.code) == (404, "user_not_found")
-    with pytest.raises(HttpError) as too_long:
-        v2.send_message(DEMO_ALICE_ID, OutgoingMessage("x" * 4097, SENDER))
-    assert too_long.value.status == 400 and too_long.value.envelope == "v2"
-    assert too_long.value.server_description
-    assert classify(too_long.value).action is Action.FAIL
-    assert not too_long.value.may_have_reached_server
-
-
-@pytest.mark.parametrize(
-    ("fault", "expected"),
-    [
-        ({"drop_after_rate": 1.0}, ConnectionDropped),
-        ({"error_after_store_rate": 1.0}, HttpError),
-    ],
-)
-def test_a_stored_message_behind_a_failure_may_have_arrived(
-    v2: V2Api, sandbox: SandboxServer, fault: dict[str, Any], expected: type[Exception]
-) -> None:
-    v2.get_user(DEMO_ALICE_ID)  # resolve before the fault, which hits every request
-    sandbox.set_faults(FaultConfig(**fault, seed=1))
-    try:
-        with pytest.raises(expected) as caught:
-            v2.send_message(DEMO_ALICE_ID, OutgoingMessage("maybe", SENDER))
-    finally:
-        sandbox.set_faults(FaultConfig())
-    error = caught.value
-    assert getattr(error, "may_have_reached_server", False)
-    assert classify(error).action is Action.VERIFY  # type: ignore[arg-type]
-    assert sandbox.store.messages(sandbox.app_id, DEMO_ALICE_ID)[-1]["text"] == "maybe"

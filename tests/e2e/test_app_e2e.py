@@ -4,6 +4,11 @@ Checks what a user would: the window appears, a message typed and sent with Ente
 reaches the sandbox as ``appMaker`` with the chosen name and email, the end user saw
 "typing…" first, and a secret saved in the real Secret Service keychain is used without
 ever being written to the settings file or the logs.
+
+Every test runs once per API version: v1.1 as the default (no option, or a profile
+that doesn't say) and v2, chosen on the command line (``--api-version v2``, also with
+``--sandbox``) or in the profile. The user must not notice a difference but the
+protocol. Each test starts one app in a few seconds, so the group stays short.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_versions import API_VERSIONS, avatar_for
 
 pytestmark = pytest.mark.e2e
 
@@ -162,6 +168,11 @@ def _focus(display: str, window: str) -> None:
     _wait_for(lambda: _xdotool(display, "getwindowfocus") == window, 10, "focus on the window")
 
 
+def version_option(api_version: str) -> list[str]:
+    """The command-line option for ``api_version``: none for v1.1, the default."""
+    return [] if api_version == "v1.1" else ["--api-version", api_version]
+
+
 def _type_into(display: str, keys: str, text: str) -> None:
     # No pause after the shortcut: X delivers these key events in order, and Qt moves the
     # focus when it handles the first, before it sees the next.
@@ -170,7 +181,8 @@ def _type_into(display: str, keys: str, text: str) -> None:
     _xdotool(display, "type", "--delay", "20", text)
 
 
-def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any) -> None:
+@pytest.mark.parametrize("api_version", API_VERSIONS)
+def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any, api_version: str) -> None:
     user = sandbox.store.users(sandbox.app_id)[0]
     user_ref = user["_id"]
     app = launch(
@@ -180,6 +192,7 @@ def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any) -> None:
         sandbox.app_id,
         "--key-id",
         sandbox.key_id,
+        *version_option(api_version),
         "--user-id",
         user_ref,
         extra_env={"SMOOCH_KEY_SECRET": sandbox.secret},
@@ -211,20 +224,30 @@ def test_send_a_reply_with_real_key_presses(sandbox: Any, launch: Any) -> None:
     message = _wait_for(delivered, 20, "the message at the sandbox")
     assert message["role"] == "appMaker"
     assert message["name"] == "E2E Agent"
-    assert "avatar" in message.get("avatarUrl", "")
+    # What the end user sees: the avatar Smooch derives from the email, on either version.
+    gravatar = avatar_for(sandbox.base_url, "agent@example.com")
+    assert message["avatarUrl"] == gravatar
     log = sandbox.log()
     posts = [e for e in log if e["method"] == "POST" and e["path"].endswith("/messages")]
-    assert [p["body"].get("email") for p in posts if p["status"] == 201] == ["agent@example.com"]
+    assert all(f"/{api_version}/" in p["path"] for p in posts)
+    sent = [p["body"] for p in posts if p["status"] == 201]
+    if api_version == "v2":  # no author email in v2: the derived avatar travels instead
+        assert [b["author"] for b in sent] == [
+            {"type": "business", "displayName": "E2E Agent", "avatarUrl": gravatar}
+        ]
+    else:
+        assert [b.get("email") for b in sent] == ["agent@example.com"]
     # The screenshot shows the sent bubble: once the window has stopped repainting.
     _wait_for(_screen_settled(app.display), 15, "the window to stop repainting")
-    shot = _screenshot(app.display, "e2e-main-window.png")
+    shot = _screenshot(app.display, f"e2e-main-window-{api_version}.png")
     assert shot.stat().st_size > 10_000
     stderr = app.close()
     _assert_clean_stderr(stderr)
 
 
+@pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_secret_from_real_keychain_never_written(
-    sandbox: Any, launch: Any, isolated_dirs: Path
+    sandbox: Any, launch: Any, isolated_dirs: Path, api_version: str
 ) -> None:
     import keyring
 
@@ -242,6 +265,7 @@ def test_secret_from_real_keychain_never_written(
     try:
         assert store.get(account) == sandbox.secret
         from smooch_desktop.api.auth import AuthMethod
+        from smooch_desktop.api.factory import ApiVersion
         from smooch_desktop.api.hosts import Region
         from smooch_desktop.core.profiles import Profile
         from smooch_desktop.ui.settings import AppSettings
@@ -255,6 +279,7 @@ def test_secret_from_real_keychain_never_written(
                 sandbox.app_id,
                 sandbox.key_id,
                 AuthMethod.JWT,
+                ApiVersion(api_version),
             )
         )
         settings.set_active_profile_name("E2E")
@@ -275,6 +300,7 @@ def test_secret_from_real_keychain_never_written(
 
         _wait_for(delivered, 20, "the message sent with the keychain secret")
         assert any(e.get("auth") == "jwt" for e in sandbox.log())
+        assert any(e["path"].startswith(f"/{api_version}/") for e in sandbox.log())
         stderr = app.close()
         _assert_clean_stderr(stderr)
         for path in isolated_dirs.rglob("*"):
@@ -299,10 +325,11 @@ app.exec()
 """
 
 
+@pytest.mark.parametrize("api_version", API_VERSIONS)
 def test_a_second_start_gives_the_running_window_the_focus(
-    sandbox: Any, launch: Any, app_env: dict[str, str], tmp_path: Path
+    sandbox: Any, launch: Any, app_env: dict[str, str], tmp_path: Path, api_version: str
 ) -> None:
-    app = launch("--sandbox")
+    app = launch("--sandbox", *version_option(api_version))
     window = app.window_id()
     decoy = subprocess.Popen(
         [sys.executable, "-c", _DECOY],

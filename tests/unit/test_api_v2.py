@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from smooch_desktop.api.auth import Credentials
-from smooch_desktop.api.errors import ConfigError, HttpError, error_envelope_kind
+from smooch_desktop.api.errors import BadResponse, ConfigError, HttpError, error_envelope_kind
 from smooch_desktop.api.models import (
     CLIENT_ID_METADATA_KEY,
     ROLE_BUSINESS,
@@ -272,6 +272,14 @@ def test_history_page_pages_back_by_record_id() -> None:
 
     no_cursor = history_page_from_v2({"messages": [msg(5), msg(4)], "meta": {"hasMore": True}})
     assert no_cursor.older_cursor == f"{4:024d}"  # the oldest message's id
+    # The oldest message has no id: page on from the oldest one that has.
+    nameless = {"received": "2024-01-01T00:00:00.000Z", "content": {"type": "text"}}
+    skipped = history_page_from_v2({"messages": [msg(5), nameless], "meta": {"hasMore": True}})
+    assert skipped.older_cursor == f"{5:024d}" and len(skipped.messages) == 2
+    # No id at all: "more" can't be asked for, and the page must not pass for the start.
+    with pytest.raises(BadResponse) as stuck:
+        history_page_from_v2({"messages": [nameless], "meta": {"hasMore": True}}, host="h.test")
+    assert stuck.value.description.startswith("The history from h.test says there are older")
 
     # Without a readable flag a full page may have older ones: never claim "the start".
     full = history_page_from_v2({"messages": [msg(i % 60) for i in range(100)]})
