@@ -88,6 +88,14 @@ def connect_api(
     return factory.connect(version, base_url, app_id, creds)
 
 
+def _nothing() -> None:
+    """A barrier on a task queue: its callback runs once everything queued before has."""
+
+
+def _delete_later(obj: QObject, _result: object) -> None:
+    obj.deleteLater()
+
+
 SECRET_ENV = "SMOOCH_KEY_SECRET"
 PHASE_TWO_DELAY_MS = 15
 COMMAND_LINE_PROFILE = "Command line"
@@ -612,11 +620,20 @@ class AppController(QObject):
         """Give the window its session and delivery, replacing any previous one."""
         from smooch_desktop.ui.delivery import DeliveryService
 
-        if self.delivery is not None:
-            self.delivery.deleteLater()
-            self.delivery = None
+        old_delivery, self.delivery = self.delivery, None
+        if old_delivery is not None:
+            old_delivery.retire()
         if self.session is not None and self.session is not session:
             self.api_tasks.submit(self.session.api.close, kind="close")
+        if old_delivery is not None:
+            # A send queued or running on the API thread still reports through the old
+            # service: delete it only once the thread has run past it (one FIFO).
+            self.api_tasks.submit(
+                _nothing,
+                functools.partial(_delete_later, old_delivery),
+                kind="retire",
+                owner=old_delivery,
+            )
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
@@ -624,6 +641,10 @@ class AppController(QObject):
             )
             self.delivery.recoveryProblem.connect(functools.partial(self._set_notice, "outbox"))
             self.delivery.recovered.connect(self._on_recovered)
+            if old_delivery is not None and old_delivery.profile == session.profile_id:
+                # Same profile, new session (the sandbox's other API version): what the
+                # old one still finishes shows in the new window.
+                old_delivery.entryChanged.connect(self.delivery.entryChanged)
         assert self.window is not None
         self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
