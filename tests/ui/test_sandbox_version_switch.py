@@ -10,17 +10,22 @@ say what reached the server, and through which version.
 from __future__ import annotations
 
 import argparse
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import keyring
+import keyring.backends.fail
 import pytest
 from memory_keyring import MemoryKeyring
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QLabel,
     QLineEdit,
@@ -164,6 +169,17 @@ def barrier(qtbot: QtBot, controller: AppController) -> None:
     qtbot.waitUntil(lambda: bool(done), timeout=10_000)
 
 
+def user_details(window: MainWindow) -> str:
+    """What the user panel says about the user, "seen N min ago" as the time it is from
+    (the words change when a minute passes between two looks)."""
+    user = window.user_panel.current_user()
+    assert user is not None
+    text = window.user_panel.info.full_text()
+    details, found = re.subn(r"seen [^\n]*$", f"last seen at {user.last_seen}", text)
+    assert found == 1, text
+    return details
+
+
 def status(window: MainWindow) -> str:
     return window.status_profile.full_text()
 
@@ -189,6 +205,8 @@ def test_the_sandbox_is_listed_with_fixed_values_its_secret_hidden_and_a_version
             assert all(edit.isReadOnly() for edit in fields.values())
             secret = fields["secretEdit"]
             assert secret.text() == "" and secret.placeholderText() == BUILTIN_SECRET_TEXT
+            show = secret.findChild(QAction, "showSecretAction")
+            assert show is not None and not show.isVisible()
             for name in ("regionCombo", "authCombo"):
                 assert not child(dialog, QComboBox, name).isEnabled()
             for name in ("deleteProfileButton", "duplicateProfileButton"):
@@ -213,6 +231,31 @@ def test_the_sandbox_is_listed_with_fixed_values_its_secret_hidden_and_a_version
             assert AppSettings().profiles() == []
         finally:
             dialog.reject()
+
+
+def test_without_any_keychain_the_sandbox_still_switches(
+    qtbot: QtBot, sandbox: SandboxServer, leak_guard: None
+) -> None:
+    """Nothing about the sandbox goes to the keychain: no keychain, no "session only"."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    try:
+        with running(qtbot, sandbox) as controller:
+            dialog = open_dialog(qtbot, controller)
+            assert "not available" in child(dialog, QLabel, "keychainLabel").text()
+            assert not child(dialog, QCheckBox, "sessionOnlyCheck").isVisible()
+            dialog.reject()
+            window = switch_in_dialog(qtbot, controller, "v2")
+            assert status(window).startswith("Profile: Sandbox · v2 · ")
+            # A new profile (a secret to store) brings the choice back.
+            dialog = open_dialog(qtbot, controller)
+            QTest.mouseClick(
+                child(dialog, QPushButton, "addProfileButton"), Qt.MouseButton.LeftButton
+            )
+            assert child(dialog, QCheckBox, "sessionOnlyCheck").isVisible()
+            dialog.reject()
+    finally:
+        keyring.set_keyring(previous)
 
 
 def test_test_connection_on_the_sandbox_works_for_both_versions(
@@ -250,7 +293,7 @@ def test_switching_v1_1_to_v2_keeps_replying_to_the_same_demo_user(
         assert status(window) == f"Profile: Sandbox · v1.1 · {host}"
         open_user(qtbot, window, DEMO_ALICE_ID)
         before_rows = list(window.model.items())
-        before_info = window.user_panel.info.full_text()
+        before_info = user_details(window)
         send(window, qtbot, "Sent on v1.1: your parcel left today.")
         wait_state(
             qtbot,
@@ -274,7 +317,7 @@ def test_switching_v1_1_to_v2_keeps_replying_to_the_same_demo_user(
         ]
         assert after_rows == [i for i in before_rows if i.state is None]
         # The user panel says the same about Alice, but v2 has no "primary" client.
-        assert window.user_panel.info.full_text() == before_info.replace(" (primary)", "")
+        assert user_details(window) == before_info.replace(" (primary)", "")
 
         window.composer.set_text("")
         send(window, qtbot, "Sent on v2: and here is the tracking link.")
@@ -301,7 +344,7 @@ def test_switching_v1_1_to_v2_keeps_replying_to_the_same_demo_user(
         ):
             assert len(stored(sandbox, DEMO_ALICE_ID, text)) == 1, text
             qtbot.waitUntil(lambda t=text: shown(window, t) == 1)  # type: ignore[misc]
-        assert window.user_panel.info.full_text() == before_info
+        assert user_details(window) == before_info
 
 
 def test_the_choice_is_remembered_and_the_command_line_wins_for_its_run(
@@ -430,7 +473,7 @@ def test_the_demo_users_look_the_same_under_both_versions(
                     model = window.model
                     qtbot.waitUntil(lambda m=model: m.rowCount() > 100, timeout=10_000)  # type: ignore[misc]
                 seen.setdefault(user, {})[version] = (
-                    window.user_panel.info.full_text().replace(" (primary)", ""),
+                    user_details(window).replace(" (primary)", ""),
                     list(window.model.items()),
                 )
     for user in users:

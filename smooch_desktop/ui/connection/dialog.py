@@ -583,7 +583,7 @@ class ConnectionDialog(QDialog):
             self._secret_edit,
         ):
             edit.setReadOnly(builtin)
-        self._show_secret.setEnabled(not builtin)
+        self._show_secret.setVisible(not builtin)  # nothing to show
         if builtin:
             for widget in (
                 self._region_combo,
@@ -848,7 +848,7 @@ class ConnectionDialog(QDialog):
         current = self._current
         blocking = [d for d in self._forms if d.problems and (d is current or d.is_dirty())]
         # Saving only the built-in connection's version writes nothing to the keychain.
-        needs_keychain = current is None or current.builtin is None or self._saved_dirty()
+        needs_keychain = current is None or current.builtin is None or bool(self._saved_dirty())
         self._save_button.setEnabled(
             current is not None
             and not blocking
@@ -856,6 +856,8 @@ class ConnectionDialog(QDialog):
             and (self._keychain_known or not needs_keychain)
         )
         self._test_button.setEnabled(current is not None and self._test_task is None)
+        # Only a secret that Save would store can be kept "for this session only".
+        self._session_only.setVisible(self._offer_session_only() and needs_keychain)
         if self._saving:
             self._save_hint.setText("Saving…")
         elif not self._keychain_known and needs_keychain:
