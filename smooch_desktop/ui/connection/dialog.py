@@ -1188,7 +1188,7 @@ class ConnectionDialog(QDialog):
         if not plans:  # only the built-in connection's version: nothing to store
             self._emit_builtin(current)
             return
-        #: Chosen when Save was pressed: it is connected with once the others are stored.
+        # The built-in connection chosen by this Save: connected once the others are stored.
         self._builtin_saving = current if current.builtin is not None else None
         self._saving = True
         self._update_save_state()
