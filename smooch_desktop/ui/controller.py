@@ -1,7 +1,10 @@
 """Owns the long-lived parts (stores, worker queues, tray) and the window per connection.
 
 Changing the connection profile rebuilds the session and the window; the outbox,
-drafts and worker threads live for the whole run.
+drafts and worker threads live for the whole run. So does changing the API version of
+the ``--sandbox`` connection in Connection settings: the same built-in profile (same
+id, so the same queued messages and drafts) reconnects to the same sandbox with the
+other version's adapter, and the choice is remembered for the next ``--sandbox`` run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
     from smooch_desktop.sandbox import SandboxServer
     from smooch_desktop.ui.connection.dialog import ConnectionDialog
+    from smooch_desktop.ui.connection.form import BuiltinConnection
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.single_instance import InstanceServer
 
@@ -82,6 +86,14 @@ def connect_api(
 
         return factory.connect(version, base_url, app_id, creds, avatar_for_email=avatar_for_email)
     return factory.connect(version, base_url, app_id, creds)
+
+
+def _nothing() -> None:
+    """A barrier on a task queue: its callback runs once everything queued before has."""
+
+
+def _delete_later(obj: QObject, _result: object) -> None:
+    obj.deleteLater()
 
 
 SECRET_ENV = "SMOOCH_KEY_SECRET"
@@ -336,17 +348,12 @@ class AppController(QObject):
 
         args = self.args
         method = AuthMethod(args.auth or "basic")
+        if self.sandbox is not None:
+            return self._sandbox_session(self._sandbox_start_version()), ""
         # app.main has refused a version this build can't speak, and v1.1 with a Zendesk
         # host; a Zendesk host speaks v2 only.
         zendesk = args.zendesk_subdomain
         version = ApiVersion(args.api_version or (ApiVersion.V2 if zendesk else ApiVersion.V1_1))
-        if self.sandbox is not None:
-            sb = self.sandbox
-            creds = Credentials(sb.key_id, sb.secret, method)
-            avatars = sb.base_url + "/avatar"
-            api = connect_api(version, sb.base_url, sb.app_id, creds, avatars)
-            session = Session(SANDBOX_PROFILE, api, api.host, avatars, protocol=version)
-            return session, ""
         if args.base_url or zendesk:
             # Validated by app.main; the subdomain reduced to its label there.
             base_url = zendesk_base_url(zendesk) if zendesk else validate_base_url(args.base_url)
@@ -375,6 +382,94 @@ class AppController(QObject):
             return None, "Not connected yet: set up a connection (File ▸ Connection settings)."
         given = ApiVersion(args.api_version) if args.api_version else None
         return self._session_for_profile(chosen, method if args.auth else None, given)
+
+    # The built-in sandbox connection ------------------------------------------------------
+    def _sandbox_start_version(self) -> ApiVersion:
+        """``--api-version`` for this run, else the version last chosen in Connection
+        settings (when this build still speaks it), else v1.1."""
+        from smooch_desktop.api.factory import ApiVersion, version_problem
+
+        if self.args.api_version:
+            return ApiVersion(self.args.api_version)  # checked by app.main
+        stored = self.settings.sandbox_api_version()
+        if stored in set(ApiVersion) and not version_problem(stored):
+            return ApiVersion(stored)
+        if stored:
+            log.warning("sandbox API version %r in the settings not usable; using v1.1", stored)
+        return ApiVersion.V1_1
+
+    def _sandbox_session(self, version: ApiVersion) -> Session:
+        """A session on the running sandbox: always the one built-in profile, whatever
+        the version, so its outbox entries, drafts and recent users carry over."""
+        from smooch_desktop.api.auth import AuthMethod, Credentials
+
+        sb = self.sandbox
+        assert sb is not None
+        creds = Credentials(sb.key_id, sb.secret, AuthMethod(self.args.auth or "basic"))
+        avatars = sb.base_url + "/avatar"
+        api = connect_api(version, sb.base_url, sb.app_id, creds, avatars)
+        return Session(SANDBOX_PROFILE, api, api.host, avatars, protocol=version)
+
+    @property
+    def on_sandbox(self) -> bool:
+        """True while the session is the built-in sandbox connection."""
+        from smooch_desktop.core.profiles import legacy_profile_id
+
+        session = self.session
+        return (
+            self.sandbox is not None
+            and session is not None
+            and session.profile_id == legacy_profile_id(SANDBOX_PROFILE)
+        )
+
+    def _sandbox_connection(self) -> BuiltinConnection:
+        """The sandbox as the connection dialog lists it (the version now in use)."""
+        from smooch_desktop.api.auth import AuthMethod
+        from smooch_desktop.api.factory import ApiVersion
+        from smooch_desktop.ui.connection.form import BuiltinConnection
+
+        sb = self.sandbox
+        assert sb is not None
+        session = self.session
+        if self.on_sandbox and session is not None:
+            version = ApiVersion(session.protocol)
+        else:
+            version = self._sandbox_start_version()
+        return BuiltinConnection(
+            SANDBOX_PROFILE,
+            sb.base_url,
+            sb.app_id,
+            sb.key_id,
+            sb.secret,
+            AuthMethod(self.args.auth or "basic"),
+            version,
+        )
+
+    @Slot(str)
+    def switch_sandbox_version(self, version: str) -> None:
+        """Connect to the running sandbox with API ``version`` and remember the choice.
+
+        The window is rebuilt as for a profile change (:meth:`_reconnect`): the selected
+        user, the composer's text and the draft stay. The profile stays the same built-in
+        one, so its queued outbox entries continue under the new version; a send already
+        on the API thread finishes with the old adapter first (one FIFO thread), and one
+        whose outcome is unknown is checked in the history through the new one.
+        """
+        from smooch_desktop.api.factory import ApiVersion, version_problem
+
+        if self.sandbox is None or self._shut_down:
+            return
+        chosen = ApiVersion(version)
+        if version_problem(chosen):
+            return  # the dialog never offers it
+        self.settings.set_sandbox_api_version(chosen.value)
+        try:
+            self.settings.sync()
+        except OSError as exc:
+            log.warning("%s", exc)
+        if self.on_sandbox and self.session is not None and self.session.protocol == chosen:
+            return  # already connected that way
+        self._reconnect(self._sandbox_session(chosen))
 
     def _start_profile(self) -> Profile | None:
         """The saved profile start-up connects with: ``--profile``, else the active one, else
@@ -525,11 +620,20 @@ class AppController(QObject):
         """Give the window its session and delivery, replacing any previous one."""
         from smooch_desktop.ui.delivery import DeliveryService
 
-        if self.delivery is not None:
-            self.delivery.deleteLater()
-            self.delivery = None
+        old_delivery, self.delivery = self.delivery, None
+        if old_delivery is not None:
+            old_delivery.retire()
         if self.session is not None and self.session is not session:
             self.api_tasks.submit(self.session.api.close, kind="close")
+        if old_delivery is not None:
+            # A send queued or running on the API thread still reports through the old
+            # service: delete it only once the thread has run past it (one FIFO).
+            self.api_tasks.submit(
+                _nothing,
+                functools.partial(_delete_later, old_delivery),
+                kind="retire",
+                owner=old_delivery,
+            )
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
@@ -537,6 +641,10 @@ class AppController(QObject):
             )
             self.delivery.recoveryProblem.connect(functools.partial(self._set_notice, "outbox"))
             self.delivery.recovered.connect(self._on_recovered)
+            if old_delivery is not None and old_delivery.profile == session.profile_id:
+                # Same profile, new session (the sandbox's other API version): what the
+                # old one still finishes shows in the new window.
+                old_delivery.entryChanged.connect(self.delivery.entryChanged)
         assert self.window is not None
         self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
@@ -591,11 +699,19 @@ class AppController(QObject):
         if self._dialog is not None:
             self._dialog.raise_()
             return
+        builtin = self._sandbox_connection() if self.sandbox is not None else None
         dialog = ConnectionDialog(
-            self.settings, self.secrets, self.session_secrets, self.keychain_tasks, self.window
+            self.settings,
+            self.secrets,
+            self.session_secrets,
+            self.keychain_tasks,
+            self.window,
+            select=SANDBOX_PROFILE if self.on_sandbox else None,
+            builtin=builtin,
         )
         dialog.set_profile_data(self._profile_data())
         dialog.profileSaved.connect(self.switch_profile)
+        dialog.builtinChosen.connect(self.switch_sandbox_version)
         dialog.profileDeleted.connect(self._on_profile_deleted)
         dialog.finished.connect(self._on_dialog_finished)
         self._dialog = dialog
@@ -642,6 +758,13 @@ class AppController(QObject):
         if profile is None or self._shut_down:
             return
         session, problem = self._session_for_profile(profile)
+        self._reconnect(session, problem)
+
+    def _reconnect(self, session: Session | None, problem: str = "") -> None:
+        """A new window on ``session`` that keeps the user, the typed text and the draft.
+
+        ``problem`` is shown in the status bar when there is no session.
+        """
         old = self.window
         user_text = old.user_panel.combo.currentText().strip() if old else ""
         typed = old.composer.text() if old else ""

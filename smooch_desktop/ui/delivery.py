@@ -3,6 +3,13 @@
 The engine does one unit of work per ``step()``; this bridge queues steps on the API
 TaskQueue (so a message and the typing calls around it keep their order), arms a timer
 for the next due retry, and re-emits outbox changes on the GUI thread.
+
+When the session changes, the old service is *retired*, not deleted at once: it starts
+no more work, but a step already queued or running on the API thread still finishes and
+reports through it (the engine's ``on_change`` emits one of its signals; emitting on a
+deleted object would raise between ``mark_sending`` and the request and leave the
+message stuck in ``sending``). The controller deletes it once the API thread has run
+past it.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class DeliveryService(QObject):
         self._tasks = tasks
         self._step_queued = False
         self._kick_again = False
+        self._retired = False
         self._changedFromWorker.connect(self._relay)
         self.engine = DeliveryEngine(
             outbox, api, profile, on_change=self._changedFromWorker.emit, **engine_options
@@ -79,6 +87,23 @@ class DeliveryService(QObject):
         self._recovery_timer = QTimer(self)
         self._recovery_timer.setSingleShot(True)
         self._recovery_timer.timeout.connect(self._try_start)
+
+    @property
+    def retired(self) -> bool:
+        """True once :meth:`retire` was called: another service delivers from now on."""
+        return self._retired
+
+    def retire(self) -> None:
+        """Start no more work: a newer session's service takes over from here.
+
+        A step already queued on the API thread still runs and reports its changes
+        through this object, so keep it alive until the queue has run past it (a
+        barrier task), then delete it.
+        """
+        self._retired = True
+        self._timer.stop()
+        self._recovery_timer.stop()
+        self._recovery_pending = False
 
     @property
     def recovery_pending(self) -> bool:
@@ -184,7 +209,7 @@ class DeliveryService(QObject):
     @Slot()
     def kick(self) -> None:
         """Queue a delivery step unless one is already waiting (or recovery is pending)."""
-        if self._recovery_pending:
+        if self._recovery_pending or self._retired:
             return
         if self._step_queued:
             # The job out there may have computed next_due before this new work existed.
@@ -202,6 +227,8 @@ class DeliveryService(QObject):
 
     def _on_steps_done(self, next_due: object) -> None:
         self._step_queued = False
+        if self._retired:
+            return
         if self._kick_again:
             self.kick()
             return
@@ -209,6 +236,8 @@ class DeliveryService(QObject):
 
     def _on_steps_failed(self, exc: BaseException) -> None:
         self._step_queued = False
+        if self._retired:
+            return
         self.deliveryError.emit(f"Delivery stopped unexpectedly: {exc}")
         self._schedule(time.time() + 5.0)
 

@@ -118,6 +118,17 @@ class AppSettings:
     def set_active_profile_name(self, name: str) -> None:
         self._s.setValue("connection/active", name)
 
+    def sandbox_api_version(self) -> str:
+        """The API version last chosen for the ``--sandbox`` connection ("" = never chosen).
+
+        Not a secret and not a profile: the sandbox's host, app and key belong to each run.
+        """
+        value = self._s.value("sandbox/apiVersion", "")
+        return value if isinstance(value, str) else ""
+
+    def set_sandbox_api_version(self, version: str) -> None:
+        self._s.setValue("sandbox/apiVersion", version)
+
     # Sender identities --------------------------------------------------------------------
     def identities(self) -> list[SenderIdentity]:
         raw = self._get_json("sender/identities", [])

@@ -80,6 +80,7 @@ from smooch_desktop.ui.connection.form import (
     CONNECTION_FIELDS,
     FIELD_LABELS,
     SESSION_ONLY_TEXT,
+    BuiltinConnection,
     ProfileForm,
     SecretStorage,
     form_problems,
@@ -115,6 +116,14 @@ _REGIONS: Final = (
     (Region.ZENDESK.value, "Zendesk (subdomain)"),
     (Region.CUSTOM.value, "Custom URL"),
 )
+#: Shown above the form while the built-in sandbox connection is selected.
+BUILTIN_NOTE: Final = (
+    "The sandbox built into this run (--sandbox): its host, app and key are fixed and its "
+    "secret is never shown. Choose the API version and Save to reconnect; the open "
+    "conversation, the text you typed and queued messages stay as they are."
+)
+#: The secret field's placeholder for the built-in sandbox connection.
+BUILTIN_SECRET_TEXT: Final = "Built into the sandbox (not shown)"
 _AUTH_METHODS: Final = (
     (AuthMethod.BASIC.value, "Basic (recommended)"),
     (AuthMethod.JWT.value, "JWT (HS256, app scope)"),
@@ -129,13 +138,21 @@ class ConnectionDialog(QDialog):
     the active one and accepts the dialog. Cancel discards all unsaved edits; deleting a
     profile is immediate (after confirmation) and also removes its keychain entry.
 
+    With ``builtin`` (a ``--sandbox`` run), the embedded sandbox is listed first: its
+    host, app, key and auth are shown read-only and its secret never; only the API
+    version can be chosen. Save with it selected saves the other changed profiles (if
+    any) without switching to them and emits ``builtinChosen``; nothing about it goes to
+    the profiles or the keychain.
+
     Signals:
         profileSaved(str): the name of the saved profile that is now active.
         profileDeleted(str): the name of a profile removed from the settings.
+        builtinChosen(str): connect with the built-in connection, at this API version.
     """
 
     profileSaved = Signal(str)
     profileDeleted = Signal(str)
+    builtinChosen = Signal(str)
 
     def __init__(
         self,
@@ -147,9 +164,13 @@ class ConnectionDialog(QDialog):
         *,
         select: str | None = None,
         profile_data: ProfileData | None = None,
+        builtin: BuiltinConnection | None = None,
     ) -> None:
+        """``select`` names the profile shown first (the built-in one too); without it,
+        the active saved profile."""
         super().__init__(parent)
         self.setObjectName("connectionDialog")
+        self._builtin = builtin
         #: The outbox and message drafts, to say what a profile still holds before deleting it.
         self._profile_data = profile_data
         self.setWindowTitle("Connections")
@@ -172,6 +193,7 @@ class ConnectionDialog(QDialog):
         self._test_form: ProfileForm | None = None
         self._test_app_id = ""
         self._save_task: Task | None = None
+        self._builtin_saving: ProfileForm | None = None
         self._lookups: dict[int, Task] = {}
         # Known once the keychain thread has answered: even loading the keyring backend
         # talks to D-Bus, and a locked keychain may show an unlock prompt.
@@ -418,8 +440,16 @@ class ConnectionDialog(QDialog):
         test_row.addWidget(self._test_button)
         test_row.addStretch(1)
 
+        self._builtin_note = QLabel(BUILTIN_NOTE, side)
+        self._builtin_note.setObjectName("builtinNote")
+        self._builtin_note.setWordWrap(True)
+        self._builtin_note.setTextFormat(Qt.TextFormat.PlainText)
+        self._builtin_note.setStyleSheet(f"color: {MUTED_COLOR};")
+        self._builtin_note.setVisible(False)
+
         layout = QVBoxLayout(side)
         layout.setContentsMargins(6, 0, 0, 0)
+        layout.addWidget(self._builtin_note)
         layout.addLayout(form)
         layout.addSpacing(8)
         layout.addLayout(test_row)
@@ -465,12 +495,22 @@ class ConnectionDialog(QDialog):
     # Loading and selection ------------------------------------------------------------------
     def _load_profiles(self, select: str | None) -> None:
         self._forms = [ProfileForm.from_profile(p) for p in self._settings.profiles()]
+        if self._builtin is not None:
+            self._forms.insert(0, ProfileForm.from_builtin(self._builtin))
         if not self._forms:
             self._forms.append(ProfileForm(name="My app"))
         for form in self._forms:
             self._list.addItem(self._item_for(form))
+        # ``select`` may name the built-in connection; the active name is a saved one's.
         wanted = select or self._settings.active_profile_name()
-        row = next((i for i, d in enumerate(self._forms) if d.name == wanted), 0)
+        row = next(
+            (
+                i
+                for i, d in enumerate(self._forms)
+                if d.name == wanted and (d.builtin is None or wanted == select)
+            ),
+            0,
+        )
         self._list.setCurrentRow(row)
         if self._current is not self._forms[row]:
             self._on_row_changed(row)
@@ -529,6 +569,30 @@ class ConnectionDialog(QDialog):
         ):
             widget.setEnabled(enabled)
         self._url_edit.setEnabled(enabled and self._region() is Region.CUSTOM)
+        self._lock_builtin(self._current if enabled else None)
+
+    def _lock_builtin(self, form: ProfileForm | None) -> None:
+        """Make everything but the API version read-only while the built-in one is shown."""
+        builtin = form is not None and form.builtin is not None
+        for edit in (
+            self._name_edit,
+            self._subdomain_edit,
+            self._url_edit,
+            self._app_id_edit,
+            self._key_id_edit,
+            self._secret_edit,
+        ):
+            edit.setReadOnly(builtin)
+        self._show_secret.setVisible(not builtin)  # nothing to show
+        if builtin:
+            for widget in (
+                self._region_combo,
+                self._auth_combo,
+                self._duplicate_button,
+                self._delete_button,
+            ):
+                widget.setEnabled(False)
+        self._builtin_note.setVisible(builtin)
 
     def _show_form(self, form: ProfileForm) -> None:
         self._loading = True
@@ -741,7 +805,12 @@ class ConnectionDialog(QDialog):
         """Recheck every profile form, show the current one's messages, enable Save accordingly."""
         storage = self._storage()
         for form in self._forms:
-            taken = {d.name.strip().casefold() for d in self._forms if d is not form}
+            # The built-in connection is not a saved profile: its name takes none.
+            taken = {
+                d.name.strip().casefold()
+                for d in self._forms
+                if d is not form and d.builtin is None
+            }
             form.problems = form_problems(form, taken, storage)
             row = self._row_of(form)
             item = self._list.item(row)
@@ -763,7 +832,9 @@ class ConnectionDialog(QDialog):
     def _update_secret_placeholder(self) -> None:
         form = self._current
         text = "Paste the secret of the API key"
-        if form is not None and form.has_stored_secret():
+        if form is not None and form.builtin is not None:
+            text = BUILTIN_SECRET_TEXT
+        elif form is not None and form.has_stored_secret():
             text = (
                 "Stored in the system keychain"
                 if form.stored_in is SecretLocation.KEYCHAIN
@@ -776,13 +847,20 @@ class ConnectionDialog(QDialog):
     def _update_save_state(self) -> None:
         current = self._current
         blocking = [d for d in self._forms if d.problems and (d is current or d.is_dirty())]
+        # Saving only the built-in connection's version writes nothing to the keychain.
+        needs_keychain = current is None or current.builtin is None or bool(self._saved_dirty())
         self._save_button.setEnabled(
-            current is not None and not blocking and not self._saving and self._keychain_known
+            current is not None
+            and not blocking
+            and not self._saving
+            and (self._keychain_known or not needs_keychain)
         )
         self._test_button.setEnabled(current is not None and self._test_task is None)
+        # Only a secret that Save would store can be kept "for this session only".
+        self._session_only.setVisible(self._offer_session_only() and needs_keychain)
         if self._saving:
             self._save_hint.setText("Saving…")
-        elif not self._keychain_known:
+        elif not self._keychain_known and needs_keychain:
             self._save_hint.setText("Checking the system keychain…")
         elif current is not None and current.problems:
             labels = [FIELD_LABELS[f] for f in FIELD_LABELS if f in current.problems]
@@ -792,6 +870,10 @@ class ConnectionDialog(QDialog):
             self._save_hint.setText(f"Also fix the connection {names} to save.")
         else:
             self._save_hint.setText("")
+
+    def _saved_dirty(self) -> list[ProfileForm]:
+        """Changed profiles that Save writes to the settings (the built-in one is none)."""
+        return [f for f in self._forms if f.builtin is None and f.is_dirty()]
 
     # Profile list actions --------------------------------------------------------------------
     @Slot()
@@ -819,7 +901,7 @@ class ConnectionDialog(QDialog):
     @Slot()
     def _on_delete(self) -> None:
         form = self._current
-        if form is None:
+        if form is None or form.builtin is not None:
             return
         name = form.name.strip() or "(no name)"
         if form.original is not None and self._profile_data is not None:
@@ -1025,6 +1107,8 @@ class ConnectionDialog(QDialog):
             app_id = clean_app_id(form.app_id)
             key_id = clean_key_id(form.key_id)
             typed = clean_secret(form.secret) if form.secret else ""
+            if form.builtin is not None:
+                typed = form.builtin.secret  # used for the request, never shown
         except (ConfigError, ValidationError) as exc:
             self._show_test_result("warning", f"Can't test yet: {exc.message}", ERROR_COLOR)
             return
@@ -1099,8 +1183,13 @@ class ConnectionDialog(QDialog):
             self._revalidate()
             return
         storage = self._storage()
-        forms = [current, *(f for f in self._forms if f is not current and f.is_dirty())]
-        plans = [plan_save(f, storage) for f in forms]
+        forms = [current, *(f for f in self._saved_dirty() if f is not current)]
+        plans = [plan_save(f, storage) for f in forms if f.builtin is None]
+        if not plans:  # only the built-in connection's version: nothing to store
+            self._emit_builtin(current)
+            return
+        # The built-in connection chosen by this Save: connected once the others are stored.
+        self._builtin_saving = current if current.builtin is not None else None
         self._saving = True
         self._update_save_state()
         fn = functools.partial(store_secrets, plans, self._secrets, self._session)
@@ -1123,11 +1212,19 @@ class ConnectionDialog(QDialog):
                 outcome.failed.form, outcome.reason, keychain=outcome.keychain_failed
             )
             return
+        if self._builtin_saving is not None:
+            self._emit_builtin(self._builtin_saving)  # the others were saved, not chosen
+            return
         name = outcome.done[0].profile.name
         self._settings.set_active_profile_name(name)
         if not self._sync_settings():
             return
         self.profileSaved.emit(name)
+        self.accept()
+
+    def _emit_builtin(self, form: ProfileForm) -> None:
+        """Connect with the built-in connection at the version chosen in ``form``."""
+        self.builtinChosen.emit(form.api_version.value)
         self.accept()
 
     def _on_save_crashed(self, exc: BaseException) -> None:

@@ -1,11 +1,13 @@
 """One connection profile's form values while the dialog is open, and their validation.
 
 Holds :class:`ProfileForm` (what the agent typed, not saved yet), :class:`SecretStorage`
-(where a new secret can go right now) and :func:`form_problems` (field → the sentence
-shown under it). Qt-free: no PySide6 import, directly or through another module, so it
-is tested without a display; the widgets that show it are in
-:mod:`smooch_desktop.ui.connection.dialog`. Not to be confused with message drafts
-(:mod:`smooch_desktop.core.drafts`): nothing here is a message.
+(where a new secret can go right now), :class:`BuiltinConnection` (the embedded sandbox
+of a ``--sandbox`` run: listed with the saved profiles, only its API version can change)
+and :func:`form_problems` (field → the sentence shown under it). Qt-free: no PySide6
+import, directly or through another module, so it is tested without a display; the
+widgets that show it are in :mod:`smooch_desktop.ui.connection.dialog`. Not to be
+confused with message drafts (:mod:`smooch_desktop.core.drafts`): nothing here is a
+message.
 """
 
 from __future__ import annotations
@@ -62,6 +64,26 @@ def unique_name(base: str, taken: set[str]) -> str:
     return f"{base} {number}"
 
 
+@dataclass(frozen=True)
+class BuiltinConnection:
+    """A connection this run of the app provides itself: the embedded sandbox.
+
+    It is listed with the saved profiles but is not one: its host, app, key and auth
+    belong to the run (the sandbox starts on a new port each time), so they are shown
+    read-only; the secret is used for "Test connection" and never shown. Only the API
+    version can be chosen; the app remembers that choice for the next ``--sandbox`` run.
+    """
+
+    name: str
+    base_url: str
+    app_id: str
+    key_id: str
+    secret: str = field(repr=False)
+    auth: AuthMethod
+    #: The version the running session speaks (what the form starts with).
+    api_version: ApiVersion
+
+
 @dataclass(eq=False)
 class ProfileForm:
     """The form values of one profile while the dialog is open (not yet saved)."""
@@ -90,6 +112,23 @@ class ProfileForm:
     problems: dict[str, str] = field(default_factory=dict)
     #: Why the last save of this form's secret failed; shown (Save retries) until an edit.
     save_error: str = ""
+    #: Set for the built-in connection (the sandbox): nothing but the version is editable.
+    builtin: BuiltinConnection | None = None
+
+    @classmethod
+    def from_builtin(cls, builtin: BuiltinConnection) -> ProfileForm:
+        """The form of the built-in connection (its secret stays in ``builtin``)."""
+        return cls(
+            name=builtin.name,
+            region=Region.CUSTOM,
+            custom_url=builtin.base_url,
+            app_id=builtin.app_id,
+            key_id=builtin.key_id,
+            auth=builtin.auth,
+            api_version=builtin.api_version,
+            touched=set(FIELD_LABELS),
+            builtin=builtin,
+        )
 
     @classmethod
     def from_profile(cls, profile: Profile) -> ProfileForm:
@@ -168,6 +207,8 @@ class ProfileForm:
         )
 
     def is_dirty(self) -> bool:
+        if self.builtin is not None:
+            return self.api_version is not self.builtin.api_version
         # A stored region or auth this version can't read shows as the default: saving
         # what is shown is a change.
         if self.original is None or self.secret or self.original.unreadable:
@@ -212,6 +253,10 @@ class SecretStorage:
 def form_problems(form: ProfileForm, taken: set[str], storage: SecretStorage) -> dict[str, str]:
     """Field → message for everything in ``form`` that keeps it from being saved."""
     problems: dict[str, str] = {}
+    if form.builtin is not None:
+        # Its other values are the running sandbox's own; only the version was chosen.
+        version = version_problem(form.api_version)
+        return {"api_version": version} if version else {}
     try:
         name = clean_profile_name(form.name)
     except ValidationError as exc:
