@@ -7,11 +7,13 @@ user's conversation and remembers it:
 
 * ``GET /v2/apps/{appId}/users/{userIdOrExternalId}`` finds the user (404
   ``user_not_found`` otherwise), ``GET …/users/{id}/clients`` their channels (none
-  known if the host won't list them), ``GET …/conversations?filter[userId]=…`` their
-  conversations, and the default personal one (``isDefault``; else the most recent
-  personal one) is used. Every conversation is kept on the returned
-  :class:`~smooch_desktop.api.models.AppUser` (``conversations``, ``conversation_id``),
-  so a picker can be added without another lookup.
+  known if the host won't list them; an ``sdk`` client is named by its device's
+  platform from ``GET …/users/{id}/devices``; the primary one is the first client
+  association of the user in ``GET …/conversations/{id}/participants``),
+  ``GET …/conversations?filter[userId]=…`` their conversations, and the default
+  personal one (``isDefault``; else the most recent personal one) is used. Every
+  conversation is kept on the returned :class:`~smooch_desktop.api.models.AppUser`
+  (``conversations``, ``conversation_id``) for the window's conversation choice.
 * A user without a personal conversation gets one (``POST …/conversations``, ``type:
   personal``): right after :meth:`V2Api.create_user` (``POST …/users``), else when the
   first message is sent (a user pre-created by someone else); until then their history
@@ -81,6 +83,8 @@ HISTORY_PAGE_SIZE: Final = 100
 LIST_PAGE_SIZE: Final = 100
 #: Conversation listing pages read at most while looking for the default one.
 MAX_CONVERSATION_PAGES: Final = 10
+#: The v2 client type of web, iOS, Android and Unity clients (the platform is the device's).
+SDK_CLIENT_TYPE: Final = "sdk"
 #: A user id that cannot exist; looking it up tells whether host, app and key are right.
 _PROBE_USER: Final = "smooch-desktop-connection-check"
 
@@ -147,6 +151,19 @@ def prepare_list_conversations(
     if after:
         params["page[after]"] = after
     return ApiRequest("GET", paths.app("conversations"), params=params, idempotent=True)
+
+
+def prepare_list_devices(paths: V2Paths, user_id: str) -> ApiRequest:
+    return ApiRequest("GET", paths.user(user_id, "devices"), idempotent=True)
+
+
+def prepare_list_participants(paths: V2Paths, conversation_id: str) -> ApiRequest:
+    return ApiRequest(
+        "GET",
+        paths.conversation(conversation_id, "participants"),
+        params={"page[size]": str(LIST_PAGE_SIZE)},
+        idempotent=True,
+    )
 
 
 def prepare_create_conversation(paths: V2Paths, user_id: str) -> ApiRequest:
@@ -379,6 +396,8 @@ class V2Api:
         chosen = pick_conversation(conversations)
         if chosen is not None:
             self._remember(user_ref, user.id, chosen.id)
+            if clients:
+                clients = self._mark_primary(clients, user.id, chosen.id)
         return dataclasses.replace(
             user,
             clients=clients,
@@ -434,7 +453,57 @@ class V2Api:
         raw = body.get("clients")
         if not isinstance(raw, list):
             return ()
-        return tuple(Client.from_v2(c) for c in raw if isinstance(c, dict))
+        clients = tuple(Client.from_v2(c) for c in raw if isinstance(c, dict))
+        if any(c.platform == SDK_CLIENT_TYPE for c in clients):
+            clients = self._sdk_platforms(clients, user_id)
+        return clients
+
+    def _sdk_platforms(self, clients: tuple[Client, ...], user_id: str) -> tuple[Client, ...]:
+        """``clients`` with each ``sdk`` one named by its device's platform (web, ios,
+        android), as v1.1 names them; left ``sdk`` if the devices can't be listed."""
+        try:
+            body = self.http.send(prepare_list_devices(self.paths, user_id))
+        except HttpError:
+            return clients
+        raw = body.get("devices")
+        platform: dict[str, str] = {}
+        for device in raw if isinstance(raw, list) else []:  # last seen first
+            if not isinstance(device, dict):
+                continue
+            client_id, kind = device.get("clientId"), device.get("type")
+            if isinstance(client_id, str) and isinstance(kind, str) and kind:
+                platform.setdefault(client_id, kind)
+        return tuple(
+            dataclasses.replace(c, platform=platform[c.id])
+            if c.platform == SDK_CLIENT_TYPE and c.id in platform
+            else c
+            for c in clients
+        )
+
+    def _mark_primary(
+        self, clients: tuple[Client, ...], user_id: str, conversation_id: str
+    ) -> tuple[Client, ...]:
+        """``clients`` with the user's primary one for ``conversation_id`` marked.
+
+        v2 clients carry no primary flag; the spec names the first of the participant's
+        ``clientAssociations`` as the primary client of that conversation (the one
+        messages go to first). Informative only: a host that won't list participants
+        leaves every client unmarked rather than failing the lookup.
+        """
+        try:
+            body = self.http.send(prepare_list_participants(self.paths, conversation_id))
+        except HttpError:
+            return clients
+        raw = body.get("participants")
+        for participant in raw if isinstance(raw, list) else []:
+            if not isinstance(participant, dict) or participant.get("userId") != user_id:
+                continue
+            associations = participant.get("clientAssociations")
+            first = associations[0] if isinstance(associations, list) and associations else {}
+            primary = first.get("clientId") if isinstance(first, dict) else None
+            if isinstance(primary, str) and primary:
+                return tuple(dataclasses.replace(c, primary=c.id == primary) for c in clients)
+        return clients
 
     def _list_conversations(self, user_id: str) -> tuple[Conversation, ...]:
         found: list[Conversation] = []

@@ -88,6 +88,15 @@ def list_clients(call: Call, app_id: str, user_ref: str) -> Response:
     return json_response(body)
 
 
+def list_devices(call: Call, app_id: str, user_ref: str) -> Response:
+    """``GET /users/{userIdOrExternalId}/devices``: the devices of the user's SDK clients
+    (web, iOS, Android), last seen first; the spec pages nothing here."""
+    user = call.store.get_user(app_id, user_ref, v2=True)
+    found = [d for d in map(v2_view.device, user.get("clients") or []) if d is not None]
+    found.sort(key=lambda d: str(d.get("lastSeen") or ""), reverse=True)  # latest first
+    return json_response({"devices": found})
+
+
 def create_conversation(call: Call, app_id: str) -> Response:
     """``POST /conversations``: a personal conversation for one user."""
     participant, fields = validate_conversation_create(json_body(call))
@@ -115,6 +124,20 @@ def list_conversations(call: Call, app_id: str) -> Response:
     }
     keep = f"filter[{key}]={quote(value, safe='')}&"
     body.update(_paging(call, ids, start, end, before is not None, keep))
+    return json_response(body)
+
+
+def list_participants(call: Call, app_id: str, conversation_id: str) -> Response:
+    """``GET /conversations/{conversationId}/participants``: the user of a personal
+    conversation, their channels as ``clientAssociations`` (primary first: the spec
+    says the first one is the user's primary client for that conversation)."""
+    user = call.store.conversation_user(app_id, conversation_id)
+    participant = v2_view.participant(user, conversation_id)
+    before, after, size = page_query(call.request.args)
+    ids = [str(participant["id"])]
+    start, end = _window(ids, before, after, size)
+    body: dict[str, Any] = {"participants": [participant][start:end]}
+    body.update(_paging(call, ids, start, end, before is not None, ""))
     return json_response(body)
 
 

@@ -286,20 +286,25 @@ def test_user_by_external_id_then_sends_reuse_its_default_conversation(peer: Pee
     assert peer.requests() == [
         f"GET /v2/apps/{APP}/users/ext-1",
         f"GET /v2/apps/{APP}/users/{user_id}/clients",
+        # An "sdk" client: which platform (this peer lists no devices: it stays "sdk").
+        f"GET /v2/apps/{APP}/users/{user_id}/devices",
         f"GET /v2/apps/{APP}/conversations",
+        # Which client is primary (this peer lists no participants: none is marked).
+        f"GET /v2/apps/{APP}/conversations/{default['id']}/participants",
     ]
-    assert peer.seen[-1][2] == {"filter[userId]": [user_id], "page[size]": ["100"]}
+    assert peer.seen[3][2] == {"filter[userId]": [user_id], "page[size]": ["100"]}
+    assert not any(c.primary for c in user.clients)
 
     message = OutgoingMessage(
         "Hello", Sender("Alice", "Alice@Example.com"), metadata={CLIENT_ID_METADATA_KEY: "c1"}
     )
     sent = api.send_message("ext-1", message)
     api.send_activity("ext-1", "typing:stop", Sender("Alice", "alice@example.com"))
-    assert peer.requests()[3:] == [
+    assert peer.requests()[5:] == [
         f"POST /v2/apps/{APP}/conversations/{default['id']}/messages",
         f"POST /v2/apps/{APP}/conversations/{default['id']}/activity",
     ]
-    wire = peer.seen[3][3]
+    wire = peer.seen[5][3]
     assert wire == {
         "author": {
             "type": "business",
@@ -309,7 +314,7 @@ def test_user_by_external_id_then_sends_reuse_its_default_conversation(peer: Pee
         "content": {"type": "text", "text": "Hello"},
         "metadata": {CLIENT_ID_METADATA_KEY: "c1"},
     }
-    assert peer.seen[4][3] == {"author": wire["author"], "type": "typing:stop"}
+    assert peer.seen[6][3] == {"author": wire["author"], "type": "typing:stop"}
     assert sent.id and sent.client_id == "c1" and sent.is_business and sent.received > 0
     api.close()
 

@@ -60,7 +60,10 @@ def test_list_clients_shows_the_v1_clients_as_v2_clients(v2: V2) -> None:
     assert resp.status_code == 200
     body = resp.json()
     assert body["meta"] == {"hasMore": False}
-    (web,) = [c for c in body["clients"] if c["type"] == "web"]
+    # Web, iOS and Android clients are v2 clients of type "sdk" (the spec's clientType);
+    # the platform is their device's (test_sandbox_v2_participants.py).
+    assert [c["type"] for c in body["clients"]] == ["sdk", "messenger"]
+    web = body["clients"][0]
     assert web["status"] == "active" and ISO.match(web["lastSeen"])
     assert set(web) >= {"id", "type", "status", "integrationId", "lastSeen", "displayName", "info"}
     by_id = v2.user(DEMO_ALICE_ID).json()["user"]["id"]
