@@ -61,6 +61,7 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f2f4f7;padding:
 .row.me{justify-content:flex-end}
 .col{display:flex;flex-direction:column;max-width:72%;min-width:0}
 .row.me .col{align-items:flex-end}
+.row.biz .col{align-items:flex-start}
 .avatar{width:32px;height:32px;border-radius:50%;flex:none;background:#d0d5dd;object-fit:cover}
 .sender{font-size:12px;color:#667085;margin:0 0 2px 10px}
 .bubble{padding:8px 12px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;
@@ -69,6 +70,9 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f2f4f7;padding:
 .row.me .bubble a{color:#fff}
 .media{display:block;max-width:260px;max-height:260px;border-radius:12px;margin-top:4px;
  background:#d0d5dd}
+.photo{padding:0;overflow:hidden;max-width:260px}
+.photo .media{margin:0;border-radius:0}
+.photo .caption{padding:8px 12px}
 .file{display:flex;gap:8px;align-items:center;text-decoration:none;color:inherit}
 .file .icon{font-size:22px}
 .file .fname{font-weight:600;text-decoration:underline}
@@ -362,24 +366,37 @@ def _button(action: dict[str, Any], notes: list[str]) -> str:
     if kind in _INERT_ACTIONS:
         if kind == "buy" and (amount := _amount(action)):
             label = f"{label} · {_e(amount)}"
-        notes.append(
-            f"A {_INERT_ACTIONS[kind]} button needs a real channel: it does nothing here."
-        )
+        notes.append(f"A {_INERT_ACTIONS[kind]} button needs a real channel: it does nothing here.")
         return f'<button type="button" class="action {_e(kind)}" disabled>{label}</button>'
     return f'<span class="action off">{label}</span>'
 
 
+def _hints(notes: list[str]) -> str:
+    return "".join(f'<div class="hint">{_e(note)}</div>' for note in dict.fromkeys(notes))
+
+
 def _actions(actions: Iterable[dict[str, Any]], notes: list[str]) -> str:
-    """A message's buttons: reply buttons as quick replies (only on the latest message)."""
-    replies, others = [], []
+    """A message's buttons; reply and location request buttons are quick replies, shown
+    (with their hints) only while the message is the latest, as a Web Messenger does."""
+    replies: list[str] = []
+    others: list[str] = []
+    reply_notes: list[str] = []
     for action in actions:
-        target = replies if action.get("type") in ("reply", "locationRequest") else others
-        target.append(_button(action, notes))
+        if action.get("type") in ("reply", "locationRequest"):
+            replies.append(_button(action, reply_notes))
+        else:
+            others.append(_button(action, notes))
     out = ""
     if others:
         out += '<div class="actions">' + "".join(others) + "</div>"
     if replies:
-        out += '<div class="actions replies">' + "".join(replies) + "</div>"
+        out += (
+            '<div class="replies"><div class="actions">'
+            + "".join(replies)
+            + "</div>"
+            + _hints(reply_notes)
+            + "</div>"
+        )
     return out
 
 
@@ -412,9 +429,7 @@ def _media(msg: dict[str, Any], media_of: MediaLookup) -> str:
         )
     details = media_of(url)
     name = details["filename"] if details else _file_name(url)
-    size = (
-        f'<span class="fsize">{_e(size_label(int(details["size"])))}</span>' if details else ""
-    )
+    size = f'<span class="fsize">{_e(size_label(int(details["size"])))}</span>' if details else ""
     return (
         f'<a class="bubble file" href="{_e(url)}" target="_blank" rel="noopener noreferrer">'
         f'<span class="icon">&#128196;</span><span><span class="fname">{_e(name)}</span><br>'
@@ -459,7 +474,7 @@ def _message_row(msg: dict[str, Any], media_of: MediaLookup, stale: bool) -> str
     parts = [f'<div class="{classes}" data-id="{_e(msg["_id"])}">']
     if not mine:
         src = _http(msg.get("avatarUrl"))
-        src_attr = f" src=\"{_e(src)}\"" if src else ""
+        src_attr = f' src="{_e(src)}"' if src else ""
         parts.append(f'<img class="avatar"{src_attr} alt="">')
     parts.append('<div class="col">')
     if not mine and msg.get("name"):
@@ -467,10 +482,11 @@ def _message_row(msg: dict[str, Any], media_of: MediaLookup, stale: bool) -> str
     kind = msg.get("type")
     notes: list[str] = []
     media = _media(msg, media_of) if kind in ("image", "file") else ""
-    if kind == "image":
-        parts.append(media)
     text = msg.get("text")
-    if kind == "location":
+    if kind == "image" and media:
+        caption = f'<div class="caption">{_e(text)}</div>' if text else ""
+        parts.append(f'<div class="bubble photo">{media}{caption}</div>')
+    elif kind == "location":
         parts.append(_location(msg))
     elif text:
         parts.append(f'<div class="bubble">{_e(text)}</div>')
@@ -481,8 +497,7 @@ def _message_row(msg: dict[str, Any], media_of: MediaLookup, stale: bool) -> str
     if kind == "form":
         parts.append(_form(msg, notes))
     parts.append(_actions(msg.get("actions") or [], notes))
-    for note in dict.fromkeys(notes):
-        parts.append(f'<div class="hint">{_e(note)}</div>')
+    parts.append(_hints(notes))
     parts.append(_time(float(msg.get("received", 0.0))))
     parts.append("</div></div>")
     return "".join(parts)
@@ -523,9 +538,7 @@ def timeline(
             "html": _message_row(m, media_of, stale=m["_id"] != latest),
         }
         for m in messages
-    ] + [
-        {"id": e["_id"], "received": e["received"], "html": _postback_row(e)} for e in postbacks
-    ]
+    ] + [{"id": e["_id"], "received": e["received"], "html": _postback_row(e)} for e in postbacks]
     if after is not None:
         entries = [e for e in entries if e["received"] >= after]
     entries.sort(key=lambda e: e["received"])

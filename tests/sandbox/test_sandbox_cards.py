@@ -30,11 +30,14 @@ from smooch_desktop.sandbox import (
 )
 from smooch_desktop.sandbox.pages import size_label
 
+
 def _png(width: int = 2, height: int = 2) -> bytes:
     """A real, decodable RGB PNG (signature, IHDR, IDAT, IEND with correct CRCs)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     pixels = b"".join(b"\0" + b"\x0a\x66\xd8" * width for _ in range(height))
@@ -157,7 +160,9 @@ def row_of(page: str, message_id: str) -> str:
     """The HTML of one entry's row (up to the next row or the end of the list)."""
     start = page.index(f'data-id="{message_id}"')
     start = page.rindex("<div", 0, start)
-    ends = [i for i in (page.find('<div class="row', start + 1), page.find("</div><div id=")) if i > 0]
+    ends = [
+        i for i in (page.find('<div class="row', start + 1), page.find("</div><div id=")) if i > 0
+    ]
     return page[start : min(ends)]
 
 
@@ -204,7 +209,7 @@ def test_pick_one_card_is_shown_and_pressing_yes_stores_the_users_reply(side: Si
     assert "stale" not in row.split(">", 1)[0]  # the latest message: its replies show
     assert f'<img class="media" src="{image["mediaUrl"]}"' in row
     assert f'<a href="{image["mediaUrl"]}" target="_blank" rel="noopener noreferrer">' in row
-    assert '<div class="bubble">Pick one</div>' in row
+    assert '<div class="caption">Pick one</div></div>' in row
     assert '<div class="sender">Sam</div>' in row
     for text in ("Yes", "No"):
         button = (
@@ -247,7 +252,9 @@ def test_pick_one_card_is_shown_and_pressing_yes_stores_the_users_reply(side: Si
 
 
 def test_reply_comes_from_the_users_own_channel(side: Side) -> None:
-    sent = side.send_ok(DEMO_ENCODED_USER_ID, {"type": "text", "text": "?", "actions": PICK_ONE_ACTIONS})
+    sent = side.send_ok(
+        DEMO_ENCODED_USER_ID, {"type": "text", "text": "?", "actions": PICK_ONE_ACTIONS}
+    )
     ids = action_ids(sent, side.srv, DEMO_ENCODED_USER_ID)
     resp = press(side.srv, DEMO_ENCODED_USER_ID, ids["No"])
     assert resp.status_code == 201, resp.text
@@ -262,7 +269,9 @@ def test_the_feed_brings_the_card_and_the_reply_as_rendered_entries(side: Side) 
     start = feed(srv, DEMO_ALICE_ID)
     newest = start["entries"][-1]["received"]
     assert start["typing"]["typing"] is False
-    sent = side.send_ok(DEMO_ALICE_ID, {"type": "text", "text": "Pick one", "actions": PICK_ONE_ACTIONS})
+    sent = side.send_ok(
+        DEMO_ALICE_ID, {"type": "text", "text": "Pick one", "actions": PICK_ONE_ACTIONS}
+    )
     entries = feed(srv, DEMO_ALICE_ID, after=newest)["entries"]
     assert [e["id"] for e in entries][-1] == _id(sent)
     assert entries[-1]["html"].startswith(f'<div class="row msg biz" data-id="{_id(sent)}">')
@@ -283,7 +292,9 @@ def test_a_postback_is_a_webhook_event_not_a_message(side: Side) -> None:
     content = {
         "type": "text",
         "text": "Need help?",
-        "actions": [{"type": "postback", "text": "Call me", "payload": "CALL", "metadata": {"a": 1}}],
+        "actions": [
+            {"type": "postback", "text": "Call me", "payload": "CALL", "metadata": {"a": 1}}
+        ],
     }
     sent = side.send_ok(DEMO_ALICE_ID, content)
     action_id = action_ids(sent, srv, DEMO_ALICE_ID)["Call me"]
@@ -405,7 +416,9 @@ def test_carousel_and_list_are_cards_with_buttons_styled_by_type(side: Side) -> 
         assert "Blue shoes" not in re.sub(r"<[^>]+>", "|", row).replace("|Blue shoes|", "")
 
 
-def test_share_and_location_request_are_shown_as_inert_buttons(srv: SandboxServer, api: Api) -> None:
+def test_share_and_location_request_are_shown_as_inert_buttons(
+    srv: SandboxServer, api: Api
+) -> None:
     # share exists only in v1.1 (items); locationRequest is a quick reply on both versions
     api.post_message(
         DEMO_ALICE_ID,
@@ -431,10 +444,13 @@ def test_share_and_location_request_are_shown_as_inert_buttons(srv: SandboxServe
     assert "A share button needs a real channel" in page
     row = row_of(page, sent["_id"])
     assert (
-        '<div class="actions replies"><button type="button" class="action locationRequest"'
-        " disabled>Send location</button>"
+        '<div class="replies"><div class="actions"><button type="button"'
+        ' class="action locationRequest" disabled>Send location</button>'
     ) in row
-    assert "A location request button needs a real channel: it does nothing here." in row
+    assert (
+        '</div><div class="hint">A location request button needs a real channel: it does'
+        " nothing here.</div></div>"  # inside the quick replies: hidden with them
+    ) in row
     assert 'class="action reply"' in row
 
 
@@ -522,7 +538,12 @@ def test_a_form_is_shown_read_only(srv: SandboxServer, api: Api) -> None:
             "type": "form",
             "fields": [
                 {"type": "email", "name": "e", "label": "Your email", "placeholder": "a@b.c"},
-                {"type": "select", "name": "s", "label": "Size", "options": [{"name": "m", "label": "M"}]},
+                {
+                    "type": "select",
+                    "name": "s",
+                    "label": "Size",
+                    "options": [{"name": "m", "label": "M"}],
+                },
             ],
         },
     ).json()["message"]
@@ -566,7 +587,12 @@ def test_hostile_content_is_escaped_and_unsafe_uris_never_reach_the_page(side: S
             "type": "text",
             "text": "r",
             "actions": [
-                {"type": "reply", "text": "R" + EVIL, "payload": EVIL, "iconUrl": "javascript:alert(5)"}
+                {
+                    "type": "reply",
+                    "text": "R" + EVIL,
+                    "payload": EVIL,
+                    "iconUrl": "javascript:alert(5)",
+                }
             ],
         },
     )
@@ -607,7 +633,11 @@ def test_validation_refuses_non_http_media_urls_on_both_versions(side: Side) -> 
         assert side.field("mediaUrl") in side.refusal(
             DEMO_ALICE_ID, {"type": "image", "mediaUrl": url}
         )
-        item = {"title": "t", "mediaUrl": url, "actions": [{"type": "postback", "text": "p", "payload": "p"}]}
+        item = {
+            "title": "t",
+            "mediaUrl": url,
+            "actions": [{"type": "postback", "text": "p", "payload": "p"}],
+        }
         assert side.field("items[0].mediaUrl") in side.refusal(
             DEMO_ALICE_ID, {"type": "carousel", "items": [item]}
         )
