@@ -641,3 +641,13 @@ def test_validation_refuses_non_http_media_urls_on_both_versions(side: Side) -> 
         assert side.field("items[0].mediaUrl") in side.refusal(
             DEMO_ALICE_ID, {"type": "carousel", "items": [item]}
         )
+
+
+@pytest.mark.parametrize("after", ["abc", "nan", "inf", ""])
+def test_a_bad_feed_position_is_a_400(srv: SandboxServer, after: str) -> None:
+    resp = requests.get(page_url(srv, DEMO_ALICE_ID, "/feed"), params={"after": after}, timeout=10)
+    assert resp.status_code == 400
+    assert resp.json()["error"] == {
+        "code": "bad_request",
+        "description": '"after" must be a Unix timestamp in seconds',
+    }
