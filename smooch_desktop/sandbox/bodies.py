@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from smooch_desktop.sandbox.errors import ErrorReply, bad_request
 from smooch_desktop.sandbox.exchange import Call
+from smooch_desktop.sandbox.store import sniff_image_type
 
 JSON_BODY_LIMIT: Final = 100 * 1024
 ATTACHMENT_LIMIT: Final = 10 * 1024 * 1024
@@ -224,7 +225,8 @@ def store_upload(
 ) -> tuple[str, str]:
     """Store the multipart field ``source`` within ``limit``: its ``(mediaUrl, mediaType)``.
 
-    The type is the part's own, else guessed from the (cleaned) file name.
+    The type is the part's own, else the image type its bytes show, else guessed from
+    the (cleaned) file name.
     """
     source = multipart_files(call, limit).get("source")
     if source is None:
@@ -233,6 +235,7 @@ def store_upload(
     filename = clean_filename(source.filename)
     media_type = source.mimetype
     if not media_type or media_type == "application/octet-stream":
-        media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        guessed = sniff_image_type(data) or mimetypes.guess_type(filename)[0]
+        media_type = guessed or "application/octet-stream"
     media_id = call.store.add_media(app_id, filename, media_type, data, user_ref=owner)
     return call.store.media_url(media_id, filename, call.base), media_type

@@ -85,13 +85,17 @@ def post_as_user(call: Call, app_id: str, user_ref: str) -> Response:
 
 
 def media_file(call: Call, media_id: str, filename: str) -> Response:
-    """``GET /_sandbox/media/{id}/{filename}``: an uploaded attachment, cacheable forever."""
+    """``GET /_sandbox/media/{id}/{filename}``: an uploaded attachment, cacheable forever.
+
+    Served with its own type, never sniffed, and sandboxed: an uploaded HTML file can't
+    run script on the end-user pages' origin (Smooch serves media from another host).
+    """
     stored_name, media_type, data = call.store.media(media_id)
     if stored_name != filename:
         raise not_found("Media not found")
-    return Response(
-        data,
-        200,
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-        content_type=media_type,
-    )
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+    }
+    return Response(data, 200, headers=headers, content_type=media_type)

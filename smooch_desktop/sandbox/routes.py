@@ -91,6 +91,12 @@ _AS_USER: Final = "/_sandbox/apps/<seg:app_id>/appusers/<seg:user_ref>/messages"
 SANDBOX_ROUTES: Final = (
     Route("GET", "/", page_handlers.index),
     Route("GET", "/users/<seg:app_id>/<seg:user_ref>", page_handlers.user_page),
+    Route("GET", "/users/<seg:app_id>/<seg:user_ref>/feed", page_handlers.feed),
+    Route(
+        "POST",
+        "/users/<seg:app_id>/<seg:user_ref>/actions/<seg:action_id>",
+        page_handlers.press_action,
+    ),
     Route("GET", "/avatar/<seg:name>", page_handlers.avatar),
     Route("GET", "/_sandbox/health", control_handlers.health),
     Route("GET", "/_sandbox/log", control_handlers.read_log),

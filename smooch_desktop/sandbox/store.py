@@ -5,7 +5,8 @@ the v2 ``id``, ``userId`` the v2 ``externalId``); their ``conversation`` is the 
 v1.1 knows and the v2 default personal conversation; v2 may add others
 (``otherConversations``, invisible to v1.1). Messages are stored in the v1.1 field form
 (``role``, ``type``, ``text``…) whichever version wrote them; the v2 shapes are made from
-that by ``v2_view.py``. Typing state belongs to a conversation.
+that by ``v2_view.py``. Typing state belongs to a conversation, and so do postback events
+(a postback button pressed on the end-user page: a webhook event, never a message).
 
 One re-entrant lock guards everything, so every public method is atomic and safe from the
 server's request threads and from test code at the same time. Public methods return
@@ -467,20 +468,85 @@ class SandboxStore:
         return msg
 
     def add_user_message(
-        self, app_id: str, user_ref: str, text: str, name: str | None = None
+        self,
+        app_id: str,
+        user_ref: str,
+        text: str,
+        name: str | None = None,
+        *,
+        payload: str | None = None,
     ) -> dict[str, Any]:
-        """Simulate the end user writing in (role ``appUser``) from their primary channel."""
+        """Simulate the end user writing in (role ``appUser``) from their primary channel.
+
+        ``payload`` is what a channel adds when the text came from a reply button.
+        """
         with self._lock:
             user = self._user(app_id, user_ref)
-            clients = user.get("clients") or []
-            fallback = clients[0] if clients else None
-            primary = next((c for c in clients if c.get("primary")), fallback)
             fields: dict[str, Any] = {"role": "appUser", "type": "text", "text": text}
             if name:
                 fields["name"] = name
-            source = primary["platform"] if primary else "web"
+            if payload is not None:
+                fields["payload"] = payload
+            source = _channel(user)
             message, _ = self.post_message(app_id, user_ref, fields, source_type=source)
             return message
+
+    def find_action(
+        self, app_id: str, user_ref: str, action_id: str, base: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(message, action)`` for an action ``_id`` in the user's default conversation.
+
+        Looks at message-level actions and the actions of carousel/list items, newest
+        message first; ``NotFound("Action")`` if there is no such action.
+        """
+        with self._lock:
+            conv = self._user(app_id, user_ref).get("conversation")
+            for msg in reversed(conv["messages"] if conv else []):
+                candidates = list(msg.get("actions", []))
+                for item in msg.get("items", []):
+                    candidates += item.get("actions", [])
+                for action in candidates:
+                    if action.get("_id") == action_id:
+                        return self._render(msg, base), copy.deepcopy(action)
+            raise NotFound("Action")
+
+    def record_postback(
+        self, app_id: str, user_ref: str, message_id: str, action: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep the event a postback button press produces; returns it.
+
+        A postback is not a message: Smooch sends the business a ``postback`` webhook
+        (v2 ``conversation:postback``) and adds nothing to the history, so this touches
+        neither the messages nor ``unreadCount``. The event holds what that webhook
+        carries (``message._id`` and the action's ``_id``, ``type``, ``text``,
+        ``payload``), the source channel and a ``received`` time.
+        """
+        with self._lock:
+            user = self._user(app_id, user_ref)
+            conv = self._conversation(app_id, user, create=False)
+            event: dict[str, Any] = {
+                "_id": self.new_id(),
+                "trigger": "postback",
+                "received": round(float(self.clock()), 3),
+                "message": {"_id": message_id},
+                "action": {
+                    k: copy.deepcopy(action[k])
+                    for k in ("_id", "type", "text", "payload", "metadata")
+                    if k in action
+                },
+                "source": {"type": _channel(user)},
+            }
+            postbacks = conv.setdefault("postbacks", [])
+            postbacks.append(event)
+            del postbacks[:-MAX_ACTIVITIES]
+            self._save()
+            return copy.deepcopy(event)
+
+    def postbacks(self, app_id: str, user_ref: str) -> list[dict[str, Any]]:
+        """The postback events of the user's default conversation, oldest first."""
+        with self._lock:
+            conv = self._user(app_id, user_ref).get("conversation")
+            return copy.deepcopy(conv.get("postbacks", [])) if conv else []
 
     def messages(self, app_id: str, user_ref: str, base: str | None = None) -> list[dict[str, Any]]:
         """Every message of the user's conversation, oldest first ([] if none yet)."""
@@ -751,6 +817,15 @@ class SandboxStore:
             self._save()
             return media_id
 
+    def media_details(self, url: str) -> dict[str, Any] | None:
+        """``{"filename", "mediaType", "size"}`` if ``url`` is one of this sandbox's files."""
+        with self._lock:
+            media_id = self._own_media_id(url)
+            if media_id is None:
+                return None
+            info = self._media[media_id]
+            return {k: info[k] for k in ("filename", "mediaType", "size")}
+
     def media(self, media_id: str) -> tuple[str, str, bytes]:
         """``(filename, mediaType, data)`` of an uploaded file; ``NotFound`` otherwise."""
         with self._lock:
@@ -798,6 +873,37 @@ def _position(msgs: list[dict[str, Any]], message_id: str) -> int:
         if msgs[index]["_id"] == message_id:
             return index
     raise BadCursor(message_id)
+
+
+#: Leading bytes of the image formats a messenger shows inline, and their media types.
+_IMAGE_MAGIC: Final = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The media type of PNG, JPEG, GIF or WebP bytes, else None.
+
+    For an upload whose part says nothing useful (no type, ``application/octet-stream``),
+    so a pasted image is still served as an image and shows as a thumbnail.
+    """
+    for magic, media_type in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _channel(user: dict[str, Any]) -> str:
+    """The platform of the user's primary client (else their first; ``web`` if none)."""
+    clients = user.get("clients") or []
+    fallback = clients[0] if clients else None
+    primary = next((c for c in clients if c.get("primary")), fallback)
+    return str(primary["platform"]) if primary else "web"
 
 
 def _unix(moment: str) -> float:

@@ -8,7 +8,11 @@ checked by ``validation.validate_message`` on the translated body, with field na
 back in v2 terms (``content.items[0].title``). v2's own limits: text 4,096 characters,
 metadata 4 KB (as compact UTF-8 JSON), items 1 to 10 with 1 to 3 actions each, item title,
 description and ``altText`` 128 characters, ``displayName`` 100, URLs 2,048; no ``share``
-action; a ``user`` author may only send ``conversation:read`` activities.
+action; item actions and a list's own actions only of the spec's ``actionSubset`` (buy,
+link, postback, webview), a list's own actions 1 to 10; a file message has no ``actions``
+(the spec's ``fileMessage`` has none); ``blockChatInput`` (a boolean) on every content
+type and ``altText`` on items are kept; a ``user`` author may only send
+``conversation:read`` activities.
 
 Choices where the spec is silent or the sandbox is narrower (inferred):
 
@@ -51,6 +55,9 @@ _UNSUPPORTED_TYPES: Final = ("form", "formResponse", "template")
 AUTHOR_TYPES: Final = ("business", "user")
 SUBTYPES: Final = ("AI", "activity", "agent", "bot")
 ACTIVITY_TYPES: Final = ("conversation:read", "typing:start", "typing:stop")
+#: The spec's ``actionSubset``: what an item, and a list message itself, may hold.
+SUBSET_ACTIONS: Final = ("buy", "link", "postback", "webview")
+MAX_LIST_ACTIONS: Final = 10
 _FIRST_FIELD = re.compile(r'^"([A-Za-z]+)')
 
 
@@ -160,6 +167,10 @@ def validate_message(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     if kind in ("image", "file"):
         _url(content, "mediaUrl", "content.")
     _check_items(content.get("items"))
+    _check_own_actions(kind, content.get("actions"))
+    block = content.get("blockChatInput")
+    if block is not None and not isinstance(block, bool):
+        raise bad_request('"content.blockChatInput" must be a boolean')
 
     translated: dict[str, Any] = {
         "role": "appMaker" if author["type"] == "business" else "appUser",
@@ -180,7 +191,31 @@ def validate_message(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
         raise _in_v2_terms(err) from None
     if "altText" in content:
         fields["altText"] = content["altText"]
+    if block is not None:
+        fields["blockChatInput"] = block
+    for stored, posted in zip(fields.get("items", []), content.get("items") or [], strict=False):
+        if isinstance(posted, dict) and "altText" in posted:
+            stored["altText"] = posted["altText"]
     return author, fields
+
+
+def _check_own_actions(kind: str, actions: Any) -> None:
+    """v2's rules for a message's own ``actions`` (v1.1 allows more)."""
+    if actions is None:
+        return
+    if kind == "file":
+        raise bad_request('"content.actions" are not allowed on file messages')
+    if kind != "list" or not isinstance(actions, list):
+        return
+    if not 1 <= len(actions) <= MAX_LIST_ACTIONS:
+        raise bad_request(f'"content.actions" of a list must hold 1 to {MAX_LIST_ACTIONS} actions')
+    for i, action in enumerate(actions):
+        kind_i = action.get("type") if isinstance(action, dict) else None
+        if kind_i in ("reply", "locationRequest", "share"):
+            raise bad_request(
+                f'"content.actions[{i}]": a list\'s actions must be one of '
+                f"{_one_of(SUBSET_ACTIONS)}"
+            )
 
 
 def _check_items(items: Any) -> None:
@@ -199,6 +234,11 @@ def _check_items(items: Any) -> None:
         for j, action in enumerate(actions if isinstance(actions, list) else []):
             if isinstance(action, dict) and action.get("type") == "share":
                 raise bad_request(f'"{where}actions[{j}]": v2 has no share action')
+            if isinstance(action, dict) and action.get("type") in ("reply", "locationRequest"):
+                raise bad_request(
+                    f'"{where}actions[{j}]": an item\'s actions must be one of '
+                    f"{_one_of(SUBSET_ACTIONS)}"
+                )
 
 
 def validate_activity(body: dict[str, Any]) -> dict[str, Any]:
