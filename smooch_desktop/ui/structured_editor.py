@@ -196,8 +196,9 @@ class StructuredEditor(QDialog):
         while self.form_layout.count():
             item = self.form_layout.takeAt(0)
             widget = item.widget() if item is not None else None
-            if widget is not None:
+            if widget is not None:  # out of the dialog (and its focus chain) at once
                 widget.hide()
+                widget.setParent(None)
                 widget.deleteLater()
         self._fields = _Fields()
 
@@ -229,7 +230,7 @@ class StructuredEditor(QDialog):
                 self._add_row(form, "&Address:", self.media_edit, "media_url")
                 chain.append(self.media_edit)
             self.form_layout.addWidget(box)
-        if kind != "carousel":
+        if kind != "carousel" or message.actions:  # shown to be removed if a carousel has any
             allowed = self._item_types() if kind == "list" else MESSAGE_ACTION_TYPES
             title = "Buttons of the list" if kind == "list" else "Buttons"
             chain += self._action_group(
@@ -438,6 +439,9 @@ class StructuredEditor(QDialog):
     def _on_type_changed(self, _index: int) -> None:
         kind = str(self.type_combo.currentData())
         message = self._message.with_type(kind)
+        if kind == "carousel":  # untouched empty buttons would only be refused there
+            kept = tuple(a for a in message.actions if a.text.strip() or a.target.strip())
+            message = replace(message, actions=kept)
         if kind in ("carousel", "list") and not message.items:
             message = replace(message, items=(_new_card(self._version),))
         self._message = message
