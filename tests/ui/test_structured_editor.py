@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 from ui_stack import SENDER_NAME, UiStack
 
@@ -55,6 +55,12 @@ def qtbot_wait_shown(editor: StructuredEditor) -> None:
     assert all(w.isVisible() for w in fields(editor, "actionLabel"))
 
 
+def next_in_chain(widget: QWidget) -> QWidget:
+    following = widget.nextInFocusChain()
+    assert following is not None
+    return following
+
+
 def without_ids(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The sandbox gives each stored action an ``_id``, as Smooch does."""
     return [{k: v for k, v in a.items() if k != "_id"} for a in actions]
@@ -66,8 +72,8 @@ def fill_card(editor: StructuredEditor, index: int, title: str, payload: str) ->
     type_into(fields(editor, "cardImage")[index], f"https://example.com/{payload}.png")
     group = editor.form_host.findChild(QWidget, f"structureCard{index}")
     assert group is not None
-    label = [w for w in group.findChildren(QLineEdit, "actionLabel") if not w.isHidden()][0]
-    target = [w for w in group.findChildren(QLineEdit, "actionTarget") if not w.isHidden()][0]
+    label = next(w for w in group.findChildren(QLineEdit, "actionLabel") if not w.isHidden())
+    target = next(w for w in group.findChildren(QLineEdit, "actionTarget") if not w.isHidden())
     type_into(label, f"Pick {title}")
     type_into(target, payload)
 
@@ -192,16 +198,16 @@ def test_insert_with_problems_shows_them_next_to_their_fields_and_stays_open(
     errors = [e.text() for e in fields(editor, "fieldError")]
     # Only the field that was edited says something before Insert.
     assert errors == [
-        'Card 1: the image address must use https or http; "javascript:" addresses are not '
-        "allowed."
+        'Card 1: the image address must use https or http; "javascript:" addresses are not allowed.'
     ]
     QTest.mouseClick(editor.insert_button, Qt.MouseButton.LeftButton)
     assert editor.isVisible()
     assert editor.focusWidget() is fields(editor, "cardTitle")[0]
     errors = [e.text() for e in fields(editor, "fieldError")]
     assert "Card 1 needs a title." in errors
-    assert "Card 1, button 1 needs a label.\nCard 1, button 1: a postback button needs a payload." in (
-        errors
+    assert (
+        "Card 1, button 1 needs a label.\nCard 1, button 1: a postback button needs a payload."
+        in (errors)
     )
     assert "Card 1 needs a title." in editor.preview.problem_text()
     assert fields(editor, "cardTitle")[0].styleSheet()  # marked
@@ -239,9 +245,9 @@ def test_tab_order_follows_the_form_and_labels_have_mnemonics(
     widget: QWidget = editor.type_combo
     for _ in range(9):
         order.append(widget.objectName())
-        widget = widget.nextInFocusChain()
+        widget = next_in_chain(widget)
         while not (widget.isVisibleTo(editor) and widget.focusPolicy() & Qt.FocusPolicy.TabFocus):
-            widget = widget.nextInFocusChain()
+            widget = next_in_chain(widget)
     assert order == [
         "structureType",
         "cardTitle",
@@ -254,9 +260,9 @@ def test_tab_order_follows_the_form_and_labels_have_mnemonics(
         "addButton",
     ]
     buddies = {
-        label.text(): label.buddy().objectName()
-        for label in editor.findChildren(QWidget)
-        if hasattr(label, "buddy") and label.buddy() is not None
+        label.text(): buddy.objectName()
+        for label in editor.findChildren(QLabel)
+        if (buddy := label.buddy()) is not None
     }
     assert buddies["&Type:"] == "structureType"
     assert buddies["T&itle:"] == "cardTitle"
