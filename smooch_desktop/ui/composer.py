@@ -1,14 +1,46 @@
-"""The composer: a multi-line box where Enter sends and Shift+Enter adds a line."""
+"""The composer: a multi-line box where Enter sends and Shift+Enter adds a line.
+
+Also what tells the agent about structure: the placeholder and a "?" menu hint that
+shorthand exists (each example inserts itself at the cursor), a button that opens the
+structured-message editor, and a line saying a structured message is attached, with
+Edit and Remove. What is attached, and how it is sent, is not kept here
+(``ui/structured_editor.py``, ``ui/main_window.py``).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from smooch_desktop.core.validation import TEXT_LIMIT, TEXT_WARN_AT
 from smooch_desktop.ui.plain import PlainLabel
 from smooch_desktop.ui.sender_panel import error_label, show_error
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMenu
+
+
+#: (what it makes, shorthand inserted at the cursor) for the "?" menu.
+SHORTHAND_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("Reply button", "%[Yes](reply:YES)"),
+    ("Postback button", "%[Tell me more](postback:MORE)"),
+    ("Link button", "%[Open the site](https://example.com)"),
+    ("Location request", "%[Share your location](location)"),
+    ("Buy button", "$[Buy now](25.00)"),
+    ("Image", "![](https://example.com/photo.jpg)"),
+)
+PLACEHOLDER = "Write a reply…  Buttons and images: %[Yes](reply:YES), ![](https://…) — see ?"
 
 
 class ComposerEdit(QPlainTextEdit):
@@ -46,10 +78,14 @@ class Composer(QWidget):
     Signals:
         textEdited(str): the text changed by the user (drives the typing policy).
         sendRequested(): send button or send key.
+        structureEditorRequested(): "Cards & buttons…" or the attached line's "Edit…".
+        structureRemoveRequested(): the attached line's "Remove".
     """
 
     textEdited = Signal(str)
     sendRequested = Signal()
+    structureEditorRequested = Signal()
+    structureRemoveRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,7 +94,7 @@ class Composer(QWidget):
         self.edit.setObjectName("composerEdit")
         self.edit.setAccessibleName("Message")
         self.edit.setTabChangesFocus(True)
-        self.edit.setPlaceholderText("Write a reply…")
+        self.edit.setPlaceholderText(PLACEHOLDER)
         self.edit.setMinimumHeight(60)
         self.send_button = QPushButton()
         self.send_button.setObjectName("sendButton")
@@ -70,10 +106,46 @@ class Composer(QWidget):
         self.note.setStyleSheet("color: #616161;")
         self.note.hide()
         self.error = error_label()
+        self.structure_button = QPushButton("Cards && &buttons…")
+        self.structure_button.setObjectName("structureButton")
+        self.structure_button.setToolTip(
+            "Compose a carousel, a list, or buttons of any type, with a preview."
+        )
+        self.structure_button.setEnabled(False)  # until an editor is connected
+        self.hint_button = QToolButton()
+        self.hint_button.setObjectName("shorthandHint")
+        self.hint_button.setText("?")
+        self.hint_button.setAccessibleName("Shorthand for buttons and images")
+        self.hint_button.setToolTip(
+            "Shorthand: type buttons and images into the text.\n"
+            + "\n".join(f"{name}: {example}" for name, example in SHORTHAND_EXAMPLES)
+            + "\nClick to insert one."
+        )
+        self.hint_button.clicked.connect(self._show_hint_menu)
+        self.hint_menu: QMenu | None = None
+        self.attached = QWidget()
+        self.attached.setObjectName("structureAttached")
+        self.attached_label = QLabel()
+        self.attached_label.setObjectName("structureAttachedText")
+        self.attached_edit = QPushButton("&Edit…")
+        self.attached_edit.setObjectName("structureEdit")
+        self.attached_remove = QPushButton("Re&move")
+        self.attached_remove.setObjectName("structureRemove")
+        attached_row = QHBoxLayout(self.attached)
+        attached_row.setContentsMargins(0, 0, 0, 0)
+        attached_row.addWidget(self.attached_label, 1)
+        attached_row.addWidget(self.attached_edit)
+        attached_row.addWidget(self.attached_remove)
+        self.attached.hide()
+        self._has_structure = False
 
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.counter, 0, Qt.AlignmentFlag.AlignRight)
+        hints = QHBoxLayout()
+        hints.addWidget(self.structure_button, 1)
+        hints.addWidget(self.hint_button)
+        buttons.addLayout(hints)
         buttons.addStretch(1)
         row = QHBoxLayout()
         row.addWidget(self.edit, 1)
@@ -81,12 +153,16 @@ class Composer(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
+        layout.addWidget(self.attached)
         layout.addWidget(self.error)
         layout.addWidget(self.note)
 
         self.edit.textChanged.connect(self._on_text_changed)
         self.edit.submitRequested.connect(self.sendRequested)
         self.send_button.clicked.connect(self.sendRequested)
+        self.structure_button.clicked.connect(self.structureEditorRequested)
+        self.attached_edit.clicked.connect(self.structureEditorRequested)
+        self.attached_remove.clicked.connect(self.structureRemoveRequested)
         self._programmatic = False
         self.set_ctrl_enter_mode(False)
         self._update_counter()
@@ -112,6 +188,47 @@ class Composer(QWidget):
         finally:
             self._programmatic = False
         self._update_counter()
+
+    def set_structure_available(self, available: bool) -> None:
+        """Enable "Cards & buttons…" once something answers it."""
+        self.structure_button.setEnabled(available)
+
+    def show_structure(self, summary: str) -> None:
+        """Say that a structured message is attached ("" hides the line)."""
+        self._has_structure = bool(summary)
+        self.attached_label.setText(
+            f"📎 {summary} attached (sent after any text above)" if summary else ""
+        )
+        self.attached.setVisible(bool(summary))
+        self._update_counter()
+
+    @Slot()
+    def _show_hint_menu(self) -> None:
+        if self.hint_menu is None:
+            from PySide6.QtWidgets import QMenu  # on demand: not needed to paint the window
+
+            self.hint_menu = QMenu(self.hint_button)
+            self.hint_menu.setObjectName("shorthandMenu")
+            self.hint_menu.setAccessibleName("Shorthand examples")
+            for name, example in SHORTHAND_EXAMPLES:
+                action = self.hint_menu.addAction(f"{name}:  {example}")
+                action.setData(example)
+            self.hint_menu.triggered.connect(self._insert_example)
+        button = self.hint_button
+        self.hint_menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+
+    @Slot(object)
+    def _insert_example(self, action: object) -> None:
+        from PySide6.QtGui import QAction
+
+        assert isinstance(action, QAction)
+        example = str(action.data())
+        cursor = self.edit.textCursor()
+        before = self.edit.toPlainText()[: cursor.position()]
+        if before and not before[-1].isspace():
+            example = " " + example
+        cursor.insertText(example)  # a user edit: typing, draft and preview follow
+        self.edit.setFocus()
 
     def show_error(self, text: str) -> None:
         show_error(self.error, text)
@@ -140,7 +257,9 @@ class Composer(QWidget):
         else:
             self.counter.setStyleSheet("color: #616161;")
             self.counter.setToolTip("")
-        self.send_button.setEnabled(bool(self.text().strip()) and n <= TEXT_LIMIT)
+        self.send_button.setEnabled(
+            (bool(self.text().strip()) or self._has_structure) and n <= TEXT_LIMIT
+        )
 
 
 def _characters(n: int) -> str:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from smooch_desktop.ui.conversation.model import ConversationModel
     from smooch_desktop.ui.conversation.view import ConversationView
     from smooch_desktop.ui.delivery import DeliveryService
+    from smooch_desktop.ui.preview import ComposerPreview
+    from smooch_desktop.ui.structured_editor import StructureAttachment
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +187,13 @@ class MainWindow(QMainWindow):
         self._view_placeholder.setAutoFillBackground(True)
         self._view_placeholder.setBackgroundRole(QPalette.ColorRole.Base)
         self.composer = Composer()
+        #: The structured message waiting to be sent, and the preview (built with the view).
+        self.attachment: StructureAttachment | None = None
+        self.preview: ComposerPreview | None = None
+        self.side_split = QSplitter(Qt.Orientation.Vertical)
+        self.side_split.setObjectName("sideSplitter")
+        self.side_split.addWidget(self.sender_panel)
+        self.side_split.setChildrenCollapsible(False)
         self.typing = TypingSender(
             api_tasks, self._api, self.sender_panel.typing_sender, parent=self
         )
@@ -203,7 +212,7 @@ class MainWindow(QMainWindow):
         self.hsplit = QSplitter(Qt.Orientation.Horizontal)
         self.hsplit.setObjectName("mainSplitter")
         self.hsplit.addWidget(left)
-        self.hsplit.addWidget(self.sender_panel)
+        self.hsplit.addWidget(self.side_split)
         self.hsplit.setStretchFactor(0, 3)
         self.hsplit.setStretchFactor(1, 1)
         self.hsplit.setChildrenCollapsible(False)
@@ -360,6 +369,19 @@ class MainWindow(QMainWindow):
         self.vsplit.replaceWidget(0, self.view)
         self._view_placeholder.deleteLater()
         self.vsplit.setSizes(sizes)
+        from smooch_desktop.ui.preview import ComposerPreview
+        from smooch_desktop.ui.structured_editor import StructureAttachment
+
+        self.attachment = StructureAttachment(self)
+        self.attachment.bind(self.composer, self.sender_panel, self.avatars, self._version, self)
+        self.preview = ComposerPreview(
+            self.composer, self.sender_panel, self.attachment, self.avatars, self._version
+        )
+        self.side_split.addWidget(self.preview)
+
+    def _version(self) -> str:
+        """The API version whose rules the preview and the editor apply."""
+        return self.session.protocol if self.session is not None else "v1.1"
 
     def attach_session(
         self,
@@ -737,11 +759,14 @@ class MainWindow(QMainWindow):
             self.composer.show_error("Choose the user to reply to first (User ID above).")
             self.user_panel.combo.setFocus()
             return
+        structure = self.attachment.pending if self.attachment is not None else None
         try:
             clean = clean_message_text(self.composer.text())
         except ValidationError as exc:
-            self.composer.show_error(exc.message)
-            return
+            if structure is None or self.composer.text().strip():
+                self.composer.show_error(exc.message)
+                return
+            clean = None  # the attached structured message alone
         try:
             sender = self.sender_panel.current_sender()
         except ValidationError as exc:
@@ -750,41 +775,65 @@ class MainWindow(QMainWindow):
         from smooch_desktop.api.models import OutgoingMessage
         from smooch_desktop.core.shorthand import parse_shorthand  # decimal: not at start-up
 
-        parsed = parse_shorthand(clean.text)
-        if parsed.problems:
+        messages: list[OutgoingMessage] = []
+        if structure is not None:
+            problems = structure.problems(self._version())
+            if problems:
+                self.composer.show_error(f"Fix the attached message first: {problems[0].message}")
+                return
+            messages.append(structure.to_outgoing(sender))
+        if clean is None:
+            pass
+        elif (parsed := parse_shorthand(clean.text)).problems:
             self.composer.show_error(" ".join(parsed.problems))
             return
-        if parsed.has_shorthand:
+        elif parsed.has_shorthand:
             # Buttons and images are sent as structure, so Smooch doesn't have to guess.
-            message = OutgoingMessage(
-                text=parsed.text,
-                sender=sender,
-                type=parsed.message_type,
-                actions=tuple(dict(a) for a in parsed.actions),
-                media_url=parsed.media_url or "",
+            messages.insert(
+                0,
+                OutgoingMessage(
+                    text=parsed.text,
+                    sender=sender,
+                    type=parsed.message_type,
+                    actions=tuple(dict(a) for a in parsed.actions),
+                    media_url=parsed.media_url or "",
+                ),
             )
         else:
-            message = OutgoingMessage(text=clean.text, sender=sender)
-        try:
-            conversation_id = self.user_panel.current_conversation_id()
-            entry = self.delivery.enqueue(user_ref, message, conversation_id=conversation_id)
-        except Exception as exc:  # the outbox could not persist it: keep the text
-            self.composer.show_error(
-                f"Couldn't save the message locally, so it was not sent: {exc}"
-            )
-            return
+            messages.insert(0, OutgoingMessage(text=clean.text, sender=sender))
+        conversation_id = self.user_panel.current_conversation_id()
+        entries = []
+        for message in messages:  # the text first, then the attached structured message
+            try:
+                entries.append(
+                    self.delivery.enqueue(user_ref, message, conversation_id=conversation_id)
+                )
+            except Exception as exc:  # the outbox could not persist it: keep what's left
+                self.composer.show_error(
+                    f"Couldn't save the message locally, so it was not sent: {exc}"
+                )
+                if not entries:
+                    return
+                break
         self.typing.message_sent()
-        self.composer.set_text("")
-        profile = self.session.profile_id
-        self._store_draft(lambda d: d.delete(profile, user_ref))
-        if clean.removed_control_chars:
+        if clean is not None and entries:
+            self.composer.set_text("")
+            profile = self.session.profile_id
+            self._store_draft(lambda d: d.delete(profile, user_ref))
+        if structure is not None and len(entries) == len(messages):
+            assert self.attachment is not None
+            self.attachment.clear()
+        for entry in entries:
+            self.model.upsert_local(item_from_entry(entry))
+        self.view.scrollToBottom()
+        if len(entries) < len(messages):
+            return
+        if clean is not None and clean.removed_control_chars:
             self.composer.show_note(
                 f"{clean.removed_control_chars} invisible control character(s) were removed."
             )
         else:
             self.composer.show_note("")
-        self.model.upsert_local(item_from_entry(entry))
-        self.view.scrollToBottom()
 
     @Slot(object)
     def _on_entry_changed(self, entry: object) -> None:
@@ -863,9 +912,22 @@ class MainWindow(QMainWindow):
                 "That message is being sent or checked; it can't be edited now.", 5000
             )
             return
+        from smooch_desktop.core.structured import StructuredMessage, needs_structure
+
+        # Cards, files and buttons shorthand can't write go back to the editor, not the text.
+        structured = needs_structure(entry.message)
+        if structured and (self.attachment is None or self.attachment.pending is not None):
+            self.statusBar().showMessage(
+                "Send or remove the attached message first, then edit this one.", 5000
+            )
+            return
         if not self.delivery.discard(client_id):
             return
         self.model.remove_local(client_id)
+        if structured and self.attachment is not None:
+            self.attachment.attach(StructuredMessage.from_outgoing(entry.message))
+            self.composer.edit.setFocus()
+            return
         original = composer_text_for(entry.message)
         current = self.composer.text()
         self.composer.set_text(original if not current.strip() else current + "\n" + original)
