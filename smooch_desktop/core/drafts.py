@@ -61,6 +61,17 @@ class DraftStoreTooNew(sqlite_store.StoreTooNew):
     """The drafts file was written by a newer version of the app; it is left untouched."""
 
 
+_CREATE_STRUCTURES: Final = (
+    "CREATE TABLE IF NOT EXISTS structures ("
+    " profile TEXT NOT NULL,"
+    " user_id TEXT NOT NULL,"
+    " structure TEXT NOT NULL,"
+    " updated_at REAL NOT NULL,"
+    " PRIMARY KEY (profile, user_id)"
+    ") WITHOUT ROWID"
+)
+
+
 def _create_tables(conn: sqlite3.Connection) -> None:
     """The newest schema, in an empty file."""
     conn.execute(
@@ -73,6 +84,7 @@ def _create_tables(conn: sqlite3.Connection) -> None:
         ") WITHOUT ROWID"
     )
     conn.execute(_CREATE_UNADDRESSED)
+    conn.execute(_CREATE_STRUCTURES)
 
 
 def _profile_names_to_ids(conn: sqlite3.Connection) -> None:
@@ -81,10 +93,15 @@ def _profile_names_to_ids(conn: sqlite3.Connection) -> None:
     conn.execute(_CREATE_UNADDRESSED)
 
 
+def _add_structures(conn: sqlite3.Connection) -> None:
+    """2 → 3: a structured message attached in the composer is kept per user too."""
+    conn.execute(_CREATE_STRUCTURES)
+
+
 #: ``synchronous=NORMAL``: see the module docstring.
 _FORMAT: Final = sqlite_store.StoreFormat(
     create=_create_tables,
-    steps=(_profile_names_to_ids,),
+    steps=(_profile_names_to_ids, _add_structures),
     too_new=DraftStoreTooNew,
     synchronous="NORMAL",
     timeout_s=5.0,
@@ -162,6 +179,34 @@ class DraftStore:
         """Forget the draft (after it was sent); a missing draft is fine."""
         self._put(profile, user_id, "")
 
+    # The attached structured message ------------------------------------------------------
+
+    def save_structure(self, profile: str, user_id: str, structure: str) -> None:
+        """Keep the structured message attached for this user (its JSON; "" forgets it)."""
+        with self._lock:
+            if not structure:
+                self._conn.execute(
+                    "DELETE FROM structures WHERE profile = ? AND user_id = ?",
+                    (profile, user_id),
+                )
+            else:
+                self._conn.execute(
+                    "INSERT INTO structures (profile, user_id, structure, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (profile, user_id) DO UPDATE SET"
+                    " structure = excluded.structure, updated_at = excluded.updated_at",
+                    (profile, user_id, _storable(structure), time.time()),
+                )
+            self._check_file()
+
+    def load_structure(self, profile: str, user_id: str) -> str:
+        """The JSON kept by :meth:`save_structure`, or ""."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT structure FROM structures WHERE profile = ? AND user_id = ?",
+                (profile, user_id),
+            ).fetchone()
+        return "" if row is None else str(row[0])
+
     # The unaddressed draft ----------------------------------------------------------------
 
     def save_unaddressed(self, text: str) -> None:
@@ -218,10 +263,13 @@ class DraftStore:
     # Per profile --------------------------------------------------------------------------
 
     def count(self, profile: str) -> int:
-        """How many drafts ``profile`` has."""
+        """How many drafts ``profile`` has (a user's text and attached structured
+        message count as one draft)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT COUNT(*) FROM drafts WHERE profile = ?", (profile,)
+                "SELECT COUNT(*) FROM (SELECT user_id FROM drafts WHERE profile = ?"
+                " UNION SELECT user_id FROM structures WHERE profile = ?)",
+                (profile, profile),
             ).fetchone()
         return int(row[0])
 
@@ -230,9 +278,15 @@ class DraftStore:
         if not profile:
             return 0
         with self._lock:
-            cursor = self._conn.execute("DELETE FROM drafts WHERE profile = ?", (profile,))
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM (SELECT user_id FROM drafts WHERE profile = ?"
+                " UNION SELECT user_id FROM structures WHERE profile = ?)",
+                (profile, profile),
+            ).fetchone()
+            self._conn.execute("DELETE FROM drafts WHERE profile = ?", (profile,))
+            self._conn.execute("DELETE FROM structures WHERE profile = ?", (profile,))
             self._check_file()
-            return cursor.rowcount
+            return int(row[0])
 
     def _check_file(self) -> None:
         """Write the drafts back if the path no longer leads to the open file (lock held)."""

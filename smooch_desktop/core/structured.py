@@ -40,6 +40,8 @@ Plain Python: no Qt, no I/O (docs/architecture.md#qt-free-core).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, NamedTuple
@@ -360,6 +362,58 @@ class StructuredMessage:
                     ),
                 )
                 for i in message.items
+            ),
+        )
+
+    def to_json(self) -> str:
+        """Every field as typed (valid or not), for keeping it across restarts (drafts)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> StructuredMessage:
+        """The inverse of :meth:`to_json`; ValueError for text that isn't one."""
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a kept structured message: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError("not a kept structured message")
+
+        def text(source: dict[str, Any], key: str) -> str:
+            value = source.get(key, "")
+            return value if isinstance(value, str) else ""
+
+        def action(raw_action: Any) -> StructuredAction:
+            fields = raw_action if isinstance(raw_action, dict) else {}
+            return StructuredAction(
+                **{f.name: text(fields, f.name) for f in dataclasses.fields(StructuredAction)}
+            )
+
+        def actions(source: dict[str, Any]) -> tuple[StructuredAction, ...]:
+            value = source.get("actions")
+            return tuple(action(a) for a in value) if isinstance(value, list) else ()
+
+        items = data.get("items")
+        coordinates = data.get("coordinates")
+        return cls(
+            type=text(data, "type") or "text",
+            text=text(data, "text"),
+            media_url=text(data, "media_url"),
+            actions=actions(data),
+            items=tuple(
+                StructuredItem(
+                    title=text(i, "title"),
+                    description=text(i, "description"),
+                    media_url=text(i, "media_url"),
+                    actions=actions(i),
+                )
+                for i in (items if isinstance(items, list) else [])
+                if isinstance(i, dict)
+            ),
+            coordinates=(
+                (str(coordinates[0]), str(coordinates[1]))
+                if isinstance(coordinates, list) and len(coordinates) == 2
+                else ("", "")
             ),
         )
 

@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
         self.composer = Composer()
         #: The structured message waiting to be sent, and the preview (built with the view).
         self.attachment: StructureAttachment | None = None
+        #: True while a user's kept structured message is being put back (not a change).
+        self._structure_loading = False
         self.preview: ComposerPreview | None = None
         self.side_split = QSplitter(Qt.Orientation.Vertical)
         self.side_split.setObjectName("sideSplitter")
@@ -374,10 +376,54 @@ class MainWindow(QMainWindow):
 
         self.attachment = StructureAttachment(self)
         self.attachment.bind(self.composer, self.sender_panel, self.avatars, self._version, self)
+        self.attachment.guard = self._structure_guard
+        self.attachment.changed.connect(self._save_structure)
         self.preview = ComposerPreview(
             self.composer, self.sender_panel, self.attachment, self.avatars, self._version
         )
         self.side_split.addWidget(self.preview)
+
+    def _structure_guard(self) -> str:
+        """Why a structured message can't be attached now ("" when it can)."""
+        if self.session is None:
+            return "Not connected: open File ▸ Connection settings first."
+        if not self._current_user_ref:
+            return "Choose the user to reply to first (User ID above): cards are kept per user."
+        return ""
+
+    @Slot()
+    def _save_structure(self) -> None:
+        """Keep the attached structured message as the current user's, at once (a kill or
+        a full disk never takes it: the write is retried on the next change)."""
+        if self._structure_loading or self.attachment is None or self.session is None:
+            return
+        user_ref = self._current_user_ref
+        if not user_ref:
+            return
+        pending = self.attachment.pending
+        profile = self.session.profile_id
+        kept = pending.to_json() if pending is not None else ""
+        self._store_draft(lambda d: d.save_structure(profile, user_ref, kept))
+
+    def _restore_structure(self, profile: str, user_ref: str) -> None:
+        """Show the structured message kept for ``user_ref`` (or none): an attachment
+        belongs to the user it was made for and never travels to another one."""
+        if self.attachment is None:
+            return
+        from smooch_desktop.core.structured import StructuredMessage
+
+        kept = self._read_draft(lambda d: d.load_structure(profile, user_ref))
+        structure = None
+        if kept and profile and user_ref:
+            try:
+                structure = StructuredMessage.from_json(kept)
+            except ValueError as exc:
+                log.warning("kept structured message unreadable: %s", exc)
+        self._structure_loading = True
+        try:
+            self.attachment.attach(structure)
+        finally:
+            self._structure_loading = False
 
     def _version(self) -> str:
         """The API version whose rules the preview and the editor apply."""
@@ -488,6 +534,7 @@ class MainWindow(QMainWindow):
         self.composer.set_text(draft)
         self.composer.show_note("")
         self._current_user_ref = user_ref
+        self._restore_structure(profile, user_ref)
         if typed_before_any_user.strip() and user_ref and profile:
             # It becomes this user's draft (and stops being the unaddressed one).
             self._store_draft(lambda d: d.address(profile, user_ref, draft))

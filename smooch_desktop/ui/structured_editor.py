@@ -586,6 +586,8 @@ class StructureAttachment(QObject):
         self._avatars: AvatarLoader | None = None
         self._version: Callable[[], str] = lambda: V1
         self._window: QWidget | None = None
+        #: Why the editor can't open now ("" when it can), e.g. no user chosen yet.
+        self.guard: Callable[[], str] = lambda: ""
 
     def bind(
         self,
@@ -616,8 +618,16 @@ class StructureAttachment(QObject):
         self.attach(None)
 
     @Slot()
-    def open_editor(self) -> StructuredEditor:
-        """Open the editor on the attached message (or a new one); Insert attaches it."""
+    def open_editor(self) -> StructuredEditor | None:
+        """Open the editor on the attached message (or a new one); Insert attaches it.
+
+        None, with the reason under the composer, when :attr:`guard` says it can't now.
+        """
+        reason = self.guard()
+        if reason:
+            if self._composer is not None:
+                self._composer.show_error(reason)
+            return None
         if self.editor is not None:
             self.editor.raise_()
             self.editor.activateWindow()

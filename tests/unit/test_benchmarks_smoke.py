@@ -24,6 +24,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = [
     ("bench_startup.py", None),
     ("bench_outbox.py", None),
+    ("bench_preview.py", None),
     *[
         (script, version)
         for script in ("bench_gui_stall.py", "bench_typing.py", "bench_avatars.py")

@@ -331,3 +331,22 @@ def test_real_defaults_without_override(tmp_path: Path, monkeypatch: pytest.Monk
     assert data.is_dir() and cache.is_dir()
     assert tmp_path in data.parents and tmp_path in cache.parents
     assert data.name == "smooch-desktop"
+
+
+def test_an_attached_structure_is_kept_per_user_counted_and_deleted_with_the_profile(
+    tmp_path: Path,
+) -> None:
+    with DraftStore(tmp_path / "drafts.sqlite3") as drafts:
+        drafts.save_structure("p", "alice", '{"type": "carousel"}')
+        drafts.save("p", "alice", "text too")
+        drafts.save_structure("p", "bob", '{"type": "list"}')
+        assert drafts.load_structure("p", "alice") == '{"type": "carousel"}'
+        assert drafts.load_structure("q", "alice") == ""
+        assert drafts.count("p") == 2  # alice (text and card) and bob (card only)
+        drafts.save_structure("p", "bob", "")
+        assert drafts.load_structure("p", "bob") == "" and drafts.count("p") == 1
+        drafts.save_structure("p", "bob", '{"type": "list"}')
+        assert drafts.delete_profile("p") == 2
+        assert drafts.load_structure("p", "alice") == "" and drafts.load("p", "alice") == ""
+    with DraftStore(tmp_path / "drafts.sqlite3") as again:
+        assert again.count("p") == 0

@@ -103,7 +103,7 @@ def test_drafts_written_by_schema_1_are_migrated_to_profile_ids(tmp_path: Path) 
         assert drafts.load("Prod", "alice") == ""
         assert drafts.load_unaddressed() == ""
         drafts.save_unaddressed("typed before picking a user")
-    assert user_version(path) == 2
+    assert user_version(path) == 3
     with DraftStore(path) as again:
         assert again.load_unaddressed() == "typed before picking a user"
 

@@ -335,3 +335,28 @@ def test_composer_preview_shows_an_invalid_structure_as_it_would_look() -> None:
         "Card 1 needs a title.",
         'Card 1, button 1 ("Buy"): the amount must be a number like 25.00.',
     )
+
+
+def test_a_structured_message_is_kept_as_json_exactly_as_typed_valid_or_not() -> None:
+    from smooch_desktop.core.structured import StructuredAction, StructuredItem, StructuredMessage
+
+    typed = StructuredMessage(
+        type="carousel",
+        text="ignored for cards",
+        items=(
+            StructuredItem(
+                title="Réd \ud83d\ude00",
+                description="",
+                media_url="not a url yet",
+                actions=(StructuredAction(type="buy", text="Buy", target="25.0x", currency="usd"),),
+            ),
+        ),
+        coordinates=("45.5", ""),
+    )
+    assert StructuredMessage.from_json(typed.to_json()) == typed
+    assert StructuredMessage.from_json('{"items": [3, {"title": 5}], "type": 7}') == (
+        StructuredMessage(items=(StructuredItem(),))
+    )
+    for bad in ("", "[]", "{"):
+        with pytest.raises(ValueError):
+            StructuredMessage.from_json(bad)
