@@ -74,7 +74,10 @@ def test_the_same_user_and_conversation_through_both_versions(
     assert conversation.is_default and conversation.type == "personal"
     assert through_v2.conversation_id == conversation.id
     assert v2.get_user(through_v2.id).conversation_id == conversation.id  # by id, too
-    assert sandbox.log()[-1]["path"].endswith("/conversations")
+    # The last lookup was the conversation's participants (the primary client), after
+    # the conversations of the user by id.
+    assert sandbox.log()[-1]["path"].endswith(f"/conversations/{conversation.id}/participants")
+    assert sandbox.log()[-2]["path"].endswith("/conversations")
 
 
 def test_the_users_channels_through_both_versions(v2: V2Api, v1: V1Api) -> None:

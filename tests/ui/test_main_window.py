@@ -74,8 +74,8 @@ def test_typing_a_demo_user_id_shows_who_it_is_and_loads_the_conversation(
     info = panel.info.text()
     assert "Alice Martin" in info
     assert "alice@example.com" in info
-    # v2 has no primary client.
-    assert ("web (primary)" if api_version == "v1.1" else "web ·") in info and "messenger" in info
+    # The same on both: v2's primary client is the first of the conversation's participant.
+    assert "web (primary)" in info and "messenger" in info
     assert panel.warning.isHidden()
     assert panel.error.isHidden()
     stack.wait_history(window, DEMO_ALICE_ID)

@@ -168,6 +168,7 @@ def test_a_structure_alone_is_sent_without_text(
 def test_cancel_changes_nothing_and_remove_detaches(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
+    stack.open_user(window, DEMO_ALICE_ID)  # cards are made for a user
     assert window.attachment is not None
     attached = StructuredMessage(
         "list", items=(StructuredItem("Kept", actions=(StructuredAction("postback", "Go", "GO"),)),)
@@ -192,6 +193,7 @@ def test_cancel_changes_nothing_and_remove_detaches(
 def test_insert_with_problems_shows_them_next_to_their_fields_and_stays_open(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
+    stack.open_user(window, DEMO_ALICE_ID)  # cards are made for a user
     editor = open_editor(qtbot, window)
     choose(editor.type_combo, "carousel")
     type_into(fields(editor, "cardImage")[0], "javascript:alert(1)")
@@ -218,6 +220,7 @@ def test_insert_with_problems_shows_them_next_to_their_fields_and_stays_open(
 def test_share_is_offered_in_cards_on_v1_only(
     stack: UiStack, window: MainWindow, qtbot: QtBot, api_version: str
 ) -> None:
+    stack.open_user(window, DEMO_ALICE_ID)  # cards are made for a user
     editor = open_editor(qtbot, window)
     choose(editor.type_combo, "carousel")
     combo = fields(editor, "actionType")[0]
@@ -239,6 +242,7 @@ def test_share_is_offered_in_cards_on_v1_only(
 def test_tab_order_follows_the_form_and_labels_have_mnemonics(
     stack: UiStack, window: MainWindow, qtbot: QtBot
 ) -> None:
+    stack.open_user(window, DEMO_ALICE_ID)  # cards are made for a user
     editor = open_editor(qtbot, window)
     choose(editor.type_combo, "carousel")
     order: list[str] = []
