@@ -35,7 +35,7 @@ from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSize, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QImageWriter, QPixmap
 
 from smooch_desktop.ui.conversation.content import fetchable_media_url
 from smooch_desktop.ui.workers import TaskQueue
@@ -90,13 +90,21 @@ def _host(url: str) -> str:
 def decode_image(
     data: bytes, box: tuple[int, int] | None, max_pixels: int = VIEWER_PIXELS
 ) -> QImage:
+    """:func:`decode_sized` without the original size."""
+    return decode_sized(data, box, max_pixels)[0]
+
+
+def decode_sized(
+    data: bytes, box: tuple[int, int] | None, max_pixels: int = VIEWER_PIXELS
+) -> tuple[QImage, int, int]:
     """Decode ``data`` (any thread): scaled down to cover ``box`` (w, h), or to ``max_pixels``.
 
     "Cover": the result is at least ``box`` in both directions where the image is (so a
     thumbnail frame is filled without scaling up) and no larger than that needs, its
     longer side at most three boxes.
 
-    Raises :class:`MediaError` for data that is not an image or claims too many pixels.
+    Returns the image and the original width and height. Raises :class:`MediaError`
+    for data that is not an image or claims too many pixels.
     """
     buffer = QBuffer()
     buffer.setData(QByteArray(data))
@@ -131,13 +139,13 @@ def decode_image(
         image = image.convertToFormat(
             QImage.Format.Format_ARGB32_Premultiplied if alpha else QImage.Format.Format_RGB32
         )
-    return image
+    return image, width, height
 
 
 def _encode_png(image: QImage) -> bytes:
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, b"PNG")
+    QImageWriter(buffer, QByteArray(b"PNG")).write(image)
     data = bytes(buffer.data().data())
     buffer.close()
     return data
@@ -268,9 +276,8 @@ class MediaLoader(QObject):
 
         def fetch() -> FullImage:
             data = self._download_bytes(url, MAX_IMAGE_BYTES, self._deadline_s)
-            reader_size = QImageReader(_as_buffer(data)).size()
-            image = decode_image(data, None)
-            return FullImage(image, reader_size.width(), reader_size.height(), len(data))
+            image, width, height = decode_sized(data, None)
+            return FullImage(image, width, height, len(data))
 
         self._file_queue().submit(
             fetch,
@@ -496,13 +503,6 @@ class MediaLoader(QObject):
             _url, evicted = self._thumbs.popitem(last=False)
             self._thumb_bytes -= _pixmap_bytes(evicted)
             self.evictions += 1
-
-
-def _as_buffer(data: bytes) -> QBuffer:
-    buffer = QBuffer()
-    buffer.setData(QByteArray(data))
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    return buffer
 
 
 def _pixmap_bytes(pixmap: QPixmap) -> int:

@@ -334,7 +334,8 @@ class MessageDelegate(QStyledItemDelegate):
         layout = self._layout
         image = layout.image_rect(rect, item, shape)
         if image is not None and target == ("image", item.media_url):
-            return image
+            # Only where a click really opens it (an insecure or odd URL opens nothing).
+            return image if layout.target_at(rect, item, shape, image.center()) else None
         bubble = layout.bubble_rect(rect, item, shape)
         top = bubble.top() + layout.text_top(shape)
         for link in shape.text_links:
