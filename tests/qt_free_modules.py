@@ -12,6 +12,7 @@ QT_FREE_UI_MODULES = (
     "smooch_desktop.ui.connection.messages",
     "smooch_desktop.ui.connection.probe",
     "smooch_desktop.ui.connection.secret_saver",
+    "smooch_desktop.ui.conversation.content",
     "smooch_desktop.ui.conversation.items",
     "smooch_desktop.ui.conversation.text_layout",
 )

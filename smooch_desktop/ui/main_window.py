@@ -360,7 +360,12 @@ class MainWindow(QMainWindow):
 
         self._conversation_built = True
         self.model = ConversationModel(self)
-        self.view = ConversationView(model=self.model, image_lookup=self.avatars.pixmap)
+        from smooch_desktop.ui.media_loader import MediaLoader
+
+        self.view = ConversationView(
+            model=self.model, image_lookup=self.avatars.pixmap, media=MediaLoader(self)
+        )
+        self.view.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.view.set_placeholder("Pick a user to see the conversation.")
         self.view.loadOlderRequested.connect(self._load_older)
         self.view.retryRequested.connect(self._retry)
@@ -1022,4 +1027,6 @@ class MainWindow(QMainWindow):
             self.typing.shutdown()  # typing:stop goes out before the queue stops
             self._poll_timer.stop()
             self._save_state()
+            if self._conversation_built:
+                self.view.shutdown()  # the media loader's threads (history images)
         super().closeEvent(event)

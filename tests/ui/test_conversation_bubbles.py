@@ -145,9 +145,7 @@ def test_render_bubbles_and_save_screenshot(qtbot: QtBot, view: ConversationView
             )
         )
     view.resize(720, 900)
-    # The first paint sees the thumbnail's real size and asks for a relayout with it.
-    with qtbot.waitSignal(view.message_delegate().sizeHintChanged, timeout=5000):
-        show(qtbot, view)
+    show(qtbot, view)
     qtbot.waitUntil(lambda: exact_heights_match(view, range(len(model))), timeout=5000)
     image = view.grab().toImage()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -179,7 +177,12 @@ def test_text_is_capped_and_images_fit_the_bubble() -> None:
     assert BubbleLayout.text_limit_for(5000) == 520  # wide windows: lines stay readable
     assert BubbleLayout.text_limit_for(1) == 60  # narrow ones: never thinner than this
     assert BubbleLayout.text_limit_for(420) < BubbleLayout.text_limit_for(600)
-    # Scaled down to fit a 240 px box, keeping the aspect; never scaled up.
-    assert BubbleLayout.displayed_image_size((100, 400), 520) == (60, 240)
-    assert BubbleLayout.displayed_image_size((50, 20), 520) == (50, 20)
-    assert BubbleLayout.displayed_image_size(None, 520) == (240, 160)  # not loaded yet
+    # A frame of fixed height (3/4 of the 240 px box): loading never changes a row's
+    # height. Its width follows the image's shape, between 120 px and the box.
+    assert BubbleLayout.displayed_image_size(None, 520) == (240, 180)  # not loaded yet
+    assert BubbleLayout.displayed_image_size((400, 300), 520) == (240, 180)
+    assert BubbleLayout.displayed_image_size((300, 400), 520) == (135, 180)
+    assert BubbleLayout.displayed_image_size((100, 400), 520) == (120, 180)  # cropped
+    assert BubbleLayout.displayed_image_size((1600, 400), 520) == (240, 180)  # cropped
+    # A small image is shown at its own size in the frame, never blown up.
+    assert BubbleLayout.displayed_image_size((150, 20), 520) == (150, 180)

@@ -180,7 +180,7 @@ def test_context_menu_actions_for_failed_and_queued_items(
     model = view.conversation_model()
     menu = view.build_context_menu(row)
     labels = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert labels == ["Copy text", "Retry", "Edit", "Discard"]
+    assert labels == ["Copy text", "Retry", "Edit", "Discard", "Show details…"]
     discard = next(a for a in menu.actions() if a.text() == "Discard")
     with qtbot.waitSignal(view.discardRequested, timeout=1000) as blocker:
         discard.trigger()
@@ -194,6 +194,7 @@ def test_context_menu_actions_for_failed_and_queued_items(
         "Send now",
         "Edit",
         "Discard",
+        "Show details…",
     ]
     send_now = next(a for a in menu.actions() if a.text() == "Send now")
     with qtbot.waitSignal(view.sendNowRequested, timeout=1000) as blocker:
@@ -201,8 +202,11 @@ def test_context_menu_actions_for_failed_and_queued_items(
     assert blocker.args == ["c-q"]
     menu.deleteLater()
 
-    menu = view.build_context_menu(0)  # history: copy only
-    assert [a.text() for a in menu.actions() if not a.isSeparator()] == ["Copy text"]
+    menu = view.build_context_menu(0)  # history text: copy and details only
+    assert [a.text() for a in menu.actions() if not a.isSeparator()] == [
+        "Copy text",
+        "Show details…",
+    ]
     menu.deleteLater()
 
 
@@ -219,7 +223,7 @@ def test_ctrl_c_copies_selected_texts(qtbot: QtBot, view: ConversationView) -> N
     assert QGuiApplication.clipboard().text() == "first\nthird"
 
 
-def test_refresh_images_relays_out_when_an_image_loads(
+def test_an_image_arriving_keeps_its_row_height_and_takes_its_shape(
     qtbot: QtBot, view: ConversationView
 ) -> None:
     loaded: dict[str, QPixmap] = {}
@@ -230,9 +234,15 @@ def test_refresh_images_relays_out_when_an_image_loads(
     )
     show(qtbot, view)
     before = view.visualRect(model.index(0)).height()
+    delegate = view.message_delegate()
+    wide = delegate.shape_for(*model.entry(0)).bubble_width
     loaded["https://x/tall.png"] = solid_pixmap(QColor("red"), 100, 400)
     view.refresh_images()
-    qtbot.waitUntil(lambda: view.visualRect(model.index(0)).height() > before, timeout=2000)
+    view.viewport().repaint()
+    # The frame has a fixed height (nothing below the image jumps); it narrows to the
+    # image's shape (a tall image is cropped to the narrowest frame).
+    qtbot.waitUntil(lambda: delegate.shape_for(*model.entry(0)).bubble_width < wide, timeout=2000)
+    assert view.visualRect(model.index(0)).height() == before
 
 
 # Long histories: rows off screen start estimated and are measured while idle -----------
@@ -314,7 +324,7 @@ def test_a_bubble_that_grows_relays_out_and_stays_pinned(
     assert exact_heights_match(view, range(row - 3, row))
 
 
-def test_an_image_already_loaded_gets_its_own_size_without_fetching_the_rest(
+def test_an_image_already_loaded_gets_its_own_shape_without_fetching_the_rest(
     qtbot: QtBot, view: ConversationView
 ) -> None:
     asked: list[str] = []
@@ -336,16 +346,14 @@ def test_an_image_already_loaded_gets_its_own_size_without_fetching_the_rest(
         id="shown", role="user", type="image", media_url="https://x/shown.png", received=T0 + 500
     )
     model.set_messages([*old_images, shown])
-    # The first paint sees the image's real size and asks for a relayout with it.
-    with qtbot.waitSignal(view.message_delegate().sizeHintChanged, timeout=5000):
-        show(qtbot, view)
+    show(qtbot, view)
     row = len(model) - 1
-    qtbot.waitUntil(lambda: view.visualRect(model.index(row)).height() > 240, timeout=2000)
     qtbot.waitUntil(lambda: last_row_at_bottom(view), timeout=2000)
-    # 100x400 scaled into 240x240 -> 60x240, plus the bubble's inset.
+    # 100x400 in the fixed 180 px high frame: the narrowest frame, 120 px, plus the inset.
+    shape = view.message_delegate().shape_for(*model.entry(row))
+    assert shape.image == (120, 180)
     rect = view.visualRect(model.index(row))
-    assert rect.height() > 240
+    assert rect.height() > 180
     assert view.is_at_bottom()
-    # Laid out again with the real size (not just painted taller than its slot).
     assert abs(rect.bottom() - view.viewport().rect().bottom()) <= 1
     assert len(set(asked)) < 20  # only images that were on screen were looked up

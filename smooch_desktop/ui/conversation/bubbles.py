@@ -23,20 +23,37 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
-from PySide6.QtCore import QDateTime, QLocale, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QDateTime, QLocale, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPalette, QPixmap
 
 from smooch_desktop.api.models import ROLE_USER, ROLE_WHISPER
 from smooch_desktop.core.outbox import EntryState
 from smooch_desktop.ui.avatars import initials_pixmap, round_pixmap
+from smooch_desktop.ui.conversation.content import action_kind, fetchable_media_url
 from smooch_desktop.ui.conversation.fonts import FontWrapper
 from smooch_desktop.ui.conversation.items import (
     FLAG_FIRST_IN_GROUP,
     FLAG_STARTS_DAY,
     ConversationItem,
-    action_label,
     format_time,
     local_day,
+)
+from smooch_desktop.ui.conversation.rich import (
+    MAX_MESSAGE_ACTIONS,
+    Block,
+    Fonts,
+    Ink,
+    Target,
+    TextLink,
+    ThumbLookup,
+    paint_pieces,
+    paint_pill,
+    paint_thumbnail,
+    pieces_at,
+    pill_label,
+    pill_target,
+    rich_block,
+    text_link_spans,
 )
 from smooch_desktop.ui.conversation.text_layout import Line
 from smooch_desktop.ui.plain import inline, visible_controls
@@ -54,7 +71,11 @@ _MAX_TEXT_WIDTH = 520
 _BUBBLE_SHARE = 0.78  # of the row width left after margin and avatar
 _MIN_TEXT_WIDTH = 60
 _IMAGE_MAX = 240
-_IMAGE_PLACEHOLDER = (240, 160)
+#: Thumbnails sit in a frame of a fixed height (3/4 of the box), so a row never changes
+#: height when its image arrives (no jump while reading, no relayout of 10,000 rows).
+_IMAGE_FRAME_SHARE = 0.75
+_IMAGE_MIN_WIDTH = 120
+_RICH_GAP = 6
 _IMAGE_INSET = 4
 _ROW_GAP = 3  # below every row
 _GROUP_GAP = 8  # above the first row of a group
@@ -134,6 +155,12 @@ class BubbleColors:
         )
 
 
+class Pill(tuple[str, float, str, "Target | None"]):
+    """A message button under the bubble: (label, width, action kind, click target)."""
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)
 class BubbleShape:
     """Vertical layout of one row for one wrap width; x positions depend on the row rect."""
@@ -145,13 +172,18 @@ class BubbleShape:
     bubble_height: int
     name_top: int  # -1: no name line
     image: tuple[int, int] | None  # displayed size; None: no image
-    pill_rows: list[list[tuple[str, float]]]
+    pill_rows: list[list[Pill]]
     pills_top: int
     meta_top: int
     error_lines: list[Line]
     error_top: int
     links: list[tuple[str, str, float]]  # (name, label, width)
     links_top: int
+    #: Clickable links in the text (per wrapped line), the structured block (files,
+    #: places, forms, cards) and where it starts below the bubble's top.
+    text_links: list[TextLink]
+    rich: Block | None
+    rich_top: int
 
 
 class BubbleLayout:
@@ -160,6 +192,9 @@ class BubbleLayout:
     ``body`` wraps message text; ``small`` the time, state and error lines and the action
     pills; ``name`` the sender's name; ``link`` the Retry / Edit / Send now links.
     """
+
+    #: Where text starts inside a bubble (left padding).
+    text_left_pad: Final = _PAD_X
 
     def __init__(self, font: QFont) -> None:
         self.set_font(font)
@@ -190,15 +225,24 @@ class BubbleLayout:
 
     @staticmethod
     def displayed_image_size(natural: tuple[int, int] | None, text_limit: int) -> tuple[int, int]:
-        """The size an image of ``natural`` size (None: not loaded yet) is shown at."""
-        box = min(_IMAGE_MAX, text_limit + 2 * _PAD_X - 2 * _IMAGE_INSET)
+        """The frame an image of ``natural`` size (None: not loaded yet) is shown in.
+
+        The height is fixed (3/4 of the box), so loading an image never changes a row's
+        height; the width follows the image's shape between a minimum and the box, and
+        the image covers the frame (cropped, never stretched; a small one is centred).
+        """
+        box = max(1, min(_IMAGE_MAX, text_limit + 2 * _PAD_X - 2 * _IMAGE_INSET))
+        height = max(1, round(box * _IMAGE_FRAME_SHARE))
         if natural is None:
-            width, height = _IMAGE_PLACEHOLDER
-            scale = min(1.0, box / width)
-            return (round(width * scale), round(height * scale))
-        width, height = natural
-        scale = min(1.0, box / width, box / height)
-        return (max(1, round(width * scale)), max(1, round(height * scale)))
+            return (box, height)
+        width, natural_height = natural
+        least = min(_IMAGE_MIN_WIDTH, box)
+        if natural_height <= height and width <= box:
+            return (max(least, width), height)
+        return (max(least, min(box, round(height * width / max(1, natural_height)))), height)
+
+    def fonts(self) -> Fonts:
+        return Fonts(self.body, self.small, self.name)
 
     @staticmethod
     def name_text(item: ConversationItem) -> str:
@@ -238,7 +282,7 @@ class BubbleLayout:
             name_top = y
             y += self.name.line_height + 2
         # Control characters from the sender are shown by name ([NUL]), never as nothing.
-        text = visible_controls(item.display_text if item.media_url else item.text)
+        text = visible_controls(item.text)
         lines: list[Line] = []
         if not text:
             count, text_width = 0, 0.0
@@ -251,6 +295,8 @@ class BubbleLayout:
             count, text_width = self.body.measure(text, limit)
         bubble_width = math.ceil(text_width) + 2 * _PAD_X + 2
         line_height = self.body.line_height
+        rich = rich_block(item, self.fonts(), limit)
+        text_links = text_link_spans(text, lines, self.body.width) if lines else []
         if image is not None:
             bubble_width = max(bubble_width if count else 0, image[0] + 2 * _IMAGE_INSET)
             bubble_height = _IMAGE_INSET + image[1]
@@ -258,20 +304,36 @@ class BubbleLayout:
                 bubble_height += _PAD_Y - 2 + count * line_height + _PAD_Y
             else:
                 bubble_height += _IMAGE_INSET
-        else:
+        elif count or rich is None:
             bubble_height = 2 * _PAD_Y + max(1, count) * line_height
+        else:
+            bubble_height = 0
+        rich_top = bubble_height
+        if rich is not None:
+            # Below the text (or image) with a gap, or at the top with the usual padding.
+            rich_top = bubble_height - _PAD_Y + _RICH_GAP if bubble_height else _PAD_Y
+            bubble_height = rich_top + int(rich.height) + _PAD_Y
+            content = bubble_width if (count or image is not None) else 0
+            bubble_width = max(content, int(rich.width) + 2 * _PAD_X + 2)
         bubble_width = max(bubble_width, int(2 * _RADIUS) + 4)
         bubble_top = y
         y += bubble_height
-        pill_rows: list[list[tuple[str, float]]] = []
+        pill_rows: list[list[Pill]] = []
         pills_top = y
         if item.actions:
             y += _PILL_GAP
             pills_top = y
-            row: list[tuple[str, float]] = []
+            row: list[Pill] = []
             x = 0.0
-            for action in item.actions:
-                label = inline(action_label(action), one_line=True)
+            shown = list(item.actions[:MAX_MESSAGE_ACTIONS])
+            more = len(item.actions) - len(shown)
+            entries: list[tuple[str, str, Target | None]] = [
+                (pill_label(action), action_kind(action), pill_target(action)) for action in shown
+            ]
+            if more > 0:
+                entries.append((f"+{more} more (Show details…)", "more", None))
+            for label, kind, target in entries:
+                label = inline(label, 300, one_line=True)
                 width = self.small.width(label) + 2 * _PILL_PAD_X
                 if width > bubble_limit:  # a long label is elided, never wider than a bubble
                     room = bubble_limit - 2 * _PILL_PAD_X
@@ -281,7 +343,7 @@ class BubbleLayout:
                     pill_rows.append(row)
                     row, x = [], 0.0
                 x += (_PILL_GAP if row else 0) + width
-                row.append((label, width))
+                row.append(Pill((label, width, kind, target)))
             pill_rows.append(row)
             pill_height = self.small.line_height + 8
             y += len(pill_rows) * pill_height + (len(pill_rows) - 1) * 4
@@ -318,6 +380,9 @@ class BubbleLayout:
             error_top=error_top,
             links=measured_links,
             links_top=links_top,
+            text_links=text_links,
+            rich=rich,
+            rich_top=rich_top,
         )
 
     def bubble_rect(self, rect: QRect, item: ConversationItem, shape: BubbleShape) -> QRectF:
@@ -345,6 +410,71 @@ class BubbleLayout:
             found[name] = QRectF(x - 4, top, width + 8, height)
             x += width + _LINK_GAP
         return found
+
+    def text_top(self, shape: BubbleShape) -> float:
+        """Where the first text line starts below the bubble's top."""
+        if shape.image is not None:
+            return _IMAGE_INSET + shape.image[1] + _PAD_Y - 2
+        return float(_PAD_Y)
+
+    def image_rect(self, rect: QRect, item: ConversationItem, shape: BubbleShape) -> QRectF | None:
+        if shape.image is None:
+            return None
+        bubble = self.bubble_rect(rect, item, shape)
+        width, height = shape.image
+        return QRectF(bubble.left() + _IMAGE_INSET, bubble.top() + _IMAGE_INSET, width, height)
+
+    def rich_origin(self, bubble: QRectF, shape: BubbleShape) -> QPointF:
+        return QPointF(bubble.left() + _PAD_X, bubble.top() + shape.rich_top)
+
+    def pill_areas(
+        self, rect: QRect, item: ConversationItem, shape: BubbleShape
+    ) -> list[tuple[QRectF, Pill]]:
+        """Where each button under the bubble of a row drawn in ``rect`` goes."""
+        if not shape.pill_rows:
+            return []
+        bubble = self.bubble_rect(rect, item, shape)
+        height = self.small.line_height + 8
+        y = rect.y() + shape.pills_top
+        found: list[tuple[QRectF, Pill]] = []
+        for row in shape.pill_rows:
+            total = sum(pill[1] for pill in row) + _PILL_GAP * (len(row) - 1)
+            x = bubble.right() - total if item.is_outgoing else bubble.left()
+            for pill in row:
+                found.append((QRectF(x, y, pill[1], height), pill))
+                x += pill[1] + _PILL_GAP
+            y += height + 4
+        return found
+
+    def target_at(
+        self, rect: QRect, item: ConversationItem, shape: BubbleShape, point: QPointF
+    ) -> Target | None:
+        """What a click at ``point`` in a row drawn in ``rect`` opens, if anything."""
+        image = self.image_rect(rect, item, shape)
+        if image is not None and image.contains(point):
+            return ("image", item.media_url) if fetchable_media_url(item.media_url) else None
+        bubble = self.bubble_rect(rect, item, shape)
+        if shape.text_links:
+            top = bubble.top() + self.text_top(shape)
+            left = bubble.left() + _PAD_X
+            line_height = self.body.line_height
+            for link in shape.text_links:
+                y = top + link.line * line_height
+                area = QRectF(left + link.x0, y, link.x1 - link.x0, line_height)
+                if area.contains(point):
+                    return ("url", link.url)
+        if shape.rich is not None:
+            hit = pieces_at(shape.rich, self.rich_origin(bubble, shape), point)
+            if hit is not None:
+                return hit
+        for area, pill in self.pill_areas(rect, item, shape):
+            if pill[3] is not None and area.contains(point):
+                return pill[3]
+        return None
+
+
+def _no_thumbs(_url: str) -> tuple[QPixmap | None, str | None]:
+    return None, None
 
 
 class BubblePainter:
@@ -375,11 +505,14 @@ class BubblePainter:
         dpr: float,
         avatar: QPixmap | None,
         image: QPixmap | None,
+        image_failure: str | None = None,
+        thumbs: ThumbLookup | None = None,
     ) -> None:
         """Draw the row of ``item`` in ``rect``.
 
         ``avatar`` and ``image`` are the loaded avatar and picture (None: not loaded; the
-        initials and a "Loading image…" placeholder are drawn instead).
+        initials and a "Loading image…" placeholder are drawn instead, or a broken image
+        with ``image_failure``). ``thumbs(url)`` gives a card image and its failure.
         """
         colors = self.colors
         painter.save()
@@ -398,9 +531,18 @@ class BubblePainter:
                 self._paint_name(painter, rect, item, shape, bubble)
             if flags & FLAG_FIRST_IN_GROUP:
                 self._paint_avatar(painter, rect, item, bubble, avatar, dpr)
-            self._paint_bubble(painter, item, shape, bubble, dpr, image)
+            self._paint_bubble(painter, item, shape, bubble, dpr, image, image_failure)
+            if shape.rich is not None:
+                paint_pieces(
+                    painter,
+                    self._layout.rich_origin(bubble, shape),
+                    shape.rich,
+                    self._layout.fonts(),
+                    self._ink(item),
+                    thumbs if thumbs is not None else _no_thumbs,
+                )
             if shape.pill_rows:
-                self._paint_pills(painter, rect, item, shape, bubble)
+                self._paint_pills(painter, rect, item, shape)
             self._paint_meta(painter, rect, item, shape, bubble)
         finally:
             painter.restore()
@@ -521,6 +663,7 @@ class BubblePainter:
         bubble: QRectF,
         dpr: float,
         image: QPixmap | None,
+        image_failure: str | None = None,
     ) -> None:
         fill, ink = self._bubble_colors(item)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -534,7 +677,18 @@ class BubblePainter:
             target = QRectF(
                 bubble.left() + _IMAGE_INSET, bubble.top() + _IMAGE_INSET, image_width, image_height
             )
-            self._paint_image(painter, target, image, dpr)
+            if image is None and image_failure is not None:
+                paint_thumbnail(
+                    painter,
+                    target,
+                    None,
+                    image_failure,
+                    self._ink(item),
+                    self._layout.small.font,
+                    radius=_RADIUS - _IMAGE_INSET,
+                )
+            else:
+                self._paint_image(painter, target, image, dpr)
             y = target.bottom() + _PAD_Y - 2
         if not shape.lines:
             return
@@ -543,8 +697,15 @@ class BubblePainter:
         line_height = float(self._layout.body.line_height)
         left = bubble.left() + _PAD_X
         width = bubble.width() - 2 * _PAD_X
-        for text, _width, rtl in shape.lines:
-            if text:
+        links: dict[int, list[TextLink]] = {}
+        for link in shape.text_links:
+            links.setdefault(link.line, []).append(link)
+        for index, (text, _width, rtl) in enumerate(shape.lines):
+            if index in links:
+                self._paint_linked_line(
+                    painter, item, QRectF(left, y, width, line_height), text, links[index], ink
+                )
+            elif text:
                 box = QRectF(left, y, width, line_height)
                 if rtl:
                     painter.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
@@ -556,6 +717,72 @@ class BubblePainter:
                     box, align | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextSingleLine, text
                 )
             y += line_height
+
+    def _paint_linked_line(
+        self,
+        painter: QPainter,
+        item: ConversationItem,
+        box: QRectF,
+        text: str,
+        links: list[TextLink],
+        ink: QColor,
+    ) -> None:
+        """A left-to-right line with clickable pieces drawn underlined (link colour on light
+        bubbles, the text's own colour on the accent bubble)."""
+        painter.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        align = (
+            Qt.AlignmentFlag.AlignLeft
+            | Qt.AlignmentFlag.AlignAbsolute
+            | Qt.AlignmentFlag.AlignVCenter
+            | Qt.TextFlag.TextSingleLine
+        )
+        plain_font = self._layout.body.font
+        link_font = QFont(plain_font)
+        link_font.setUnderline(True)
+        link_ink = ink if item.is_outgoing else self.colors.link
+        cursor = 0
+        parts: list[tuple[str, float, bool]] = []
+        for link in links:
+            if link.start > cursor:
+                parts.append(
+                    (text[cursor : link.start], self._layout.body.width(text[:cursor]), False)
+                )
+            parts.append((text[link.start : link.end], link.x0, True))
+            cursor = link.end
+        if cursor < len(text):
+            parts.append((text[cursor:], self._layout.body.width(text[:cursor]), False))
+        for part, x, linked in parts:
+            painter.setFont(link_font if linked else plain_font)
+            painter.setPen(link_ink if linked else ink)
+            painter.drawText(
+                QRectF(box.left() + x, box.top(), box.width() - x + 4, box.height()), align, part
+            )
+        painter.setFont(plain_font)
+        painter.setPen(ink)
+
+    def _ink(self, item: ConversationItem) -> Ink:
+        """The colours of a bubble's structured parts (cards are light on any bubble)."""
+        colors = self.colors
+        _fill, text = self._bubble_colors(item)
+        dark = colors.user_text.lightness() > 128
+        card = QColor(0x1F, 0x23, 0x28) if dark else QColor(255, 255, 255)
+        card_text = QColor(0xE8, 0xEA, 0xED) if dark else QColor(0x1B, 0x1F, 0x24)
+        card_meta = QColor(0x9A, 0xA0, 0xA6) if dark else QColor(0x5B, 0x62, 0x70)
+        outgoing = item.is_outgoing and item.role != ROLE_WHISPER
+        meta = QColor(text) if outgoing else QColor(colors.meta)
+        if outgoing:
+            meta.setAlpha(210)
+        return Ink(
+            text=text,
+            meta=meta,
+            link=text if outgoing else colors.link,
+            card=card,
+            card_text=card_text,
+            card_meta=card_meta,
+            accent=colors.link,
+            placeholder=text if outgoing else colors.placeholder,
+            error=text if outgoing else colors.error,
+        )
 
     def _paint_failed_badge(
         self, painter: QPainter, item: ConversationItem, bubble: QRectF
@@ -607,23 +834,12 @@ class BubblePainter:
         rect: QRect,
         item: ConversationItem,
         shape: BubbleShape,
-        bubble: QRectF,
     ) -> None:
-        painter.setFont(self._layout.small.font)
-        height = self._layout.small.line_height + 8
-        pen_color = QColor(self.accent if item.role != ROLE_USER else self.colors.meta)
-        y = rect.y() + shape.pills_top
-        for row in shape.pill_rows:
-            total = sum(width for _, width in row) + _PILL_GAP * (len(row) - 1)
-            x = bubble.right() - total if item.is_outgoing else bubble.left()
-            for label, width in row:
-                pill = QRectF(x + 0.5, y + 0.5, width - 1, height - 1)
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.setPen(pen_color)
-                painter.drawRoundedRect(pill, height / 2, height / 2)
-                painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
-                x += width + _PILL_GAP
-            y += height + 4
+        """The message's buttons, each drawn by kind (see :func:`.rich.paint_pill`)."""
+        color = QColor(self.colors.link if item.role != ROLE_USER else self.colors.meta)
+        font = self._layout.small.font
+        for area, (label, _width, kind, _target) in self._layout.pill_areas(rect, item, shape):
+            paint_pill(painter, area, label, kind, color, font)
 
     def _paint_meta(
         self,

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QRectF, QSize
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+)
 from PySide6.QtGui import QFont, QGuiApplication, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -29,9 +37,19 @@ from smooch_desktop.ui.conversation.items import (
     ConversationItem,
 )
 from smooch_desktop.ui.conversation.model import ConversationModel, ItemRole
+from smooch_desktop.ui.conversation.rich import Target
 
 #: ``lookup(url)``: the loaded pixmap for an avatar or image URL, or None (not loaded yet).
 ImageLookup = Callable[[str], "QPixmap | None"]
+
+
+class MediaSource(Protocol):
+    """Where message images come from (:class:`~smooch_desktop.ui.media_loader.MediaLoader`)."""
+
+    def thumbnail(self, url: str) -> QPixmap | None: ...
+
+    def failure(self, url: str) -> str | None: ...
+
 
 _SHAPE_CACHE: Final = 400
 _SIZE_CACHE_MAX: Final = 200_000
@@ -54,6 +72,7 @@ class MessageDelegate(QStyledItemDelegate):
     ) -> None:
         super().__init__(parent)
         self._image_lookup = image_lookup
+        self._media: MediaSource | None = None
         self._model: ConversationModel | None = None
         self._layout = BubbleLayout(QGuiApplication.font())
         self._bubbles = BubblePainter(self._layout, QGuiApplication.palette())
@@ -75,6 +94,11 @@ class MessageDelegate(QStyledItemDelegate):
 
     def set_image_lookup(self, lookup: ImageLookup | None) -> None:
         self._image_lookup = lookup
+        self.invalidate()
+
+    def set_media(self, media: MediaSource | None) -> None:
+        """Take message images (thumbnails) from ``media``; avatars stay with the lookup."""
+        self._media = media
         self.invalidate()
 
     def set_base_font(self, font: QFont) -> None:
@@ -122,14 +146,21 @@ class MessageDelegate(QStyledItemDelegate):
         self._image_sizes.clear()
 
     def image_sizes_changed(self) -> bool:
-        """Whether an image that was measured has loaded (or changed size) since."""
+        """Whether an image that was measured has loaded and changed its row's *height*.
+
+        Image frames have a fixed height (:meth:`.bubbles.BubbleLayout.displayed_image_size`),
+        so this is False unless the frame rules change; the new widths are used at the
+        next paint (the displayed size is part of the shape cache keys).
+        """
         changed = False
+        limit = self._text_limit
         for url, used in list(self._image_sizes.items()):
             now = self._image_size(url)
             if now != used:
-                changed = True
+                before = BubbleLayout.displayed_image_size(used, limit)[1]
+                after = BubbleLayout.displayed_image_size(now, limit)[1]
+                changed = changed or before != after
                 self._image_sizes[url] = now
-        # The displayed image size is part of the cache keys: nothing else to drop.
         return changed
 
     # Measuring ----------------------------------------------------------------------------
@@ -151,6 +182,19 @@ class MessageDelegate(QStyledItemDelegate):
     def _look_up(self, url: str) -> QPixmap | None:
         return self._image_lookup(url) if self._image_lookup is not None else None
 
+    def _look_up_media(self, url: str) -> QPixmap | None:
+        if self._media is not None:
+            return self._media.thumbnail(url)
+        return self._look_up(url)
+
+    def _media_failure(self, url: str) -> str | None:
+        return self._media.failure(url) if self._media is not None else None
+
+    def thumb(self, url: str) -> tuple[QPixmap | None, str | None]:
+        """A card image and, if it can't be shown, why."""
+        pixmap = self._look_up_media(url)
+        return pixmap, (None if pixmap is not None else self._media_failure(url))
+
     @staticmethod
     def _natural_size(pixmap: QPixmap | None) -> tuple[int, int] | None:
         if pixmap is None or pixmap.isNull():
@@ -159,7 +203,7 @@ class MessageDelegate(QStyledItemDelegate):
         return (max(1, round(pixmap.width() / dpr)), max(1, round(pixmap.height() / dpr)))
 
     def _image_size(self, url: str) -> tuple[int, int] | None:
-        return self._natural_size(self._look_up(url))
+        return self._natural_size(self._look_up_media(url))
 
     def _displayed_image(self, item: ConversationItem) -> tuple[int, int] | None:
         if not item.has_image:
@@ -275,6 +319,40 @@ class MessageDelegate(QStyledItemDelegate):
         """Clickable areas ("retry", "edit", "send_now") of a row drawn in ``rect``."""
         return self._layout.link_areas(rect, item, self.shape_for(item, flags))
 
+    def target_at(
+        self, rect: QRect, item: ConversationItem, flags: int, point: QPointF
+    ) -> Target | None:
+        """What a click at ``point`` opens in the row of ``item`` drawn in ``rect``:
+        ("url", address), ("image", media URL) or ("save", file URL); None if nothing."""
+        return self._layout.target_at(rect, item, self.shape_for(item, flags), point)
+
+    def target_rect(
+        self, rect: QRect, item: ConversationItem, flags: int, target: Target
+    ) -> QRectF | None:
+        """Where the clickable part with ``target`` is in the row (the first one), if any."""
+        shape = self.shape_for(item, flags)
+        layout = self._layout
+        image = layout.image_rect(rect, item, shape)
+        if image is not None and target == ("image", item.media_url):
+            # Only where a click really opens it (an insecure or odd URL opens nothing).
+            return image if layout.target_at(rect, item, shape, image.center()) else None
+        bubble = layout.bubble_rect(rect, item, shape)
+        top = bubble.top() + layout.text_top(shape)
+        for link in shape.text_links:
+            if target == ("url", link.url):
+                y = top + link.line * layout.body.line_height
+                left = bubble.left() + layout.text_left_pad
+                return QRectF(left + link.x0, y, link.x1 - link.x0, layout.body.line_height)
+        if shape.rich is not None:
+            origin = layout.rich_origin(bubble, shape)
+            for piece in shape.rich.pieces:
+                if piece.target == target:
+                    return piece.rect(origin)
+        for area, pill in layout.pill_areas(rect, item, shape):
+            if pill[3] == target:
+                return area
+        return None
+
     # Painting -----------------------------------------------------------------------------
     def paint(
         self,
@@ -285,6 +363,15 @@ class MessageDelegate(QStyledItemDelegate):
         item, flags = self._item_and_flags(index)
         if item is None:
             return
+        image = None
+        failure = None
+        if item.has_image:
+            # Looked up before the shape: a thumbnail that just arrived gives the frame its
+            # width now (the row's height does not depend on it).
+            image = self._look_up_media(item.media_url)
+            self._note_image_size(item.media_url, image)
+            if image is None:
+                failure = self._media_failure(item.media_url)
         shape = self.shape_for(item, flags)
         widget = option.widget
         dpr = (
@@ -295,10 +382,6 @@ class MessageDelegate(QStyledItemDelegate):
         avatar = None
         if flags & FLAG_FIRST_IN_GROUP and item.avatar_url:
             avatar = self._look_up(item.avatar_url)
-        image = None
-        if shape.image is not None:
-            image = self._look_up(item.media_url)
-            self._note_image_size(item.media_url, image, index)
         self._bubbles.paint_row(
             painter,
             QRect(option.rect),
@@ -309,16 +392,12 @@ class MessageDelegate(QStyledItemDelegate):
             dpr=dpr,
             avatar=avatar,
             image=image,
+            image_failure=failure,
+            thumbs=self.thumb,
         )
 
-    def _note_image_size(
-        self, url: str, source: QPixmap | None, index: QModelIndex | QPersistentModelIndex
-    ) -> None:
-        """Remember the size of an image being painted; lay its row out again if it changed."""
+    def _note_image_size(self, url: str, source: QPixmap | None) -> None:
+        """Remember the size of an image being painted (its frame's width follows it)."""
         natural = self._natural_size(source)
-        if url not in self._image_sizes or self._image_sizes[url] != natural:
+        if self._image_sizes.get(url, ()) != natural:
             self._image_sizes[url] = natural
-            if natural is not None:  # e.g. already in the loader's cache: lay out again
-                model = index.model()
-                if model is not None:
-                    self.sizeHintChanged.emit(model.index(index.row(), index.column()))

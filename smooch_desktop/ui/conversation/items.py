@@ -85,6 +85,15 @@ class ConversationItem:
     next_attempt_at: float | None = None
     actions: tuple[dict[str, Any], ...] = ()
     author_email: str = ""
+    #: Carousel / list items, a reply's payload, a location, form fields, the image or
+    #: file's description and size, and the message metadata, as the server sent them.
+    items: tuple[dict[str, Any], ...] = ()
+    payload: str = ""
+    coordinates: tuple[float, float] | None = None
+    fields: tuple[dict[str, Any], ...] = ()
+    alt_text: str = ""
+    media_size: int = 0
+    metadata: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.state is not None and not isinstance(self.state, EntryState):
@@ -108,6 +117,13 @@ class ConversationItem:
             media_type=m.media_type,
             msg_type=m.type or "text",
             actions=m.actions,
+            items=m.items,
+            payload=m.payload,
+            coordinates=m.coordinates,
+            fields=m.fields,
+            alt_text=m.alt_text,
+            media_size=m.media_size,
+            metadata=tuple(m.metadata.items()),
         )
 
     @classmethod
@@ -128,6 +144,7 @@ class ConversationItem:
         media_url: str = "",
         media_type: str = "",
         actions: tuple[dict[str, Any], ...] = (),
+        items: tuple[dict[str, Any], ...] = (),
     ) -> ConversationItem:
         """A row for an outbox entry sent by this app (always the business side)."""
         return cls(
@@ -146,6 +163,7 @@ class ConversationItem:
             next_attempt_at=next_attempt_at,
             actions=actions,
             author_email=author_email,
+            items=items,
         )
 
     @property
@@ -182,12 +200,32 @@ class ConversationItem:
         return self.msg_type == "image" and bool(self.media_url)
 
     @property
+    def has_file(self) -> bool:
+        """A file (or media that is not an image) to open or save."""
+        return bool(self.media_url) and not self.has_image
+
+    @property
+    def has_cards(self) -> bool:
+        return self.msg_type in ("carousel", "list") and bool(self.items)
+
+    @property
     def display_text(self) -> str:
-        """The text as shown in the bubble (a file gets a line with its name)."""
-        if self.media_url and not self.has_image:
+        """The message as text, for copying: a file gets a line with its name, a place its
+        coordinates, a card message its titles."""
+        extra: list[str] = []
+        if self.has_file:
             name = self.media_url.rsplit("/", 1)[-1].split("?", 1)[0] or self.media_url
-            return f"{self.text}\n📎 {name}" if self.text else f"📎 {name}"
-        return self.text
+            extra.append(f"📎 {name}")
+        if self.coordinates is not None:
+            extra.append(f"📍 {self.coordinates[0]:.5f}, {self.coordinates[1]:.5f}")
+        if self.has_cards:
+            for card in self.items:
+                title = card.get("title")
+                if isinstance(title, str) and title:
+                    extra.append(f"▪ {title}")
+        if not extra:
+            return self.text
+        return "\n".join([self.text, *extra] if self.text else extra)
 
     def status_text(self, now: float | None = None) -> str:
         """The state in words, as shown under the bubble ("" for history)."""

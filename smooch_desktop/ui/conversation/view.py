@@ -4,7 +4,10 @@
 relayouts and resizes, stays pinned to the bottom when it was there, and asks for older
 history once per page when scrolled near the top. With thousands of rows it measures
 what is on screen, estimates the rest and measures it exactly while idle. It turns
-clicks on a bubble's links and its context menu into request signals.
+clicks on a bubble's links and its context menu into request signals, and opens what a
+message carries: links (http(s) and mailto only) in the browser or mail app, images in
+:class:`~.dialogs.ImageViewer`, files to the browser or "Save…" (written by the media
+loader's worker), and "Show details…" (:class:`~.dialogs.MessageDetailsDialog`).
 
 Rows come from :mod:`.model`; their sizes and pixels from :mod:`.delegate`. This module
 holds no drawing of bubbles and no row data of its own.
@@ -13,9 +16,11 @@ holds no drawing of bubbles and no row data of its own.
 from __future__ import annotations
 
 import itertools
+import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import (
     QEvent,
@@ -24,14 +29,17 @@ from PySide6.QtCore import (
     QPoint,
     QPointF,
     QRect,
+    QStandardPaths,
     Qt,
     QTimer,
+    QUrl,
     Signal,
     Slot,
 )
 from PySide6.QtGui import (
     QAction,
     QContextMenuEvent,
+    QDesktopServices,
     QGuiApplication,
     QKeyEvent,
     QKeySequence,
@@ -41,11 +49,31 @@ from PySide6.QtGui import (
     QResizeEvent,
     QShowEvent,
 )
-from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QStyle, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QListView, QMenu, QStyle, QWidget
 
 from smooch_desktop.core.outbox import EntryState
+from smooch_desktop.ui.conversation.content import (
+    details_text,
+    fetchable_media_url,
+    file_name,
+    map_url,
+    safe_url,
+)
 from smooch_desktop.ui.conversation.delegate import ImageLookup, MessageDelegate
-from smooch_desktop.ui.conversation.model import ConversationModel, bulk_allocation
+from smooch_desktop.ui.conversation.items import ConversationItem
+from smooch_desktop.ui.conversation.model import (
+    ConversationModel,
+    bulk_allocation,
+    format_full_time,
+)
+from smooch_desktop.ui.conversation.rich import Target
+from smooch_desktop.ui.media_loader import MediaLoader
+from smooch_desktop.ui.plain import inline, menu_text
+
+#: ``opener(url)`` opens an address outside the app (the browser, the mail app).
+UrlOpener = Callable[[QUrl], bool]
+#: ``chooser(suggested name)`` asks where to save a file; "" if the user cancelled.
+SavePathChooser = Callable[[str], str]
 
 #: Pixels from the bottom that still count as "at the bottom".
 _PIN_SLACK = 8
@@ -82,6 +110,7 @@ class ConversationView(QListView):
         editRequested(str): put this client id's text back into the composer.
         sendNowRequested(str): skip the retry wait of this client id.
         discardRequested(str): drop this client id from the outbox.
+        statusMessage(str): a short outcome to show in the status bar ("Saved …").
     """
 
     loadOlderRequested = Signal()
@@ -89,6 +118,7 @@ class ConversationView(QListView):
     editRequested = Signal(str)
     sendNowRequested = Signal(str)
     discardRequested = Signal(str)
+    statusMessage = Signal(str)
 
     def __init__(
         self,
@@ -96,6 +126,7 @@ class ConversationView(QListView):
         *,
         model: ConversationModel | None = None,
         image_lookup: ImageLookup | None = None,
+        media: MediaLoader | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("conversationView")
@@ -124,6 +155,16 @@ class ConversationView(QListView):
         self._rewrap_timer.setSingleShot(True)
         self._rewrap_timer.setInterval(_REWRAP_DELAY_MS)
         self._rewrap_timer.timeout.connect(self._on_rewrap)
+        self._media = media
+        if media is not None:
+            self._delegate.set_media(media)
+            media.thumbnailReady.connect(self._on_thumbnail)
+            media.thumbnailFailed.connect(self._on_thumbnail)
+        #: Opens links outside the app; tests put a recorder here.
+        self.url_opener: UrlOpener = QDesktopServices.openUrl
+        #: Asks where to save a file (the platform's save dialog, which confirms overwriting).
+        self.save_path_chooser: SavePathChooser = self._ask_save_path
+        self.viewer: QWidget | None = None
 
         self.setUniformItemSizes(False)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
@@ -157,6 +198,134 @@ class ConversationView(QListView):
     # Public API ---------------------------------------------------------------------------
     def conversation_model(self) -> ConversationModel:
         return self._conversation
+
+    def media_loader(self) -> MediaLoader | None:
+        return self._media
+
+    def shutdown(self) -> None:
+        """Stop the media loader's threads (the window is closing); reopening restarts them."""
+        if self._media is not None:
+            self._media.stop()
+
+    # Opening what a message carries ---------------------------------------------------
+    def target_at(self, pos: QPoint) -> Target | None:
+        """What a click at viewport position ``pos`` opens (see :meth:`activate`)."""
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return None
+        row = index.row()
+        item, flags = self._conversation.entry(row)
+        return self._delegate.target_at(self.visualRect(index), item, flags, QPointF(pos))
+
+    def target_rect(self, row: int, target: Target) -> QRect | None:
+        """Viewport rectangle of the clickable part of ``row`` with ``target``, if shown."""
+        if not 0 <= row < len(self._conversation):
+            return None
+        item, flags = self._conversation.entry(row)
+        area = self._delegate.target_rect(
+            self.visualRect(self._conversation.index(row)), item, flags, target
+        )
+        return None if area is None else area.toAlignedRect()
+
+    def activate(self, target: Target) -> None:
+        """Open ``target``: ("url", address), ("image", URL) or ("save", file URL)."""
+        kind, value = target
+        if kind == "url":
+            self.open_url(value)
+        elif kind == "image":
+            self.open_image(value)
+        elif kind == "save":
+            self.save_file(value)
+
+    def open_url(self, url: str) -> bool:
+        """Open an http(s) or mailto address outside the app; anything else is refused."""
+        safe = safe_url(url)
+        if safe is None:
+            self.statusMessage.emit("That address can't be opened from here.")
+            return False
+        return bool(self.url_opener(QUrl(safe)))
+
+    def open_image(self, url: str) -> None:
+        """Show the image at ``url`` full size in the viewer (one viewer at a time)."""
+        from smooch_desktop.ui.conversation.dialogs import ImageViewer
+
+        if self._media is None or not fetchable_media_url(url):
+            self.open_url(url)
+            return
+        if self.viewer is not None:
+            self.viewer.close()
+        viewer = ImageViewer(
+            url, self._media, open_url=self.url_opener, on_save=self.save_file, parent=self
+        )
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.destroyed.connect(self._forget_viewer)
+        self.viewer = viewer
+        viewer.show()
+
+    @Slot()
+    def _forget_viewer(self) -> None:
+        self.viewer = None
+
+    def save_file(self, url: str) -> None:
+        """Ask where, then download ``url`` there on the media worker (never over a file
+        the user did not agree to replace); the outcome goes to :attr:`statusMessage`."""
+        if self._media is None or not fetchable_media_url(url):
+            self.statusMessage.emit("Only files from secure (https) addresses can be saved.")
+            return
+        chosen = self.save_path_chooser(suggested_file_name(url))
+        if not chosen:
+            return
+        target = Path(chosen)
+        name = inline(target.name, 80, one_line=True)
+        self.statusMessage.emit(f"Saving {name}…")
+        self._media.save_file(
+            url,
+            target,
+            lambda path, size: self.statusMessage.emit(
+                f"Saved {inline(path.name, 80, one_line=True)} ({size:,} bytes)"
+            ),
+            lambda reason: self.statusMessage.emit(f"Couldn't save {name}: {reason}"),
+            self,
+            overwrite=True,  # the save dialog asked before choosing an existing file
+        )
+
+    def _ask_save_path(self, suggested: str) -> str:
+        folder = QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.DownloadLocation
+        ) or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.HomeLocation)
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Save file", str(Path(folder) / suggested)
+        )
+        return path
+
+    def details_of(self, row: int) -> str:
+        """The plain-text details of ``row`` ("Show details…")."""
+        item = self._conversation.item(row)
+        return item_details(item)
+
+    def show_details(self, row: int) -> None:
+        from smooch_desktop.ui.conversation.dialogs import MessageDetailsDialog
+
+        if not 0 <= row < len(self._conversation):
+            return
+        dialog = MessageDetailsDialog(self.details_of(row), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
+    def primary_target(self, row: int) -> Target | None:
+        """What Enter on ``row`` opens: its image, file, place, or its only link."""
+        item = self._conversation.item(row)
+        if item.has_image and fetchable_media_url(item.media_url):
+            return ("image", item.media_url)
+        if item.has_file and safe_url(item.media_url):
+            return ("url", item.media_url)
+        if item.coordinates is not None:
+            return ("url", map_url(*item.coordinates))
+        return None
+
+    @Slot(str)
+    def _on_thumbnail(self, _url: str, _reason: str = "") -> None:
+        self.viewport().update()
 
     def message_delegate(self) -> MessageDelegate:
         return self._delegate
@@ -216,8 +385,9 @@ class ConversationView(QListView):
         if text:
             QGuiApplication.clipboard().setText(text)
 
-    def build_context_menu(self, row: int) -> QMenu:
-        """The context menu for ``row``: Copy, plus outbox actions for local items."""
+    def build_context_menu(self, row: int, link: Target | None = None) -> QMenu:
+        """The context menu for ``row``: Copy, what the message can open, Show details…,
+        plus outbox actions for local items. ``link``: the clickable part right-clicked."""
         menu = QMenu(self)
         menu.setAccessibleName("Message actions")
         if not 0 <= row < len(self._conversation):
@@ -231,6 +401,7 @@ class ConversationView(QListView):
             copy = menu.addAction("Copy text")
             copy.setData("copy:" + item.display_text)
         copy.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+        self._add_open_actions(menu, row, item, link)
         choices: list[tuple[str, str]] = []
         if item.state == EntryState.FAILED:
             choices = [("retry", "Retry"), ("edit", "Edit"), ("discard", "Discard")]
@@ -243,8 +414,33 @@ class ConversationView(QListView):
             for kind, label in choices:
                 action = menu.addAction(label)
                 action.setData(f"{kind}:{item.client_id}")
+        menu.addSeparator()
+        details = menu.addAction("Show details…")
+        details.setData(f"details:{row}")
         menu.triggered.connect(self._on_menu_triggered)
         return menu
+
+    def _add_open_actions(
+        self, menu: QMenu, row: int, item: ConversationItem, link: Target | None
+    ) -> None:
+        entries: list[tuple[str, str]] = []
+        if link is not None and link[0] == "url":
+            entries.append(("Open link", f"url:{link[1]}"))
+            entries.append(("Copy link address", f"copy:{link[1]}"))
+        if item.has_image and fetchable_media_url(item.media_url):
+            entries.append(("Open image", f"image:{item.media_url}"))
+        if item.has_file:
+            if safe_url(item.media_url):
+                entries.append(("Open file in browser", f"url:{item.media_url}"))
+            if fetchable_media_url(item.media_url):
+                entries.append(("Save file…", f"save:{item.media_url}"))
+        if item.coordinates is not None:
+            entries.append(("Open map", f"url:{map_url(*item.coordinates)}"))
+        if item.media_url and (item.has_image or item.has_file):
+            entries.append(("Copy media address", f"copy:{item.media_url}"))
+        for label, data in entries:
+            action = menu.addAction(menu_text(label))
+            action.setData(data)
 
     # Anchoring ----------------------------------------------------------------------------
     def _top_index(self) -> QModelIndex:
@@ -478,6 +674,10 @@ class ConversationView(QListView):
         kind, value = data.split(":", 1)
         if kind == "copy":
             QGuiApplication.clipboard().setText(value)
+        elif kind in ("url", "image", "save"):
+            self.activate((kind, value))
+        elif kind == "details":
+            self.show_details(int(value))
         else:
             self._emit_request(kind, value)
 
@@ -511,15 +711,29 @@ class ConversationView(QListView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
-            hit = self._link_at(event.position().toPoint())
+            pos = event.position().toPoint()
+            hit = self._link_at(pos)
             if hit is not None:
                 event.accept()
                 self._emit_request(*hit)
                 return
+            target = self.target_at(pos)
+            if target is not None:
+                event.accept()
+                index = self.indexAt(pos)
+                self.setCurrentIndex(index)
+                self.activate(target)
+                return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        over_link = self._link_at(event.position().toPoint()) is not None
+        pos = event.position().toPoint()
+        target = self.target_at(pos)
+        over_link = target is not None or self._link_at(pos) is not None
+        if target is not None and target[0] == "url":
+            self.viewport().setToolTip(inline(target[1], 300, one_line=True))
+        elif self.viewport().toolTip():
+            self.viewport().setToolTip("")
         shape = Qt.CursorShape.PointingHandCursor if over_link else Qt.CursorShape.ArrowCursor
         if self.viewport().cursor().shape() != shape:
             self.viewport().setCursor(shape)
@@ -530,6 +744,12 @@ class ConversationView(QListView):
             self.copy_selection()
             event.accept()
             return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            target = self.primary_target(self.currentIndex().row())
+            if target is not None:
+                self.activate(target)
+                event.accept()
+                return
         super().keyPressEvent(event)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
@@ -541,7 +761,10 @@ class ConversationView(QListView):
             where = event.globalPos()
         if not index.isValid():
             return
-        menu = self.build_context_menu(index.row())
+        link = None
+        if event.reason() != QContextMenuEvent.Reason.Keyboard:
+            link = self.target_at(event.pos())
+        menu = self.build_context_menu(index.row(), link)
         menu.exec(where)
         menu.deleteLater()
 
@@ -588,3 +811,36 @@ class ConversationView(QListView):
                 painter.end()
             return
         super().paintEvent(event)
+
+
+_UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+def suggested_file_name(url: str) -> str:
+    """A safe file name to offer in the save dialog for ``url`` (no folders, no dot start)."""
+    name = _UNSAFE_NAME.sub("_", file_name(url, "download")).strip(" .")
+    return inline(name, 120, one_line=True) or "download"
+
+
+def item_details(item: ConversationItem) -> str:
+    """The plain-text details of ``item``: facts, actions, items, fields, payload, metadata."""
+    author = item.author_name or ("User" if item.role == "user" else "Business")
+    return details_text(
+        message_id=item.server_id,
+        msg_type=item.msg_type,
+        role=item.role,
+        author=author,
+        received=format_full_time(item.received),
+        text=item.text,
+        media_url=item.media_url,
+        media_type=item.media_type,
+        media_size=item.media_size,
+        alt_text=item.alt_text,
+        payload=item.payload,
+        coordinates=item.coordinates,
+        actions=item.actions,
+        items=item.items,
+        fields=item.fields,
+        metadata=dict(item.metadata),
+        state=item.status_text() if item.is_local else "",
+    )
