@@ -519,7 +519,8 @@ class DeliveryEngine:
 
         try:
             with self.outbox.files.open(attachment) as source:
-                report(0, attachment.size)
+                if cancel.is_set():
+                    raise UploadCancelled()
                 media_url, media_type = self.api.upload(
                     attachment.filename,
                     source,

@@ -1089,6 +1089,8 @@ class MainWindow(QMainWindow):
             self.attachment.clear()
         for entry in entries:
             self.model.upsert_local(item_from_entry(entry))
+            if self.upload_strip is not None:
+                self.upload_strip.track(entry)
         self.view.scrollToBottom()
         if len(entries) < len(messages):
             return

@@ -54,7 +54,7 @@ def png_bytes(image: QImage) -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, b"PNG"):
+    if not image.save(buffer, "PNG"):  # type: ignore[call-overload]  # PySide6 takes str
         raise AttachmentRefused("The pasted image could not be encoded as PNG.")
     buffer.close()
     return bytes(data.data())

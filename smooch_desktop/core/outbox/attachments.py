@@ -182,6 +182,8 @@ class AttachmentFiles:
         """Check ``source`` and keep a private copy of it (see the module doc)."""
         name = clean_filename(source.name)
         try:
+            if not source.exists():
+                raise AttachmentRefused(f"{name} is no longer there.")
             if source.is_dir():
                 raise AttachmentRefused(f"{name} is a folder; attach the files in it instead.")
             if not source.is_file():
