@@ -178,9 +178,8 @@ class Composer(QWidget):
         attached_row.addWidget(self.attached_remove)
         self.attached.hide()
         self._has_structure = False
-        self.attach_button = QToolButton()
+        self.attach_button = QPushButton("&Attach…")
         self.attach_button.setObjectName("attachButton")
-        self.attach_button.setText("📎")
         self.attach_button.setAccessibleName("Attach a file")
         self.attach_button.setToolTip(
             "Attach an image or a file (or paste an image, or drop files here)"
@@ -275,7 +274,7 @@ class Composer(QWidget):
         """Name the attached file ("" hides the line); ``ready`` False while it is being
         checked and copied (Send waits for it)."""
         self._has_file = bool(text) and ready
-        self.file_label.setText(f"📎 {text}" if text else "")
+        self.file_label.setText(f"Attached: {text}" if text else "")
         self.file_line.setVisible(bool(text))
         self._update_counter()
 

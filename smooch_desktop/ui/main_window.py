@@ -105,7 +105,7 @@ def item_from_entry(entry: OutboxEntry) -> ConversationItem:
         # No mediaUrl to show yet: say which file it is until the upload is done.
         from smooch_desktop.core.outbox import size_in_words
 
-        label = f"📎 {entry.attachment.filename} ({size_in_words(entry.attachment.size)})"
+        label = f"File: {entry.attachment.filename} ({size_in_words(entry.attachment.size)})"
         text = label + ("\n" + text if text else "")
     return ConversationItem.local(
         entry.client_id,

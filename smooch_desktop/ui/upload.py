@@ -182,9 +182,11 @@ class UploadStrip(QWidget):
             row.bar.setFormat("waiting")
         name = inline(attachment.filename, 60, one_line=True)
         to = inline(entry.user_ref, 40, one_line=True)
-        text = f"📎 {name} ({size_in_words(attachment.size)}) to {to}"
+        text = f"Uploading {name} ({size_in_words(attachment.size)}) to {to}"
         if entry.state is EntryState.FAILED:
-            text += f" — not sent: {inline(entry.error_text or '', 200, one_line=True)}"
+            text = (
+                f"Not sent: {name} to {to} — {inline(entry.error_text or '', 200, one_line=True)}"
+            )
             row.bar.setFormat("failed")
             row.cancel.setText("Remove")
         elif entry.error_text:
