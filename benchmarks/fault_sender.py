@@ -35,10 +35,11 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+from smooch_desktop.api.multipart import Progress
 from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.api.v2 import V2Api
@@ -110,14 +111,20 @@ class DyingApi:
     def upload(
         self,
         filename: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         media_type: str,
         *,
         user_ref: str | None = None,
         conversation_id: str = "",
+        progress: Progress | None = None,
     ) -> tuple[str, str]:
         return self.api.upload(
-            filename, data, media_type, user_ref=user_ref, conversation_id=conversation_id
+            filename,
+            data,
+            media_type,
+            user_ref=user_ref,
+            conversation_id=conversation_id,
+            progress=progress,
         )
 
     def close(self) -> None:

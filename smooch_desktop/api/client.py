@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -52,12 +52,16 @@ from smooch_desktop.api.errors import (
     parse_retry_after,
 )
 from smooch_desktop.api.hosts import validate_base_url
+from smooch_desktop.api.multipart import Progress, UploadBody
 from smooch_desktop.api.server_clock import ServerClock
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
 #: Largest answer body the client will read, so a misbehaving server can't exhaust memory.
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+#: The slowest upload speed (bytes/s) an upload's total deadline allows for, on top of
+#: the usual three read timeouts: 50 MB may take 26 minutes over a poor uplink.
+MIN_UPLOAD_RATE = 32 * 1024
 ACTIVITY_TYPES = ("typing:start", "typing:stop", "conversation:read")
 
 
@@ -81,6 +85,8 @@ class ApiRequest:
     params: Mapping[str, str] | None = None
     json_body: Any = None
     files: Mapping[str, tuple[str, bytes, str]] | None = field(default=None, repr=False)
+    #: A streamed file upload (sent with its own multipart Content-Type and length).
+    upload: UploadBody | None = field(default=None, repr=False)
     #: True when resending cannot have an additional effect on the server.
     idempotent: bool = False
 
@@ -175,11 +181,13 @@ def prepare_get_messages(
 def prepare_upload(
     paths: PathBuilder,
     filename: str,
-    data: bytes,
+    data: bytes | BinaryIO,
     media_type: str,
     *,
     for_user: str | None = None,
+    progress: Progress | None = None,
 ) -> ApiRequest:
+    """``POST …/attachments``: the file streamed as the multipart field ``source``."""
     params = {"access": "public"}
     if for_user:
         params["for"] = "message"
@@ -188,8 +196,16 @@ def prepare_upload(
         "POST",
         paths.app("attachments"),
         params=params,
-        files={"source": (filename, data, media_type)},
+        upload=UploadBody("source", filename, data, media_type, progress=progress),
     )
+
+
+def upload_timeout(
+    timeout: tuple[float, float], body: UploadBody
+) -> tuple[tuple[float, float], float]:
+    """(connect, read) timeouts and the total deadline for an upload of ``body``."""
+    read = max(timeout[1], 60.0)
+    return (timeout[0], read), 3 * read + len(body) / MIN_UPLOAD_RATE
 
 
 # --- run ----------------------------------------------------------------------------------
@@ -247,9 +263,17 @@ class HttpClient:
     # Transport ----------------------------------------------------------------------------
 
     def send(
-        self, request: ApiRequest, *, timeout: tuple[float, float] | None = None
+        self,
+        request: ApiRequest,
+        *,
+        timeout: tuple[float, float] | None = None,
+        deadline_s: float | None = None,
     ) -> dict[str, Any]:
-        """Send a prepared request and return the decoded JSON object of a 2xx answer."""
+        """Send a prepared request and return the decoded JSON object of a 2xx answer.
+
+        ``deadline_s`` replaces the total deadline of three read timeouts (an upload's
+        grows with its size: :func:`upload_timeout`).
+        """
         headers = {
             "Authorization": self.credentials.authorization_header(),
             "Accept": "application/json",
@@ -261,6 +285,9 @@ class HttpClient:
             headers["Content-Type"] = "application/json"
         if request.files is not None:
             kwargs["files"] = dict(request.files)
+        if request.upload is not None:
+            kwargs["data"] = request.upload
+            headers["Content-Type"] = request.upload.content_type
         timeouts = timeout or self.timeout
         kwargs["headers"] = headers
         kwargs["timeout"] = timeouts
@@ -269,7 +296,7 @@ class HttpClient:
             # A server that trickles bytes never trips the per-read timeout: one deadline
             # caps the whole call, wherever it is (connect, status line, headers, body).
             # It ends before response.close() hands the connection back to the pool.
-            with transport.deadline(3 * timeouts[1]) as guard:
+            with transport.deadline(deadline_s or 3 * timeouts[1]) as guard:
                 try:
                     response = self._open(request, kwargs)
                     return self._read(response, guard.at)
@@ -483,10 +510,20 @@ class SmoochClient(HttpClient):
         return self.send(prepare_get_messages(self.paths, user_ref, before=before, after=after))
 
     def upload_attachment(
-        self, filename: str, data: bytes, media_type: str, *, for_user: str | None = None
+        self,
+        filename: str,
+        data: bytes | BinaryIO,
+        media_type: str,
+        *,
+        for_user: str | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
-        request = prepare_upload(self.paths, filename, data, media_type, for_user=for_user)
-        return self.send(request, timeout=(self.timeout[0], max(self.timeout[1], 60.0)))
+        request = prepare_upload(
+            self.paths, filename, data, media_type, for_user=for_user, progress=progress
+        )
+        assert request.upload is not None
+        timeout, deadline_s = upload_timeout(self.timeout, request.upload)
+        return self.send(request, timeout=timeout, deadline_s=deadline_s)
 
 
 class _TooSlow(Exception):

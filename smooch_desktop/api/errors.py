@@ -52,6 +52,13 @@ class ApiError(Exception):
         return False
 
 
+class UploadCancelled(Exception):
+    """The user cancelled an upload while it was being sent (raised from its progress).
+
+    Not an :class:`ApiError`: nothing failed, and a half-sent upload stored nothing.
+    """
+
+
 class ConfigError(ValueError):
     """A connection setting is unusable (bad base URL, missing app id, ...)."""
 

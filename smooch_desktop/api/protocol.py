@@ -16,9 +16,10 @@ always address the same conversation whatever the adapter remembers.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+from smooch_desktop.api.multipart import Progress
 from smooch_desktop.api.server_clock import ServerClock
 
 
@@ -62,11 +63,16 @@ class ConversationApi(Protocol):
     def upload(
         self,
         filename: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         media_type: str,
         *,
         user_ref: str | None = None,
         conversation_id: str = "",
-    ) -> tuple[str, str]: ...
+        progress: Progress | None = None,
+    ) -> tuple[str, str]:
+        """Upload a file (bytes, or a binary file read from its position to its end);
+        return its ``(mediaUrl, mediaType)``. ``progress(sent, total)`` is called as the
+        body goes out; raising :class:`~smooch_desktop.api.errors.UploadCancelled` from it
+        abandons the upload (nothing is stored)."""
 
     def close(self) -> None: ...

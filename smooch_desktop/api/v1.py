@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.client import SmoochClient
 from smooch_desktop.api.errors import BadResponse, ConfigError, HttpError
 from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
+from smooch_desktop.api.multipart import Progress
 
 #: A user id that cannot exist; looking it up tells whether host, app and key are right.
 _PROBE_USER = "smooch-desktop-connection-check"
@@ -157,14 +158,17 @@ class V1Api:
     def upload(
         self,
         filename: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         media_type: str,
         *,
         user_ref: str | None = None,
         conversation_id: str = "",
+        progress: Progress | None = None,
     ) -> tuple[str, str]:
         only_default_conversation(conversation_id)
-        body = self.client.upload_attachment(filename, data, media_type, for_user=user_ref)
+        body = self.client.upload_attachment(
+            filename, data, media_type, for_user=user_ref, progress=progress
+        )
         url = body.get("mediaUrl")
         if not isinstance(url, str) or not url:
             raise BadResponse(f"The upload answer from {self.host} has no mediaUrl.")

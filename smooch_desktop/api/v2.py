@@ -48,7 +48,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import requests
 
@@ -60,6 +60,7 @@ from smooch_desktop.api.client import (
     ApiRequest,
     HttpClient,
     encode_segment,
+    upload_timeout,
 )
 from smooch_desktop.api.errors import BadResponse, ConfigError, HttpError
 from smooch_desktop.api.models import (
@@ -72,6 +73,7 @@ from smooch_desktop.api.models import (
     OutgoingMessage,
     Sender,
 )
+from smooch_desktop.api.multipart import Progress, UploadBody, file_size
 from smooch_desktop.api.server_clock import ServerClock
 
 API_VERSION: Final = "v2"
@@ -204,11 +206,13 @@ def prepare_list_messages(
 def prepare_upload(
     paths: V2Paths,
     filename: str,
-    data: bytes,
+    data: bytes | BinaryIO,
     media_type: str,
     *,
     conversation_id: str | None = None,
+    progress: Progress | None = None,
 ) -> ApiRequest:
+    """``POST /attachments``: the file streamed as the multipart field ``source``."""
     params = {"access": "public"}
     if conversation_id:
         # Smooch deletes the file with the message, conversation or user.
@@ -218,7 +222,7 @@ def prepare_upload(
         "POST",
         paths.app("attachments"),
         params=params,
-        files={"source": (filename, data, media_type)},
+        upload=UploadBody("source", filename, data, media_type, progress=progress),
     )
 
 
@@ -649,13 +653,15 @@ class V2Api:
     def upload(
         self,
         filename: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         media_type: str,
         *,
         user_ref: str | None = None,
         conversation_id: str = "",
+        progress: Progress | None = None,
     ) -> tuple[str, str]:
-        if len(data) > MAX_UPLOAD_BYTES:
+        size = len(data) if isinstance(data, bytes) else file_size(data)
+        if size > MAX_UPLOAD_BYTES:
             raise ConfigError(
                 "file",
                 f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB, the most "
@@ -664,10 +670,16 @@ class V2Api:
         if not conversation_id and user_ref:
             conversation_id = self.conversation_for(user_ref) or ""
         request = prepare_upload(
-            self.paths, filename, data, media_type, conversation_id=conversation_id
+            self.paths,
+            filename,
+            data,
+            media_type,
+            conversation_id=conversation_id,
+            progress=progress,
         )
-        timeout = (self.http.timeout[0], max(self.http.timeout[1], 60.0))
-        body = self.http.send(request, timeout=timeout)
+        assert request.upload is not None
+        timeout, deadline_s = upload_timeout(self.http.timeout, request.upload)
+        body = self.http.send(request, timeout=timeout, deadline_s=deadline_s)
         attachment = body.get("attachment")
         attachment = attachment if isinstance(attachment, dict) else {}
         url = attachment.get("mediaUrl")

@@ -43,6 +43,21 @@ refusal.
   does the requests, so a request that hangs until its read timeout does delay the next
   request; the client's timeouts bound that.)
 
+* **Attachments** (an entry with a file, see :mod:`smooch_desktop.core.outbox.attachments`):
+  the file is uploaded first, by :meth:`DeliveryEngine.upload_step`, which the app runs
+  on its own worker thread so that a 50 MB upload never holds up typing indicators or
+  other users' messages on the API thread. While its file is not uploaded the entry is
+  ``queued``, heads its user's line (a text typed after the image waits for it) and is
+  not due for :meth:`~DeliveryEngine.step`. Repeating an upload is harmless (at worst an
+  unused file on the server, nothing the end user sees), so a failed or interrupted
+  upload is simply tried again (:func:`classify_upload`), and a refusal (413, 400…)
+  fails the entry with the server's words. The answer's ``mediaUrl`` is committed to the
+  entry (:meth:`Outbox.set_media`) *before* the message is sent: from then on the entry
+  is an ordinary image/file message under every rule above, and a crash never uploads
+  the file again. Cancel (:meth:`DeliveryEngine.cancel_upload`) stops a running upload
+  at its next block and discards the entry and its copy, as long as the message itself
+  is not being sent.
+
 Waits (backoff, grace, ``Retry-After``) are stored as wall-clock times; an entry last
 changed "in the future" shows that the clock was set back (or the app restarted on a
 clock behind the previous run's), and it then waits its scheduled delay on the monotonic
@@ -122,11 +137,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from smooch_desktop.api.errors import ApiError, ConfigError, ConnectFailed, HttpError, TlsFailed
+from smooch_desktop.api.errors import (
+    ApiError,
+    ConfigError,
+    ConnectFailed,
+    HttpError,
+    TlsFailed,
+    UploadCancelled,
+)
 from smooch_desktop.api.models import Message, OutgoingMessage
 from smooch_desktop.api.protocol import ConversationApi
 from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.core.outbox import (
+    Attachment,
     EntryNotFound,
     EntryState,
     Outbox,
@@ -198,6 +221,36 @@ def classify(error: ApiError) -> Decision:
     if error.is_retryable:
         return Decision(Action.RETRY, error.description, status=status, code=code)
     return Decision(Action.FAIL, error.description, status=status, code=code)
+
+
+def classify_upload(error: ApiError) -> Decision:
+    """Decide what a failed upload means (pure). Only RETRY or FAIL: an upload that may
+    have been stored is uploaded again, since a second copy of a file harms no one."""
+    status, code = error.status, error.code
+    if isinstance(error, HttpError) and error.status != 429:
+        if status is not None and 400 <= status < 500:
+            return Decision(
+                Action.FAIL,
+                f"The file was not accepted: {error.server_description or error.description}",
+                status=status,
+                code=code,
+            )
+        if status is not None and status < 400:  # a redirect: not followed
+            return Decision(Action.FAIL, error.description, status=status, code=code)
+    if isinstance(error, TlsFailed):
+        return Decision(Action.FAIL, error.description, status=status, code=code)
+    reason = RATE_LIMITED_REASON if error.is_rate_limited else error.description
+    return Decision(
+        Action.RETRY,
+        f"Upload interrupted ({reason.rstrip('.')}); uploading again.",
+        error.retry_after,
+        status,
+        code,
+    )
+
+
+#: ``progress(client_id, sent, total)`` of a running upload (on the upload thread).
+UploadProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -277,11 +330,19 @@ class DeliveryEngine:
         self._progress: dict[str, tuple[str, int]] = {}
         #: client id → ((client id, updated_at), monotonic due) after a clock step back.
         self._stepped: dict[str, tuple[tuple[str, float], float]] = {}
+        #: client id → its cancel flag, while its file is being uploaded.
+        self._uploading: dict[str, threading.Event] = {}
+        #: client id → failed uploads in a row (the backoff exponent of the next one).
+        self._upload_failures: dict[str, int] = {}
+        self._upload_lock = threading.Lock()
 
     # Scheduling ---------------------------------------------------------------------------
 
     def due_at(self, entry: OutboxEntry) -> float | None:
-        """When the engine will act on ``entry`` if it heads its user's line (None: never)."""
+        """When :meth:`step` will act on ``entry`` if it heads its user's line (None: never;
+        an entry whose file is not uploaded yet is :meth:`upload_due_at`'s)."""
+        if entry.needs_upload:
+            return None
         if entry.state is EntryState.QUEUED:
             if entry.next_attempt_at is None:
                 return 0.0
@@ -324,6 +385,34 @@ class DeliveryEngine:
         times = [t for t in map(self.due_at, self._heads()) if t is not None]
         return min(times, default=None)
 
+    def upload_due_at(self, entry: OutboxEntry) -> float | None:
+        """When :meth:`upload_step` will upload ``entry``'s file if it heads its user's line
+        (None: it has no file to upload, or it is being uploaded)."""
+        if not entry.needs_upload or entry.state is not EntryState.QUEUED:
+            return None
+        with self._upload_lock:
+            if entry.client_id in self._uploading:
+                return None
+        if entry.next_attempt_at is None:
+            return 0.0
+        return self._unstepped(entry, entry.next_attempt_at)
+
+    def next_upload_due(self) -> float | None:
+        """The earliest time at which :meth:`upload_step` has work; None if none."""
+        times = [t for t in map(self.upload_due_at, self._heads()) if t is not None]
+        return min(times, default=None)
+
+    def is_uploading(self, client_id: str) -> bool:
+        with self._upload_lock:
+            return client_id in self._uploading
+
+    def abandon_uploads(self) -> None:
+        """Stop every running upload at its next block; the entries stay queued (quit,
+        or another engine takes over): they are uploaded again later."""
+        with self._upload_lock:
+            for flag in self._uploading.values():
+                flag.set()
+
     def has_pending(self) -> bool:
         """True while any message of this profile is queued, sending or unknown."""
         return self.outbox.has_active(self.profile)
@@ -361,20 +450,22 @@ class DeliveryEngine:
     def run_until_idle(self, deadline: float, *, stop: threading.Event | None = None) -> bool:
         """Work until nothing of this profile is active (True) or ``deadline`` passes (False).
 
-        Waits between due times; :meth:`wake` (e.g. from :meth:`enqueue`) ends a wait
-        early. ``deadline`` is on the engine's clock.
+        Sends, checks and uploads alike, on the calling thread. Waits between due times;
+        :meth:`wake` (e.g. from :meth:`enqueue`) ends a wait early. ``deadline`` is on
+        the engine's clock.
         """
         while True:
             if stop is not None and stop.is_set():
                 return False
-            if self.step():
+            if self.step() or self.upload_step():
                 continue
             if not self.has_pending():
                 return True
             now = self._clock()
             if now >= deadline:
                 return False
-            due = self.next_due()
+            dues = [t for t in (self.next_due(), self.next_upload_due()) if t is not None]
+            due = min(dues, default=None)
             wait = deadline - now if due is None else min(max(due - now, 0.0), deadline - now)
             self._wakeup.wait(min(wait, 0.5))
             self._wakeup.clear()
@@ -382,6 +473,116 @@ class DeliveryEngine:
     def wake(self) -> None:
         """End a :meth:`run_until_idle` wait early (new or changed work)."""
         self._wakeup.set()
+
+    def upload_step(self, progress: UploadProgress | None = None) -> bool:
+        """Upload one due file (blocking); return whether there was one.
+
+        On success the ``mediaUrl`` is committed to the entry before anything else
+        (:meth:`Outbox.set_media`), and the entry is due for :meth:`step`.
+        """
+        now = self._clock()
+        due: list[tuple[float, int, OutboxEntry]] = []
+        for entry in self._heads():
+            at = self.upload_due_at(entry)
+            if at is not None and at <= now:
+                due.append((at, entry.seq, entry))
+        if not due:
+            return False
+        _, _, entry = min(due, key=lambda item: (item[0], item[1]))
+        cid = entry.client_id
+        cancel = threading.Event()
+        with self._upload_lock:
+            if cid in self._uploading:
+                return False
+            self._uploading[cid] = cancel
+        try:
+            self._upload(entry, cancel, progress)
+        except (EntryNotFound, OutboxStateError):
+            pass  # cancelled or discarded meanwhile: the user's action stands
+        finally:
+            with self._upload_lock:
+                self._uploading.pop(cid, None)
+        return True
+
+    def _upload(
+        self, entry: OutboxEntry, cancel: threading.Event, progress: UploadProgress | None
+    ) -> None:
+        attachment = entry.attachment
+        assert attachment is not None
+        cid = entry.client_id
+
+        def report(sent: int, total: int) -> None:
+            if cancel.is_set():
+                raise UploadCancelled()
+            if progress is not None:
+                progress(cid, sent, total)
+
+        try:
+            with self.outbox.files.open(attachment) as source:
+                if cancel.is_set():
+                    raise UploadCancelled()
+                media_url, media_type = self.api.upload(
+                    attachment.filename,
+                    source,
+                    attachment.media_type,
+                    user_ref=entry.user_ref,
+                    conversation_id=entry.conversation_id,
+                    progress=report,
+                )
+        except UploadCancelled:
+            return
+        except FileNotFoundError:
+            if cancel.is_set() or self.outbox.get(cid) is None:
+                return  # discarded (and its copy deleted) while starting
+            decision = Decision(
+                Action.FAIL,
+                f"The copy of {attachment.filename} kept for sending is missing from "
+                f"{self.outbox.files.folder}; discard this message and attach the file again.",
+                code="attachment_missing",
+            )
+        except ApiError as exc:
+            decision = classify_upload(exc)
+        except ConfigError as exc:
+            decision = Decision(Action.FAIL, exc.message, code="invalid_request")
+        except OSError as exc:
+            decision = Decision(
+                Action.FAIL,
+                f"The copy of {attachment.filename} kept for sending can't be read: "
+                f"{exc.strerror or exc}.",
+                code="attachment_unreadable",
+            )
+        else:
+            with self._upload_lock:
+                self._upload_failures.pop(cid, None)
+            self._notify(self.outbox.set_media(cid, media_url, media_type))
+            self.wake()
+            return
+        if cancel.is_set():
+            return
+        if decision.action is Action.RETRY:
+            with self._upload_lock:
+                failures = self._upload_failures.get(cid, 0) + 1
+                self._upload_failures[cid] = failures
+            delay = decision.delay_s
+            if delay is None:
+                delay = self.backoff.delay(failures, self._rng)
+            self._notify(
+                self.outbox.schedule(
+                    cid,
+                    self._clock() + delay,
+                    decision.reason,
+                    status=decision.status,
+                    code=decision.code,
+                )
+            )
+        else:
+            with self._upload_lock:
+                self._upload_failures.pop(cid, None)
+            self._notify(
+                self.outbox.fail_upload(
+                    cid, status=decision.status, code=decision.code, text=decision.reason
+                )
+            )
 
     def _notify(self, entry: OutboxEntry) -> OutboxEntry:
         if self._on_change is not None:
@@ -554,15 +755,46 @@ class DeliveryEngine:
     # User actions (any thread) ------------------------------------------------------------
 
     def enqueue(
-        self, user_ref: str, message: OutgoingMessage, *, conversation_id: str = ""
+        self,
+        user_ref: str,
+        message: OutgoingMessage,
+        *,
+        conversation_id: str = "",
+        attachment: Attachment | None = None,
     ) -> OutboxEntry:
         """Store a message for ``user_ref``'s conversation ``conversation_id`` ("" = their
-        main one; durable on return) and wake the engine."""
+        main one; durable on return), with the file ``attachment`` if given (its copy
+        already in :attr:`Outbox.files`), and wake the engine."""
         entry = self._notify(
-            self.outbox.enqueue(self.profile, user_ref, message, conversation_id=conversation_id)
+            self.outbox.enqueue(
+                self.profile,
+                user_ref,
+                message,
+                conversation_id=conversation_id,
+                attachment=attachment,
+            )
         )
         self.wake()
         return entry
+
+    def cancel_upload(self, client_id: str) -> OutboxEntry:
+        """The user's Cancel of an attachment not sent yet: stop its upload if one is
+        running (at its next block), then discard the entry and its copy.
+
+        Raises :class:`OutboxStateError` while the message itself is being sent (too late
+        to cancel); the upload is then left alone.
+        """
+        entry = self.outbox.get(client_id)
+        if entry is None:
+            raise EntryNotFound(client_id)
+        if entry.state is EntryState.SENDING:
+            raise OutboxStateError("The message is being sent; it can't be cancelled now.")
+        with self._upload_lock:
+            flag = self._uploading.get(client_id)
+            if flag is not None:
+                flag.set()
+            self._upload_failures.pop(client_id, None)
+        return self.outbox.discard(client_id)
 
     def send_now(self, client_id: str) -> OutboxEntry:
         """Skip the countdown: a queued entry is sent, an unknown one checked, at once."""

@@ -5,14 +5,19 @@ shorthand exists (each example inserts itself at the cursor), a button that open
 structured-message editor, and a line saying a structured message is attached, with
 Edit and Remove. What is attached, and how it is sent, is not kept here
 (``ui/structured_editor.py``, ``ui/main_window.py``).
+
+Files: an Attach button, and the text box hands over what is pasted or dropped on it
+that is not text — an image on the clipboard (``imagePasted``), local files
+(``filesOffered``) — instead of inserting it. A line under the box names the attached
+file with Remove. Checking, copying and sending it are the window's (``ui/upload.py``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QMimeData, Qt, Signal, Slot
+from PySide6.QtGui import QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -43,18 +48,49 @@ SHORTHAND_EXAMPLES: tuple[tuple[str, str], ...] = (
 PLACEHOLDER = "Write a reply…  Buttons and images: %[Yes](reply:YES), ![](https://…) — see ?"
 
 
+def local_files(mime: QMimeData) -> list[str]:
+    """The local file paths among ``mime``'s URLs (others, e.g. web links, are left out)."""
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def offers_attachment(mime: QMimeData) -> bool:
+    """True for what attaches rather than inserts: local files or an image."""
+    return bool(local_files(mime)) or (mime.hasImage() and not mime.hasText())
+
+
 class ComposerEdit(QPlainTextEdit):
-    """Text box that turns the send key into a signal.
+    """Text box that turns the send key into a signal, and files into attachments.
 
     Signals:
         submitRequested(): the user pressed the send key.
+        imagePasted(QImage): an image (no text) was pasted or dropped.
+        filesOffered(list): local file paths were pasted or dropped.
     """
 
     submitRequested = Signal()
+    imagePasted = Signal(QImage)
+    filesOffered = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctrl_enter_sends_only = False
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return offers_attachment(source) or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        files = local_files(source)
+        if files:
+            self.filesOffered.emit(files)
+            return
+        if source.hasImage() and not source.hasText():
+            image = source.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self.imagePasted.emit(image)
+            return
+        super().insertFromMimeData(source)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
@@ -80,12 +116,16 @@ class Composer(QWidget):
         sendRequested(): send button or send key.
         structureEditorRequested(): "Cards & buttons…" or the attached line's "Edit…".
         structureRemoveRequested(): the attached line's "Remove".
+        attachRequested(): the Attach button (pick a file).
+        fileRemoveRequested(): the attached file's "Remove".
     """
 
     textEdited = Signal(str)
     sendRequested = Signal()
     structureEditorRequested = Signal()
     structureRemoveRequested = Signal()
+    attachRequested = Signal()
+    fileRemoveRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,12 +178,33 @@ class Composer(QWidget):
         attached_row.addWidget(self.attached_remove)
         self.attached.hide()
         self._has_structure = False
+        self.attach_button = QPushButton("&Attach…")
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setAccessibleName("Attach a file")
+        self.attach_button.setToolTip(
+            "Attach an image or a file (or paste an image, or drop files here)"
+        )
+        self.attach_button.setEnabled(False)  # until the window handles attachments
+        self.file_line = QWidget()
+        self.file_line.setObjectName("fileAttached")
+        self.file_label = PlainLabel()
+        self.file_label.setObjectName("fileAttachedText")
+        self.file_remove = QPushButton("Remove")
+        self.file_remove.setObjectName("fileRemove")
+        self.file_remove.setToolTip("Don't send this file")
+        file_row = QHBoxLayout(self.file_line)
+        file_row.setContentsMargins(0, 0, 0, 0)
+        file_row.addWidget(self.file_label, 1)
+        file_row.addWidget(self.file_remove)
+        self.file_line.hide()
+        self._has_file = False
 
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.counter, 0, Qt.AlignmentFlag.AlignRight)
         hints = QHBoxLayout()
         hints.addWidget(self.structure_button, 1)
+        hints.addWidget(self.attach_button)
         hints.addWidget(self.hint_button)
         buttons.addLayout(hints)
         buttons.addStretch(1)
@@ -154,6 +215,7 @@ class Composer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.attached)
+        layout.addWidget(self.file_line)
         layout.addWidget(self.error)
         layout.addWidget(self.note)
 
@@ -163,6 +225,8 @@ class Composer(QWidget):
         self.structure_button.clicked.connect(self.structureEditorRequested)
         self.attached_edit.clicked.connect(self.structureEditorRequested)
         self.attached_remove.clicked.connect(self.structureRemoveRequested)
+        self.attach_button.clicked.connect(self.attachRequested)
+        self.file_remove.clicked.connect(self.fileRemoveRequested)
         self._programmatic = False
         self.set_ctrl_enter_mode(False)
         self._update_counter()
@@ -201,6 +265,22 @@ class Composer(QWidget):
         )
         self.attached.setVisible(bool(summary))
         self._update_counter()
+
+    def set_attach_available(self, available: bool) -> None:
+        """Enable the Attach button once something handles attachments."""
+        self.attach_button.setEnabled(available)
+
+    def show_file(self, text: str, *, ready: bool = True) -> None:
+        """Name the attached file ("" hides the line); ``ready`` False while it is being
+        checked and copied (Send waits for it)."""
+        self._has_file = bool(text) and ready
+        self.file_label.setText(f"Attached: {text}" if text else "")
+        self.file_line.setVisible(bool(text))
+        self._update_counter()
+
+    @property
+    def has_file(self) -> bool:
+        return self._has_file
 
     @Slot()
     def _show_hint_menu(self) -> None:
@@ -258,7 +338,7 @@ class Composer(QWidget):
             self.counter.setStyleSheet("color: #616161;")
             self.counter.setToolTip("")
         self.send_button.setEnabled(
-            (bool(self.text().strip()) or self._has_structure) and n <= TEXT_LIMIT
+            (bool(self.text().strip()) or self._has_structure or self._has_file) and n <= TEXT_LIMIT
         )
 
 

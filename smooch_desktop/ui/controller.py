@@ -130,8 +130,10 @@ class AppController(QObject):
         self.api_tasks = TaskQueue("api", self)
         # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
         self.keychain_tasks = TaskQueue("keychain", self)
+        # Uploads take minutes: never in front of typing and other messages on the API queue.
+        self.upload_tasks = TaskQueue("uploads", self)
         self.task_errors = TaskErrorSink(lambda: self.window, self)
-        self.task_errors.watch(self.api_tasks, self.keychain_tasks)
+        self.task_errors.watch(self.api_tasks, self.keychain_tasks, self.upload_tasks)
         self.avatars = AvatarLoader(AvatarDiskCache(paths.cache_dir() / "avatars"), self)
         self.window: MainWindow | None = None
         self.session: Session | None = None
@@ -637,7 +639,12 @@ class AppController(QObject):
         self.session = session
         if session is not None:
             self.delivery = DeliveryService(
-                self.outbox, self.api_tasks, session.profile_id, session.api, self
+                self.outbox,
+                self.api_tasks,
+                session.profile_id,
+                session.api,
+                self,
+                uploads=self.upload_tasks,
             )
             self.delivery.recoveryProblem.connect(functools.partial(self._set_notice, "outbox"))
             self.delivery.recovered.connect(self._on_recovered)
@@ -845,6 +852,9 @@ class AppController(QObject):
             self.tray.hide()
         if self._instance_server is not None:
             self._instance_server.close()
+        if self.delivery is not None:
+            self.delivery.abandon_uploads()  # kept queued: uploaded at the next start
+        self.upload_tasks.stop(2000)
         self.api_tasks.stop(4000)
         self.keychain_tasks.stop(1000)
         self.avatars.stop()

@@ -8,7 +8,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QKeySequence,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
@@ -32,13 +40,14 @@ if TYPE_CHECKING:
     from smooch_desktop.api.models import OutgoingMessage
     from smooch_desktop.api.protocol import ConversationApi
     from smooch_desktop.core.drafts import DraftStore
-    from smooch_desktop.core.outbox import OutboxEntry
+    from smooch_desktop.core.outbox import Attachment, OutboxEntry
     from smooch_desktop.ui.conversation.items import ConversationItem
     from smooch_desktop.ui.conversation.model import ConversationModel
     from smooch_desktop.ui.conversation.view import ConversationView
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.preview import ComposerPreview
     from smooch_desktop.ui.structured_editor import StructureAttachment
+    from smooch_desktop.ui.upload import AttachmentStager, UploadStrip
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +100,16 @@ def item_from_entry(entry: OutboxEntry) -> ConversationItem:
     from smooch_desktop.ui.conversation.items import ConversationItem
 
     message = entry.message
+    text = message.text
+    if entry.attachment is not None and entry.needs_upload:
+        # No mediaUrl to show yet: say which file it is until the upload is done.
+        from smooch_desktop.core.outbox import size_in_words
+
+        label = f"File: {entry.attachment.filename} ({size_in_words(entry.attachment.size)})"
+        text = label + ("\n" + text if text else "")
     return ConversationItem.local(
         entry.client_id,
-        message.text,
+        text,
         state=entry.state,
         queued_at=entry.created_at,
         author_name=message.sender.name,
@@ -173,6 +189,12 @@ class MainWindow(QMainWindow):
         #: Shown in the notice bar, by what they are about ("drafts", "outbox"…).
         self._notices: dict[str, str] = {}
         self._unaddressed_restored = False
+        #: Files attached in the composer, not sent yet, per user (private copies).
+        self._files: dict[str, Attachment] = {}
+        #: (token, user) of the file being checked and copied, if any.
+        self._staging: tuple[int, str] | None = None
+        self.stager: AttachmentStager | None = None
+        self.upload_strip: UploadStrip | None = None
 
         self.user_panel = UserPanel(api_tasks, self._api)
         self.sender_panel = SenderPanel(
@@ -211,6 +233,7 @@ class MainWindow(QMainWindow):
         self.vsplit.setStretchFactor(1, 1)
         self.vsplit.setChildrenCollapsible(False)
         left_layout.addWidget(self.vsplit)
+        self._left_layout = left_layout
         self.hsplit = QSplitter(Qt.Orientation.Horizontal)
         self.hsplit.setObjectName("mainSplitter")
         self.hsplit.addWidget(left)
@@ -248,6 +271,11 @@ class MainWindow(QMainWindow):
         self.user_panel.conversationChanged.connect(self._on_conversation_changed)
         self.composer.textEdited.connect(self._on_composer_edited)
         self.composer.sendRequested.connect(self.send_current)
+        self.composer.attachRequested.connect(self._pick_file)
+        self.composer.fileRemoveRequested.connect(self._remove_file)
+        self.composer.edit.imagePasted.connect(self._attach_image)
+        self.composer.edit.filesOffered.connect(self._attach_paths)
+        self.setAcceptDrops(True)
         self.sender_panel.senderChanged.connect(self._on_sender_changed)
         self.typing.activityFailed.connect(self._on_typing_failed)
         avatars.imageReady.connect(self._on_image_ready)
@@ -449,6 +477,7 @@ class MainWindow(QMainWindow):
         if delivery is not None:
             delivery.entryChanged.connect(self._on_entry_changed)
             delivery.deliveryError.connect(self.set_call_failed)
+            self._connect_uploads(delivery)
         if session is None:
             self.status_profile.setText("Not connected — File ▸ Connection settings…")
             return
@@ -463,6 +492,158 @@ class MainWindow(QMainWindow):
             self._load_history()
         elif self.user_panel.combo.currentText().strip():
             self.user_panel.commit()  # preselected before the session existed
+
+    # Attachments --------------------------------------------------------------------------
+
+    def _connect_uploads(self, delivery: DeliveryService) -> None:
+        """Attaching files and the strip of uploads, for ``delivery``'s outbox."""
+        from smooch_desktop.ui.upload import AttachmentStager, UploadStrip
+
+        if self.stager is None or self.stager.files.folder != delivery.outbox.files.folder:
+            self.stager = AttachmentStager(delivery.outbox.files, self)
+            self.stager.staged.connect(self._on_staged)
+            self.stager.refused.connect(self._on_stage_refused)
+        if self.upload_strip is None:
+            self.upload_strip = UploadStrip()
+            self.upload_strip.cancelRequested.connect(self._cancel_upload)
+            self._left_layout.addWidget(self.upload_strip)
+        strip = self.upload_strip
+        delivery.entryChanged.connect(strip.track)
+        delivery.uploadProgress.connect(strip.progress)
+        try:
+            waiting = [e for e in delivery.outbox.active(delivery.profile) if e.needs_upload]
+        except Exception as exc:  # a closed or unwritable outbox: nothing to list
+            log.warning("uploads not listed: %s", exc)
+            waiting = []
+        for entry in waiting:
+            strip.track(entry)
+        self.composer.set_attach_available(True)
+
+    @Slot()
+    def _pick_file(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load on demand
+
+        path, _ = QFileDialog.getOpenFileName(self, "Attach a file")
+        if path:
+            self._attach_paths([path])
+
+    def _attach_target(self) -> str:
+        """The user a new attachment is for ("" after saying why there is none)."""
+        if self.delivery is None or self.session is None or self.stager is None:
+            self.composer.show_error("Not connected: open File ▸ Connection settings first.")
+            return ""
+        user_ref = self.user_panel.current_user_ref()
+        if not user_ref:
+            self.composer.show_error("Choose the user to reply to first, then attach the file.")
+        return user_ref
+
+    @Slot(list)
+    def _attach_paths(self, paths: list[str]) -> None:
+        from pathlib import Path
+
+        user_ref = self._attach_target()
+        if not user_ref or not paths or self.stager is None:
+            return
+        path = Path(paths[0])
+        token = self.stager.stage_path(path, self._version())
+        self._staging = (token, user_ref)
+        self.composer.show_file(f"Preparing {inline(path.name, 80, one_line=True)}…", ready=False)
+        if len(paths) > 1:
+            self.composer.show_note(
+                f"One file per message: {inline(path.name, 80, one_line=True)} is attached; "
+                "attach the others after sending it."
+            )
+
+    @Slot(QImage)
+    def _attach_image(self, image: QImage) -> None:
+        user_ref = self._attach_target()
+        if not user_ref or self.stager is None:
+            return
+        token = self.stager.stage_image(image, self._version())
+        self._staging = (token, user_ref)
+        self.composer.show_file("Preparing the pasted image…", ready=False)
+
+    @Slot(int, object)
+    def _on_staged(self, token: int, attachment: object) -> None:
+        from smooch_desktop.core.outbox import Attachment
+
+        assert isinstance(attachment, Attachment)
+        if self.stager is None:
+            return
+        if self._staging is None or self._staging[0] != token:
+            self.stager.files.remove(attachment)  # removed or replaced meanwhile
+            return
+        user_ref = self._staging[1]
+        self._staging = None
+        old = self._files.get(user_ref)
+        if old is not None:
+            self.stager.files.remove(old)
+        self._files[user_ref] = attachment
+        self._show_file_for(self._current_user_ref)
+
+    @Slot(int, str)
+    def _on_stage_refused(self, token: int, text: str) -> None:
+        if self._staging is None or self._staging[0] != token:
+            return
+        self._staging = None
+        self._show_file_for(self._current_user_ref)
+        self.composer.show_error(text)
+
+    def _show_file_for(self, user_ref: str) -> None:
+        from smooch_desktop.core.outbox import size_in_words
+
+        if self._staging is not None and self._staging[1] == user_ref:
+            return  # "Preparing…" stays until it is done
+        attachment = self._files.get(user_ref)
+        if attachment is None:
+            self.composer.show_file("")
+            return
+        kind = "image" if attachment.kind == "image" else "file"
+        self.composer.show_file(
+            f"{inline(attachment.filename, 80, one_line=True)} — {kind}, "
+            f"{size_in_words(attachment.size)} (the text above is sent as its caption)"
+        )
+
+    @Slot()
+    def _remove_file(self) -> None:
+        user_ref = self._current_user_ref
+        if self._staging is not None and self._staging[1] == user_ref:
+            self._staging = None  # its copy is deleted when it arrives
+        attachment = self._files.pop(user_ref, None)
+        if attachment is not None and self.stager is not None:
+            self.stager.files.remove(attachment)
+        self._show_file_for(user_ref)
+
+    @Slot(str)
+    def _cancel_upload(self, client_id: str) -> None:
+        if self.delivery is not None and self.delivery.cancel_upload(client_id):
+            self.model.remove_local(client_id)
+            if self.upload_strip is not None:
+                self.upload_strip.forget(client_id)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        from smooch_desktop.ui.composer import offers_attachment
+
+        if self.stager is not None and offers_attachment(event.mimeData()):
+            event.acceptProposedAction()
+            return
+        super().dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        from smooch_desktop.ui.composer import local_files
+
+        mime = event.mimeData()
+        files = local_files(mime)
+        if files:
+            self._attach_paths(files)
+        elif mime.hasImage():
+            image = mime.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self._attach_image(image)
+        else:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
 
     def show_connecting(self, text: str) -> None:
         self.status_profile.setText(text)
@@ -540,6 +721,7 @@ class MainWindow(QMainWindow):
         self.composer.show_note("")
         self._current_user_ref = user_ref
         self._restore_structure(profile, user_ref)
+        self._show_file_for(user_ref)
         if typed_before_any_user.strip() and user_ref and profile:
             # It becomes this user's draft (and stops being the unaddressed one).
             self._store_draft(lambda d: d.address(profile, user_ref, draft))
@@ -812,13 +994,17 @@ class MainWindow(QMainWindow):
             self.user_panel.combo.setFocus()
             return
         structure = self.attachment.pending if self.attachment is not None else None
+        if self._staging is not None and self._staging[1] == user_ref:
+            self.composer.show_error("The file is still being prepared; send it in a moment.")
+            return
+        file = self._files.get(user_ref)
         try:
             clean = clean_message_text(self.composer.text())
         except ValidationError as exc:
-            if structure is None or self.composer.text().strip():
+            if (structure is None and file is None) or self.composer.text().strip():
                 self.composer.show_error(exc.message)
                 return
-            clean = None  # the attached structured message alone
+            clean = None  # the attached file or structured message alone
         try:
             sender = self.sender_panel.current_sender()
         except ValidationError as exc:
@@ -834,7 +1020,29 @@ class MainWindow(QMainWindow):
                 self.composer.show_error(f"Fix the attached message first: {problems[0].message}")
                 return
             messages.append(structure.to_outgoing(sender))
-        if clean is None:
+        if file is not None:
+            from smooch_desktop.core.outbox import AttachmentRefused
+            from smooch_desktop.core.outbox.attachments import check_size
+
+            try:
+                check_size(file.filename, file.size, self._version())
+            except AttachmentRefused as exc:
+                self.composer.show_error(f"{exc} Remove it, or switch to a version that takes it.")
+                return
+            caption = clean.text if clean is not None else ""
+            if caption and parse_shorthand(caption).has_shorthand:
+                self.composer.show_error(
+                    "A file's caption is sent as plain text: send the buttons or image "
+                    "shorthand in a message of its own."
+                )
+                return
+            messages.insert(
+                0,
+                OutgoingMessage(
+                    text=caption, sender=sender, type=file.kind, media_type=file.media_type
+                ),
+            )
+        elif clean is None:
             pass
         elif (parsed := parse_shorthand(clean.text)).problems:
             self.composer.show_error(" ".join(parsed.problems))
@@ -854,11 +1062,16 @@ class MainWindow(QMainWindow):
         else:
             messages.insert(0, OutgoingMessage(text=clean.text, sender=sender))
         conversation_id = self.user_panel.current_conversation_id()
-        entries = []
+        entries: list[OutboxEntry] = []
         for message in messages:  # the text first, then the attached structured message
             try:
                 entries.append(
-                    self.delivery.enqueue(user_ref, message, conversation_id=conversation_id)
+                    self.delivery.enqueue(
+                        user_ref,
+                        message,
+                        conversation_id=conversation_id,
+                        attachment=file if not entries else None,
+                    )
                 )
             except Exception as exc:  # the outbox could not persist it: keep what's left
                 self.composer.show_error(
@@ -868,6 +1081,10 @@ class MainWindow(QMainWindow):
                     return
                 break
         self.typing.message_sent()
+        if file is not None and entries:
+            # The outbox entry owns the copy now.
+            self._files.pop(user_ref, None)
+            self._show_file_for(user_ref)
         if clean is not None and entries:
             self.composer.set_text("")
             profile = self.session.profile_id
@@ -877,6 +1094,8 @@ class MainWindow(QMainWindow):
             self.attachment.clear()
         for entry in entries:
             self.model.upsert_local(item_from_entry(entry))
+            if self.upload_strip is not None:
+                self.upload_strip.track(entry)
         self.view.scrollToBottom()
         if len(entries) < len(messages):
             return
@@ -962,6 +1181,11 @@ class MainWindow(QMainWindow):
         if entry is None or entry.state not in (EntryState.FAILED, EntryState.QUEUED):
             self.statusBar().showMessage(
                 "That message is being sent or checked; it can't be edited now.", 5000
+            )
+            return
+        if entry.needs_upload:
+            self.statusBar().showMessage(
+                "This file was not uploaded: Retry it, or cancel it and attach it again.", 5000
             )
             return
         from smooch_desktop.core.structured import StructuredMessage, needs_structure

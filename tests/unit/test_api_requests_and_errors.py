@@ -111,7 +111,7 @@ def test_prepare_bodies() -> None:
         prepare_get_messages(paths, "u", before=1, after=2)
     up = prepare_upload(paths, "f.pdf", b"x", "application/pdf", for_user="u")
     assert up.params == {"access": "public", "for": "message", "userId": "u"}
-    assert up.files is not None and up.files["source"][0] == "f.pdf"
+    assert up.upload is not None and b'name="source"; filename="f.pdf"' in up.upload.read()
 
 
 @pytest.mark.parametrize(

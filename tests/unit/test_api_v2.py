@@ -126,7 +126,9 @@ def test_upload_is_public_and_tied_to_the_conversation() -> None:
     request = prepare_upload(PATHS, "a.png", b"\x89PNG", "image/png", conversation_id="c1")
     assert (request.method, request.path) == ("POST", "/v2/apps/app_1/attachments")
     assert request.params == {"access": "public", "for": "message", "conversationId": "c1"}
-    assert request.files == {"source": ("a.png", b"\x89PNG", "image/png")}
+    assert request.upload is not None
+    body = request.upload.read()
+    assert b'name="source"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n' in body
     assert prepare_upload(PATHS, "a.png", b"x", "image/png").params == {"access": "public"}
 
 

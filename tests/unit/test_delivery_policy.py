@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import pytest
 
@@ -33,6 +33,7 @@ from smooch_desktop.api.models import (
     OutgoingMessage,
     Sender,
 )
+from smooch_desktop.api.multipart import Progress
 from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.core.delivery import (
     RATE_LIMITED_REASON,
@@ -264,11 +265,12 @@ class FakeApi:
     def upload(
         self,
         filename: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         media_type: str,
         *,
         user_ref: str | None = None,
         conversation_id: str = "",
+        progress: Progress | None = None,
     ) -> tuple[str, str]:
         return "https://media.invalid/x", media_type
 

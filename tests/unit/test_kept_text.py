@@ -88,7 +88,7 @@ def test_an_outbox_written_by_schema_1_is_migrated_to_profile_ids(tmp_path: Path
         # New entries continue after the old ones.
         assert outbox.enqueue(legacy_profile_id("Prod"), "alice", msg("new")).seq == 7
         assert [e.message.text for e in outbox.recover()] == ["In flight to Alice"]
-    assert user_version(path) == 4
+    assert user_version(path) == 5
     with Outbox(path) as again:  # migrated once: reopening changes nothing
         assert len(again.all_entries(legacy_profile_id("Prod"))) == 5
 

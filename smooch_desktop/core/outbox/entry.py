@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from smooch_desktop.api.models import CLIENT_ID_METADATA_KEY, OutgoingMessage, Sender
+from smooch_desktop.core.outbox.attachments import Attachment
 
 
 class EntryState(StrEnum):
@@ -75,6 +76,14 @@ class OutboxEntry:
     #: The user's conversation it goes to; "" is their main one (the only one in v1).
     #: Stored with the message so the send and any history check address the same one.
     conversation_id: str = ""
+    #: A file sent with the message (image or file message), kept as a private copy
+    #: until delivered; its ``mediaUrl`` is in :attr:`message` once uploaded.
+    attachment: Attachment | None = None
+
+    @property
+    def needs_upload(self) -> bool:
+        """True while the attached file has not been uploaded (no ``mediaUrl`` yet)."""
+        return self.attachment is not None and not self.message.media_url
 
     @property
     def wire_id(self) -> str:

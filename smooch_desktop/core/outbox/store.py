@@ -23,12 +23,22 @@ State machine (``seq`` orders a user's messages; the states are
                                              or "not in the history: resend")
     mark_unknown   sending | unknown       → unknown   may have arrived: check first
     mark_failed    sending | unknown       → failed    rejected, or delivery unconfirmed
+    set_media      queued (file not yet uploaded) → queued with the file's mediaUrl,
+                                             committed before the message is sent
+    fail_upload    queued                  → failed    the file's upload was refused
     retry          failed                  → queued    new seq (end of the line)
                    unknown                 → unknown   history check due now
     edit           failed                  → queued    new text, new seq, new wire id
     due_now        queued | unknown        → same state, due now ("send now")
     discard        anything but sending    → removed
     recover        sending                 → unknown   at start-up
+
+An entry may carry a file (:mod:`.attachments`: a private copy in ``attachments/``
+beside the outbox file, named in the ``attachment`` column, schema 5). It stays
+``queued`` while the file is uploaded (repeating an upload stores nothing the end user
+sees, so no ``sending`` state guards it); :meth:`Outbox.set_media` commits the answer's
+``mediaUrl`` into the message *before* it is sent, so the file is never uploaded again
+after that; the copy is deleted once the message is sent or the entry discarded.
 
 ``recover()`` (start-up) turns every ``sending`` entry into ``unknown``: the process died
 while a request was in flight, so the message may or may not be on the server, and only a
@@ -59,6 +69,7 @@ per data directory is the app's job.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -71,6 +82,7 @@ from typing import Any, Final, Self
 
 from smooch_desktop.api.models import OutgoingMessage
 from smooch_desktop.core import profiles, sqlite_store, storefile
+from smooch_desktop.core.outbox.attachments import DIR_NAME, Attachment, AttachmentFiles
 from smooch_desktop.core.outbox.entry import (
     ACTIVE_STATES,
     OPEN_STATES,
@@ -108,6 +120,7 @@ _COLUMNS: Final = (
     "created_at",
     "updated_at",
     "conversation_id",
+    "attachment",
 )
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM outbox"
 
@@ -157,6 +170,7 @@ def _entry(row: Sequence[Any]) -> OutboxEntry:
         last_attempt_at=r["last_attempt_at"],
         revision=r["revision"],
         conversation_id=r["conversation_id"],
+        attachment=Attachment.from_json(r["attachment"]) if r["attachment"] else None,
     )
 
 
@@ -194,7 +208,8 @@ def _create_tables(conn: sqlite3.Connection) -> None:
         " retryable INTEGER NOT NULL DEFAULT 0,"
         " created_at REAL NOT NULL,"
         " updated_at REAL NOT NULL,"
-        " conversation_id TEXT NOT NULL DEFAULT '')"
+        " conversation_id TEXT NOT NULL DEFAULT '',"
+        " attachment TEXT)"
     )
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_line ON outbox (profile, user_ref, seq)")
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq)")
@@ -229,10 +244,15 @@ def _index_active_entries(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_attachment(conn: sqlite3.Connection) -> None:
+    """4 → 5: an entry may carry a file (JSON of its private copy; NULL for none)."""
+    conn.execute("ALTER TABLE outbox ADD COLUMN attachment TEXT")
+
+
 #: ``synchronous=FULL``: a commit is a message the user saw leave the composer.
 _FORMAT: Final = sqlite_store.StoreFormat(
     create=_create_tables,
-    steps=(_profile_names_to_ids, _add_conversation_id, _index_active_entries),
+    steps=(_profile_names_to_ids, _add_conversation_id, _index_active_entries, _add_attachment),
     too_new=OutboxTooNew,
     synchronous="FULL",
     timeout_s=10.0,
@@ -269,6 +289,8 @@ class Outbox:
         #: was found deleted or replaced and written back, or could not be.
         self.on_rewritten: Callable[[str], None] | None = None
         self._conn, self.recovered_from = sqlite_store.open_store(self._path, _FORMAT)
+        #: The private copies of attached files (``attachments/`` beside the file).
+        self.files = AttachmentFiles(self._path.parent / DIR_NAME)
         self._watch = storefile.FileWatch(
             self._path,
             "outbox",
@@ -367,11 +389,14 @@ class Outbox:
         message: OutgoingMessage,
         *,
         conversation_id: str = "",
+        attachment: Attachment | None = None,
     ) -> OutboxEntry:
         """Store a new message as ``queued`` (durable before returning) and return it.
 
         The client id (uuid4 hex) is generated here and put in the message metadata.
         ``conversation_id`` names one of the user's conversations ("" = their main one).
+        ``attachment`` is a file already copied into :attr:`files` (the message's
+        ``mediaUrl`` stays empty until :meth:`set_media` records the upload).
         """
         if not profile or not user_ref:
             raise ValueError("A message needs a profile and a user.")
@@ -381,7 +406,8 @@ class Outbox:
             seq = self._next_seq(tx)
             tx.conn.execute(
                 "INSERT INTO outbox (client_id, seq, profile, user_ref, message, state,"
-                " created_at, updated_at, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, conversation_id, attachment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_id,
                     seq,
@@ -392,6 +418,7 @@ class Outbox:
                     tx.now,
                     tx.now,
                     conversation_id,
+                    attachment.to_json() if attachment is not None else None,
                 ),
             )
             return self._fetch(tx, client_id)
@@ -503,7 +530,16 @@ class Outbox:
         return self._change(client_id, {EntryState.QUEUED, EntryState.UNKNOWN}, "send", changes)
 
     def mark_sent(self, client_id: str, server_id: str, sent_at: float) -> OutboxEntry:
-        """sending/unknown → sent, with the server's message id and time."""
+        """sending/unknown → sent, with the server's message id and time.
+
+        An attached file's private copy is deleted after the commit: the server has it.
+        """
+        entry = self._mark_sent(client_id, server_id, sent_at)
+        if entry.attachment is not None:
+            self.files.remove(entry.attachment)
+        return entry
+
+    def _mark_sent(self, client_id: str, server_id: str, sent_at: float) -> OutboxEntry:
         return self._change(
             client_id,
             {EntryState.SENDING, EntryState.UNKNOWN},
@@ -596,6 +632,52 @@ class Outbox:
                 "error_text": reason,
                 "error_status": status,
                 "error_code": code,
+                "retryable": True,
+            },
+        )
+
+    def set_media(self, client_id: str, media_url: str, media_type: str) -> OutboxEntry:
+        """queued → queued with the uploaded file's ``mediaUrl``: due to be sent now.
+
+        Committed before the message is sent, so a crash from here on never uploads the
+        file again: the entry is an ordinary message with a ``mediaUrl`` from now on.
+        """
+        if not media_url:
+            raise ValueError("An upload without a mediaUrl can't be recorded.")
+
+        def changes(entry: OutboxEntry, _now: float) -> dict[str, Any]:
+            if entry.attachment is None or entry.message.media_url:
+                raise OutboxStateError(f"Nothing to upload for this message ({client_id}).")
+            message = dataclasses.replace(
+                entry.message,
+                media_url=media_url,
+                media_type=media_type or entry.attachment.media_type,
+            )
+            return {
+                "message": message_to_json(message),
+                "next_attempt_at": None,
+                "error_code": None,
+                "error_text": None,
+                "error_status": None,
+                "retryable": False,
+            }
+
+        return self._change(client_id, {EntryState.QUEUED}, "record the upload of", changes)
+
+    def fail_upload(
+        self, client_id: str, *, status: int | None, code: str | None, text: str
+    ) -> OutboxEntry:
+        """queued → failed: the file's upload was refused (Retry uploads it again)."""
+        return self._change(
+            client_id,
+            {EntryState.QUEUED},
+            "fail the upload of",
+            lambda _e, _now: {
+                "state": EntryState.FAILED,
+                "next_attempt_at": None,
+                "error_status": status,
+                "error_code": code,
+                "error_text": text,
                 "retryable": True,
             },
         )
@@ -706,7 +788,9 @@ class Outbox:
             if entry.state is EntryState.SENDING:
                 raise OutboxStateError("Can't discard a message while it is being sent.")
             tx.conn.execute("DELETE FROM outbox WHERE client_id = ?", (client_id,))
-            return entry
+        if entry.attachment is not None:
+            self.files.remove(entry.attachment)
+        return entry
 
     # Housekeeping -------------------------------------------------------------------------
 
@@ -746,6 +830,25 @@ class Outbox:
                 (EntryState.SENT, tx.now - SENT_RETENTION_S),
             )
             return cursor.rowcount
+
+    def prune_attachments(self) -> int:
+        """Delete the private copies no undelivered entry names; say how many.
+
+        Called once per start, before anything can be attached: a copy is left behind
+        when the app died between making it and the commit that names it, or when the
+        agent removed an attachment from the composer and its deletion failed.
+        """
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        with self._lock:
+            if self._closed:
+                raise OutboxError("The outbox is closed.")
+            rows = self._conn.execute(
+                f"SELECT attachment FROM outbox WHERE attachment IS NOT NULL"
+                f" AND state IN ({marks})",
+                tuple(sorted(OPEN_STATES)),
+            ).fetchall()
+        keep = {Attachment.from_json(raw).file for (raw,) in rows}
+        return self.files.prune(keep)
 
     def close(self) -> None:
         """Close the database; calling it again is harmless.
