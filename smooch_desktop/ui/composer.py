@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from smooch_desktop.core.validation import TEXT_LIMIT, TEXT_WARN_AT
-from smooch_desktop.ui.plain import PlainLabel
+from smooch_desktop.ui.plain import ElidedLabel, PlainLabel
 from smooch_desktop.ui.sender_panel import error_label, show_error
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class Composer(QWidget):
         self.hint_menu: QMenu | None = None
         self.attached = QWidget()
         self.attached.setObjectName("structureAttached")
-        self.attached_label = QLabel()
+        self.attached_label = ElidedLabel()
         self.attached_label.setObjectName("structureAttachedText")
         self.attached_edit = QPushButton("&Edit…")
         self.attached_edit.setObjectName("structureEdit")
@@ -187,7 +187,9 @@ class Composer(QWidget):
         self.attach_button.setEnabled(False)  # until the window handles attachments
         self.file_line = QWidget()
         self.file_line.setObjectName("fileAttached")
-        self.file_label = PlainLabel()
+        # A file's name comes from outside: one plain line, elided in the middle (the end
+        # says what kind of file), so a long or hostile name can't widen the window.
+        self.file_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.file_label.setObjectName("fileAttachedText")
         self.file_remove = QPushButton("Remove")
         self.file_remove.setObjectName("fileRemove")

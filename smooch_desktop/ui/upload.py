@@ -23,11 +23,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Signal, Slot
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -41,7 +40,7 @@ from smooch_desktop.core.outbox import (
     size_in_words,
 )
 from smooch_desktop.core.outbox.attachments import AttachmentFiles, AttachmentRefused
-from smooch_desktop.ui.plain import inline
+from smooch_desktop.ui.plain import ElidedLabel, inline
 
 
 def pasted_image_name(now: float | None = None) -> str:
@@ -124,7 +123,8 @@ class _UploadRow(QWidget):
         super().__init__(parent)
         self.client_id = client_id
         self.setObjectName("uploadRow")
-        self.label = QLabel()
+        # File names and user ids come from outside: plain, one elided line.
+        self.label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.label.setObjectName("uploadLabel")
         self.bar = QProgressBar()
         self.bar.setObjectName("uploadProgress")

@@ -167,3 +167,26 @@ def test_cancel_discards_a_waiting_upload_and_the_next_message_goes(
     assert business_messages(stack)[-1]["text"] == "after the file"
     assert not [p for p in stack.outbox.files.folder.iterdir()]
     assert not [e for e in stack.outbox.all_entries() if e.attachment is not None]
+
+
+def test_a_long_hostile_file_name_is_one_plain_line_and_never_widens_the_window(
+    upload_stack: UiStack, tmp_path: Path
+) -> None:
+    stack = upload_stack
+    window = stack.new_window()
+    stack.open_user(window, DEMO_ALICE_ID)
+    width = window.width()
+    name = "<b>bold &amp; " + "x" * 200 + ".pdf"
+    path = tmp_path / name
+    path.write_bytes(b"%PDF-1.4 hostile")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    window.composer.edit.insertFromMimeData(mime)
+    wait_file_ready(stack, window)
+    QTest.qWait(50)  # let the layout settle
+    label = window.composer.file_label
+    assert label.textFormat() == Qt.TextFormat.PlainText
+    assert "<b>bold &amp; " in label.text()  # the name as it is, never markup
+    assert window.width() == width
+    assert label.width() < window.width()
+    window.composer.file_remove.click()
