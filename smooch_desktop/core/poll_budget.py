@@ -8,7 +8,7 @@ Two lanes, each with at most one request in flight:
   counted in the list's budget;
 * **the list** (:attr:`Lane.LIST`): every other followed conversation in turn, within a
   total budget for the whole list, :data:`DEFAULT_REQUESTS_PER_MINUTE` by default
-  (settable, :data:`MIN_REQUESTS_PER_MINUTE`–:data:`MAX_REQUESTS_PER_MINUTE`). List
+  (settable, :data:`MIN_REQUESTS_PER_MINUTE` to :data:`MAX_REQUESTS_PER_MINUTE`). List
   requests start at least ``60 / budget`` seconds apart, so no 60-second window ever
   holds more than the budget (rounded up), and a new one starts only after the last
   one finished.
@@ -367,7 +367,7 @@ class PollScheduler(Generic[K]):
 def _checked_budget(value: float) -> float:
     if not (MIN_REQUESTS_PER_MINUTE <= value <= MAX_REQUESTS_PER_MINUTE):
         raise ValueError(
-            f"The polling budget must be {MIN_REQUESTS_PER_MINUTE:g}–"
+            f"The polling budget must be {MIN_REQUESTS_PER_MINUTE:g} to "
             f"{MAX_REQUESTS_PER_MINUTE:g} requests a minute (got {value:g})."
         )
     return float(value)
