@@ -205,8 +205,9 @@ def _bounded(text: str, limit: int) -> str:
 
 
 def fold(text: str) -> str:
-    """How names and queries are compared: case-folded, whitespace runs as one space."""
-    return " ".join(text.casefold().split())
+    """How names and queries are compared: case-folded, whitespace runs as one space, no
+    NUL (the stored search text's field separator)."""
+    return " ".join(text.replace("\0", "").casefold().split())
 
 
 def _search_text(key: ConversationKey, display_name: str, email: str) -> str:

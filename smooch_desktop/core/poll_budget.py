@@ -182,7 +182,7 @@ class PollScheduler(Generic[K]):
             return
         now = self._clock()
         active_at = -math.inf if active_ago is None else now - max(0.0, active_ago)
-        self._followed[key] = _Followed(self._vtime, active_at)
+        self._followed[key] = _Followed(self._front(), active_at)
 
     def unfollow(self, key: K) -> None:
         """Take ``key`` out of the rotation (removed from the list)."""
@@ -207,7 +207,15 @@ class PollScheduler(Generic[K]):
         if entry is None:
             return
         entry.active_at = self._clock()
-        entry.pass_ = min(entry.pass_, self._vtime)
+        others = self._front(besides=key)
+        if others <= entry.pass_:
+            entry.pass_ = math.nextafter(others, -math.inf)
+
+    def _front(self, besides: K | None = None) -> float:
+        """The lowest pass in the rotation (where a newcomer joins), ``besides`` aside."""
+        return min(
+            (e.pass_ for k, e in self._followed.items() if k != besides), default=self._vtime
+        )
 
     def weight(self, key: K) -> float:
         entry = self._followed.get(key)
@@ -227,8 +235,9 @@ class PollScheduler(Generic[K]):
 
     def due_at(self) -> float:
         """The clock time at which :meth:`next_request` will have a ticket (``inf``:
-        none until something changes: nothing followed, or both lanes in flight)."""
-        return min(self._open_due(), self._list_due())
+        none until something changes: nothing followed, or both lanes in flight); now if
+        a request is due already."""
+        return max(self._clock(), min(self._open_due(), self._list_due()))
 
     def _open_due(self) -> float:
         if self._open is None or self._open_ticket is not None:
