@@ -101,10 +101,10 @@ class _Followed:
     __slots__ = ("active_at", "blocked_until", "failures", "pass_")
 
     def __init__(self, pass_: float, active_at: float) -> None:
-        self.pass_ = pass_
-        self.active_at = active_at
-        self.blocked_until = -math.inf
-        self.failures = 0
+        self.pass_: float = pass_
+        self.active_at: float = active_at
+        self.blocked_until: float = -math.inf
+        self.failures: int = 0
 
 
 class PollScheduler(Generic[K]):

@@ -112,7 +112,8 @@ def test_stale_report_is_ignored() -> None:
 def test_open_conversation_at_its_own_rate_outside_the_budget() -> None:
     sched, clock = scheduler(3)
     sched.set_open("c1")
-    opens, lists = [], []
+    opens: list[Ticket[str]] = []
+    lists: list[Ticket[str]] = []
     while clock.now < 60.0:
         ticket = take(sched, clock)
         (opens if ticket.lane is Lane.OPEN else lists).append(ticket)
