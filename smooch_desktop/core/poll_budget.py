@@ -226,7 +226,8 @@ class PollScheduler(Generic[K]):
         if entry.active_at == -math.inf:
             return 1.0
         age = max(0.0, now - entry.active_at)
-        return 1.0 + (HOT_WEIGHT - 1.0) * 0.5 ** (age / HOT_HALF_LIFE_S)
+        decay: float = 0.5 ** (age / HOT_HALF_LIFE_S)
+        return 1.0 + (HOT_WEIGHT - 1.0) * decay
 
     # Deciding -----------------------------------------------------------------------------
 
