@@ -231,35 +231,32 @@ def preview_of(message: Message) -> Preview:
     )
 
 
+_REASONS: dict[int, FollowReason] = {}
+
+
+def _reasons(bits: int) -> FollowReason:
+    """``FollowReason(bits)``, made once per value (building a flag costs microseconds,
+    and the list builds a thousand rows per keystroke)."""
+    reasons = _REASONS.get(bits)
+    if reasons is None:
+        reasons = _REASONS[bits] = FollowReason(bits)
+    return reasons
+
+
 def _row(values: tuple[Any, ...]) -> InboxRow:
-    (
-        profile,
-        user_ref,
-        conversation_id,
-        display_name,
-        email,
-        avatar_url,
-        preview_text,
-        preview_role,
-        preview_author,
-        preview_at,
-        last_activity,
-        unread,
-        last_seen_id,
-        reasons,
-        removed,
-    ) = values
+    """A row from the columns of :data:`_ROW_COLUMNS` (SQLite's column affinities already
+    give str, float and int)."""
     return InboxRow(
-        ConversationKey(str(profile), str(user_ref), str(conversation_id)),
-        str(display_name),
-        str(email),
-        str(avatar_url),
-        Preview(str(preview_text), str(preview_role), str(preview_author), float(preview_at)),
-        float(last_activity),
-        int(unread),
-        str(last_seen_id),
-        FollowReason(int(reasons)),
-        bool(removed),
+        ConversationKey(values[0], values[1], values[2]),
+        values[3],
+        values[4],
+        values[5],
+        Preview(values[6], values[7], values[8], values[9]),
+        values[10],
+        values[11],
+        values[12],
+        _reasons(values[13]),
+        values[14] != 0,
     )
 
 

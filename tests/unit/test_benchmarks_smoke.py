@@ -27,7 +27,12 @@ SCRIPTS = [
     ("bench_preview.py", None),
     *[
         (script, version)
-        for script in ("bench_gui_stall.py", "bench_typing.py", "bench_avatars.py")
+        for script in (
+            "bench_gui_stall.py",
+            "bench_typing.py",
+            "bench_avatars.py",
+            "bench_poll_budget.py",
+        )
         for version in ("v1.1", "v2")
     ],
 ]
