@@ -25,6 +25,7 @@ SCRIPTS = [
     ("bench_startup.py", None),
     ("bench_outbox.py", None),
     ("bench_preview.py", None),
+    ("bench_inbox_filter.py", None),
     *[
         (script, version)
         for script in (
