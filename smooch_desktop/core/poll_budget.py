@@ -66,9 +66,9 @@ OPEN_BACKGROUND_S: Final = 30.0
 IDLE_AFTER_S: Final = 15 * 60.0
 IDLE_SLOWDOWN: Final = 4.0
 #: A conversation right after activity counts this many times a quiet one…
-HOT_WEIGHT: Final = 8.0
+HOT_WEIGHT: Final = 4.0
 #: …and the extra weight halves every this many seconds.
-HOT_HALF_LIFE_S: Final = 10 * 60.0
+HOT_HALF_LIFE_S: Final = 5 * 60.0
 #: Longest wait after errors or a 429 without Retry-After.
 MAX_BACKOFF_S: Final = 5 * 60.0
 #: A conversation the server refuses waits this long, doubling up to the maximum.
