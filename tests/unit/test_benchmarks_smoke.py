@@ -25,9 +25,15 @@ SCRIPTS = [
     ("bench_startup.py", None),
     ("bench_outbox.py", None),
     ("bench_preview.py", None),
+    ("bench_inbox_filter.py", None),
     *[
         (script, version)
-        for script in ("bench_gui_stall.py", "bench_typing.py", "bench_avatars.py")
+        for script in (
+            "bench_gui_stall.py",
+            "bench_typing.py",
+            "bench_avatars.py",
+            "bench_poll_budget.py",
+        )
         for version in ("v1.1", "v2")
     ],
 ]
