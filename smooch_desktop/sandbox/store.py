@@ -9,8 +9,10 @@ that by ``v2_view.py``. Typing state belongs to a conversation, and so do postba
 (a postback button pressed on the end-user page: a webhook event, never a message).
 
 One re-entrant lock guards everything, so every public method is atomic and safe from the
-server's request threads and from test code at the same time. Public methods return
-copies: callers can never mutate the store behind the lock's back.
+server's request threads and from test code at the same time. Every stored message,
+postback and activity is also told to the ``listener`` (the webhook service,
+``webhooks.py``) with the lock held, so it hears them in store order; it only enqueues.
+Public methods return copies: callers can never mutate the store behind the lock's back.
 
 Messages are kept in a slightly private form and *rendered* on the way out:
 
