@@ -22,7 +22,9 @@ handler function) → ``api_handlers.py`` (v1/v1.1) / ``v2_handlers.py`` /
 ``control_handlers.py`` / ``page_handlers.py``, which read bodies within limits
 (``bodies.py``), check them (``validation.py``, ``v2_validation.py``) and keep state in
 ``store.py`` (v2 answers are shaped by ``v2_view.py``). Every refusal is an
-``errors.ErrorReply``, sent in the envelope of the request's API version.
+``errors.ErrorReply``, sent in the envelope of the request's API version. Webhooks
+registered through the API (``webhook_api.py``) are sent like Smooch's, off the request
+threads (``webhooks.py``, bodies in ``webhook_payloads.py``).
 
 Typical use::
 

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow a non-loopback --host (no TLS!)"
     )
+    parser.add_argument(
+        "--allow-remote-webhooks",
+        action="store_true",
+        help="send webhooks to non-loopback targets too (anyone who can reach the API can"
+        " then make the sandbox post anywhere)",
+    )
     parser.add_argument("--data-dir", help="persist the sandbox state in this directory")
     parser.add_argument("--no-demo", action="store_true", help="demo app credentials, no users")
     faults = parser.add_argument_group("fault injection (API requests only)")
@@ -122,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.data_dir,
             demo=not args.no_demo,
             allow_remote=args.allow_remote,
+            allow_remote_webhooks=args.allow_remote_webhooks,
         )
         server.start()
     except (OSError, ValueError) as exc:

@@ -1,7 +1,8 @@
 """The ``/_sandbox/…`` endpoints: the sandbox's own controls for tests, demos and pages.
 
 Health, the request log, fault injection, a user's typing state, messages written *as* the
-end user (the user page's form), and the media files that attachment ``mediaUrl``s point
+end user (the user page's form), the end user typing or reading, the webhook delivery
+log, and the media files that attachment ``mediaUrl``s point
 at. No auth, no faults and no request log apply here (``dispatch.py``). Each handler takes
 the :class:`~smooch_desktop.sandbox.exchange.Call` and the path's segments by name. The
 Smooch API itself is not here (``api_handlers.py``).
@@ -16,6 +17,9 @@ from smooch_desktop.sandbox.errors import bad_request, not_found
 from smooch_desktop.sandbox.exchange import Call, json_response
 from smooch_desktop.sandbox.faults import FaultConfig
 from smooch_desktop.sandbox.validation import parse_timestamp
+
+#: What the end user can do besides writing (``user_activity``).
+USER_ACTIVITY_TYPES = ("typing:start", "typing:stop", "conversation:read")
 
 
 def health(call: Call) -> Response:
@@ -82,6 +86,32 @@ def post_as_user(call: Call, app_id: str, user_ref: str) -> Response:
         raise bad_request('"name" must be a string')
     message = call.store.add_user_message(app_id, user_ref, text, name=name)
     return json_response({"message": message}, 201)
+
+
+def user_activity(call: Call, app_id: str, user_ref: str) -> Response:
+    """``POST /_sandbox/apps/…/activity``: the end user types or reads (``{"type":
+    "typing:start" | "typing:stop" | "conversation:read"}``): what fires the
+    ``typing:appUser`` / ``conversation:typing`` and ``conversation:read`` webhooks."""
+    kind = json_body(call).get("type")
+    if kind not in USER_ACTIVITY_TYPES:
+        raise bad_request(f'"type" must be one of {", ".join(USER_ACTIVITY_TYPES)}')
+    return json_response({"conversation": call.store.user_activity(app_id, user_ref, kind)})
+
+
+def webhook_log(call: Call) -> Response:
+    """``GET /_sandbox/webhooks/log?since=<seq>``: each webhook delivery attempt, oldest
+    first (webhook, target, event, trigger, attempt, status, outcome; never the secret)."""
+    if call.webhooks is None:
+        return json_response({"entries": []})
+    return json_response({"entries": call.webhooks.deliveries(_since(call))})
+
+
+def _since(call: Call) -> int:
+    raw = call.request.args.get("since", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request('"since" must be an integer sequence number') from None
 
 
 def media_file(call: Call, media_id: str, filename: str) -> Response:

@@ -52,6 +52,7 @@ from smooch_desktop.sandbox.routes import (
 )
 from smooch_desktop.sandbox.store import NotFound as StoreNotFound
 from smooch_desktop.sandbox.store import SandboxStore
+from smooch_desktop.sandbox.webhooks import WebhookService
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,12 @@ class SandboxApp:
         plan: FaultPlan,
         *,
         hang_seconds: float = DEFAULT_HANG_SECONDS,
+        webhooks: WebhookService | None = None,
     ) -> None:
         self.store = store
+        #: The webhooks apps register; it hears the store's events (``webhooks.py``).
+        self.webhooks = webhooks or WebhookService(store.new_id)
+        store.listener = self.webhooks
         self.plan = plan
         self.log = RequestLog()
         self.hang_seconds = hang_seconds
@@ -109,6 +114,7 @@ class SandboxApp:
                 plan=self.plan,
                 log=self.log,
                 v2=is_v2_path(path),
+                webhooks=self.webhooks,
             )
             if is_api_path(path):
                 response = self._api(call, environ)

@@ -1,8 +1,8 @@
 """One HTTP exchange as the handlers see it: the :class:`Call` and the answers they build.
 
 A :class:`Call` carries the request, its raw path, the sandbox state a handler may touch
-(store, fault plan, request log) and the body bookkeeping shared by body reading and the
-request log. The response builders give every answer the sandbox's content types and the
+(store, fault plan, request log, webhooks) and the body bookkeeping shared by body reading
+and the request log. The response builders give every answer the sandbox's content types and the
 error envelope of the request's API version. Nothing here routes, authenticates or reads a body.
 """
 
@@ -18,6 +18,7 @@ from smooch_desktop.sandbox.errors import ErrorReply, dumps
 from smooch_desktop.sandbox.faults import FaultPlan
 from smooch_desktop.sandbox.request_log import RequestLog
 from smooch_desktop.sandbox.store import SandboxStore
+from smooch_desktop.sandbox.webhooks import WebhookService
 
 _JSON_TYPE: Final = "application/json; charset=utf-8"
 
@@ -38,6 +39,7 @@ class Call:
     principal: Principal | None = None
     body_touched: bool = False  # read or drained: never read it (again) from the raw input
     v2: bool = False  # a v2 API path: errors go out in the v2 envelope
+    webhooks: WebhookService | None = None  # registrations and delivery (webhooks.py)
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

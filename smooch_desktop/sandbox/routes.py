@@ -26,7 +26,13 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule, ValidationError
 from werkzeug.wrappers import Response
 
-from smooch_desktop.sandbox import api_handlers, control_handlers, page_handlers, v2_handlers
+from smooch_desktop.sandbox import (
+    api_handlers,
+    control_handlers,
+    page_handlers,
+    v2_handlers,
+    webhook_api,
+)
 from smooch_desktop.sandbox.errors import ErrorReply, not_found
 
 #: ``handler(call, **segments) -> Response``
@@ -65,6 +71,14 @@ def _api_routes() -> tuple[Route, ...]:
                 Route("POST", f"{user}/conversation/read", api.mark_read),
                 Route("POST", f"{scope}/attachments", api.upload_attachment),
             ]
+            hook = f"{scope}/webhooks/<seg:webhook_id>"
+            routes += [
+                Route("POST", f"{scope}/webhooks", webhook_api.create_webhook),
+                Route("GET", f"{scope}/webhooks", webhook_api.list_webhooks),
+                Route("GET", hook, webhook_api.get_webhook),
+                Route("PUT", hook, webhook_api.update_webhook),
+                Route("DELETE", hook, webhook_api.delete_webhook),
+            ]
     v2 = v2_handlers
     for app in ("/v2/apps/<seg:app_id>", "/sc/v2/apps/<seg:app_id>"):
         conversation = f"{app}/conversations/<seg:conversation_id>"
@@ -81,6 +95,21 @@ def _api_routes() -> tuple[Route, ...]:
             Route("GET", f"{conversation}/messages", v2.list_messages),
             Route("POST", f"{conversation}/activity", v2.post_activity),
             Route("POST", f"{app}/attachments", v2.upload_attachment),
+        ]
+        wh = webhook_api
+        integration = f"{app}/integrations/<seg:integration_id>"
+        hook = f"{integration}/webhooks/<seg:webhook_id>"
+        routes += [
+            Route("POST", f"{app}/integrations", wh.create_integration),
+            Route("GET", f"{app}/integrations", wh.list_integrations),
+            Route("GET", integration, wh.get_integration),
+            Route("PATCH", integration, wh.update_integration),
+            Route("DELETE", integration, wh.delete_integration),
+            Route("POST", f"{integration}/webhooks", wh.create_integration_webhook),
+            Route("GET", f"{integration}/webhooks", wh.list_integration_webhooks),
+            Route("GET", hook, wh.get_integration_webhook),
+            Route("PATCH", hook, wh.update_integration_webhook),
+            Route("DELETE", hook, wh.delete_integration_webhook),
         ]
     return tuple(routes)
 
@@ -106,6 +135,12 @@ SANDBOX_ROUTES: Final = (
     Route("GET", "/_sandbox/typing/<seg:app_id>/<seg:user_ref>", control_handlers.typing_state),
     Route("GET", _AS_USER, control_handlers.user_view),
     Route("POST", _AS_USER, control_handlers.post_as_user),
+    Route(
+        "POST",
+        "/_sandbox/apps/<seg:app_id>/appusers/<seg:user_ref>/activity",
+        control_handlers.user_activity,
+    ),
+    Route("GET", "/_sandbox/webhooks/log", control_handlers.webhook_log),
     Route("GET", "/_sandbox/media/<seg:media_id>/<seg:filename>", control_handlers.media_file),
 )
 

@@ -1,9 +1,10 @@
 """The sandbox's HTTP server: Werkzeug serving on a loopback port, in a daemon thread.
 
-Holds :class:`SandboxServer` (store + fault plan + the WSGI app, bound to a port — port 0
-picks a free one — and served by Werkzeug's threaded server, started and stopped from any
-thread) and the loopback check. What a request gets is not here: the WSGI application is
-``dispatch.py``, the route table ``routes.py``, the endpoints ``*_handlers.py``.
+Holds :class:`SandboxServer` (store + fault plan + webhook service + the WSGI app, bound
+to a port — port 0 picks a free one — and served by Werkzeug's threaded server, started
+and stopped from any thread) and the loopback check. What a request gets is not here: the
+WSGI application is ``dispatch.py``, the route table ``routes.py``, the endpoints
+``*_handlers.py``; webhook delivery is ``webhooks.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from smooch_desktop.sandbox.demo import DEMO_APP_ID, DEMO_KEY_ID, DEMO_SECRET
 from smooch_desktop.sandbox.dispatch import DEFAULT_HANG_SECONDS, SandboxApp
 from smooch_desktop.sandbox.faults import FaultConfig, FaultPlan
 from smooch_desktop.sandbox.store import SandboxStore
+from smooch_desktop.sandbox.webhooks import DEFAULT_RETRY_DELAYS, DEFAULT_TIMEOUT, WebhookService
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ class SandboxServer:
     store. ``gravatar_base`` replaces the sandbox's own ``{base_url}/avatar`` in derived
     avatar URLs (e.g. ``https://www.gravatar.com/avatar``). ``clock`` drives message times
     and typing expiry (tests). Non-loopback hosts need ``allow_remote=True``.
+    Webhooks go to loopback targets only unless ``allow_remote_webhooks=True`` (an open
+    relay otherwise: ``webhooks.py``); ``webhook_retry_delays`` and ``webhook_timeout``
+    shorten the retry policy's waits (tests).
     """
 
     def __init__(
@@ -77,6 +82,9 @@ class SandboxServer:
         clock: Callable[[], float] | None = None,
         allow_remote: bool = False,
         hang_seconds: float = DEFAULT_HANG_SECONDS,
+        allow_remote_webhooks: bool = False,
+        webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+        webhook_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing non-loopback host {host!r} without allow_remote=True")
@@ -84,7 +92,15 @@ class SandboxServer:
         self.port = port
         self.store = SandboxStore(data_dir, demo=demo, clock=clock, gravatar_base=gravatar_base)
         self._plan = FaultPlan(faults or FaultConfig())
-        self.app = SandboxApp(self.store, self._plan, hang_seconds=hang_seconds)
+        self.webhooks = WebhookService(
+            self.store.new_id,
+            allow_remote=allow_remote_webhooks,
+            retry_delays=webhook_retry_delays,
+            timeout=webhook_timeout,
+        )
+        self.app = SandboxApp(
+            self.store, self._plan, hang_seconds=hang_seconds, webhooks=self.webhooks
+        )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -179,12 +195,17 @@ class SandboxServer:
                 thread.join(timeout)
             server.server_close()
             self.app.wait_idle(min(timeout, 2.0))
+            self.webhooks.close()  # pending deliveries and retries end with the server
             self._server = None
             self._thread = None
 
     def log(self, since: int = 0) -> list[dict[str, Any]]:
         """The request log (same entries as ``GET /_sandbox/log``)."""
         return self.app.log.entries(since)
+
+    def webhook_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt and its outcome (``GET /_sandbox/webhooks/log``)."""
+        return self.webhooks.deliveries(since)
 
     def clear_log(self) -> None:
         """Empty the request log."""

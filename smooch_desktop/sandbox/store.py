@@ -9,8 +9,10 @@ that by ``v2_view.py``. Typing state belongs to a conversation, and so do postba
 (a postback button pressed on the end-user page: a webhook event, never a message).
 
 One re-entrant lock guards everything, so every public method is atomic and safe from the
-server's request threads and from test code at the same time. Public methods return
-copies: callers can never mutate the store behind the lock's back.
+server's request threads and from test code at the same time. Every stored message,
+postback and activity is also told to the ``listener`` (the webhook service,
+``webhooks.py``) with the lock held, so it hears them in store order; it only enqueues.
+Public methods return copies: callers can never mutate the store behind the lock's back.
 
 Messages are kept in a slightly private form and *rendered* on the way out:
 
@@ -43,7 +45,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 #: The Web Messenger hides the indicator this long after the last ``typing:start``.
@@ -66,6 +68,22 @@ MEDIA_DIR: Final = "media"
 MEDIA_PATH: Final = "/_sandbox/media/"
 
 _PRIVATE: Final = "__"  # prefix of stored-only message keys ("_id" stays public)
+
+
+class StoreListener(Protocol):
+    """Who hears about what happens in the store (the webhook service, ``webhooks.py``).
+
+    Both methods are called with the store's lock held: they must only look and enqueue,
+    never wait (no I/O), and never call back into the store.
+    """
+
+    def wants(self, app_id: str) -> bool:
+        """Whether anything listens for this app's events (else none is built)."""
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """One event, in store order: ``kind`` (``message``, ``activity``, ``postback``),
+        ``id``, ``at``, ``appId``, ``user`` (public appUser, with the v2 profile fields),
+        ``conversationId`` and the ``message``, ``activity`` or ``postback``."""
 
 
 class NotFound(LookupError):
@@ -135,6 +153,8 @@ class SandboxStore:
         self._conversation_owner: dict[tuple[str, str], str] = {}  # (app id, conv id) -> user
         self._id_prefix = secrets.token_hex(5)
         self._id_counter = itertools.count(secrets.randbelow(1 << 20))
+        #: Hears every message, activity and postback (webhooks); None: nobody listens.
+        self.listener: StoreListener | None = None
 
         from smooch_desktop.sandbox import demo as demo_data
 
@@ -419,7 +439,36 @@ class SandboxStore:
             conv["unreadCount"] = 0
             user["conversationStarted"] = True
         self._save()
+        if self._listening(app_id):
+            self._emit(app_id, user, conv, "message", message=self._render(msg, None))
         return self._render(msg, base)
+
+    def _listening(self, app_id: str) -> bool:
+        listener = self.listener
+        return listener is not None and listener.wants(app_id)
+
+    def _emit(
+        self,
+        app_id: str,
+        user: dict[str, Any],
+        conv: dict[str, Any],
+        kind: str,
+        **details: Any,
+    ) -> None:
+        """Tell the listener (lock held: events go out in the order the store saw them)."""
+        listener = self.listener
+        if listener is None:
+            return
+        event = {
+            "kind": kind,
+            "id": self.new_id(),
+            "at": round(float(self.clock()), 3),
+            "appId": app_id,
+            "user": self._public_user(user, v2=True),
+            "conversationId": conv["_id"],
+            **details,
+        }
+        listener.publish(event)
 
     def _build_message(
         self, user: dict[str, Any], fields: dict[str, Any], source_type: str
@@ -540,6 +589,12 @@ class SandboxStore:
             postbacks.append(event)
             del postbacks[:-MAX_ACTIVITIES]
             self._save()
+            if self._listening(app_id):
+                pressed = next((m for m in conv["messages"] if m["_id"] == message_id), None)
+                rendered = self._render(pressed, None) if pressed is not None else None
+                self._emit(
+                    app_id, user, conv, "postback", postback=copy.deepcopy(event), message=rendered
+                )
             return copy.deepcopy(event)
 
     def postbacks(self, app_id: str, user_ref: str) -> list[dict[str, Any]]:
@@ -614,15 +669,35 @@ class SandboxStore:
         conv["activities"].append(entry)
         del conv["activities"][:-MAX_ACTIVITIES]
         key = (app_id, conv["_id"])
-        if activity["type"] == "typing:start":
+        business = activity.get("role", "appMaker") == "appMaker"  # the indicator is theirs
+        if business and activity["type"] == "typing:start":
             self._typing[key] = {
                 "lastStart": now,
                 "name": activity.get("name"),
                 "avatarUrl": activity.get("avatarUrl"),
             }
-        elif activity["type"] == "typing:stop":
+        elif business and activity["type"] == "typing:stop":
             self._typing.pop(key, None)
         self._save()
+        if self._listening(app_id):
+            user = self._app(app_id)["users"][self._conversation_owner[key]]
+            self._emit(app_id, user, conv, "activity", activity=copy.deepcopy(entry))
+
+    def user_activity(self, app_id: str, user_ref: str, kind: str) -> dict[str, Any]:
+        """The end user types (``typing:start``/``typing:stop``) or reads
+        (``conversation:read``: resets ``unreadCount``) in their default conversation.
+
+        Only the business's typing indicator is kept (``typing``); the user's activity is
+        recorded and heard by the listener. ``NotFound("Conversation")`` if there is none.
+        """
+        with self._lock:
+            user = self._user(app_id, user_ref)
+            conv = self._conversation(app_id, user, create=False)
+            if kind == "conversation:read":
+                conv["unreadCount"] = 0
+            activity = {"role": "appUser", "type": kind, "source": {"type": _channel(user)}}
+            self._add_activity(app_id, conv, activity)
+            return self._conv_summary(conv)
 
     def activities(self, app_id: str, user_ref: str) -> list[dict[str, Any]]:
         """Every activity received for the user's conversation, oldest first."""

@@ -23,11 +23,12 @@ from smooch_desktop.sandbox import (
     control_handlers,
     page_handlers,
     v2_handlers,
+    webhook_api,
 )
 from smooch_desktop.sandbox.routes import API_ROUTES, SANDBOX_ROUTES, Route, Router
 
-HANDLER_MODULES = (api_handlers, v2_handlers, control_handlers, page_handlers)
-API_MODULES = (api_handlers, v2_handlers)
+HANDLER_MODULES = (api_handlers, v2_handlers, webhook_api, control_handlers, page_handlers)
+API_MODULES = (api_handlers, v2_handlers, webhook_api)
 ALL_ROUTES = API_ROUTES + SANDBOX_ROUTES
 
 
