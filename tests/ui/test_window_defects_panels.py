@@ -121,7 +121,7 @@ def test_an_answer_retrying_cannot_change_is_not_retried(
     assert len(stack.sandbox.log()) == before
 
 
-# (b) The area under the User field keeps its height --------------------------------------------
+# (b) The area under the User field keeps its height ----------------------------------------
 def test_the_user_info_area_keeps_its_height_whatever_it_shows(
     fast_retries: None, stack: UiStack, window: MainWindow, qtbot: QtBot, api_version: str
 ) -> None:
