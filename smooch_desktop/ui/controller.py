@@ -257,16 +257,11 @@ class AppController(QObject):
             return
         self._listen_for_other_starts()
         if self.args.sandbox and self.sandbox is None:
-            from smooch_desktop.sandbox import SandboxServer
-
-            try:
-                self.sandbox = SandboxServer(host="127.0.0.1", port=self.args.sandbox_port).start()
-            except OSError as exc:
-                reason = exc.strerror or exc
+            reason = self._start_sandbox()
+            if reason:
                 print(f"smooch-desktop: can't start the sandbox: {reason}", file=sys.stderr)
                 QApplication.exit(2)
                 return
-            self._owns_sandbox = True
             for key in ("base_url", "app_id", "key_id", "secret"):
                 print(f"{key}={getattr(self.sandbox, key)}", flush=True)
         self._set_app_icon()
@@ -276,6 +271,29 @@ class AppController(QObject):
             self._prefetch_secret(wanted, self._connect_at_start)
             return
         self._connect_at_start()
+
+    def _start_sandbox(self) -> str:
+        """Start the built-in sandbox on loopback; "" when it runs, else why it can't."""
+        from smooch_desktop.sandbox import SandboxServer
+
+        try:
+            self.sandbox = SandboxServer(host="127.0.0.1", port=self.args.sandbox_port).start()
+        except OSError as exc:
+            return str(exc.strerror or exc)
+        self._owns_sandbox = True
+        return ""
+
+    @Slot()
+    def try_sandbox(self) -> None:
+        """Start the sandbox on demand (the connection dialog offers it) and connect to it."""
+        if self._shut_down:
+            return
+        reason = self._start_sandbox() if self.sandbox is None else ""
+        if reason:
+            if self.window is not None:
+                self.window.status_profile.setText(f"Can't start the sandbox: {inline(reason)}")
+            return
+        self.switch_sandbox_version(self._sandbox_start_version().value)
 
     def _listen_for_other_starts(self) -> None:
         """Let a second start of the app bring this window forward instead of failing."""
@@ -715,10 +733,12 @@ class AppController(QObject):
             self.window,
             select=SANDBOX_PROFILE if self.on_sandbox else None,
             builtin=builtin,
+            offer_sandbox=self.sandbox is None,
         )
         dialog.set_profile_data(self._profile_data())
         dialog.profileSaved.connect(self.switch_profile)
         dialog.builtinChosen.connect(self.switch_sandbox_version)
+        dialog.sandboxRequested.connect(self.try_sandbox)
         dialog.profileDeleted.connect(self._on_profile_deleted)
         dialog.finished.connect(self._on_dialog_finished)
         self._dialog = dialog

@@ -37,6 +37,16 @@ PREVIEW_SIZE = 96
 EMAIL_SETTLE_MS = 600
 
 
+SAVE_IDENTITY_TITLE = "Save sender identity"
+#: Room a title bar takes besides the title (icon, buttons), before the title is cut.
+TITLE_BAR_EXTRA = 180
+
+
+def title_width(dialog: QWidget, title: str) -> int:
+    """A dialog width at which a window manager's title bar shows ``title`` whole."""
+    return dialog.fontMetrics().horizontalAdvance(title) + TITLE_BAR_EXTRA
+
+
 def error_label() -> QLabel:
     # Messages quote user input: never markup, and a long quoted word still wraps.
     label = PlainLabel(wrap=True)
@@ -120,10 +130,17 @@ class SenderPanel(QWidget):
         self.preview_caption.setObjectName("avatarCaption")
         self.preview_caption.setStyleSheet("color: #616161;")
 
-        identity_row = QHBoxLayout()
-        identity_row.addWidget(self.identity_combo, 1)
-        identity_row.addWidget(self.save_identity_button)
-        identity_row.addWidget(self.delete_identity_button)
+        # The combo has the field's whole width and the buttons a line of their own under
+        # it: beside two buttons of at least 80 px each, a label of 12 characters was cut.
+        identity_buttons = QHBoxLayout()
+        identity_buttons.setContentsMargins(0, 0, 0, 0)
+        identity_buttons.addWidget(self.save_identity_button)
+        identity_buttons.addWidget(self.delete_identity_button)
+        identity_buttons.addStretch(1)
+        identity_row = QVBoxLayout()
+        identity_row.setSpacing(4)
+        identity_row.addWidget(self.identity_combo)
+        identity_row.addLayout(identity_buttons)
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -399,10 +416,19 @@ class SenderPanel(QWidget):
         suggested = self.name_edit.text().strip() or self.email_edit.text().strip()
         from PySide6.QtWidgets import QInputDialog
 
-        label, ok = QInputDialog.getText(
-            self, "Save sender identity", "Name for this identity:", text=suggested
-        )
-        label = label.strip()
+        dialog = QInputDialog(self)
+        dialog.setObjectName("saveIdentityDialog")
+        dialog.setWindowTitle(SAVE_IDENTITY_TITLE)
+        dialog.setLabelText("Name for this identity:")
+        dialog.setTextValue(suggested)
+        # Sized to its contents, the dialog was narrower than its title and the title bar
+        # cut it; its layout sets its minimum size, so it is the text field that widens it.
+        edit = dialog.findChild(QLineEdit)
+        if edit is not None:
+            edit.setMinimumWidth(title_width(dialog, SAVE_IDENTITY_TITLE))
+        ok = dialog.exec() == QInputDialog.DialogCode.Accepted
+        label = dialog.textValue().strip()
+        dialog.deleteLater()
         if not ok or not label:
             return
         identity = SenderIdentity(

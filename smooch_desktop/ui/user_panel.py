@@ -1,25 +1,43 @@
-"""The user panel: which end user to reply to, looked up once the ID has settled."""
+"""The user panel: which end user to reply to, looked up once the ID has settled.
+
+Holds the user ID field, what the server knows about that user (in an area of fixed
+height, so that nothing below it moves as messages come and go), the lookup's retries
+with back-off when the server could not answer, and the "seen N min ago" refresh. It
+makes no request but the user lookup (on the API ``TaskQueue``); it holds no history,
+outbox or composer state (those are the main window's).
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from smooch_desktop.api.errors import ApiError, ConfigError, HttpError
+from smooch_desktop.core.delivery import Backoff
 from smooch_desktop.core.validation import ValidationError, clean_user_id
-from smooch_desktop.ui.plain import ElidedLabel, PlainLabel, inline
-from smooch_desktop.ui.sender_panel import error_label, show_error
+from smooch_desktop.ui.plain import ElidedLabel, inline
 from smooch_desktop.ui.workers import TaskQueue
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QHideEvent, QShowEvent
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import AppUser, Conversation
     from smooch_desktop.api.protocol import ConversationApi
 
 USER_SETTLE_MS = 700
+#: A lookup the server could not answer (network down, 429, 5xx) is tried again after
+#: 2 s, 4 s, 8 s… up to a minute, for as long as the same user is selected.
+LOOKUP_BACKOFF: Final = Backoff(base_s=2.0, factor=2.0, cap_s=60.0, jitter=0.25)
+#: How often "seen N min ago" is redrawn while the panel is visible (text only, no request).
+LAST_SEEN_REFRESH_MS = 30_000
+#: Lines of the user-info area: two for the user (or the error), one for a warning.
+INFO_LINES: Final = 3
 
 
 def describe_last_seen(last_seen: float, now: float | None = None) -> str:
@@ -58,7 +76,7 @@ def describe_conversation(conversation: Conversation, main: bool, now: float | N
     return " · ".join(parts)
 
 
-def describe_user(user: AppUser) -> str:
+def describe_user(user: AppUser, now: float | None = None) -> str:
     """Two lines: name, email, channels and last seen (outside text made one-line here)."""
     parts = [inline(user.display_name, one_line=True)]
     if user.email and user.email != user.display_name:
@@ -72,7 +90,7 @@ def describe_user(user: AppUser) -> str:
             label += f" ({inline(client.status, one_line=True)})"
         channels.append(label)
     line2 = " · ".join(channels) if channels else "no channels"
-    return " — ".join(parts) + "\n" + line2 + " · " + describe_last_seen(user.last_seen)
+    return " — ".join(parts) + "\n" + line2 + " · " + describe_last_seen(user.last_seen, now)
 
 
 class UserPanel(QWidget):
@@ -97,6 +115,8 @@ class UserPanel(QWidget):
         tasks: TaskQueue,
         api_getter: Callable[[], ConversationApi | None],
         parent: QWidget | None = None,
+        *,
+        backoff: Backoff | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("userPanel")
@@ -109,6 +129,19 @@ class UserPanel(QWidget):
         self._settle.setSingleShot(True)
         self._settle.setInterval(USER_SETTLE_MS)
         self._settle.timeout.connect(self.commit)
+        #: Lookups of the current user that failed in a row (retried with back-off).
+        self._failures = 0
+        self._backoff = backoff or LOOKUP_BACKOFF
+        self._rng = random.Random()
+        self._retry = QTimer(self)
+        self._retry.setObjectName("userLookupRetry")
+        self._retry.setSingleShot(True)
+        self._retry.timeout.connect(self.lookup)
+        # Redraws "seen N min ago" from the loaded user: no request, only while visible.
+        self._seen_timer = QTimer(self)
+        self._seen_timer.setObjectName("lastSeenRefresh")
+        self._seen_timer.setInterval(LAST_SEEN_REFRESH_MS)
+        self._seen_timer.timeout.connect(self._refresh_last_seen)
 
         self.combo = QComboBox()
         self.combo.setObjectName("userIdCombo")
@@ -130,11 +163,17 @@ class UserPanel(QWidget):
         self.info = ElidedLabel("Type or pick a user to reply to.", max_lines=2)
         self.info.setObjectName("userInfo")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.warning = PlainLabel(wrap=True)
+        # One line (the whole text in the tooltip): the area below the field never grows.
+        self.warning = ElidedLabel()
         self.warning.setObjectName("userWarning")
         self.warning.setStyleSheet("color: #b26a00;")
         self.warning.hide()
-        self.error = error_label()
+        # Shown instead of the user's two lines (the message, then the retry, if any).
+        self.error = ElidedLabel(max_lines=2)
+        self.error.setObjectName("fieldError")
+        self.error.setStyleSheet("color: #c62828;")
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.hide()
         # Shown only for a user with several conversations (v2); item data: the id to
         # send to, "" for the main one (so the outbox's entries stay version-neutral).
         self.conversations = QComboBox()
@@ -147,21 +186,30 @@ class UserPanel(QWidget):
 
         label = QLabel("&User:")
         label.setBuddy(self.combo)
+        self.conversation_label = QLabel("C&onversation:")
+        self.conversation_label.setBuddy(self.conversations)
+        # The conversation picker comes and goes beside the field, never below it.
         row = QHBoxLayout()
         row.addWidget(label)
         row.addWidget(self.combo, 1)
-        self.conversation_label = QLabel("C&onversation:")
-        self.conversation_label.setBuddy(self.conversations)
-        conversation_row = QHBoxLayout()
-        conversation_row.addWidget(self.conversation_label)
-        conversation_row.addWidget(self.conversations, 1)
+        row.addWidget(self.conversation_label)
+        row.addWidget(self.conversations, 1)
+        # The area under the field keeps one height whatever it shows (1, 2 or 3 lines
+        # of text, an error or none), so a click aimed below it lands where it was aimed.
+        self.info_area = QWidget()
+        self.info_area.setObjectName("userInfoArea")
+        area = QVBoxLayout(self.info_area)
+        area.setContentsMargins(0, 0, 0, 0)
+        area.setSpacing(0)
+        area.addWidget(self.error)
+        area.addWidget(self.info)
+        area.addWidget(self.warning)
+        area.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
-        layout.addWidget(self.error)
-        layout.addWidget(self.info)
-        layout.addLayout(conversation_row)
-        layout.addWidget(self.warning)
+        layout.addWidget(self.info_area)
+        self._reserve_info_height()
         self._show_conversations(False)
 
         line.textEdited.connect(self._on_edited)
@@ -170,6 +218,54 @@ class UserPanel(QWidget):
         line.editingFinished.connect(self._on_editing_finished)
         self.combo.activated.connect(self._on_activated)
         self.conversations.activated.connect(self._on_conversation_activated)
+
+    def _reserve_info_height(self) -> None:
+        metrics = self.info.fontMetrics()
+        self.info_area.setFixedHeight(INFO_LINES * metrics.lineSpacing() + 2)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._reserve_info_height()
+        super().changeEvent(event)
+
+    def _show_error(self, text: str) -> None:
+        """The message in the two lines the user's details use (they come back without)."""
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+        self.info.setVisible(not text)
+
+    def _set_warning(self, text: str) -> None:
+        self.warning.setText(text)
+        self.warning.setVisible(bool(text))
+
+    # "Seen N min ago" --------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._update_seen_timer()
+        if self._failures and self._user is None and not self._retry.isActive():
+            self.lookup()  # retries paused while hidden
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self._update_seen_timer()
+        self._retry.stop()  # a closed window asks the server nothing
+
+    def _update_seen_timer(self) -> None:
+        """Tick only while a loaded user is on screen (a hidden panel costs no wake-ups)."""
+        if self._user is not None and self.isVisible():
+            if not self._seen_timer.isActive():
+                self._seen_timer.start()
+        else:
+            self._seen_timer.stop()
+
+    @Slot()
+    def _refresh_last_seen(self) -> None:
+        if self._user is None or not self.isVisible():
+            self._seen_timer.stop()
+            return
+        text = describe_user(self._user, time.time())
+        if text != self.info.text():
+            self.info.setText(text)
 
     def set_recent(self, recent: list[str]) -> None:
         text = self.combo.currentText()
@@ -231,11 +327,10 @@ class UserPanel(QWidget):
         index = self.conversations.findData(self._conversation)
         if index < 0 and self._conversation:
             self._conversation = ""
-            self.warning.setText(
+            self._set_warning(
                 "The conversation you picked no longer exists: replies now go to the user's "
                 "main conversation."
             )
-            self.warning.show()
             self.conversationChanged.emit("")
             index = self.conversations.findData("")
         self.conversations.setCurrentIndex(max(index, 0))
@@ -272,12 +367,18 @@ class UserPanel(QWidget):
         try:
             ref = clean_user_id(raw) if raw.strip() else ""
         except ValidationError as exc:
-            show_error(self.error, exc.message)
             self._switch("")
+            self._show_error(exc.message)
             return
-        show_error(self.error, "")
         if ref == self._current:
+            if ref and self._user is None and self._retry.isActive():
+                self.info.setText("Looking up the user…")
+                self._show_error("")
+                self.lookup()  # Return on a failed lookup tries again now
+            elif self._user is not None or not ref:
+                self._show_error("")
             return
+        self._show_error("")
         self._switch(ref)
         if ref:
             self.lookup()
@@ -287,15 +388,22 @@ class UserPanel(QWidget):
             return
         self._current = ref
         self._user = None
+        self._failures = 0
+        self._retry.stop()
+        self._update_seen_timer()
         # A new user starts in their main conversation; the choice is not carried over.
         self._conversation = ""
         self.conversations.clear()
         self._show_conversations(False)
-        self.warning.hide()
+        self._set_warning("")
+        self._show_error("")
         self.info.setText("Looking up the user…" if ref else "Type or pick a user to reply to.")
         self.userChanged.emit(ref)
 
+    @Slot()
     def lookup(self) -> None:
+        """Look the current user up (again); a pending retry is replaced by this one."""
+        self._retry.stop()
         api = self._api_getter()
         ref = self._current
         if api is None or not ref:
@@ -317,17 +425,20 @@ class UserPanel(QWidget):
 
         assert isinstance(user, AppUser)
         self._user = user
-        self.info.setText(describe_user(user))
-        self.warning.hide()
+        self._failures = 0
+        self._retry.stop()
+        self._show_error("")  # the server answers again: an earlier failure is over
+        self.info.setText(describe_user(user, time.time()))
+        self._set_warning("")
         self._fill_conversations(user)
         if not user.reachable_clients:
             earlier = self.warning.text() if not self.warning.isHidden() else ""
-            self.warning.setText(
-                (earlier + "\n" if earlier else "")
+            self._set_warning(
+                (earlier + " " if earlier else "")
                 + "This user has no channel that can receive messages: a reply will be stored "
                 "but may not reach them until they open a conversation."
             )
-            self.warning.show()
+        self._update_seen_timer()
         self.userLoaded.emit(user)
 
     def _on_error(self, ref: str, exc: BaseException) -> None:
@@ -342,6 +453,16 @@ class UserPanel(QWidget):
             text = f"Couldn't look the user up: {exc.user_message}"
         else:
             text = f"Couldn't look the user up: {exc}"
+        if isinstance(exc, ApiError) and exc.is_retryable:
+            # The server (or the way to it) may recover: try again, later each time.
+            self._failures += 1
+            delay = self._backoff.delay(self._failures, self._rng)
+            if exc.retry_after is not None:
+                delay = max(delay, min(exc.retry_after, self._backoff.cap_s))
+            text += f"\nTrying again in {max(1, round(delay))} s…"
+            self._retry.start(max(1, int(delay * 1000)))
+        else:
+            self._failures = 0  # an answer that retrying won't change
         self.info.setText("")
-        show_error(self.error, text)
+        self._show_error(text)
         self.lookupFailed.emit(text)

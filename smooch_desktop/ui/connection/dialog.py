@@ -84,6 +84,7 @@ from smooch_desktop.ui.connection.form import (
     ProfileForm,
     SecretStorage,
     form_problems,
+    save_hint,
     unique_name,
 )
 from smooch_desktop.ui.connection.messages import describe_connection_error
@@ -122,6 +123,10 @@ BUILTIN_NOTE: Final = (
     "secret is never shown. Choose the API version and Save to reconnect; the open "
     "conversation, the text you typed and queued messages stay as they are."
 )
+#: Under the profile list when no sandbox runs (what "Try the sandbox" does).
+SANDBOX_OFFER: Final = (
+    "No account at hand? The sandbox is a local Smooch with demo users, on this computer."
+)
 #: The secret field's placeholder for the built-in sandbox connection.
 BUILTIN_SECRET_TEXT: Final = "Built into the sandbox (not shown)"
 _AUTH_METHODS: Final = (
@@ -144,15 +149,21 @@ class ConnectionDialog(QDialog):
     any) without switching to them and emits ``builtinChosen``; nothing about it goes to
     the profiles or the keychain.
 
+    With ``offer_sandbox`` (no sandbox runs), a "Try the sandbox" button under the list
+    asks the app to start one (``sandboxRequested``) and closes the dialog; unsaved edits
+    are discarded as by Cancel, after asking if the agent typed anything.
+
     Signals:
         profileSaved(str): the name of the saved profile that is now active.
         profileDeleted(str): the name of a profile removed from the settings.
         builtinChosen(str): connect with the built-in connection, at this API version.
+        sandboxRequested(): start the built-in sandbox and connect to it.
     """
 
     profileSaved = Signal(str)
     profileDeleted = Signal(str)
     builtinChosen = Signal(str)
+    sandboxRequested = Signal()
 
     def __init__(
         self,
@@ -165,12 +176,14 @@ class ConnectionDialog(QDialog):
         select: str | None = None,
         profile_data: ProfileData | None = None,
         builtin: BuiltinConnection | None = None,
+        offer_sandbox: bool = False,
     ) -> None:
         """``select`` names the profile shown first (the built-in one too); without it,
         the active saved profile."""
         super().__init__(parent)
         self.setObjectName("connectionDialog")
         self._builtin = builtin
+        self._offer_sandbox = offer_sandbox and builtin is None
         #: The outbox and message drafts, to say what a profile still holds before deleting it.
         self._profile_data = profile_data
         self.setWindowTitle("Connections")
@@ -277,6 +290,7 @@ class ConnectionDialog(QDialog):
         QWidget.setTabOrder(self._duplicate_button, self._delete_button)
         chain: list[QWidget] = [
             self._delete_button,
+            self._sandbox_button,
             self._name_edit,
             self._region_combo,
             self._subdomain_edit,
@@ -328,6 +342,22 @@ class ConnectionDialog(QDialog):
         layout.addWidget(title)
         layout.addWidget(self._list, 1)
         layout.addLayout(buttons)
+        # Without an account at hand, a new user can still see the app work.
+        self._sandbox_button = QPushButton("Try the sand&box", side)
+        self._sandbox_button.setObjectName("trySandboxButton")
+        self._sandbox_button.setAutoDefault(False)
+        self._sandbox_button.setToolTip(SANDBOX_OFFER)
+        self._sandbox_button.clicked.connect(self._on_try_sandbox)
+        sandbox_note = QLabel(SANDBOX_OFFER, side)
+        sandbox_note.setObjectName("trySandboxNote")
+        sandbox_note.setWordWrap(True)
+        sandbox_note.setTextFormat(Qt.TextFormat.PlainText)
+        sandbox_note.setStyleSheet(f"color: {MUTED_COLOR};")
+        layout.addSpacing(8)
+        layout.addWidget(sandbox_note)
+        layout.addWidget(self._sandbox_button)
+        for widget in (sandbox_note, self._sandbox_button):
+            widget.setVisible(self._offer_sandbox)
         return side
 
     def _build_form_side(self) -> QWidget:
@@ -370,6 +400,7 @@ class ConnectionDialog(QDialog):
         )
         self._subdomain_form = form
         form.setRowVisible(self._subdomain_edit, False)
+        self._errors["zendesk_subdomain"].set_row_visible(False)
 
         self._url_edit = self._line_edit(side, "baseUrlEdit", "https://api.example.com")
         self._add_row(form, side, "Base &URL:", self._url_edit, "base_url", "baseUrlError")
@@ -618,6 +649,7 @@ class ConnectionDialog(QDialog):
         custom = form.region is Region.CUSTOM
         zendesk = form.region is Region.ZENDESK
         self._subdomain_form.setRowVisible(self._subdomain_edit, zendesk)
+        self._errors["zendesk_subdomain"].set_row_visible(zendesk)
         self._url_edit.setEnabled(custom)
         self._url_edit.setPlaceholderText(
             "https://SUBDOMAIN.zendesk.com/sc" if zendesk else "https://api.example.com"
@@ -863,8 +895,8 @@ class ConnectionDialog(QDialog):
         elif not self._keychain_known and needs_keychain:
             self._save_hint.setText("Checking the system keychain…")
         elif current is not None and current.problems:
-            labels = [FIELD_LABELS[f] for f in FIELD_LABELS if f in current.problems]
-            self._save_hint.setText("To save, complete: " + ", ".join(labels) + ".")
+            # Names the keychain when it, not a field, is what stands in the way.
+            self._save_hint.setText(save_hint(current, self._storage()))
         elif blocking:
             names = ", ".join(f"“{d.name.strip() or '(no name)'}”" for d in blocking)
             self._save_hint.setText(f"Also fix the connection {names} to save.")
@@ -876,6 +908,25 @@ class ConnectionDialog(QDialog):
         return [f for f in self._forms if f.builtin is None and f.is_dirty()]
 
     # Profile list actions --------------------------------------------------------------------
+    @Slot()
+    def _on_try_sandbox(self) -> None:
+        """Ask the app to start the sandbox and connect to it; unsaved edits are dropped."""
+        if not self._offer_sandbox or self._saving:
+            return
+        typed = [f for f in self._saved_dirty() if f.touched or f.secret]
+        if typed:
+            answer = plain.question(
+                self,
+                "Try the sandbox",
+                "Your changes to the connections are not saved. Discard them and try the sandbox?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.sandboxRequested.emit()
+        self.accept()
+
     @Slot()
     def _on_add(self) -> None:
         taken = {d.name.strip() for d in self._forms}

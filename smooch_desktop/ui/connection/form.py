@@ -293,6 +293,39 @@ def form_problems(form: ProfileForm, taken: set[str], storage: SecretStorage) ->
     return problems
 
 
+def keychain_blocks(form: ProfileForm, storage: SecretStorage) -> bool:
+    """True when the secret would be fine but the keychain can't take it (nor the session).
+
+    What the form lacks is then not a value the agent can complete: the save hint names
+    the keychain, not the Secret field.
+    """
+    if storage.can_store or form.builtin is not None:
+        return False
+    with_keychain = SecretStorage(True, "", storage.session_only)
+    return bool(_secret_problem(form, storage)) and not _secret_problem(form, with_keychain)
+
+
+def save_hint(form: ProfileForm, storage: SecretStorage) -> str:
+    """What keeps ``form`` from being saved, in one sentence ("" when nothing does)."""
+    blocked = keychain_blocks(form, storage)
+    labels = [
+        FIELD_LABELS[f]
+        for f in FIELD_LABELS
+        if f in form.problems and not (blocked and f == "secret")
+    ]
+    keychain = (
+        f"the system keychain is not available, so tick “{_SESSION_ONLY_PLAIN}” to use "
+        "the secret until you quit"
+    )
+    if labels and blocked:
+        return "To save, complete: " + ", ".join(labels) + "; " + keychain + "."
+    if blocked:
+        return "To save: " + keychain + "."
+    if labels:
+        return "To save, complete: " + ", ".join(labels) + "."
+    return ""
+
+
 def _secret_problem(form: ProfileForm, storage: SecretStorage) -> str:
     if form.secret:
         try:

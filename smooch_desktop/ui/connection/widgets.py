@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from PySide6.QtCore import QPointF, QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QResizeEvent
+from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QShowEvent
 from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QWidget
 
 from smooch_desktop.resources import icon_path
-from smooch_desktop.ui.plain import breakable, visible_controls
+from smooch_desktop.ui.plain import plain_tooltip, visible_controls
 
 ERROR_COLOR: Final = "#c62828"
 OK_COLOR: Final = "#2e7d32"
 MUTED_COLOR: Final = "#6b6b6b"
-#: Error labels never ask for more width than this; they wrap to the field's width.
-_MIN_WRAP_WIDTH: Final = 120
-_FALLBACK_WRAP_WIDTH: Final = 400
 
 
 def eye_icon(color: QColor, *, crossed: bool) -> QIcon:
@@ -49,48 +46,71 @@ def svg_pixmap(name: str, size: int = 16) -> QPixmap:
 
 
 class FieldError(QLabel):
-    """The red explanation in the form row right under its field; the row hides when empty."""
+    """The red explanation right under its field, in a line kept for it.
+
+    The line is there whether or not there is a message (hidden only with its field's
+    row), so a message appearing never moves the fields below: a click aimed at one
+    lands on it. A message longer than the line is cut with "…"; the whole of it is in
+    the tooltip and in the field's accessible description.
+    """
 
     def __init__(
         self, object_name: str, form: QFormLayout, field: QWidget, parent: QWidget
     ) -> None:
-        super().__init__(parent)
+        self._slot = QWidget(parent)
+        self._slot.setObjectName(object_name + "Slot")
+        super().__init__(self._slot)
         self._field = field
+        self._full = ""
         self.setObjectName(object_name)
-        self.setWordWrap(True)
+        self.setWordWrap(False)
         self.setStyleSheet(f"color: {ERROR_COLOR};")
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Expanding: take the whole field column, so the text wraps at the field's width.
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._slot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._slot.setFixedHeight(self.fontMetrics().height())
         self._form = form
-        self._shown = False
         self._row = form.rowCount()
-        # A row of its own (field column only): QFormLayout wraps it to the field's width.
-        form.setWidget(self._row, QFormLayout.ItemRole.FieldRole, self)
-        form.setRowVisible(self._row, False)
+        # A row of its own (field column only), always there while its field is.
+        form.setWidget(self._row, QFormLayout.ItemRole.FieldRole, self._slot)
+        self.hide()
+
+    def set_row_visible(self, visible: bool) -> None:
+        """Show or hide the kept line with its field's row (the Zendesk subdomain's)."""
+        self._form.setRowVisible(self._row, visible)
 
     def show_message(self, message: str) -> None:
-        shown = breakable(visible_controls(message))  # may quote input: long words wrap
-        if shown == self.text() and self._shown == bool(message):
+        shown = visible_controls(message)  # may quote input: shown literally
+        if shown == self._full and self.isVisibleTo(self._slot) == bool(message):
             return
-        self._shown = bool(message)
-        self.setText(shown)
-        self._form.setRowVisible(self._row, bool(message))
-        self.updateGeometry()
+        self._full = shown
+        self._fit()
+        self.setVisible(bool(message))
+        self._field.setAccessibleDescription(shown)
 
-    # The layouts above (a splitter) ask for the size hint, not height-for-width; answer
-    # with the height the text needs at the width the label really has.
-    def sizeHint(self) -> QSize:
-        width = max(self.width(), self._field.width())
-        if width <= _MIN_WRAP_WIDTH:
-            width = _FALLBACK_WRAP_WIDTH
-        return QSize(_MIN_WRAP_WIDTH, self.heightForWidth(width))
+    def text(self) -> str:
+        """The whole message (what the line shows may be cut)."""
+        return self._full
 
-    def minimumSizeHint(self) -> QSize:
-        return self.sizeHint()
+    def _fit(self) -> None:
+        width = max(1, self._slot.width())
+        self.setGeometry(0, 0, width, self._slot.height())
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        super().setText(shown)
+        self.setToolTip(plain_tooltip(self._full) if shown != self._full else "")
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self.updateGeometry()
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self._slot.setFixedHeight(self.fontMetrics().height())
+        super().changeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._slot and event.type() == QEvent.Type.Resize:
+            self._fit()
+        return False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._slot.installEventFilter(self)
+        self._fit()
+        super().showEvent(event)

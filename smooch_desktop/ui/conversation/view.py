@@ -67,6 +67,7 @@ from smooch_desktop.ui.conversation.model import (
     format_full_time,
 )
 from smooch_desktop.ui.conversation.rich import Target
+from smooch_desktop.ui.focus_ring import FocusRing
 from smooch_desktop.ui.media_loader import MediaLoader
 from smooch_desktop.ui.plain import inline, menu_text
 
@@ -130,6 +131,7 @@ class ConversationView(QListView):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("conversationView")
+        FocusRing(self)  # the style draws no focus for a list view: a Tab stop must show it
         self.setAccessibleName("Conversation")
         self.setAccessibleDescription("Messages with the selected user, oldest first")
         self._conversation = model if model is not None else ConversationModel(self)
