@@ -24,14 +24,12 @@ writes every draft back (see :mod:`smooch_desktop.core.storefile`).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from smooch_desktop.core import paths, profiles, sqlite_store, storefile
 
@@ -108,7 +106,7 @@ _FORMAT: Final = sqlite_store.StoreFormat(
 )
 
 
-class DraftStore:
+class DraftStore(storefile.WatchedStore):
     """Draft text per ``(profile, user_id)`` in one SQLite file.
 
     Thread-safe: one connection guarded by a lock, so the GUI thread and a worker may
@@ -304,24 +302,3 @@ class DraftStore:
                 (profile,),
             ).fetchall()
         return {str(user_id): str(text) for user_id, text in rows}
-
-    def close(self) -> None:
-        """Close the database (after a last check of its file); calling it again is harmless."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            with contextlib.suppress(sqlite3.Error):
-                self._check_file()
-            self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

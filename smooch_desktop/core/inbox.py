@@ -49,15 +49,13 @@ anything of Qt (docs/architecture.md#qt-free-core).
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, NamedTuple, Self
+from typing import Any, Final, NamedTuple
 
 from smooch_desktop.api.models import ROLE_BUSINESS, ROLE_USER, HistoryPage, Message
 from smooch_desktop.core import paths, sqlite_store, storefile
@@ -260,7 +258,7 @@ def _row(values: tuple[Any, ...]) -> InboxRow:
     )
 
 
-class InboxStore:
+class InboxStore(storefile.WatchedStore):
     """The followed conversations in one SQLite file.
 
     Thread-safe: one connection guarded by a lock (the GUI thread reads the list, a
@@ -532,27 +530,6 @@ class InboxStore:
     def _report(self, text: str) -> None:
         if self.on_rewritten is not None:
             self.on_rewritten(text)
-
-    def close(self) -> None:
-        """Close the database (after a last check of its file); calling it again is harmless."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            with contextlib.suppress(sqlite3.Error):
-                self._check_file()
-            self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _contents(_conn: sqlite3.Connection) -> str:

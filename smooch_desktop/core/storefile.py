@@ -1,4 +1,4 @@
-"""What the outbox and drafts do when their file is deleted or replaced under them.
+"""What the stores (outbox, drafts, inbox) do when their file is deleted or replaced under them.
 
 SQLite keeps writing to the file it opened. If that file is deleted (a clean-up tool, a
 user emptying the data folder) or another file is moved to its path, every commit still
@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 FileId = tuple[int, int]
 
@@ -134,3 +137,39 @@ class FileWatch:
         aside = f" The file found at that path was moved to {moved}." if moved else ""
         self._report(f"{gone}. It was written again with every {contents(reopened)}.{aside}")
         return reopened
+
+
+class WatchedStore:
+    """The closing every store does alike: check its file a last time (a deleted file is
+    written back before the app lets go of the only copy), close, and ``with``.
+
+    A subclass sets ``_lock``, ``_conn`` and ``_closed`` and defines ``_check_file``.
+    """
+
+    _lock: threading.Lock | threading.RLock
+    _conn: sqlite3.Connection
+    _closed: bool
+
+    def _check_file(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the database (after a last check of its file); calling it again is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(sqlite3.Error):
+                self._check_file()
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -77,8 +77,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from smooch_desktop.api.models import OutgoingMessage
 from smooch_desktop.core import profiles, sqlite_store, storefile
@@ -267,7 +266,7 @@ class _Tx:
     now: float
 
 
-class Outbox:
+class Outbox(storefile.WatchedStore):
     """Messages on their way out, in one SQLite file.
 
     Thread-safe: one connection (``check_same_thread=False``) guarded by a lock; every
@@ -849,27 +848,3 @@ class Outbox:
             ).fetchall()
         keep = {Attachment.from_json(raw).file for (raw,) in rows}
         return self.files.prune(keep)
-
-    def close(self) -> None:
-        """Close the database; calling it again is harmless.
-
-        The file is checked one last time: a deleted outbox is written back before the
-        app lets go of the only copy.
-        """
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                with contextlib.suppress(sqlite3.Error):
-                    self._check_file()
-                self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
