@@ -426,17 +426,21 @@ class DeliveryEngine:
             self._notify(entry)
         return entries
 
+    def _earliest_due(self, due_at: Callable[[OutboxEntry], float | None]) -> OutboxEntry | None:
+        """The head whose work (``due_at``) is due now, earliest first, then by ``seq``."""
+        now = self._clock()
+        due = [
+            (at, entry.seq, entry)
+            for entry in self._heads()
+            if (at := due_at(entry)) is not None and at <= now
+        ]
+        return min(due, key=lambda item: (item[0], item[1]))[2] if due else None
+
     def step(self) -> bool:
         """Do one unit of due work (send one message or check one); return whether it did."""
-        now = self._clock()
-        due: list[tuple[float, int, OutboxEntry]] = []
-        for entry in self._heads():
-            at = self.due_at(entry)
-            if at is not None and at <= now:
-                due.append((at, entry.seq, entry))
-        if not due:
+        entry = self._earliest_due(self.due_at)
+        if entry is None:
             return False
-        _, _, entry = min(due, key=lambda item: (item[0], item[1]))
         try:
             if entry.state is EntryState.QUEUED:
                 self._send(entry)
@@ -480,15 +484,9 @@ class DeliveryEngine:
         On success the ``mediaUrl`` is committed to the entry before anything else
         (:meth:`Outbox.set_media`), and the entry is due for :meth:`step`.
         """
-        now = self._clock()
-        due: list[tuple[float, int, OutboxEntry]] = []
-        for entry in self._heads():
-            at = self.upload_due_at(entry)
-            if at is not None and at <= now:
-                due.append((at, entry.seq, entry))
-        if not due:
+        entry = self._earliest_due(self.upload_due_at)
+        if entry is None:
             return False
-        _, _, entry = min(due, key=lambda item: (item[0], item[1]))
         cid = entry.client_id
         cancel = threading.Event()
         with self._upload_lock:
