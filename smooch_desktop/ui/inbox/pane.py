@@ -11,7 +11,7 @@ before any request of the session goes out) and keeps them up to date:
   to the store and mark it read; the others are polled by :class:`~.poller.InboxPoller`.
 * **Unread total**: in the window title ("(3) Smooch Desktop") and through
   ``unreadChanged`` (the controller puts it in the tray tooltip).
-* **Keys**: Ctrl+K focuses the filter; Up/Down in the filter move through the list;
+* **Keys**: Ctrl+T focuses the filter; Up/Down in the filter move through the list;
   Enter (in the filter or the list) or a click opens the conversation, exactly as typing
   its ID does (``MainWindow.select_user``). "Remove from list" is in the context menu.
 
@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The quick switcher: focus the filter and type a name.
-QUICK_SWITCH_SHORTCUT = "Ctrl+K"
+#: The quick switcher: focus the filter and type a name (as in Slack; not Ctrl+K, which
+#: text fields on Linux take for "delete to the end of the line").
+QUICK_SWITCH_SHORTCUT = "Ctrl+T"
 #: Outbox states that put the queued icon on a user (failed has its own).
 _QUEUED_STATES = frozenset({"queued", "sending", "unknown"})
 
@@ -130,7 +131,7 @@ class InboxPane(QWidget):
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("inboxFilter")
-        self.filter_edit.setPlaceholderText("Filter: name, email or ID (Ctrl+K)")
+        self.filter_edit.setPlaceholderText("Filter: name, email or ID (Ctrl+T)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setAccessibleName("Filter conversations")
         self.model = InboxListModel(self)
@@ -160,19 +161,22 @@ class InboxPane(QWidget):
     # Wiring ---------------------------------------------------------------------------------
 
     def bind_window(self, window: MainWindow) -> None:
-        """Follow what ``window`` opens and loads; Ctrl+K in it focuses the filter."""
+        """Follow what ``window`` opens and loads; Ctrl+T in it focuses the filter."""
         self._window = window
         window.user_panel.userChanged.connect(self._on_user_changed)
         window.user_panel.userLoaded.connect(self._on_user_loaded)
         window.historyLoaded.connect(self._on_history)
         window.composer.textEdited.connect(self._note_input)
+        # After the window's own slot has written the message to the outbox (the outbox
+        # says nothing about a new entry until delivery changes it).
+        window.composer.sendRequested.connect(self._after_send)
         window.installEventFilter(self)
         shortcut = QShortcut(QKeySequence(QUICK_SWITCH_SHORTCUT), window)
         shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         shortcut.activated.connect(self.focus_filter)
         window.setWindowTitle(title_for(self._unread))
         # The window's first focus stays where it was (the user field); the list comes
-        # after the rest in Tab order and is reached at once by Ctrl+K.
+        # after the rest in Tab order and is reached at once by Ctrl+T.
         window.setTabOrder(window.sender_panel.identity_combo, self.filter_edit)
         window.setTabOrder(self.filter_edit, self.view)
 
@@ -321,18 +325,29 @@ class InboxPane(QWidget):
 
     @Slot(object)
     def _on_entry_changed(self, entry: OutboxEntry) -> None:
-        if self._delivery is None or self._store is None or entry.profile != self._profile:
+        if entry.profile == self._profile:
+            self._update_mark(entry.user_ref)
+
+    @Slot()
+    def _after_send(self) -> None:
+        self._note_input()
+        if self._window is not None and self._open_ref:
+            self._update_mark(self._open_ref)
+
+    def _update_mark(self, user_ref: str) -> None:
+        """Re-read what the outbox holds for ``user_ref`` (its icon; following it)."""
+        if self._delivery is None or self._store is None:
             return
         try:
-            entries = self._delivery.outbox.entries_for(self._profile, entry.user_ref)
+            entries = self._delivery.outbox.entries_for(self._profile, user_ref)
         except Exception as exc:
             log.warning("outbox not read for the list: %s", exc)
             return
         mark = max((_mark_of(e.state) for e in entries), default=OutboxMark.NONE)
-        marks = {ref: m for ref, m in self.model.marks().items() if ref != entry.user_ref}
+        marks = {ref: m for ref, m in self.model.marks().items() if ref != user_ref}
         if mark:
-            marks[entry.user_ref] = mark
-            self._follow_outbox({entry.user_ref: mark})
+            marks[user_ref] = mark
+            self._follow_outbox({user_ref: mark})
         self.model.set_marks(marks)
         self.refresh()
 
