@@ -27,7 +27,7 @@ from smooch_desktop.sandbox.demo import (
     DEMO_PAGING_USER_ID,
 )
 from smooch_desktop.ui.inbox.model import OutboxMark
-from smooch_desktop.ui.inbox.pane import InboxPane, sandbox_demo_users, title_for
+from smooch_desktop.ui.inbox.pane import FILTER_MAX, InboxPane, sandbox_demo_users, title_for
 from smooch_desktop.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
@@ -165,6 +165,15 @@ def test_filter_by_name_email_or_id_as_you_type(
     assert pane.model.rowCount() == 0
     QTest.keyClick(pane.filter_edit, Qt.Key.Key_Escape)
     assert pane.model.rowCount() == everyone
+    # No wildcards: % and _ are letters like any other; a huge paste is cut.
+    for text in ("%", "_", "a%e"):
+        pane.filter_edit.setText(text)
+        assert pane.model.rowCount() == 0, text
+    pane.filter_edit.setText("x" * 100_000)
+    assert len(pane.filter_edit.text()) == FILTER_MAX
+    assert pane.model.rowCount() == 0
+    pane.filter_edit.setText("\0\x1b alice")
+    assert pane.model.rowCount() == 0  # the filter is all of it, control characters too
 
 
 def test_enter_opens_the_conversation_as_typing_its_id_does(

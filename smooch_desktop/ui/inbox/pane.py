@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 #: The quick switcher: focus the filter and type a name (as in Slack; not Ctrl+K, which
 #: text fields on Linux take for "delete to the end of the line").
 QUICK_SWITCH_SHORTCUT = "Ctrl+T"
+#: Longest filter kept (a longer paste is cut; no name or ID is longer than a user ID).
+FILTER_MAX = 256
 #: Outbox states that put the queued icon on a user (failed has its own).
 _QUEUED_STATES = frozenset({"queued", "sending", "unknown"})
 
@@ -133,6 +135,7 @@ class InboxPane(QWidget):
         self.filter_edit.setObjectName("inboxFilter")
         self.filter_edit.setPlaceholderText("Filter: name, email or ID (Ctrl+T)")
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setMaxLength(FILTER_MAX)
         self.filter_edit.setAccessibleName("Filter conversations")
         self.model = InboxListModel(self)
         self.view = QListView()
