@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -26,9 +26,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from smooch_desktop.core.inbox import ConversationKey, InboxRow
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.avatars import paint_initials_avatar, round_pixmap
+
+if TYPE_CHECKING:  # the store loads after the first paint; the list is empty until then
+    from smooch_desktop.core.inbox import ConversationKey, InboxRow
 
 #: The row object (an :class:`InboxRow`) of an index.
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1
@@ -178,8 +180,8 @@ class InboxDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
-        row = index.data(ROW_ROLE)
-        if not isinstance(row, InboxRow):
+        row: InboxRow | None = index.data(ROW_ROLE)
+        if row is None:
             return
         mark = index.data(OUTBOX_ROLE)
         rect: QRect = option.rect

@@ -24,7 +24,6 @@ decide when to poll (:mod:`smooch_desktop.core.poll_budget`).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,17 +33,16 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLineEdit, QListView, QMenu, QVBoxLayout, QWidget
 
 from smooch_desktop import appinfo
-from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
-from smooch_desktop.core.poll_budget import DEFAULT_REQUESTS_PER_MINUTE
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.inbox.model import InboxDelegate, InboxListModel, OutboxMark
-from smooch_desktop.ui.inbox.poller import InboxPoller
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import HistoryPage
+    from smooch_desktop.core.inbox import ConversationKey, InboxStore
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.delivery import DeliveryService
+    from smooch_desktop.ui.inbox.poller import InboxPoller
     from smooch_desktop.ui.main_window import MainWindow, Session
 
 log = logging.getLogger(__name__)
@@ -112,7 +110,7 @@ class InboxPane(QWidget):
         avatars: AvatarLoader | None,
         parent: QWidget | None = None,
         *,
-        requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
+        requests_per_minute: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(parent)
@@ -192,6 +190,11 @@ class InboxPane(QWidget):
         demo_users: Iterable[DemoUser] = (),
     ) -> None:
         """Show ``session``'s list from ``store`` now, then keep it polled (None: empty)."""
+        # Loaded here, after the first paint (the pane itself is built before it).
+        from smooch_desktop.core.inbox import FollowReason
+        from smooch_desktop.core.poll_budget import DEFAULT_REQUESTS_PER_MINUTE
+        from smooch_desktop.ui.inbox.poller import InboxPoller
+
         if self.poller is not None:
             self.poller.stop()
             self.poller.deleteLater()
@@ -216,7 +219,7 @@ class InboxPane(QWidget):
                     avatar_url=self._avatar_for(user.email),
                     at=user.last_at or None,
                 )
-        except (sqlite3.Error, ValueError) as exc:
+        except _store_errors() as exc:
             log.warning("demo users not listed: %s", exc)
         marks = self._outbox_marks()
         self._follow_outbox(marks)
@@ -227,7 +230,7 @@ class InboxPane(QWidget):
             self._store,
             self._tasks,
             session.api,
-            requests_per_minute=self._rpm,
+            requests_per_minute=self._rpm or DEFAULT_REQUESTS_PER_MINUTE,
             clock=self._clock,
             parent=self,
         )
@@ -247,6 +250,8 @@ class InboxPane(QWidget):
     # Reading the store ------------------------------------------------------------------------
 
     def _key(self, user_ref: str) -> ConversationKey:
+        from smooch_desktop.core.inbox import ConversationKey
+
         return ConversationKey(self._profile, user_ref, "")
 
     def _avatar_for(self, email: str) -> str:
@@ -269,7 +274,7 @@ class InboxPane(QWidget):
             everyone = rows if not self.filter_edit.text().strip() else None
             if everyone is None and self.poller is not None:
                 everyone = store.conversations(self._profile)
-        except sqlite3.Error as exc:
+        except _store_errors() as exc:
             log.warning("conversation list not read: %s", exc)
             return
         current = self.current_key()
@@ -317,13 +322,15 @@ class InboxPane(QWidget):
         return marks
 
     def _follow_outbox(self, marks: dict[str, OutboxMark]) -> None:
+        from smooch_desktop.core.inbox import FollowReason
+
         if self._store is None:
             return
         try:
             for user_ref, mark in marks.items():
                 if mark:
                     self._store.follow(self._key(user_ref), FollowReason.OUTBOX)
-        except (sqlite3.Error, ValueError) as exc:
+        except _store_errors() as exc:
             log.warning("outbox users not listed: %s", exc)
 
     @Slot(object)
@@ -369,6 +376,7 @@ class InboxPane(QWidget):
     @Slot(object)
     def _on_user_loaded(self, user: object) -> None:
         from smooch_desktop.api.models import AppUser
+        from smooch_desktop.core.inbox import FollowReason
 
         if self._store is None or not isinstance(user, AppUser) or self._window is None:
             return
@@ -384,7 +392,7 @@ class InboxPane(QWidget):
                 email=user.email,
                 avatar_url=self._avatar_for(user.email),
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except _store_errors() as exc:
             log.warning("user not listed: %s", exc)
             return
         self.refresh()
@@ -399,7 +407,7 @@ class InboxPane(QWidget):
         try:
             self._store.apply_history(key, page)
             self._store.mark_read(key)
-        except sqlite3.Error as exc:
+        except _store_errors() as exc:
             log.warning("conversation list not updated: %s", exc)
             return
         self.refresh()
@@ -410,7 +418,7 @@ class InboxPane(QWidget):
         try:
             if self._store.mark_read(key):
                 self.refresh()
-        except sqlite3.Error as exc:
+        except _store_errors() as exc:
             log.warning("conversation not marked read: %s", exc)
 
     @Slot(object, object)
@@ -460,7 +468,7 @@ class InboxPane(QWidget):
             return
         try:
             self._store.remove(key)
-        except sqlite3.Error as exc:
+        except _store_errors() as exc:
             log.warning("conversation not removed: %s", exc)
             return
         self.refresh()
@@ -523,3 +531,10 @@ def _mark_of(state: str) -> OutboxMark:
     if state in _QUEUED_STATES:
         return OutboxMark.QUEUED
     return OutboxMark.NONE
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """What a store call may raise that the list shrugs off (logged; it is a cache)."""
+    import sqlite3  # after the first paint, with the store
+
+    return (sqlite3.Error, OSError, ValueError)
