@@ -234,3 +234,34 @@ def test_a_queued_message_shows_the_icon_and_a_failed_one_follows_the_user(
         lambda: pane.model.mark("nobody-like-this") == OutboxMark.FAILED, timeout=10_000
     )
     assert row_of(pane, "nobody-like-this") is not None
+
+
+def test_the_app_shows_the_list_beside_the_conversation_with_the_demo_users(
+    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
+) -> None:
+    """``smooch-desktop --sandbox`` as app.run_gui starts it: the pane is in the window,
+    the demo users are listed, a new end-user message reaches the title."""
+    from ui_stack import dispose_controller
+
+    from smooch_desktop.app import build_parser
+    from smooch_desktop.ui.controller import AppController
+
+    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
+    controller = AppController(args, sandbox=sandbox)
+    try:
+        controller.start()
+        qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)
+        pane = controller.inbox_pane
+        window = controller.window
+        assert pane is not None and window is not None
+        assert window.findChild(InboxPane, "inboxPane") is pane
+        demo = {u.user_ref for u in sandbox_demo_users(sandbox)}
+        assert {r.key.user_ref for r in pane.model.rows()} == demo
+        assert pane.poller is not None
+        pane.poller.scheduler.set_budget(FAST_RPM)  # a round in well under a second
+        pane.poller.set_open(None)
+        wait_all_synced(qtbot, pane)
+        sandbox.store.add_user_message(sandbox.app_id, DEMO_ALICE_ID, "One more thing")
+        qtbot.waitUntil(lambda: window.windowTitle() == title_for(1), timeout=15_000)
+    finally:
+        dispose_controller(controller)
