@@ -248,11 +248,13 @@ class InboxDelegate(QStyledItemDelegate):
                 x = badge.left() - 4
             if mark in MARK_GLYPHS:
                 glyph = MARK_GLYPHS[OutboxMark(mark)]
-                width = small_metrics.horizontalAdvance(glyph) + 4
+                icon_font = QFont(base_font)
+                icon_font.setBold(True)
+                painter.setFont(icon_font)
+                width = QFontMetrics(icon_font).horizontalAdvance(glyph) + 4
                 icon_rect = QRect(x - width, bottom_line.top(), width, 20)
-                painter.setPen(
-                    QColor("#c62828") if mark == OutboxMark.FAILED else QColor("#8d6e00")
-                )
+                failed = mark == OutboxMark.FAILED
+                painter.setPen(QColor("#c62828") if failed else QColor("#8d6e00"))
                 painter.drawText(icon_rect, Qt.AlignmentFlag.AlignCenter, glyph)
                 x = icon_rect.left() - 4
             # Preview: "You: " for the business side's messages; dimmed.
