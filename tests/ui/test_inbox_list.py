@@ -129,10 +129,10 @@ def test_a_new_message_in_another_conversation_shows_unread_in_the_list_and_titl
     assert pane.unread_total == 2
     # The open conversation was never polled by the list (the window polls it).
     assert pane.poller is not None and pane.poller.requests > polled
-    alice_polls = [
-        e for e in stack.api_calls("/messages", "GET") if DEMO_ALICE_ID.split("@")[0] in e["path"]
-    ]
-    assert len(alice_polls) <= 3  # the window's loads and polls only, not the list's rounds
+    alice = ConversationKey(stack.session.profile_id, DEMO_ALICE_ID)
+    assert pane.poller.scheduler.open_key == alice
+    assert DEMO_PAGING_USER_ID in {k.user_ref for k in pane.poller.recent}
+    assert alice not in pane.poller.recent  # the window polls it, not the list
 
     # Opening it marks it read.
     pane.open_user(DEMO_PAGING_USER_ID)

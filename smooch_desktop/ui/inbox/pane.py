@@ -23,6 +23,7 @@ decide when to poll (:mod:`smooch_desktop.core.poll_budget`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -200,7 +201,9 @@ class InboxPane(QWidget):
             self.poller.deleteLater()
             self.poller = None
         if self._delivery is not None:
-            self._delivery.entryChanged.disconnect(self._on_entry_changed)
+            # Already deleted, or never connected: nothing to undo.
+            with contextlib.suppress(RuntimeError, TypeError):
+                self._delivery.entryChanged.disconnect(self._on_entry_changed)
         self._store = store if session is not None else None
         self._profile = session.profile_id if session is not None else ""
         self._gravatar_base = session.gravatar_base if session is not None else ""

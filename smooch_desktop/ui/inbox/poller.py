@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -67,8 +68,9 @@ class InboxPoller(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
         self._running = False
-        #: Requests started (for tests and the status of the list).
+        #: Requests started, and the conversations of the latest ones (for tests).
         self.requests = 0
+        self.recent: deque[ConversationKey] = deque(maxlen=64)
 
     def set_followed(self, rows: list[InboxRow]) -> None:
         """The rotation is exactly ``rows`` (the listed conversations)."""
@@ -132,6 +134,7 @@ class InboxPoller(QObject):
     def _start(self, ticket: Ticket[ConversationKey]) -> None:
         store, api, key = self._store, self._api, ticket.key
         self.requests += 1
+        self.recent.append(key)
 
         def run() -> HistoryUpdate:
             page = api.history(key.user_ref, conversation_id=key.conversation_id)
