@@ -254,13 +254,18 @@ class InboxDelegate(QStyledItemDelegate):
                 width = QFontMetrics(icon_font).horizontalAdvance(glyph) + 4
                 icon_rect = QRect(x - width, bottom_line.top(), width, 20)
                 failed = mark == OutboxMark.FAILED
-                painter.setPen(QColor("#c62828") if failed else QColor("#8d6e00"))
+                if selected:  # red or amber on the highlight can't be read
+                    painter.setPen(palette.color(QPalette.ColorRole.HighlightedText))
+                else:
+                    painter.setPen(QColor("#c62828") if failed else QColor("#8d6e00"))
                 painter.drawText(icon_rect, Qt.AlignmentFlag.AlignCenter, glyph)
                 x = icon_rect.left() - 4
             # Preview: "You: " for the business side's messages; dimmed.
             preview = row.preview.text
             if preview and row.preview.role == "business":
                 preview = "You: " + preview
+            if not preview and mark in MARK_GLYPHS:
+                preview = "Not sent" if mark == OutboxMark.FAILED else "Sending…"
             if not preview:
                 preview = row.key.user_ref if row.display_name else ""
             preview_rect = QRect(left, bottom_line.top(), max(0, x - left - 4), 20)
