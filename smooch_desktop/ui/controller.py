@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
-from smooch_desktop import appinfo
 from smooch_desktop.api.errors import ApiError, ConfigError
 from smooch_desktop.core import paths
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from smooch_desktop.api.factory import ApiVersion
     from smooch_desktop.api.protocol import ConversationApi
     from smooch_desktop.core.drafts import DraftStore
+    from smooch_desktop.core.inbox import InboxStore
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.profiles import Profile, ProfileData
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from smooch_desktop.ui.connection.dialog import ConnectionDialog
     from smooch_desktop.ui.connection.form import BuiltinConnection
     from smooch_desktop.ui.delivery import DeliveryService
+    from smooch_desktop.ui.inbox.pane import DemoUser, InboxPane
     from smooch_desktop.ui.single_instance import InstanceServer
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,9 @@ class AppController(QObject):
         self._session_secrets: SessionSecrets | None = None
         self._outbox: Outbox | None = outbox
         self._drafts: DraftStore | None = None
+        #: The conversation list's store (None until opened, or if it can't be).
+        self._inbox: InboxStore | None = None
+        self.inbox_pane: InboxPane | None = None
         self.api_tasks = TaskQueue("api", self)
         # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
         self.keychain_tasks = TaskQueue("keychain", self)
@@ -185,6 +189,23 @@ class AppController(QObject):
     def open_stores(self) -> None:
         """Open the outbox and drafts now, so errors surface here (see app.run_gui)."""
         _ = self.outbox, self.drafts
+        self._open_inbox()
+
+    def _open_inbox(self) -> InboxStore | None:
+        """The conversation list's store, beside the outbox; a cache, so a file that can't
+        be opened only leaves the list empty (said in the notice bar)."""
+        if self._inbox is None:
+            import sqlite3
+
+            from smooch_desktop.core.inbox import InboxStore
+
+            try:
+                self._inbox = InboxStore(paths.data_dir() / "inbox.sqlite3")
+            except (OSError, sqlite3.Error) as exc:
+                self._storageNotice.emit("inboxFile", f"The conversation list can't be kept: {exc}")
+                return None
+            self._inbox.on_rewritten = functools.partial(self._storageNotice.emit, "inboxFile")
+        return self._inbox
 
     @property
     def secrets(self) -> SecretStore:
@@ -629,6 +650,7 @@ class AppController(QObject):
         window.connectionSettingsRequested.connect(self.open_connection_dialog)
         window.notify.connect(self._notify)
         window.storageProblem.connect(self._on_storage_problem)
+        self._add_inbox_pane(window)
         for key, text in self._notices.items():
             window.set_notice(key, text)
         window.show()
@@ -671,6 +693,10 @@ class AppController(QObject):
                 # old one still finishes shows in the new window.
                 old_delivery.entryChanged.connect(self.delivery.entryChanged)
         assert self.window is not None
+        if self.inbox_pane is not None:  # the list from cache, before any request
+            self.inbox_pane.attach(
+                self._open_inbox(), session, self.delivery, demo_users=self._demo_users()
+            )
         self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
         if self.delivery is not None:
@@ -678,6 +704,30 @@ class AppController(QObject):
             self.delivery.start(recover=not self._recovered)
         if session is not None:
             self._check_connection(session)
+
+    def _add_inbox_pane(self, window: MainWindow) -> None:
+        from smooch_desktop.ui.inbox.pane import InboxPane
+
+        pane = InboxPane(self.api_tasks, self.avatars)
+        window.add_left_pane(pane)
+        pane.bind_window(window)
+        pane.unreadChanged.connect(self._on_unread_changed)
+        self.inbox_pane = pane
+
+    def _demo_users(self) -> list[DemoUser]:
+        """The sandbox's demo users who wrote in, on the built-in sandbox connection."""
+        from smooch_desktop.ui.inbox.pane import sandbox_demo_users
+
+        if self.sandbox is None or not self.on_sandbox:
+            return []
+        return list(sandbox_demo_users(self.sandbox))
+
+    @Slot(int)
+    def _on_unread_changed(self, total: int) -> None:
+        if self.tray is not None:
+            from smooch_desktop.ui.inbox.pane import title_for
+
+            self.tray.setToolTip(title_for(total))
 
     @Slot()
     def _on_recovered(self) -> None:
@@ -831,7 +881,10 @@ class AppController(QObject):
             return
         icon = QApplication.windowIcon()
         self.tray = QSystemTrayIcon(icon, self)
-        self.tray.setToolTip(appinfo.NAME)
+        from smooch_desktop.ui.inbox.pane import title_for
+
+        total = self.inbox_pane.unread_total if self.inbox_pane is not None else 0
+        self.tray.setToolTip(title_for(total))
         self.tray.activated.connect(self._on_tray_activated)
         self.tray.show()
 
@@ -874,6 +927,8 @@ class AppController(QObject):
             self._instance_server.close()
         if self.delivery is not None:
             self.delivery.abandon_uploads()  # kept queued: uploaded at the next start
+        if self.inbox_pane is not None:
+            self.inbox_pane.shutdown()
         self.upload_tasks.stop(2000)
         self.api_tasks.stop(4000)
         self.keychain_tasks.stop(1000)
@@ -884,6 +939,8 @@ class AppController(QObject):
             self._outbox.close()
         if self._drafts is not None:
             self._drafts.close()
+        if self._inbox is not None:
+            self._inbox.close()
         if self._owns_sandbox and self.sandbox is not None:
             self.sandbox.stop()
         try:

@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
     notify = Signal(str, str)
     #: A problem keeping the agent's text on disk appeared (shown in the notice bar).
     storageProblem = Signal(str)
+    #: (user, conversation id, HistoryPage): the open conversation's newest page arrived.
+    historyLoaded = Signal(str, str, object)
 
     def __init__(
         self,
@@ -301,6 +303,19 @@ class MainWindow(QMainWindow):
     def _profile(self) -> str:
         """The id that keys this session's drafts and messages ("" when not connected)."""
         return self.session.profile_id if self.session else ""
+
+    def add_left_pane(self, pane: QWidget) -> None:
+        """Put ``pane`` (the conversation list) left of everything else, in a splitter."""
+        content = self.takeCentralWidget()
+        assert content is not None
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("inboxSplitter")
+        split.addWidget(pane)
+        split.addWidget(content)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        split.setSizes([250, max(1, self.width() - 250)])
+        self.setCentralWidget(split)
 
     def _build_notice_bar(self) -> QWidget:
         """A bar above everything for what the agent must not miss (data at risk)."""
@@ -805,6 +820,7 @@ class MainWindow(QMainWindow):
         if address != self.current_address():
             self._load_history()  # the user or conversation changed while this was loading
             return
+        self.historyLoaded.emit(address[0], address[1], page)
         user_ref = address[0]
         if self._loaded != address:
             locals_ = [
