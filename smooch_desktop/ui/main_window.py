@@ -195,6 +195,9 @@ class MainWindow(QMainWindow):
         self._staging: tuple[int, str] | None = None
         self.stager: AttachmentStager | None = None
         self.upload_strip: UploadStrip | None = None
+        #: The user the last lookup said does not exist (404), and one being created.
+        self._missing_user = ""
+        self._creating_user = ""
 
         self.user_panel = UserPanel(api_tasks, self._api)
         self.sender_panel = SenderPanel(
@@ -268,6 +271,7 @@ class MainWindow(QMainWindow):
         self.composer.set_ctrl_enter_mode(settings.send_with_ctrl_enter())
         self.user_panel.userChanged.connect(self._on_user_changed)
         self.user_panel.userLoaded.connect(self._on_user_loaded)
+        self.user_panel.lookupFailed.connect(self._on_lookup_failed)
         self.user_panel.conversationChanged.connect(self._on_conversation_changed)
         self.composer.textEdited.connect(self._on_composer_edited)
         self.composer.sendRequested.connect(self.send_current)
@@ -774,12 +778,79 @@ class MainWindow(QMainWindow):
         from smooch_desktop.api.models import AppUser
 
         assert isinstance(user, AppUser)
+        self._missing_user = ""
         if self.session is not None:
             recent = self.settings.add_recent_user(
                 self.session.profile_id, self.user_panel.current_user_ref()
             )
             self.user_panel.set_recent(recent)
         self.set_call_ok("user found")
+
+    @Slot(str)
+    def _on_lookup_failed(self, text: str) -> None:
+        # The user panel's words for a 404 (any other failure may pass: the outbox retries).
+        missing = text.startswith("No user with ID")
+        self._missing_user = self.user_panel.current_user_ref() if missing else ""
+
+    def _ask_create_user(self, user_ref: str) -> None:
+        """Say at Send that ``user_ref`` does not exist; the agent creates them or cancels.
+
+        Nothing is queued meanwhile: the text stays in the composer either way.
+        """
+        if self._creating_user == user_ref:
+            self.composer.show_note(f"Creating the user “{inline(user_ref, 80)}”…")
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        from smooch_desktop.ui.plain import message_box
+
+        box = message_box(
+            self,
+            QMessageBox.Icon.Warning,
+            "No such user",
+            f"This app has no user “{user_ref}”: a message to them would be refused.",
+            QMessageBox.StandardButton.Cancel,
+            informative="Create the user with this userId (pre-create), then send? "
+            "Or cancel and check the ID; your text stays in the message box.",
+        )
+        box.setObjectName("missingUserBox")
+        create = box.addButton("&Create user and send", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.buttonClicked.connect(
+            lambda button: self._create_user(user_ref) if button is create else None
+        )
+        box.open()
+
+    def _create_user(self, user_ref: str) -> None:
+        api = self._api()
+        if api is None or self._creating_user:
+            return
+        self._creating_user = user_ref
+        self.composer.show_note(f"Creating the user “{inline(user_ref, 80)}”…")
+        self.tasks.submit(
+            lambda: api.create_user(user_ref),
+            lambda _user: self._on_user_created(user_ref),
+            lambda exc: self._on_create_user_failed(user_ref, exc),
+            kind="create-user",
+        )
+
+    def _on_user_created(self, user_ref: str) -> None:
+        self._creating_user = ""
+        if self._missing_user == user_ref:
+            self._missing_user = ""
+        self.composer.show_note("")
+        if user_ref != self.user_panel.current_user_ref():
+            return  # the agent moved on: nothing is sent to a user they no longer see
+        self.user_panel.lookup()
+        self.send_current()
+
+    def _on_create_user_failed(self, user_ref: str, exc: BaseException) -> None:
+        self._creating_user = ""
+        self.composer.show_note("")
+        text = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        self.composer.show_error(f"Couldn't create the user “{inline(user_ref, 80)}”: {text}")
 
     def _load_history(self) -> None:
         api = self._api()
@@ -992,6 +1063,9 @@ class MainWindow(QMainWindow):
         if not user_ref:
             self.composer.show_error("Choose the user to reply to first (User ID above).")
             self.user_panel.combo.setFocus()
+            return
+        if user_ref in (self._missing_user, self._creating_user):
+            self._ask_create_user(user_ref)  # the server would refuse it (404)
             return
         structure = self.attachment.pending if self.attachment is not None else None
         if self._staging is not None and self._staging[1] == user_ref:

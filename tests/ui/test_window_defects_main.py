@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack
 
@@ -40,3 +41,65 @@ def test_alt_and_a_letter_that_is_not_a_shortcut_types_nothing(
         timeout=10_000,
     )
     assert window.composer.text() == ""
+
+
+NOBODY = "nobody-yet-42"
+
+
+def missing_user_box(window: MainWindow) -> QMessageBox | None:
+    boxes = [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QMessageBox) and w.isVisible() and w.parent() is window
+    ]
+    return boxes[0] if boxes else None
+
+
+def user_exists(stack: UiStack, user_ref: str) -> bool:
+    try:
+        stack.sandbox.store.get_user(stack.app_id, user_ref)
+    except Exception:  # the store's 404
+        return False
+    return True
+
+
+def send_to_missing_user(stack: UiStack, window: MainWindow, qtbot: QtBot) -> QMessageBox:
+    with qtbot.waitSignal(window.user_panel.lookupFailed, timeout=10_000):
+        stack.type_user(window, NOBODY)
+    window.composer.edit.setFocus()
+    QTest.keyClicks(window.composer.edit, "Welcome aboard")
+    QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: missing_user_box(window) is not None, timeout=5000)
+    box = missing_user_box(window)
+    assert box is not None
+    return box
+
+
+def test_send_to_a_user_the_app_said_does_not_exist_asks_first_and_cancel_keeps_the_text(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    box = send_to_missing_user(stack, window, qtbot)
+    assert NOBODY in box.text()
+    assert stack.outbox.active(stack.session.profile_id) == []  # nothing queued yet
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    stack.barrier()
+    assert window.composer.text() == "Welcome aboard"
+    assert stack.outbox.active(stack.session.profile_id) == []
+    assert not user_exists(stack, NOBODY)
+    assert stack.api_calls("/messages", "POST") == []
+
+
+def test_send_to_a_user_the_app_said_does_not_exist_can_pre_create_them(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    box = send_to_missing_user(stack, window, qtbot)
+    create = [b for b in box.buttons() if "Create" in b.text()]
+    assert len(create) == 1
+    create[0].click()
+    qtbot.waitUntil(lambda: user_exists(stack, NOBODY), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: [m.get("text") for m in stack.messages(NOBODY)] == ["Welcome aboard"],
+        timeout=10_000,
+    )
+    assert window.composer.text() == ""
+    qtbot.waitUntil(lambda: window.user_panel.current_user() is not None, timeout=10_000)
