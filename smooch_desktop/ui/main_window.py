@@ -111,7 +111,9 @@ def item_from_entry(entry: OutboxEntry) -> ConversationItem:
         entry.client_id,
         text,
         state=entry.state,
-        queued_at=entry.created_at,
+        # Once delivered, it sorts where the server put it (its ``received``), as its
+        # server copy will: a message delivered after faults never jumps at the next poll.
+        queued_at=entry.sent_at if entry.state == "sent" and entry.sent_at else entry.created_at,
         author_name=message.sender.name,
         author_email=message.sender.email,
         avatar_url=message.sender.avatar_url,

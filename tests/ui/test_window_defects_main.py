@@ -3,6 +3,8 @@ through the real window stack (``ui_stack.py``) against the sandbox over HTTP.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -10,6 +12,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack
 
+from smooch_desktop.core.outbox import EntryState, OutboxEntry
+from smooch_desktop.sandbox import FaultConfig
 from smooch_desktop.sandbox.demo import DEMO_ALICE_ID
 from smooch_desktop.ui.main_window import MainWindow
 
@@ -103,3 +107,65 @@ def test_send_to_a_user_the_app_said_does_not_exist_can_pre_create_them(
     )
     assert window.composer.text() == ""
     qtbot.waitUntil(lambda: window.user_panel.current_user() is not None, timeout=10_000)
+
+
+def shown_texts(window: MainWindow) -> list[str]:
+    return [window.model.item(r).text for r in range(window.model.rowCount())]
+
+
+def test_a_message_delivered_after_faults_is_shown_where_the_server_put_it(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    """Queued while the server failed, it reached the conversation after the end user's
+    answer: it is shown after it at once, not above it until the next poll."""
+    stack.open_user(window, DEMO_ALICE_ID)
+    stack.sandbox.set_faults(FaultConfig(error_rate=1.0, seed=4))
+    window.composer.edit.setFocus()
+    QTest.keyClicks(window.composer.edit, "Through the storm")
+    QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(stack.api_calls("/messages", "POST")) >= 1, timeout=5000)
+    time.sleep(0.02)
+    stack.sandbox.store.add_user_message(stack.app_id, DEMO_ALICE_ID, "Hello? Anyone?")
+    stack.sandbox.set_faults(FaultConfig())
+    window._load_history()  # a poll: the end user's message shows
+    qtbot.waitUntil(lambda: "Hello? Anyone?" in shown_texts(window), timeout=10_000)
+    # The order on screen the moment the window learns it was delivered (before any poll).
+    at_sent: list[list[str]] = []
+
+    def on_entry(entry: OutboxEntry) -> None:
+        if entry.state is EntryState.SENT and not at_sent:
+            at_sent.append(shown_texts(window))
+
+    stack.delivery.entryChanged.connect(on_entry)
+    qtbot.waitUntil(lambda: bool(at_sent), timeout=15_000)
+    server = [m.get("text") for m in stack.messages(DEMO_ALICE_ID)]
+    assert server[-2:] == ["Hello? Anyone?", "Through the storm"]
+    assert at_sent[0][-2:] == ["Hello? Anyone?", "Through the storm"]
+    window._load_history()  # and the next poll changes nothing
+    stack.barrier()
+    qtbot.waitUntil(lambda: not window._history_in_flight, timeout=10_000)
+    assert shown_texts(window)[-2:] == ["Hello? Anyone?", "Through the storm"]
+
+
+def test_the_agents_own_messages_stay_in_the_order_they_were_written(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    stack.open_user(window, DEMO_ALICE_ID)
+    stack.sandbox.set_faults(FaultConfig(error_rate=1.0, seed=4))
+    for text in ("one", "two", "three"):
+        window.composer.edit.setFocus()
+        QTest.keyClicks(window.composer.edit, text)
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(stack.api_calls("/messages", "POST")) >= 1, timeout=5000)
+    stack.sandbox.set_faults(FaultConfig())
+    qtbot.waitUntil(
+        lambda: (
+            [m.get("text") for m in stack.messages(DEMO_ALICE_ID)][-3:] == ["one", "two", "three"]
+        ),
+        timeout=15_000,
+    )
+    stack.barrier()
+    assert shown_texts(window)[-3:] == ["one", "two", "three"]
+    window._load_history()
+    qtbot.waitUntil(lambda: not window._history_in_flight, timeout=10_000)
+    assert shown_texts(window)[-3:] == ["one", "two", "three"]
