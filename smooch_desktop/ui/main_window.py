@@ -95,11 +95,21 @@ class Session:
         return f"Session(profile={self.profile!r}, host={self.host!r})"
 
 
-def item_from_entry(entry: OutboxEntry) -> ConversationItem:
-    """How an outbox entry shows in the conversation until the server's copy arrives."""
+def item_from_entry(entry: OutboxEntry, gravatar_base: str = "") -> ConversationItem:
+    """How an outbox entry shows in the conversation until the server's copy arrives.
+
+    With no avatar URL of its own, it gets the one the server derives from the sender's
+    email (Gravatar at ``gravatar_base``, the mystery man when there is none), so the
+    bubble shows from the start the avatar the end user sees.
+    """
     from smooch_desktop.ui.conversation.items import ConversationItem
 
     message = entry.message
+    avatar_url = message.sender.avatar_url
+    if not avatar_url and gravatar_base:
+        from smooch_desktop.core.gravatar import gravatar_url
+
+        avatar_url = gravatar_url(message.sender.email, default="mm", base=gravatar_base)
     text = message.text
     if entry.attachment is not None and entry.needs_upload:
         # No mediaUrl to show yet: say which file it is until the upload is done.
@@ -116,7 +126,7 @@ def item_from_entry(entry: OutboxEntry) -> ConversationItem:
         queued_at=entry.sent_at if entry.state == "sent" and entry.sent_at else entry.created_at,
         author_name=message.sender.name,
         author_email=message.sender.email,
-        avatar_url=message.sender.avatar_url,
+        avatar_url=avatar_url,
         error_text=entry.error_text or "",
         next_attempt_at=entry.next_attempt_at,
         server_id=entry.server_id or "",
@@ -752,7 +762,7 @@ class MainWindow(QMainWindow):
 
             for entry in self.delivery.entries_for(user_ref, conversation_id):
                 if entry.state is not EntryState.SENT:
-                    self.model.upsert_local(item_from_entry(entry))
+                    self.model.upsert_local(self._local_item(entry))
         self._load_history()
 
     @property
@@ -1169,7 +1179,7 @@ class MainWindow(QMainWindow):
             assert self.attachment is not None
             self.attachment.clear()
         for entry in entries:
-            self.model.upsert_local(item_from_entry(entry))
+            self.model.upsert_local(self._local_item(entry))
             if self.upload_strip is not None:
                 self.upload_strip.track(entry)
         self.view.scrollToBottom()
@@ -1182,6 +1192,9 @@ class MainWindow(QMainWindow):
         else:
             self.composer.show_note("")
 
+    def _local_item(self, entry: OutboxEntry) -> ConversationItem:
+        return item_from_entry(entry, self.session.gravatar_base if self.session else "")
+
     @Slot(object)
     def _on_entry_changed(self, entry: object) -> None:
         from smooch_desktop.core.outbox import EntryState, OutboxEntry
@@ -1192,7 +1205,7 @@ class MainWindow(QMainWindow):
             if state == "discarded":
                 self.model.remove_local(entry.client_id)
             else:
-                self.model.upsert_local(item_from_entry(entry))
+                self.model.upsert_local(self._local_item(entry))
         if state is EntryState.SENT:
             self.set_call_ok("message sent")
         elif state is EntryState.FAILED:

@@ -4,6 +4,7 @@ through the real window stack (``ui_stack.py``) against the sandbox over HTTP.""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from PySide6.QtCore import Qt
@@ -16,6 +17,7 @@ from smooch_desktop.core.outbox import EntryState, OutboxEntry
 from smooch_desktop.sandbox import FaultConfig
 from smooch_desktop.sandbox.demo import DEMO_ALICE_ID
 from smooch_desktop.ui.main_window import MainWindow
+from smooch_desktop.ui.settings import SenderIdentity
 
 # The offscreen platform says this for every shown top-level window; harmless.
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
@@ -169,3 +171,30 @@ def test_the_agents_own_messages_stay_in_the_order_they_were_written(
     window._load_history()
     qtbot.waitUntil(lambda: not window._history_in_flight, timeout=10_000)
     assert shown_texts(window)[-3:] == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("email", ["agent@example.com", ""])
+def test_a_just_sent_bubble_has_the_avatar_the_end_user_will_see(
+    stack_factory: Callable[..., UiStack], qtbot: QtBot, email: str
+) -> None:
+    stack = stack_factory(sender=SenderIdentity("", "Sam Tester", email))
+    window = stack.new_window()
+    stack.open_user(window, DEMO_ALICE_ID)
+    with stack.api_thread_held():  # not delivered yet: the bubble is the local one
+        window.composer.edit.setFocus()
+        QTest.keyClicks(window.composer.edit, "Look who's here")
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        (entry,) = stack.delivery.entries_for(DEMO_ALICE_ID)
+        row = window.model.find_client(entry.client_id)
+        assert row is not None
+        local = window.model.item(row)
+        assert local.is_local
+    qtbot.waitUntil(lambda: stack.outbox.get(entry.client_id).state == "sent", timeout=10_000)
+    window._load_history()  # the next poll brings the server's copy
+    qtbot.waitUntil(
+        lambda: not window.model.item(window.model.find_client(entry.client_id)).is_local,
+        timeout=10_000,
+    )
+    server_copy = window.model.item(window.model.find_client(entry.client_id))
+    assert server_copy.avatar_url  # the server derives one from the email (or none)
+    assert local.avatar_url == server_copy.avatar_url
