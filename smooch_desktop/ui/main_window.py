@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -15,11 +15,13 @@ from PySide6.QtGui import (
     QDropEvent,
     QImage,
     QKeySequence,
+    QPaintEvent,
     QPalette,
 )
 from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
+    QStatusBar,
     QVBoxLayout,
     QWidget,
 )
@@ -29,7 +31,13 @@ from smooch_desktop.api.errors import ApiError
 from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
-from smooch_desktop.ui.plain import ElidedLabel, PlainLabel, inline, set_plain_tooltip
+from smooch_desktop.ui.plain import (
+    ElidedLabel,
+    PlainLabel,
+    elide_words,
+    inline,
+    set_plain_tooltip,
+)
 from smooch_desktop.ui.sender_panel import SenderPanel
 from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.typing_sender import TypingSender
@@ -157,6 +165,42 @@ def composer_text_for(message: OutgoingMessage) -> str:
     return "\n".join(parts)
 
 
+class StatusBar(QStatusBar):
+    """A status bar whose passing messages (``showMessage``) end before the right-hand
+    text, cut after a whole word, the whole message in the tooltip: Qt's own clips them
+    mid-letter. ``right`` is the widget they stop before."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.right: QWidget | None = None
+        self.messageChanged.connect(lambda text: set_plain_tooltip(self, text))
+
+    def message_rect(self) -> QRect:
+        right = self.width() - 16  # room for the size grip
+        if self.right is not None and self.right.isVisible() and self.right.width() > 0:
+            right = min(right, self.right.x() - 8)
+        return QRect(6, 0, max(1, right - 6), self.height())
+
+    def shown_message(self) -> str:
+        """The passing message as painted ("" when there is none)."""
+        message = " ".join(self.currentMessage().split())
+        if not message:
+            return ""
+        return elide_words(message, self.fontMetrics(), self.message_rect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if not self.currentMessage():
+            super().paintEvent(event)
+            return
+        from PySide6.QtGui import QPainter
+
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        flags = Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.message_rect(), int(flags), self.shown_message())
+        painter.end()
+
+
 class MainWindow(QMainWindow):
     """User panel on top, conversation and composer on the left, sender on the right.
 
@@ -264,10 +308,14 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.hsplit, 1)
         self.setCentralWidget(central)
 
-        self.status_profile = ElidedLabel()  # profile names and errors come from outside
+        # Cut after whole words, each text in its own part of the bar: they never overlap.
+        status_bar = StatusBar()
+        self.setStatusBar(status_bar)
+        self.status_profile = ElidedLabel(words=True)  # names and errors come from outside
         self.status_profile.setObjectName("statusProfile")
-        self.status_call = ElidedLabel()
+        self.status_call = ElidedLabel(words=True)
         self.status_call.setObjectName("statusCall")
+        status_bar.right = self.status_call
         self.statusBar().addWidget(self.status_profile, 1)
         self.statusBar().addPermanentWidget(self.status_call)
 

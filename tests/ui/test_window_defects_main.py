@@ -198,3 +198,48 @@ def test_a_just_sent_bubble_has_the_avatar_the_end_user_will_see(
     server_copy = window.model.item(window.model.find_client(entry.client_id))
     assert server_copy.avatar_url  # the server derives one from the email (or none)
     assert local.avatar_url == server_copy.avatar_url
+
+
+LONG_PROFILE = (
+    "Profile: the support team of Example Corporation, Europe · v2 · "
+    "api.example-long-host-name.smooch.io"
+)
+LONG_ERROR = (
+    "message failed: The server answered 503 Service Unavailable; the message may have "
+    "arrived and is checked in a moment, before anything is resent"
+)
+
+
+def cut_after_a_word(shown: str, full: str) -> bool:
+    """``shown`` is ``full``, or a prefix of it ending at a word's end, then "…"."""
+    if shown == full:
+        return True
+    if not shown.endswith("…"):
+        return False
+    kept = shown[:-1]
+    return full.startswith(kept) and (full[len(kept)] in " ,;:·—-")
+
+
+@pytest.mark.parametrize("width", [1100, 800])
+def test_the_status_bar_texts_never_overlap_and_are_cut_after_whole_words(
+    stack: UiStack, window: MainWindow, qtbot: QtBot, width: int
+) -> None:
+    window.resize(width, 600)
+    window.show_connecting(LONG_PROFILE)
+    window.set_call_failed(LONG_ERROR)
+    qtbot.wait(50)  # the bar lays out
+    left, right = window.status_profile, window.status_call
+    assert left.geometry().right() < right.geometry().left()
+    assert cut_after_a_word(left.shown_text(), LONG_PROFILE), left.shown_text()
+    assert cut_after_a_word(right.shown_text(), "✗ " + LONG_ERROR), right.shown_text()
+    assert right.toolTip()  # the whole error, on hover
+
+    # A passing message stops before the right-hand text, also after a whole word.
+    bar = window.statusBar()
+    bar.showMessage(LONG_ERROR.replace("message failed", "typing indicator failed"), 5000)
+    qtbot.wait(20)
+    shown = bar.shown_message()  # type: ignore[attr-defined]
+    full = bar.currentMessage()
+    assert cut_after_a_word(shown, full), shown
+    assert bar.fontMetrics().horizontalAdvance(shown) < right.geometry().left()
+    assert "typing indicator failed" in bar.toolTip()  # the whole message, on hover
