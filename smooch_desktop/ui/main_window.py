@@ -254,6 +254,8 @@ class MainWindow(QMainWindow):
         #: The user the last lookup said does not exist (404), and one being created.
         self._missing_user = ""
         self._creating_user = ""
+        #: The conversation to reopen once its user is loaded (the last one open).
+        self._reopen: tuple[str, str] = ("", "")
 
         self.user_panel = UserPanel(api_tasks, self._api)
         self.sender_panel = SenderPanel(
@@ -551,6 +553,10 @@ class MainWindow(QMainWindow):
             f"Profile: {inline(session.profile)} · {session.protocol} · {inline(session.host)}"
         )
         self.user_panel.set_recent(self.settings.recent_users(session.profile_id))
+        if not self.user_panel.combo.currentText().strip():
+            # Nothing asked for: reopen what was open when this profile's window closed.
+            self._reopen = self.settings.last_user(session.profile_id)
+            self.user_panel.combo.setEditText(self._reopen[0])  # committed just below
         if self.user_panel.current_user_ref():
             self.user_panel.lookup()
             self._load_history()
@@ -728,6 +734,8 @@ class MainWindow(QMainWindow):
                 splitter.setSizes([520, 130])
 
     def _save_state(self) -> None:
+        if self.session is not None:
+            self.settings.set_last_user(self.session.profile_id, *self.current_address())
         self.settings.set_bytes_value("window/geometry", self.saveGeometry())
         self.settings.set_bytes_value("window/hsplit", self.hsplit.saveState())
         self.settings.set_bytes_value("window/vsplit", self.vsplit.saveState())
@@ -839,6 +847,9 @@ class MainWindow(QMainWindow):
 
         assert isinstance(user, AppUser)
         self._missing_user = ""
+        reopen, self._reopen = self._reopen, ("", "")
+        if reopen[1] and reopen[0] == self.user_panel.current_user_ref():
+            self.user_panel.select_conversation(reopen[1])
         if self.session is not None:
             recent = self.settings.add_recent_user(
                 self.session.profile_id, self.user_panel.current_user_ref()

@@ -11,11 +11,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
-from ui_stack import UiStack
+from ui_stack import UiStack, dispose_controller
 
+from smooch_desktop.app import build_parser
 from smooch_desktop.core.outbox import EntryState, OutboxEntry
-from smooch_desktop.sandbox import FaultConfig
-from smooch_desktop.sandbox.demo import DEMO_ALICE_ID
+from smooch_desktop.sandbox import FaultConfig, SandboxServer
+from smooch_desktop.sandbox.demo import (
+    DEMO_ALICE_ID,
+    DEMO_ENCODED_USER_ID,
+    DEMO_SECOND_CONVERSATION_ID,
+)
+from smooch_desktop.ui.controller import AppController
 from smooch_desktop.ui.main_window import MainWindow
 from smooch_desktop.ui.settings import SenderIdentity
 
@@ -243,3 +249,61 @@ def test_the_status_bar_texts_never_overlap_and_are_cut_after_whole_words(
     assert cut_after_a_word(shown, full), shown
     assert bar.fontMetrics().horizontalAdvance(shown) < right.geometry().left()
     assert "typing indicator failed" in bar.toolTip()  # the whole message, on hover
+
+
+def start_app(qtbot: QtBot, sandbox: SandboxServer, api_version: str) -> AppController:
+    controller = AppController(
+        build_parser().parse_args(["--api-version", api_version]), sandbox=sandbox
+    )
+    controller.start()
+    qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)
+    assert controller.window is not None
+    return controller
+
+
+def test_the_last_open_conversation_is_reopened_at_the_next_start(
+    qtbot: QtBot, sandbox: SandboxServer, api_version: str, leak_guard: None
+) -> None:
+    first = start_app(qtbot, sandbox, api_version)
+    try:
+        window = first.window
+        assert window is not None
+        with qtbot.waitSignal(window.user_panel.userLoaded, timeout=10_000):
+            window.user_panel.set_user_ref(DEMO_ENCODED_USER_ID)
+        if api_version == "v2":  # v2: a user can have several conversations
+            window.user_panel.select_conversation(DEMO_SECOND_CONVERSATION_ID)
+        qtbot.waitUntil(lambda: window.loaded_address[0] == DEMO_ENCODED_USER_ID, timeout=10_000)
+        expected = window.current_address()
+    finally:
+        dispose_controller(first)
+    assert expected[1] == (DEMO_SECOND_CONVERSATION_ID if api_version == "v2" else "")
+
+    again = start_app(qtbot, sandbox, api_version)
+    try:
+        window = again.window
+        assert window is not None
+        qtbot.waitUntil(lambda: window.loaded_address == expected, timeout=10_000)
+        assert window.user_panel.combo.currentText() == DEMO_ENCODED_USER_ID
+    finally:
+        dispose_controller(again)
+
+
+def test_a_window_closed_with_no_user_open_reopens_none(
+    qtbot: QtBot, sandbox: SandboxServer, api_version: str, leak_guard: None
+) -> None:
+    first = start_app(qtbot, sandbox, api_version)
+    try:
+        window = first.window
+        assert window is not None
+        with qtbot.waitSignal(window.user_panel.userLoaded, timeout=10_000):
+            window.user_panel.set_user_ref(DEMO_ALICE_ID)
+        window.user_panel.set_user_ref("")  # the agent cleared the field
+    finally:
+        dispose_controller(first)
+    again = start_app(qtbot, sandbox, api_version)
+    try:
+        assert again.window is not None
+        qtbot.wait(200)
+        assert again.window.user_panel.current_user_ref() == ""
+    finally:
+        dispose_controller(again)
