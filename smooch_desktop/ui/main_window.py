@@ -302,6 +302,10 @@ class MainWindow(QMainWindow):
         self.hsplit.setStretchFactor(0, 3)
         self.hsplit.setStretchFactor(1, 1)
         self.hsplit.setChildrenCollapsible(False)
+        # The sender panel alone can be collapsed (dragged shut, or from the View menu), so
+        # a narrow window can give the conversation its width.
+        self.hsplit.setCollapsible(self.hsplit.indexOf(self.side_split), True)
+        self.hsplit.splitterMoved.connect(self._sync_sender_action)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -440,6 +444,13 @@ class MainWindow(QMainWindow):
         self.ctrl_enter_action.setChecked(self.settings.send_with_ctrl_enter())
         self.ctrl_enter_action.toggled.connect(self._on_ctrl_enter_toggled)
         edit_menu.addAction(self.ctrl_enter_action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.sender_action = QAction("&Sender and preview panel", self)
+        self.sender_action.setCheckable(True)
+        self.sender_action.setChecked(True)
+        self.sender_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.sender_action.toggled.connect(self.show_sender_panel)
+        view_menu.addAction(self.sender_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction(f"&About {appinfo.NAME}", self)
         about.triggered.connect(self._about)
@@ -732,6 +743,33 @@ class MainWindow(QMainWindow):
                 splitter.setSizes([760, 340])
             else:
                 splitter.setSizes([520, 130])
+        self._sync_sender_action()  # a collapsed sender panel stays collapsed
+
+    def sender_panel_shown(self) -> bool:
+        return self.hsplit.sizes()[self.hsplit.indexOf(self.side_split)] > 0
+
+    @Slot(bool)
+    def show_sender_panel(self, shown: bool) -> None:
+        """Open or collapse the sender panel (and the preview under it)."""
+        if shown == self.sender_panel_shown():
+            return
+        side = self.hsplit.indexOf(self.side_split)
+        pane = self.vsplit.parentWidget()  # the conversation and composer
+        assert pane is not None
+        conversation = self.hsplit.indexOf(pane)
+        sizes = self.hsplit.sizes()
+        # The width goes to (or comes from) the conversation; other panes keep theirs.
+        width = max(self.side_split.minimumSizeHint().width(), 340) if shown else 0
+        sizes[conversation] = max(0, sizes[conversation] + sizes[side] - width)
+        sizes[side] = width
+        self.hsplit.setSizes(sizes)
+        self._sync_sender_action()
+
+    @Slot()
+    def _sync_sender_action(self) -> None:
+        self.sender_action.blockSignals(True)
+        self.sender_action.setChecked(self.sender_panel_shown())
+        self.sender_action.blockSignals(False)
 
     def _save_state(self) -> None:
         if self.session is not None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -22,6 +22,7 @@ from smooch_desktop.sandbox.demo import (
     DEMO_SECOND_CONVERSATION_ID,
 )
 from smooch_desktop.ui.controller import AppController
+from smooch_desktop.ui.conversation.items import ConversationItem
 from smooch_desktop.ui.main_window import MainWindow
 from smooch_desktop.ui.settings import SenderIdentity
 
@@ -195,13 +196,20 @@ def test_a_just_sent_bubble_has_the_avatar_the_end_user_will_see(
         assert row is not None
         local = window.model.item(row)
         assert local.is_local
-    qtbot.waitUntil(lambda: stack.outbox.get(entry.client_id).state == "sent", timeout=10_000)
+
+    def shown() -> ConversationItem:
+        row = window.model.find_client(entry.client_id)
+        assert row is not None
+        return window.model.item(row)
+
+    def state() -> str:
+        stored = stack.outbox.get(entry.client_id)
+        return stored.state if stored is not None else ""
+
+    qtbot.waitUntil(lambda: state() == "sent", timeout=10_000)
     window._load_history()  # the next poll brings the server's copy
-    qtbot.waitUntil(
-        lambda: not window.model.item(window.model.find_client(entry.client_id)).is_local,
-        timeout=10_000,
-    )
-    server_copy = window.model.item(window.model.find_client(entry.client_id))
+    qtbot.waitUntil(lambda: not shown().is_local, timeout=10_000)
+    server_copy = shown()
     assert server_copy.avatar_url  # the server derives one from the email (or none)
     assert local.avatar_url == server_copy.avatar_url
 
@@ -266,8 +274,9 @@ def test_the_last_open_conversation_is_reopened_at_the_next_start(
 ) -> None:
     first = start_app(qtbot, sandbox, api_version)
     try:
-        window = first.window
-        assert window is not None
+        opened = first.window
+        assert opened is not None
+        window = opened
         with qtbot.waitSignal(window.user_panel.userLoaded, timeout=10_000):
             window.user_panel.set_user_ref(DEMO_ENCODED_USER_ID)
         if api_version == "v2":  # v2: a user can have several conversations
@@ -280,10 +289,10 @@ def test_the_last_open_conversation_is_reopened_at_the_next_start(
 
     again = start_app(qtbot, sandbox, api_version)
     try:
-        window = again.window
-        assert window is not None
-        qtbot.waitUntil(lambda: window.loaded_address == expected, timeout=10_000)
-        assert window.user_panel.combo.currentText() == DEMO_ENCODED_USER_ID
+        reopened = again.window
+        assert reopened is not None
+        qtbot.waitUntil(lambda: reopened.loaded_address == expected, timeout=10_000)
+        assert reopened.user_panel.combo.currentText() == DEMO_ENCODED_USER_ID
     finally:
         dispose_controller(again)
 
@@ -307,3 +316,58 @@ def test_a_window_closed_with_no_user_open_reopens_none(
         assert again.window.user_panel.current_user_ref() == ""
     finally:
         dispose_controller(again)
+
+
+def conversation_width(window: MainWindow) -> int:
+    return window.view.width()
+
+
+def test_a_narrow_window_can_collapse_the_sender_panel_and_it_stays_collapsed(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    stack.open_user(window, DEMO_ALICE_ID)
+    window.resize(window.minimumSizeHint().width(), 600)
+    qtbot.wait(50)
+    squeezed = conversation_width(window)
+    assert window.sender_panel.isVisible()
+    # The splitter's handle can close it: dragged to the window's edge.
+    side = window.hsplit.indexOf(window.side_split)
+    handle = window.hsplit.handle(side)
+    start = handle.rect().center()
+    QTest.mousePress(handle, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for dx in range(20, window.width(), 20):
+        QTest.mouseMove(handle, start + QPoint(dx, 0))
+    QTest.mouseRelease(
+        handle,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        start + QPoint(window.width(), 0),
+    )
+    qtbot.waitUntil(lambda: window.side_split.width() == 0)
+    assert conversation_width(window) >= squeezed + 300
+    assert not window.sender_action.isChecked()
+    window.sender_action.trigger()
+    qtbot.waitUntil(lambda: window.side_split.width() >= 300)
+    # So can the View menu's action, with its shortcut.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    assert window.sender_action.isChecked()
+    QTest.keyClick(
+        window,
+        Qt.Key.Key_P,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    qtbot.waitUntil(lambda: not window.sender_panel.isVisible() or window.side_split.width() == 0)
+    assert not window.sender_action.isChecked()
+    assert conversation_width(window) >= squeezed + 300
+
+    # Remembered: the next window opens with it collapsed, and it opens again on demand.
+    stack.close_window(window)
+    again = stack.new_window()
+    qtbot.wait(50)
+    assert again.side_split.width() == 0 or not again.side_split.isVisible()
+    assert not again.sender_action.isChecked()
+    again.sender_action.trigger()
+    qtbot.waitUntil(lambda: again.side_split.width() >= 300)
+    assert again.sender_action.isChecked()
+    assert again.sender_panel.isVisible()
