@@ -371,3 +371,17 @@ def test_a_narrow_window_can_collapse_the_sender_panel_and_it_stays_collapsed(
     qtbot.waitUntil(lambda: again.side_split.width() >= 300)
     assert again.sender_action.isChecked()
     assert again.sender_panel.isVisible()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["not json", "5", "[]", '["only one"]', "[1, 2]", '{"user": "x"}', '["a", "b", "c"]'],
+)
+def test_a_damaged_last_user_entry_reopens_nothing(stack: UiStack, qtbot: QtBot, raw: str) -> None:
+    key = f"lastUser/{stack.session.profile_id.encode().hex()}"
+    stack.settings._s.setValue(key, raw)
+    assert stack.settings.last_user(stack.session.profile_id) == ("", "")
+    window = stack.new_window()
+    qtbot.wait(50)
+    assert window.user_panel.combo.currentText() == ""
+    assert window.user_panel.current_user_ref() == ""
