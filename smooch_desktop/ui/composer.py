@@ -14,6 +14,7 @@ file with Remove. Checking, copying and sending it are the window's (``ui/upload
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, Qt, Signal, Slot
@@ -60,6 +61,18 @@ def offers_attachment(mime: QMimeData) -> bool:
     return bool(local_files(mime)) or (mime.hasImage() and not mime.hasText())
 
 
+def alt_typed_letter(event: QKeyEvent) -> bool:
+    """True for Alt (not AltGr, which some systems report as Ctrl+Alt) with a key that
+    would type text. On macOS, Option+key types accented letters and is left alone."""
+    if sys.platform == "darwin":
+        return False
+    mods = event.modifiers()
+    alt = bool(mods & Qt.KeyboardModifier.AltModifier)
+    ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+    text = event.text()
+    return alt and not ctrl and bool(text) and text.isprintable()
+
+
 class ComposerEdit(QPlainTextEdit):
     """Text box that turns the send key into a signal, and files into attachments.
 
@@ -93,6 +106,12 @@ class ComposerEdit(QPlainTextEdit):
         super().insertFromMimeData(source)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if alt_typed_letter(event):
+            # Alt+letter is a mnemonic: one that is no shortcut (or whose button is
+            # disabled, as Send is when the box is empty) must not type the letter, nor
+            # start "typing…" for the end user.
+            event.ignore()
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             mods = event.modifiers()
             ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -15,11 +15,13 @@ from PySide6.QtGui import (
     QDropEvent,
     QImage,
     QKeySequence,
+    QPaintEvent,
     QPalette,
 )
 from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
+    QStatusBar,
     QVBoxLayout,
     QWidget,
 )
@@ -29,7 +31,13 @@ from smooch_desktop.api.errors import ApiError
 from smooch_desktop.core.validation import ValidationError, clean_message_text
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.composer import Composer
-from smooch_desktop.ui.plain import ElidedLabel, PlainLabel, inline, set_plain_tooltip
+from smooch_desktop.ui.plain import (
+    ElidedLabel,
+    PlainLabel,
+    elide_words,
+    inline,
+    set_plain_tooltip,
+)
 from smooch_desktop.ui.sender_panel import SenderPanel
 from smooch_desktop.ui.settings import AppSettings
 from smooch_desktop.ui.typing_sender import TypingSender
@@ -95,11 +103,21 @@ class Session:
         return f"Session(profile={self.profile!r}, host={self.host!r})"
 
 
-def item_from_entry(entry: OutboxEntry) -> ConversationItem:
-    """How an outbox entry shows in the conversation until the server's copy arrives."""
+def item_from_entry(entry: OutboxEntry, gravatar_base: str = "") -> ConversationItem:
+    """How an outbox entry shows in the conversation until the server's copy arrives.
+
+    With no avatar URL of its own, it gets the one the server derives from the sender's
+    email (Gravatar at ``gravatar_base``, the mystery man when there is none), so the
+    bubble shows from the start the avatar the end user sees.
+    """
     from smooch_desktop.ui.conversation.items import ConversationItem
 
     message = entry.message
+    avatar_url = message.sender.avatar_url
+    if not avatar_url and gravatar_base:
+        from smooch_desktop.core.gravatar import gravatar_url
+
+        avatar_url = gravatar_url(message.sender.email, default="mm", base=gravatar_base)
     text = message.text
     if entry.attachment is not None and entry.needs_upload:
         # No mediaUrl to show yet: say which file it is until the upload is done.
@@ -111,10 +129,12 @@ def item_from_entry(entry: OutboxEntry) -> ConversationItem:
         entry.client_id,
         text,
         state=entry.state,
-        queued_at=entry.created_at,
+        # Once delivered, it sorts where the server put it (its ``received``), as its
+        # server copy will: a message delivered after faults never jumps at the next poll.
+        queued_at=entry.sent_at if entry.state == "sent" and entry.sent_at else entry.created_at,
         author_name=message.sender.name,
         author_email=message.sender.email,
-        avatar_url=message.sender.avatar_url,
+        avatar_url=avatar_url,
         error_text=entry.error_text or "",
         next_attempt_at=entry.next_attempt_at,
         server_id=entry.server_id or "",
@@ -143,6 +163,42 @@ def composer_text_for(message: OutgoingMessage) -> str:
             amount = int(action.get("amount", 0))
             parts.append(f"$[{label}]({amount // 100}.{amount % 100:02d})")
     return "\n".join(parts)
+
+
+class StatusBar(QStatusBar):
+    """A status bar whose passing messages (``showMessage``) end before the right-hand
+    text, cut after a whole word, the whole message in the tooltip: Qt's own clips them
+    mid-letter. ``right`` is the widget they stop before."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.right: QWidget | None = None
+        self.messageChanged.connect(lambda text: set_plain_tooltip(self, text))
+
+    def message_rect(self) -> QRect:
+        right = self.width() - 16  # room for the size grip
+        if self.right is not None and self.right.isVisible() and self.right.width() > 0:
+            right = min(right, self.right.x() - 8)
+        return QRect(6, 0, max(1, right - 6), self.height())
+
+    def shown_message(self) -> str:
+        """The passing message as painted ("" when there is none)."""
+        message = " ".join(self.currentMessage().split())
+        if not message:
+            return ""
+        return elide_words(message, self.fontMetrics(), self.message_rect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if not self.currentMessage():
+            super().paintEvent(event)
+            return
+        from PySide6.QtGui import QPainter
+
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        flags = Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.message_rect(), int(flags), self.shown_message())
+        painter.end()
 
 
 class MainWindow(QMainWindow):
@@ -197,6 +253,11 @@ class MainWindow(QMainWindow):
         self._staging: tuple[int, str] | None = None
         self.stager: AttachmentStager | None = None
         self.upload_strip: UploadStrip | None = None
+        #: The user the last lookup said does not exist (404), and one being created.
+        self._missing_user = ""
+        self._creating_user = ""
+        #: The conversation to reopen once its user is loaded (the last one open).
+        self._reopen: tuple[str, str] = ("", "")
 
         self.user_panel = UserPanel(api_tasks, self._api)
         self.sender_panel = SenderPanel(
@@ -243,6 +304,10 @@ class MainWindow(QMainWindow):
         self.hsplit.setStretchFactor(0, 3)
         self.hsplit.setStretchFactor(1, 1)
         self.hsplit.setChildrenCollapsible(False)
+        # The sender panel alone can be collapsed (dragged shut, or from the View menu), so
+        # a narrow window can give the conversation its width.
+        self.hsplit.setCollapsible(self.hsplit.indexOf(self.side_split), True)
+        self.hsplit.splitterMoved.connect(self._sync_sender_action)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -251,10 +316,14 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.hsplit, 1)
         self.setCentralWidget(central)
 
-        self.status_profile = ElidedLabel()  # profile names and errors come from outside
+        # Cut after whole words, each text in its own part of the bar: they never overlap.
+        status_bar = StatusBar()
+        self.setStatusBar(status_bar)
+        self.status_profile = ElidedLabel(words=True)  # names and errors come from outside
         self.status_profile.setObjectName("statusProfile")
-        self.status_call = ElidedLabel()
+        self.status_call = ElidedLabel(words=True)
         self.status_call.setObjectName("statusCall")
+        status_bar.right = self.status_call
         self.statusBar().addWidget(self.status_profile, 1)
         self.statusBar().addPermanentWidget(self.status_call)
 
@@ -270,6 +339,7 @@ class MainWindow(QMainWindow):
         self.composer.set_ctrl_enter_mode(settings.send_with_ctrl_enter())
         self.user_panel.userChanged.connect(self._on_user_changed)
         self.user_panel.userLoaded.connect(self._on_user_loaded)
+        self.user_panel.lookupFailed.connect(self._on_lookup_failed)
         self.user_panel.conversationChanged.connect(self._on_conversation_changed)
         self.composer.textEdited.connect(self._on_composer_edited)
         self.composer.sendRequested.connect(self.send_current)
@@ -389,6 +459,13 @@ class MainWindow(QMainWindow):
         self.ctrl_enter_action.setChecked(self.settings.send_with_ctrl_enter())
         self.ctrl_enter_action.toggled.connect(self._on_ctrl_enter_toggled)
         edit_menu.addAction(self.ctrl_enter_action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.sender_action = QAction("&Sender and preview panel", self)
+        self.sender_action.setCheckable(True)
+        self.sender_action.setChecked(True)
+        self.sender_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.sender_action.toggled.connect(self.show_sender_panel)
+        view_menu.addAction(self.sender_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction(f"&About {appinfo.NAME}", self)
         about.triggered.connect(self._about)
@@ -502,6 +579,10 @@ class MainWindow(QMainWindow):
             f"Profile: {inline(session.profile)} · {session.protocol} · {inline(session.host)}"
         )
         self.user_panel.set_recent(self.settings.recent_users(session.profile_id))
+        if not self.user_panel.combo.currentText().strip():
+            # Nothing asked for: reopen what was open when this profile's window closed.
+            self._reopen = self.settings.last_user(session.profile_id)
+            self.user_panel.combo.setEditText(self._reopen[0])  # committed just below
         if self.user_panel.current_user_ref():
             self.user_panel.lookup()
             self._load_history()
@@ -677,8 +758,37 @@ class MainWindow(QMainWindow):
                 splitter.setSizes([760, 340])
             else:
                 splitter.setSizes([520, 130])
+        self._sync_sender_action()  # a collapsed sender panel stays collapsed
+
+    def sender_panel_shown(self) -> bool:
+        return self.hsplit.sizes()[self.hsplit.indexOf(self.side_split)] > 0
+
+    @Slot(bool)
+    def show_sender_panel(self, shown: bool) -> None:
+        """Open or collapse the sender panel (and the preview under it)."""
+        if shown == self.sender_panel_shown():
+            return
+        side = self.hsplit.indexOf(self.side_split)
+        pane = self.vsplit.parentWidget()  # the conversation and composer
+        assert pane is not None
+        conversation = self.hsplit.indexOf(pane)
+        sizes = self.hsplit.sizes()
+        # The width goes to (or comes from) the conversation; other panes keep theirs.
+        width = max(self.side_split.minimumSizeHint().width(), 340) if shown else 0
+        sizes[conversation] = max(0, sizes[conversation] + sizes[side] - width)
+        sizes[side] = width
+        self.hsplit.setSizes(sizes)
+        self._sync_sender_action()
+
+    @Slot()
+    def _sync_sender_action(self) -> None:
+        self.sender_action.blockSignals(True)
+        self.sender_action.setChecked(self.sender_panel_shown())
+        self.sender_action.blockSignals(False)
 
     def _save_state(self) -> None:
+        if self.session is not None:
+            self.settings.set_last_user(self.session.profile_id, *self.current_address())
         self.settings.set_bytes_value("window/geometry", self.saveGeometry())
         self.settings.set_bytes_value("window/hsplit", self.hsplit.saveState())
         self.settings.set_bytes_value("window/vsplit", self.vsplit.saveState())
@@ -761,7 +871,7 @@ class MainWindow(QMainWindow):
 
             for entry in self.delivery.entries_for(user_ref, conversation_id):
                 if entry.state is not EntryState.SENT:
-                    self.model.upsert_local(item_from_entry(entry))
+                    self.model.upsert_local(self._local_item(entry))
         self._load_history()
 
     @property
@@ -789,12 +899,82 @@ class MainWindow(QMainWindow):
         from smooch_desktop.api.models import AppUser
 
         assert isinstance(user, AppUser)
+        self._missing_user = ""
+        reopen, self._reopen = self._reopen, ("", "")
+        if reopen[1] and reopen[0] == self.user_panel.current_user_ref():
+            self.user_panel.select_conversation(reopen[1])
         if self.session is not None:
             recent = self.settings.add_recent_user(
                 self.session.profile_id, self.user_panel.current_user_ref()
             )
             self.user_panel.set_recent(recent)
         self.set_call_ok("user found")
+
+    @Slot(str)
+    def _on_lookup_failed(self, text: str) -> None:
+        # The user panel's words for a 404 (any other failure may pass: the outbox retries).
+        missing = text.startswith("No user with ID")
+        self._missing_user = self.user_panel.current_user_ref() if missing else ""
+
+    def _ask_create_user(self, user_ref: str) -> None:
+        """Say at Send that ``user_ref`` does not exist; the agent creates them or cancels.
+
+        Nothing is queued meanwhile: the text stays in the composer either way.
+        """
+        if self._creating_user == user_ref:
+            self.composer.show_note(f"Creating the user “{inline(user_ref, 80)}”…")
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        from smooch_desktop.ui.plain import message_box
+
+        box = message_box(
+            self,
+            QMessageBox.Icon.Warning,
+            "No such user",
+            f"This app has no user “{user_ref}”: a message to them would be refused.",
+            QMessageBox.StandardButton.Cancel,
+            informative="Create the user with this userId (pre-create), then send? "
+            "Or cancel and check the ID; your text stays in the message box.",
+        )
+        box.setObjectName("missingUserBox")
+        create = box.addButton("&Create user and send", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.buttonClicked.connect(
+            lambda button: self._create_user(user_ref) if button is create else None
+        )
+        box.open()
+
+    def _create_user(self, user_ref: str) -> None:
+        api = self._api()
+        if api is None or self._creating_user:
+            return
+        self._creating_user = user_ref
+        self.composer.show_note(f"Creating the user “{inline(user_ref, 80)}”…")
+        self.tasks.submit(
+            lambda: api.create_user(user_ref),
+            lambda _user: self._on_user_created(user_ref),
+            lambda exc: self._on_create_user_failed(user_ref, exc),
+            kind="create-user",
+        )
+
+    def _on_user_created(self, user_ref: str) -> None:
+        self._creating_user = ""
+        if self._missing_user == user_ref:
+            self._missing_user = ""
+        self.composer.show_note("")
+        if user_ref != self.user_panel.current_user_ref():
+            return  # the agent moved on: nothing is sent to a user they no longer see
+        self.user_panel.lookup()
+        self.send_current()
+
+    def _on_create_user_failed(self, user_ref: str, exc: BaseException) -> None:
+        self._creating_user = ""
+        self.composer.show_note("")
+        text = exc.user_message if isinstance(exc, ApiError) else str(exc)
+        self.composer.show_error(f"Couldn't create the user “{inline(user_ref, 80)}”: {text}")
 
     def _load_history(self) -> None:
         api = self._api()
@@ -1009,6 +1189,9 @@ class MainWindow(QMainWindow):
             self.composer.show_error("Choose the user to reply to first (User ID above).")
             self.user_panel.combo.setFocus()
             return
+        if user_ref in (self._missing_user, self._creating_user):
+            self._ask_create_user(user_ref)  # the server would refuse it (404)
+            return
         structure = self.attachment.pending if self.attachment is not None else None
         if self._staging is not None and self._staging[1] == user_ref:
             self.composer.show_error("The file is still being prepared; send it in a moment.")
@@ -1109,7 +1292,7 @@ class MainWindow(QMainWindow):
             assert self.attachment is not None
             self.attachment.clear()
         for entry in entries:
-            self.model.upsert_local(item_from_entry(entry))
+            self.model.upsert_local(self._local_item(entry))
             if self.upload_strip is not None:
                 self.upload_strip.track(entry)
         self.view.scrollToBottom()
@@ -1122,6 +1305,9 @@ class MainWindow(QMainWindow):
         else:
             self.composer.show_note("")
 
+    def _local_item(self, entry: OutboxEntry) -> ConversationItem:
+        return item_from_entry(entry, self.session.gravatar_base if self.session else "")
+
     @Slot(object)
     def _on_entry_changed(self, entry: object) -> None:
         from smooch_desktop.core.outbox import EntryState, OutboxEntry
@@ -1132,7 +1318,7 @@ class MainWindow(QMainWindow):
             if state == "discarded":
                 self.model.remove_local(entry.client_id)
             else:
-                self.model.upsert_local(item_from_entry(entry))
+                self.model.upsert_local(self._local_item(entry))
         if state is EntryState.SENT:
             self.set_call_ok("message sent")
         elif state is EntryState.FAILED:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 if TYPE_CHECKING:
     # Loaded where used: every PySide6 type costs start-up time on first access, and
     # menus and message boxes are not needed to paint the window.
-    from PySide6.QtGui import QAction, QContextMenuEvent, QResizeEvent
+    from PySide6.QtGui import QAction, QContextMenuEvent, QFontMetrics, QResizeEvent
     from PySide6.QtWidgets import QMessageBox
 
 #: Dynamic property on the few labels whose rich text the app wrote itself.
@@ -260,6 +260,20 @@ class PlainLabel(QLabel):
         return self._full
 
 
+def elide_words(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` cut to ``width`` pixels after a whole word, with "…" (a single word too
+    long for the width is cut where it must be)."""
+    shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(1, width))
+    if shown == text or not shown.endswith(_ELLIPSIS):
+        return shown
+    kept = shown[: -len(_ELLIPSIS)]
+    if len(kept) < len(text) and not text[len(kept)].isspace():
+        space = kept.rstrip().rfind(" ")
+        if space > 0:
+            kept = kept[:space]
+    return kept.rstrip(" ,;:·—-") + _ELLIPSIS
+
+
 class ElidedLabel(QLabel):
     """Plain text in at most ``max_lines`` lines, each elided to the width it gets.
 
@@ -276,8 +290,11 @@ class ElidedLabel(QLabel):
         *,
         max_lines: int = 1,
         mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+        words: bool = False,
     ) -> None:
+        """``words``: cut after a whole word (``ElideRight`` only), not mid-word."""
         super().__init__(parent)
+        self._words = words
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setWordWrap(False)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -316,7 +333,10 @@ class ElidedLabel(QLabel):
     def _relayout(self) -> None:
         metrics = self.fontMetrics()
         width = max(1, self.contentsRect().width())
-        shown = [metrics.elidedText(line, self._mode, width) for line in self._lines]
+        if self._words:
+            shown = [elide_words(line, metrics, width) for line in self._lines]
+        else:
+            shown = [metrics.elidedText(line, self._mode, width) for line in self._lines]
         self._elided = shown != self._lines or len(self._lines) < self._full.count("\n") + 1
         super().setText("\n".join(shown))
         tip = plain_tooltip(self._full) if self._elided else ""

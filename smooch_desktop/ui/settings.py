@@ -157,6 +157,17 @@ class AppSettings:
         self._set_json(f"recentUsers/{_key(profile_id)}", items)
         return items
 
+    def last_user(self, profile_id: str) -> tuple[str, str]:
+        """(user ref, conversation id) open when the profile's window last closed."""
+        raw = self._get_json(f"lastUser/{_key(profile_id)}", [])
+        if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw):
+            return str(raw[0]), str(raw[1])
+        return "", ""
+
+    def set_last_user(self, profile_id: str, user_ref: str, conversation_id: str = "") -> None:
+        """Remember what is open, to reopen it at the next start ("" forgets it)."""
+        self._set_json(f"lastUser/{_key(profile_id)}", [user_ref, conversation_id])
+
     def _migrate_recent(self) -> None:
         """Move lists keyed by a profile's name to the id that profile has (once)."""
         if getattr(self, "_recent_migrated", False):
