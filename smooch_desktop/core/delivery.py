@@ -148,6 +148,7 @@ from smooch_desktop.api.errors import (
 from smooch_desktop.api.models import Message, OutgoingMessage
 from smooch_desktop.api.protocol import ConversationApi
 from smooch_desktop.api.server_clock import ServerClock
+from smooch_desktop.core.backoff import Backoff as Backoff  # re-exported: part of the engine's API
 from smooch_desktop.core.outbox import (
     Attachment,
     EntryNotFound,
@@ -251,30 +252,6 @@ def classify_upload(error: ApiError) -> Decision:
 
 #: ``progress(client_id, sent, total)`` of a running upload (on the upload thread).
 UploadProgress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: ``base_s * factor**(n-1)``, capped, minus jitter.
-
-    The delay after the n-th consecutive failure lies in
-    ``[(1 - jitter) * ceiling(n), ceiling(n)]``: never above the cap (a countdown the user
-    sees must stay sane) and spread out so many clients don't retry in lockstep.
-    """
-
-    base_s: float = 1.0
-    factor: float = 2.0
-    cap_s: float = 60.0
-    jitter: float = 0.5
-
-    def ceiling(self, failures: int) -> float:
-        """The un-jittered delay after ``failures`` (>= 1) consecutive failures."""
-        exponent = min(max(failures, 1) - 1, 256)  # no float overflow on absurd counts
-        return float(min(self.cap_s, self.base_s * self.factor**exponent))
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        """A jittered delay after ``failures`` consecutive failures."""
-        return self.ceiling(failures) * (1.0 - self.jitter * rng.random())
 
 
 class DeliveryEngine:

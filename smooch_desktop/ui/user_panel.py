@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from smooch_desktop.api.errors import ApiError, ConfigError, HttpError
-from smooch_desktop.core.delivery import Backoff
+from smooch_desktop.core.backoff import Backoff
 from smooch_desktop.core.validation import ValidationError, clean_user_id
 from smooch_desktop.ui.plain import ElidedLabel, inline
 from smooch_desktop.ui.workers import TaskQueue

@@ -63,3 +63,40 @@ def test_a_collector_the_app_did_not_pause_is_left_as_it_was(
         assert gc.isenabled()
     finally:
         dispose_controller(controller)
+
+
+#: Loaded only after the first paint: the stores (SQLite), the delivery engine, the API
+#: models and their helpers. Importing any of them with the window code costs start-up
+#: time (the user panel once pulled in the whole engine for its back-off: +40 ms).
+AFTER_FIRST_PAINT = (
+    "sqlite3",
+    "email.utils",
+    "smooch_desktop.core.delivery",
+    "smooch_desktop.core.outbox",
+    "smooch_desktop.core.drafts",
+    "smooch_desktop.core.inbox",
+    "smooch_desktop.api.models",
+    "smooch_desktop.api.client",
+    "smooch_desktop.sandbox",
+)
+
+
+def test_the_window_code_loads_nothing_that_waits_for_the_first_paint() -> None:
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, smooch_desktop.app, smooch_desktop.ui.controller, "
+        "smooch_desktop.ui.main_window\n"
+        f"print([m for m in {AFTER_FIRST_PAINT!r} if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.stdout.strip() == "[]", result.stdout
