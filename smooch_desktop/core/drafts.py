@@ -27,7 +27,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -119,18 +118,12 @@ class DraftStore(storefile.WatchedStore):
     """
 
     def __init__(self, path: Path) -> None:
-        self._path = Path(path)
         self._lock = threading.Lock()
-        #: Called with a sentence for the agent when the file was found deleted or
-        #: replaced and written back (or could not be).
-        self.on_rewritten: Callable[[str], None] | None = None
-        self._closed = False
-        self._conn, self.recovered_from = sqlite_store.open_store(self._path, _FORMAT)
-        self._watch = storefile.FileWatch(
-            self._path,
+        self._open(
+            path,
+            _FORMAT,
             "drafts",
             "Drafts are kept while the app runs; the next save tries again.",
-            self._report,
             (DraftStoreTooNew,),
         )
 
@@ -138,13 +131,6 @@ class DraftStore(storefile.WatchedStore):
     def default_path() -> Path:
         """Where the app keeps its drafts: ``drafts.sqlite3`` in the per-user data dir."""
         return paths.data_dir() / DEFAULT_FILE_NAME
-
-    @property
-    def path(self) -> Path:
-        return self._path
-
-    def _reopen(self) -> sqlite3.Connection:
-        return sqlite_store.connect(self._path, _FORMAT)
 
     def save(self, profile: str, user_id: str, text: str) -> None:
         """Store ``text`` as the draft; empty or whitespace-only text deletes it."""
@@ -289,10 +275,6 @@ class DraftStore(storefile.WatchedStore):
     def _check_file(self) -> None:
         """Write the drafts back if the path no longer leads to the open file (lock held)."""
         self._conn = self._watch.check(self._conn, self._reopen, lambda _conn: "draft in it")
-
-    def _report(self, text: str) -> None:
-        if self.on_rewritten is not None:
-            self.on_rewritten(text)
 
     def all(self, profile: str) -> dict[str, str]:
         """Return every draft of ``profile`` as ``{user_id: text}``, newest first."""

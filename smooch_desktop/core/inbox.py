@@ -267,19 +267,13 @@ class InboxStore(storefile.WatchedStore):
     """
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self._path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
-        self._closed = False
-        #: Called with a sentence for the agent when the file was found deleted or
-        #: replaced and written back (or could not be).
-        self.on_rewritten: Callable[[str], None] | None = None
-        self._conn, self.recovered_from = sqlite_store.open_store(self._path, _FORMAT)
-        self._watch = storefile.FileWatch(
-            self._path,
+        self._open(
+            path,
+            _FORMAT,
             "conversation list",
             "The list is kept while the app runs; the next change tries again.",
-            self._report,
             (InboxTooNew,),
         )
 
@@ -287,10 +281,6 @@ class InboxStore(storefile.WatchedStore):
     def default_path() -> Path:
         """``inbox.sqlite3`` in the per-user data dir, beside the outbox."""
         return paths.data_dir() / DEFAULT_FILE_NAME
-
-    @property
-    def path(self) -> Path:
-        return self._path
 
     # Following ----------------------------------------------------------------------------
 
@@ -520,16 +510,9 @@ class InboxStore(storefile.WatchedStore):
 
     # File ---------------------------------------------------------------------------------
 
-    def _reopen(self) -> sqlite3.Connection:
-        return sqlite_store.connect(self._path, _FORMAT)
-
     def _check_file(self) -> None:
         """Write the list back if the path no longer leads to the open file (lock held)."""
         self._conn = self._watch.check(self._conn, self._reopen, _contents)
-
-    def _report(self, text: str) -> None:
-        if self.on_rewritten is not None:
-            self.on_rewritten(text)
 
 
 def _contents(_conn: sqlite3.Connection) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from smooch_desktop.core import sqlite_store
+
 FileId = tuple[int, int]
 
 
@@ -140,15 +142,54 @@ class FileWatch:
 
 
 class WatchedStore:
-    """The closing every store does alike: check its file a last time (a deleted file is
-    written back before the app lets go of the only copy), close, and ``with``.
+    """What every store (outbox, drafts, inbox) does alike around its SQLite file: open it
+    (:func:`~smooch_desktop.core.sqlite_store.open_store`: a damaged file set aside),
+    watch it (:class:`FileWatch`), report a write-back, reopen it, and close it after a
+    last check (a deleted file is written back before the app lets go of the only copy),
+    also with ``with``.
 
-    A subclass sets ``_lock``, ``_conn`` and ``_closed`` and defines ``_check_file``.
+    A subclass sets ``_lock``, calls :meth:`_open` in its ``__init__`` and defines
+    ``_check_file`` (what its file holds, for the sentences).
     """
 
     _lock: threading.Lock | threading.RLock
     _conn: sqlite3.Connection
     _closed: bool
+    _path: Path
+    _format: sqlite_store.StoreFormat
+    _watch: FileWatch
+    #: Where a damaged file was moved at opening (None: it wasn't).
+    recovered_from: Path | None
+    #: Called with a sentence for the agent when the file was found deleted or replaced
+    #: and written back (or could not be).
+    on_rewritten: Callable[[str], None] | None
+
+    def _open(
+        self,
+        path: Path,
+        fmt: sqlite_store.StoreFormat,
+        what: str,
+        kept: str,
+        errors: tuple[type[Exception], ...],
+    ) -> None:
+        """Open ``path`` in ``fmt`` and start watching it (see :class:`FileWatch`)."""
+        self._path = Path(path)
+        self._format = fmt
+        self._closed = False
+        self.on_rewritten = None
+        self._conn, self.recovered_from = sqlite_store.open_store(self._path, fmt)
+        self._watch = FileWatch(self._path, what, kept, self._report, errors)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _reopen(self) -> sqlite3.Connection:
+        return sqlite_store.connect(self._path, self._format)
+
+    def _report(self, text: str) -> None:
+        if self.on_rewritten is not None:
+            self.on_rewritten(text)
 
     def _check_file(self) -> None:
         raise NotImplementedError

@@ -280,24 +280,19 @@ class Outbox(storefile.WatchedStore):
     """
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self._path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
-        self._closed = False
-        #: Called (on the thread that wrote) with a sentence for the agent when the file
-        #: was found deleted or replaced and written back, or could not be.
-        self.on_rewritten: Callable[[str], None] | None = None
-        self._conn, self.recovered_from = sqlite_store.open_store(self._path, _FORMAT)
-        #: The private copies of attached files (``attachments/`` beside the file).
-        self.files = AttachmentFiles(self._path.parent / DIR_NAME)
-        self._watch = storefile.FileWatch(
-            self._path,
+        # on_rewritten is called on the thread that wrote.
+        self._open(
+            path,
+            _FORMAT,
             "outbox",
             "Unsent messages are kept while the app runs; don't quit until this is solved "
             "(the next change of a message tries again).",
-            self._report,
             (OutboxError,),
         )
+        #: The private copies of attached files (``attachments/`` beside the file).
+        self.files = AttachmentFiles(self._path.parent / DIR_NAME)
 
     @staticmethod
     def default_path() -> Path:
@@ -305,13 +300,6 @@ class Outbox(storefile.WatchedStore):
         from smooch_desktop.core import paths  # lazy: importing the outbox needs no dirs
 
         return paths.data_dir() / DEFAULT_FILE_NAME
-
-    @property
-    def path(self) -> Path:
-        return self._path
-
-    def _reopen(self) -> sqlite3.Connection:
-        return sqlite_store.connect(self._path, _FORMAT)
 
     # Transactions -------------------------------------------------------------------------
 
@@ -339,10 +327,6 @@ class Outbox(storefile.WatchedStore):
         keeps everything while the app runs and the next commit tries again.
         """
         self._conn = self._watch.check(self._conn, self._reopen, _open_messages_in)
-
-    def _report(self, text: str) -> None:
-        if self.on_rewritten is not None:
-            self.on_rewritten(text)
 
     @staticmethod
     def _fetch(tx: _Tx, client_id: str) -> OutboxEntry:
