@@ -92,7 +92,9 @@ def test_pasting_a_2_mb_png_uploads_with_progress_and_sends_one_image_message(
         lambda: stack.outbox.get(entry.client_id).state is EntryState.SENT,  # type: ignore[union-attr]
         timeout=10_000,
     )
-    assert not stack.outbox.files.path(entry.attachment).exists()  # type: ignore[arg-type]
+    # The copy goes right after the "sent" commit, on the API thread: wait for it too.
+    copy = stack.outbox.files.path(entry.attachment)  # type: ignore[arg-type]
+    stack.qtbot.waitUntil(lambda: not copy.exists(), timeout=10_000)
 
 
 def test_a_file_over_the_limit_is_refused_in_words_and_the_text_is_kept(
