@@ -44,7 +44,7 @@ from smooch_desktop.api.server_clock import ServerClock
 from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.api.v2 import V2Api
 from smooch_desktop.core.delivery import Backoff, DeliveryEngine
-from smooch_desktop.core.gravatar import gravatar_url
+from smooch_desktop.core.gravatar import smooch_avatar_url
 from smooch_desktop.core.outbox import Outbox
 
 PROFILE = "fault-run"
@@ -142,7 +142,7 @@ def connect(
             base_url,
             app_id,
             credentials,
-            avatar_for_email=lambda email: gravatar_url(email, default="mm", base=base),
+            avatar_for_email=lambda email: smooch_avatar_url(email, base),
             **options,
         )
     return V1Api.connect(base_url, app_id, credentials, version=api_version, **options)

@@ -23,7 +23,7 @@ from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.hosts import is_loopback_host
 from smooch_desktop.api.v1 import V1Api
 from smooch_desktop.api.v2 import V2Api
-from smooch_desktop.core.gravatar import GRAVATAR_BASE, gravatar_url
+from smooch_desktop.core.gravatar import GRAVATAR_BASE, smooch_avatar_url
 
 #: Every version the window speaks, oldest first; also the test ids.
 API_VERSIONS: Final = ("v1.1", "v2")
@@ -37,7 +37,7 @@ def avatar_base(base_url: str) -> str:
 
 def avatar_for(base_url: str, email: str) -> str:
     """The avatar URL the v2 adapter sends for ``email`` (what Smooch shows for v1.1's)."""
-    return gravatar_url(email, default="mm", base=avatar_base(base_url))
+    return smooch_avatar_url(email, avatar_base(base_url))
 
 
 def connect_api(
@@ -46,9 +46,7 @@ def connect_api(
     """The adapter for ``version`` through :func:`factory.connect`, as a session builds it."""
     if version == "v2":
         base = avatar_base(base_url)
-        options.setdefault(
-            "avatar_for_email", lambda email: gravatar_url(email, default="mm", base=base)
-        )
+        options.setdefault("avatar_for_email", lambda email: smooch_avatar_url(email, base))
     api = factory.connect(version, base_url, app_id, credentials, **options)
     assert isinstance(api, V1Api | V2Api), api
     return api
@@ -66,9 +64,7 @@ def sandbox_api(sandbox: Any, version: str, **options: Any) -> V1Api | V2Api:
     if version == "v2":
         # The sandbox serves its avatars at its root, whatever API path form is used.
         root = avatar_base(sandbox.base_url)
-        options.setdefault(
-            "avatar_for_email", lambda email: gravatar_url(email, default="mm", base=root)
-        )
+        options.setdefault("avatar_for_email", lambda email: smooch_avatar_url(email, root))
     return connect_api(version, base_url, app_id, credentials, **options)
 
 

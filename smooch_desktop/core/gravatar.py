@@ -71,6 +71,13 @@ def gravatar_url(
     return f"{base.rstrip('/')}/{gravatar_hash(email)}.png?{query}"
 
 
+def smooch_avatar_url(email: str | None, base: str = GRAVATAR_BASE) -> str:
+    """The avatar Smooch shows the end user for a business message sent with ``email``:
+    its Gravatar, the "mystery man" when it has none (v1.1 derives it on the server; v2
+    takes no email, so this URL is what the app sends as ``avatarUrl``)."""
+    return gravatar_url(email, default="mm", base=base)
+
+
 def _initial_of(word: str) -> str:
     """First letter or digit of ``word`` in upper case, or "" if it has none."""
     for char in word:

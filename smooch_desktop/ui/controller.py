@@ -80,10 +80,10 @@ def connect_api(
     from smooch_desktop.api.factory import ApiVersion
 
     if ApiVersion(version) is ApiVersion.V2:
-        from smooch_desktop.core.gravatar import gravatar_url
+        from smooch_desktop.core.gravatar import smooch_avatar_url
 
         def avatar_for_email(email: str) -> str:
-            return gravatar_url(email, default="mm", base=gravatar_base)
+            return smooch_avatar_url(email, gravatar_base)
 
         return factory.connect(version, base_url, app_id, creds, avatar_for_email=avatar_for_email)
     return factory.connect(version, base_url, app_id, creds)

@@ -115,9 +115,9 @@ def item_from_entry(entry: OutboxEntry, gravatar_base: str = "") -> Conversation
     message = entry.message
     avatar_url = message.sender.avatar_url
     if not avatar_url and gravatar_base:
-        from smooch_desktop.core.gravatar import gravatar_url
+        from smooch_desktop.core.gravatar import smooch_avatar_url
 
-        avatar_url = gravatar_url(message.sender.email, default="mm", base=gravatar_base)
+        avatar_url = smooch_avatar_url(message.sender.email, gravatar_base)
     text = message.text
     if entry.attachment is not None and entry.needs_upload:
         # No mediaUrl to show yet: say which file it is until the upload is done.

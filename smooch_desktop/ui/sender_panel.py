@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from smooch_desktop.core.gravatar import GRAVATAR_BASE, gravatar_url
+from smooch_desktop.core.gravatar import GRAVATAR_BASE, gravatar_url, smooch_avatar_url
 from smooch_desktop.core.validation import (
     ValidationError,
     clean_avatar_url,
@@ -224,7 +224,7 @@ class SenderPanel(QWidget):
             return Sender()
         avatar = sender.avatar_url
         if not avatar and sender.email:
-            avatar = gravatar_url(sender.email, default="mm", base=self._gravatar_base)
+            avatar = smooch_avatar_url(sender.email, self._gravatar_base)
         return Sender(sender.name, sender.email, avatar)
 
     def set_gravatar_base(self, base: str) -> None:
