@@ -66,6 +66,24 @@ def _dicts(value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(v for v in value if isinstance(v, dict)) if isinstance(value, list) else ()
 
 
+def _content(source: dict[str, Any]) -> dict[str, Any]:
+    """A message's content fields, named alike in both versions: v1 has them on the
+    message, v2 in its ``content`` object."""
+    return {
+        "text": _str(source.get("text")),
+        "type": _str(source.get("type")) or "text",
+        "media_url": _str(source.get("mediaUrl")),
+        "media_type": _str(source.get("mediaType")),
+        "actions": _dicts(source.get("actions")),
+        "items": _dicts(source.get("items")),
+        "payload": _str(source.get("payload")),
+        "coordinates": _coordinates(source.get("coordinates")),
+        "fields": _dicts(source.get("fields")),
+        "alt_text": _str(source.get("altText")),
+        "media_size": _size(source.get("mediaSize")),
+    }
+
+
 def _coordinates(value: Any) -> tuple[float, float] | None:
     """``{lat, long}`` as (latitude, longitude) if both are numbers in range, else None."""
     body = _dict(value)
@@ -278,28 +296,15 @@ class Message:
         role = _str(body.get("role"))
         role = {"appMaker": ROLE_BUSINESS, "appUser": ROLE_USER}.get(role, role or ROLE_USER)
         meta = body.get("metadata")
-        actions = body.get("actions")
         return cls(
             id=_str(body.get("_id")),
             role=role,
-            text=_str(body.get("text")),
-            type=_str(body.get("type")) or "text",
             author_name=_str(body.get("name")),
             author_id=_str(body.get("authorId")),
             avatar_url=_str(body.get("avatarUrl")),
             received=_float(body.get("received")),
-            media_url=_str(body.get("mediaUrl")),
-            media_type=_str(body.get("mediaType")),
             metadata=dict(meta) if isinstance(meta, dict) else {},
-            actions=tuple(a for a in actions if isinstance(a, dict))
-            if isinstance(actions, list)
-            else (),
-            items=_dicts(body.get("items")),
-            payload=_str(body.get("payload")),
-            coordinates=_coordinates(body.get("coordinates")),
-            fields=_dicts(body.get("fields")),
-            alt_text=_str(body.get("altText")),
-            media_size=_size(body.get("mediaSize")),
+            **_content(body),  # v1 keeps the content fields on the message itself
         )
 
     @classmethod
@@ -311,28 +316,15 @@ class Message:
         kind = _str(author.get("type"))
         role = kind if kind in (ROLE_BUSINESS, ROLE_USER) else ROLE_USER
         meta = body.get("metadata")
-        actions = content.get("actions")
         return cls(
             id=_str(body.get("id")),
             role=role,
-            text=_str(content.get("text")),
-            type=_str(content.get("type")) or "text",
             author_name=_str(author.get("displayName")),
             author_id=_str(author.get("userId")),
             avatar_url=_str(author.get("avatarUrl")),
             received=_iso_seconds(body.get("received")),
-            media_url=_str(content.get("mediaUrl")),
-            media_type=_str(content.get("mediaType")),
             metadata=dict(meta) if isinstance(meta, dict) else {},
-            actions=tuple(a for a in actions if isinstance(a, dict))
-            if isinstance(actions, list)
-            else (),
-            items=_dicts(content.get("items")),
-            payload=_str(content.get("payload")),
-            coordinates=_coordinates(content.get("coordinates")),
-            fields=_dicts(content.get("fields")),
-            alt_text=_str(content.get("altText")),
-            media_size=_size(content.get("mediaSize")),
+            **_content(content),
         )
 
 

@@ -26,7 +26,6 @@ from smooch_desktop.ui.workers import TaskQueue
 if TYPE_CHECKING:
     from PySide6.QtGui import QHideEvent, QShowEvent
 
-if TYPE_CHECKING:
     from smooch_desktop.api.models import AppUser, Conversation
     from smooch_desktop.api.protocol import ConversationApi
 
@@ -40,17 +39,20 @@ LAST_SEEN_REFRESH_MS = 30_000
 INFO_LINES: Final = 3
 
 
-def describe_last_seen(last_seen: float, now: float | None = None) -> str:
-    if last_seen <= 0:
-        return "never seen"
-    delta = max(0.0, (now if now is not None else time.time()) - last_seen)
+def describe_ago(verb: str, when: float, now: float | None = None) -> str:
+    """``"{verb} just now"``, ``"{verb} 5 min ago"``, ``"… 3 h ago"``, ``"… 2 days ago"``."""
+    delta = max(0.0, (now if now is not None else time.time()) - when)
     if delta < 90:
-        return "seen just now"
+        return f"{verb} just now"
     if delta < 3600:
-        return f"seen {int(delta // 60)} min ago"
+        return f"{verb} {int(delta // 60)} min ago"
     if delta < 48 * 3600:
-        return f"seen {int(delta // 3600)} h ago"
-    return f"seen {int(delta // 86400)} days ago"
+        return f"{verb} {int(delta // 3600)} h ago"
+    return f"{verb} {int(delta // 86400)} days ago"
+
+
+def describe_last_seen(last_seen: float, now: float | None = None) -> str:
+    return describe_ago("seen", last_seen, now) if last_seen > 0 else "never seen"
 
 
 def describe_conversation(conversation: Conversation, main: bool, now: float | None = None) -> str:
@@ -64,15 +66,7 @@ def describe_conversation(conversation: Conversation, main: bool, now: float | N
     else:  # no name: only its id tells two unnamed ones apart
         parts = [kind.capitalize(), inline(conversation.id, 12)]
     if conversation.last_updated > 0:
-        delta = max(0.0, (now if now is not None else time.time()) - conversation.last_updated)
-        if delta < 90:
-            parts.append("active just now")
-        elif delta < 3600:
-            parts.append(f"active {int(delta // 60)} min ago")
-        elif delta < 48 * 3600:
-            parts.append(f"active {int(delta // 3600)} h ago")
-        else:
-            parts.append(f"active {int(delta // 86400)} days ago")
+        parts.append(describe_ago("active", conversation.last_updated, now))
     return " · ".join(parts)
 
 
