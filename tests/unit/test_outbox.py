@@ -557,3 +557,19 @@ def test_heads_are_each_users_first_active_entry_as_the_engine_needs_them(
         [statement] = [s for s in statements if "MIN(seq)" in s]
         plan = outbox._conn.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
         assert any("outbox_active" in str(row) for row in plan), plan
+
+
+def test_open_states_name_each_users_undelivered_states_without_reading_messages(
+    outbox: Outbox,
+) -> None:
+    sent = outbox.enqueue("p", "a", msg("delivered"))
+    outbox.mark_sending(sent.client_id)
+    outbox.mark_sent(sent.client_id, "s1", 1.0)
+    outbox.enqueue("p", "b", msg("waiting"))
+    failed = outbox.enqueue("p", "b", msg("refused"))
+    outbox.mark_sending(failed.client_id)
+    outbox.mark_failed(failed.client_id, status=400, code="x", text="no", retryable=False)
+    outbox.enqueue("q", "c", msg("other profile"))
+    assert outbox.open_states("p") == {"b": {"queued", "failed"}}
+    assert outbox.open_states("p", "b") == {"b": {"queued", "failed"}}
+    assert outbox.open_states("p", "a") == {}

@@ -461,6 +461,26 @@ class Outbox(storefile.WatchedStore):
             ).fetchall()
         return {str(state): int(n) for state, n in rows}
 
+    def open_states(self, profile: str, user_ref: str | None = None) -> dict[str, set[str]]:
+        """Per user of ``profile`` (or just ``user_ref``), the states of their entries not
+        delivered yet — for marks in a list: no message is read or decoded."""
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        where = f"profile = ? AND state IN ({marks})"
+        params: list[str] = [profile, *sorted(OPEN_STATES)]
+        if user_ref is not None:
+            where += " AND user_ref = ?"
+            params.append(user_ref)
+        with self._lock:
+            if self._closed:
+                raise OutboxError("The outbox is closed.")
+            rows = self._conn.execute(
+                f"SELECT DISTINCT user_ref, state FROM outbox WHERE {where}", params
+            ).fetchall()
+        found: dict[str, set[str]] = {}
+        for ref, state in rows:
+            found.setdefault(str(ref), set()).add(str(state))
+        return found
+
     def discard_profile(self, profile: str) -> int:
         """Remove every entry of ``profile`` (the agent deleted it, knowing what it held).
 

@@ -313,16 +313,11 @@ class InboxPane(QWidget):
         if self._delivery is None:
             return {}
         try:
-            entries = self._delivery.outbox.all_entries(self._profile)
+            states = self._delivery.outbox.open_states(self._profile)
         except Exception as exc:  # a closed or unreadable outbox: no icons
             log.warning("outbox not read for the list: %s", exc)
             return {}
-        marks: dict[str, OutboxMark] = {}
-        for entry in entries:
-            mark = _mark_of(entry.state)
-            if mark > marks.get(entry.user_ref, OutboxMark.NONE):
-                marks[entry.user_ref] = mark
-        return marks
+        return {ref: max(map(_mark_of, found)) for ref, found in states.items()}
 
     def _follow_outbox(self, marks: dict[str, OutboxMark]) -> None:
         from smooch_desktop.core.inbox import FollowReason
@@ -352,11 +347,11 @@ class InboxPane(QWidget):
         if self._delivery is None or self._store is None:
             return
         try:
-            entries = self._delivery.outbox.entries_for(self._profile, user_ref)
+            states = self._delivery.outbox.open_states(self._profile, user_ref)
         except Exception as exc:
             log.warning("outbox not read for the list: %s", exc)
             return
-        mark = max((_mark_of(e.state) for e in entries), default=OutboxMark.NONE)
+        mark = max(map(_mark_of, states.get(user_ref, ())), default=OutboxMark.NONE)
         marks = {ref: m for ref, m in self.model.marks().items() if ref != user_ref}
         if mark:
             marks[user_ref] = mark
