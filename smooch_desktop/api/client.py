@@ -188,13 +188,28 @@ def prepare_upload(
     progress: Progress | None = None,
 ) -> ApiRequest:
     """``POST …/attachments``: the file streamed as the multipart field ``source``."""
+    owner = ("userId", for_user) if for_user else None
+    return attachment_upload(paths.app("attachments"), filename, data, media_type, owner, progress)
+
+
+def attachment_upload(
+    path: str,
+    filename: str,
+    data: bytes | BinaryIO,
+    media_type: str,
+    owner: tuple[str, str] | None,
+    progress: Progress | None,
+) -> ApiRequest:
+    """``POST {path}?access=public``, the file streamed as the multipart field ``source``
+    (both versions). ``owner`` — v1 ``("userId", …)``, v2 ``("conversationId", …)`` — adds
+    ``for=message``: Smooch deletes the file with the message, conversation or user."""
     params = {"access": "public"}
-    if for_user:
+    if owner is not None:
         params["for"] = "message"
-        params["userId"] = for_user
+        params[owner[0]] = owner[1]
     return ApiRequest(
         "POST",
-        paths.app("attachments"),
+        path,
         params=params,
         upload=UploadBody("source", filename, data, media_type, progress=progress),
     )

@@ -59,6 +59,7 @@ from smooch_desktop.api.client import (
     DEFAULT_READ_TIMEOUT,
     ApiRequest,
     HttpClient,
+    attachment_upload,
     encode_segment,
     upload_timeout,
 )
@@ -73,7 +74,7 @@ from smooch_desktop.api.models import (
     OutgoingMessage,
     Sender,
 )
-from smooch_desktop.api.multipart import Progress, UploadBody, file_size
+from smooch_desktop.api.multipart import Progress, file_size
 from smooch_desktop.api.server_clock import ServerClock
 
 API_VERSION: Final = "v2"
@@ -213,17 +214,8 @@ def prepare_upload(
     progress: Progress | None = None,
 ) -> ApiRequest:
     """``POST /attachments``: the file streamed as the multipart field ``source``."""
-    params = {"access": "public"}
-    if conversation_id:
-        # Smooch deletes the file with the message, conversation or user.
-        params["for"] = "message"
-        params["conversationId"] = conversation_id
-    return ApiRequest(
-        "POST",
-        paths.app("attachments"),
-        params=params,
-        upload=UploadBody("source", filename, data, media_type, progress=progress),
-    )
+    owner = ("conversationId", conversation_id) if conversation_id else None
+    return attachment_upload(paths.app("attachments"), filename, data, media_type, owner, progress)
 
 
 # --- bodies -------------------------------------------------------------------------------
