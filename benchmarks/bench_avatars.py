@@ -154,7 +154,10 @@ def main() -> int:
         # 1. the app
         loader_before, hits_before = loader.network_requests, hits.count
         typing_s = type_text(panel.email_edit, EMAIL, args.keys_per_s)
-        answered = wait_answered(answers, panel.preview_url)
+        # The settled address's own look-up (with no Gravatar, the panel then shows the
+        # default silhouette, which it already fetched for the empty address).
+        lookup_url = gravatar_url(EMAIL, size=200, default="404", base=base)
+        answered = wait_answered(answers, lambda: lookup_url)
         app_run = {
             "loader": loader.network_requests - loader_before,
             "server": hits.count - hits_before,
@@ -181,7 +184,7 @@ def main() -> int:
         disk_loader = AvatarLoader(AvatarDiskCache(root / "cache" / "avatars"))
         extra_loaders.append(disk_loader)
         hits_before = hits.count
-        url = panel.preview_url()
+        url = lookup_url
         disk_loader.request(url)
         disk_answers = Answers(disk_loader)
         disk_answered = wait_until(lambda: url in disk_answers.urls, 10)

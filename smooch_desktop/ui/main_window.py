@@ -900,6 +900,7 @@ class MainWindow(QMainWindow):
 
         assert isinstance(user, AppUser)
         self._missing_user = ""
+        self.typing.set_missing(False)
         reopen, self._reopen = self._reopen, ("", "")
         if reopen[1] and reopen[0] == self.user_panel.current_user_ref():
             self.user_panel.select_conversation(reopen[1])
@@ -915,6 +916,7 @@ class MainWindow(QMainWindow):
         # The user panel's words for a 404 (any other failure may pass: the outbox retries).
         missing = text.startswith("No user with ID")
         self._missing_user = self.user_panel.current_user_ref() if missing else ""
+        self.typing.set_missing(missing)
 
     def _ask_create_user(self, user_ref: str) -> None:
         """Say at Send that ``user_ref`` does not exist; the agent creates them or cancels.

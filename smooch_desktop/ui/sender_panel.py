@@ -88,6 +88,8 @@ class SenderPanel(QWidget):
         self._loader = loader
         self._gravatar_base = gravatar_base
         self._wanted_url = ""
+        #: The caption while the preview shows Smooch's default silhouette ("" otherwise).
+        self._silhouette = ""
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(EMAIL_SETTLE_MS)
@@ -293,30 +295,35 @@ class SenderPanel(QWidget):
         email = self.email_edit.text().strip()
         override = self.avatar_edit.text().strip()
         url = ""
+        self._silhouette = ""
         if override:
             try:
                 url = clean_avatar_url(override)
             except ValidationError:
                 url = ""
-        elif email and is_plausible_email(email) and not self._gravatar_base:
+        elif not self._gravatar_base and (not email or is_plausible_email(email)):
             self._wanted_url = ""
             self._show_initials(name, email)
-            self.preview_caption.setText("The avatar preview appears once connected.")
+            self.preview_caption.setText(
+                "The avatar preview appears once connected."
+                if email
+                else "No email: the user will see Smooch's default silhouette."
+            )
             return
         elif email and is_plausible_email(email):
             url = gravatar_url(email, size=200, default="404", base=self._gravatar_base)
+        elif not email:
+            # What Smooch shows for an author without an email (the all-zero hash, d=mm).
+            self._show_silhouette("", "No email: the user sees Smooch's default silhouette.")
+            return
         self._wanted_url = url
         if not url:
             self._show_initials(name, email)
             if override:
                 self.preview_caption.setText("The avatar URL is not valid; initials shown.")
-            elif email:
-                self.preview_caption.setText(
-                    "Not a valid email yet, so no Gravatar is looked up; initials shown."
-                )
             else:
                 self.preview_caption.setText(
-                    "No email: the user sees no picture (initials shown here)."
+                    "Not a valid email yet, so no Gravatar is looked up; initials shown."
                 )
             return
         cached = self._loader.pixmap(url)
@@ -328,12 +335,31 @@ class SenderPanel(QWidget):
             self._show_initials(name, email)
             self.preview_caption.setText("Looking up the avatar…")
 
+    def _show_silhouette(self, email: str, caption: str) -> None:
+        """Show the picture Smooch shows when ``email`` has no Gravatar (or is empty):
+        Gravatar's "mystery person", fetched like any avatar (initials until it arrives)."""
+        # Gravatar's default picture is the same for every address without one, so the
+        # all-zero hash's URL stands for all of them: fetched once, then cached.
+        del email
+        url = gravatar_url("", size=200, default="mm", base=self._gravatar_base)
+        self._wanted_url = url
+        self._silhouette = caption
+        self.preview_caption.setText(caption)
+        cached = self._loader.pixmap(url)
+        if cached is not None:
+            self.preview.setPixmap(round_pixmap(cached, PREVIEW_SIZE, self.devicePixelRatioF()))
+        else:
+            self._show_initials(self.name_edit.text(), self.email_edit.text())
+
     def _show_initials(self, name: str, email: str) -> None:
         dpr = self.devicePixelRatioF()
         self.preview.setPixmap(initials_pixmap(PREVIEW_SIZE, name, email, dpr))
 
     def _show_image(self, pixmap: QPixmap, *, override: bool) -> None:
         self.preview.setPixmap(round_pixmap(pixmap, PREVIEW_SIZE, self.devicePixelRatioF()))
+        if self._silhouette:
+            self.preview_caption.setText(self._silhouette)
+            return
         self.preview_caption.setText(
             "Custom avatar URL: the user sees this picture."
             if override
@@ -341,12 +367,17 @@ class SenderPanel(QWidget):
         )
 
     def _show_missing(self, *, override: bool) -> None:
-        self._show_initials(self.name_edit.text(), self.email_edit.text())
-        self.preview_caption.setText(
-            "The avatar URL answered 404 (not found); initials shown."
-            if override
-            else "No Gravatar for this email: Smooch shows its default silhouette "
-            "(initials shown here)."
+        if override:
+            self._show_initials(self.name_edit.text(), self.email_edit.text())
+            self.preview_caption.setText("The avatar URL answered 404 (not found); initials shown.")
+            return
+        if self._silhouette:  # even the silhouette is missing (a host that has none)
+            self._show_initials(self.name_edit.text(), self.email_edit.text())
+            self.preview_caption.setText(self._silhouette + " (initials shown here)")
+            return
+        self._show_silhouette(
+            self.email_edit.text().strip(),
+            "No Gravatar for this email: the user sees Smooch's default silhouette.",
         )
 
     def _is_current(self, url: str) -> bool:

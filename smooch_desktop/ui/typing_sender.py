@@ -58,6 +58,8 @@ class TypingSender(QObject):
         self._user_ref = ""
         #: The user's conversation typing is shown in ("" = their main one).
         self._conversation_id = ""
+        #: The lookup said this user does not exist: typing to them would only get 404s.
+        self._missing = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_tick)
@@ -77,9 +79,29 @@ class TypingSender(QObject):
         self._run(self.policy.target_changed())
         self._user_ref = user_ref
         self._conversation_id = conversation_id
+        self._missing = False
+
+    def set_missing(self, missing: bool) -> None:
+        """The lookup says the current user does not exist (or, again, that they do).
+
+        While missing, edits send nothing; an indicator already started is forgotten
+        without a ``typing:stop`` (the server has no such user to show it to).
+        """
+        if missing == self._missing:
+            return
+        self._missing = missing
+        if missing:
+            key = self._key()
+            self._tasks.drop_pending(lambda t: t.kind == "typing" and t.key == key)
+            self.policy.target_changed()  # its STOP is dropped: there is nobody to stop
+            self._timer.stop()
+
+    @property
+    def missing(self) -> bool:
+        return self._missing
 
     def text_edited(self, text: str) -> None:
-        if self._user_ref:
+        if self._user_ref and not self._missing:
             self._run(self.policy.text_edited(text))
 
     def message_sent(self) -> None:

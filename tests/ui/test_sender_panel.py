@@ -58,9 +58,18 @@ def make_panel(qtbot: QtBot, loader: AvatarLoader, sandbox: Any) -> Callable[...
         qtbot.addWidget(panel)
         panel.show()
         qtbot.waitExposed(panel)
+        # With no email yet the panel fetches Smooch's default silhouette; the tests count
+        # the requests their own typing causes, from here on.
+        qtbot.waitUntil(lambda: not loader.is_busy(), timeout=5000)
+        loader.network_requests = 0
         return panel
 
     return make
+
+
+def silhouette_url(panel: SenderPanel) -> str:
+    """The picture Smooch shows for an author without a Gravatar (or without an email)."""
+    return gravatar_url("", size=200, default="mm", base=panel._gravatar_base)
 
 
 @pytest.fixture
@@ -159,18 +168,50 @@ def test_a_settled_email_costs_exactly_one_request(
     type_email(qtbot, panel, UNKNOWN_EMAIL)
     assert loader.network_requests == 0  # none per keystroke
     qtbot.waitUntil(lambda: panel.preview_caption.text().startswith("No Gravatar"), timeout=5000)
-    assert loader.network_requests == 1
-    assert panel.preview_url() == gravatar_url(
-        UNKNOWN_EMAIL, size=200, default="404", base=panel._gravatar_base
+    assert loader.network_requests == 1  # the silhouette shown instead was already cached
+    assert panel.preview_caption.text() == (
+        "No Gravatar for this email: the user sees Smooch's default silhouette."
     )
-    assert "d=404" in panel.preview_url()
-    assert shows_initials(panel)
+    # What the end user sees: Gravatar's default picture, not the agent's initials.
+    assert panel.preview_url() == silhouette_url(panel)
+    assert not shows_initials(panel)
     # Typing the same address again is answered from the cache.
     type_email(qtbot, panel, UNKNOWN_EMAIL)
     qtbot.waitUntil(lambda: settled(panel), timeout=5000)
     assert not loader.is_busy()  # answered from the cache: no request out
     assert loader.network_requests == 1
     assert panel.preview_caption.text().startswith("No Gravatar")
+
+
+def test_no_email_shows_the_silhouette_the_user_sees(
+    panel: SenderPanel, loader: AvatarLoader, qtbot: QtBot
+) -> None:
+    # Smooch gives an author without an email Gravatar's default picture (the all-zero
+    # hash with d=mm), so the preview shows that picture, not initials the user never sees.
+    assert panel.email_edit.text() == ""
+    assert panel.preview_caption.text() == "No email: the user sees Smooch's default silhouette."
+    assert panel.preview_url() == silhouette_url(panel)
+    assert not shows_initials(panel)
+    # Clearing a typed address goes back to it from the cache, with no request.
+    type_email(qtbot, panel, KNOWN_EMAIL)
+    qtbot.waitUntil(lambda: panel.preview_caption.text() == FOUND, timeout=5000)
+    QTest.keyClick(panel.email_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(panel.email_edit, Qt.Key.Key_Backspace)
+    assert panel.preview_caption.text() == "No email: the user sees Smooch's default silhouette."
+    assert not shows_initials(panel)
+    assert loader.network_requests == 1
+
+
+def test_without_a_connection_the_no_email_caption_still_says_what_the_user_sees(
+    qtbot: QtBot, loader: AvatarLoader
+) -> None:
+    panel = SenderPanel(AppSettings(), loader, gravatar_base="")
+    qtbot.addWidget(panel)
+    assert panel.preview_caption.text() == (
+        "No email: the user will see Smooch's default silhouette."
+    )
+    assert panel.preview_url() == ""
+    assert loader.network_requests == 0
 
 
 def test_a_known_demo_email_shows_its_gravatar(
@@ -208,6 +249,7 @@ def test_an_answer_for_an_address_no_longer_typed_is_dropped(
     qtbot: QtBot,
 ) -> None:
     panel = make_panel(base=gated.base)
+    gated.requests.clear()  # the no-email silhouette (this host has none)
     type_email(qtbot, panel, KNOWN_EMAIL)
     qtbot.waitUntil(lambda: md5(KNOWN_EMAIL) in gated.requests, timeout=5000)
     assert panel.preview_caption.text() == "Looking up the avatar…"

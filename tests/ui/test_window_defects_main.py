@@ -118,6 +118,35 @@ def test_send_to_a_user_the_app_said_does_not_exist_can_pre_create_them(
     qtbot.waitUntil(lambda: window.user_panel.current_user() is not None, timeout=10_000)
 
 
+def test_typing_to_a_user_the_app_said_does_not_exist_sends_no_indicator(
+    stack: UiStack, window: MainWindow, qtbot: QtBot
+) -> None:
+    with qtbot.waitSignal(window.user_panel.lookupFailed, timeout=10_000):
+        stack.type_user(window, NOBODY)
+    window.composer.edit.setFocus()
+    QTest.keyClicks(window.composer.edit, "Hello there")
+    qtbot.wait(300)
+    stack.barrier()
+    assert window.typing.missing
+    assert stack.api_calls(f"/{NOBODY}/", "POST") == []  # no typing:start, no 404s
+    # Once the user exists (pre-created by Send), typing reaches them again.
+    box = send_to_missing_user_again(window, qtbot)
+    [create] = [b for b in box.buttons() if "Create" in b.text()]
+    create.click()
+    qtbot.waitUntil(lambda: window.user_panel.current_user() is not None, timeout=10_000)
+    assert not window.typing.missing
+    QTest.keyClicks(window.composer.edit, "More")
+    qtbot.waitUntil(lambda: "typing:start" in stack.activities(NOBODY), timeout=10_000)
+
+
+def send_to_missing_user_again(window: MainWindow, qtbot: QtBot) -> QMessageBox:
+    QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: missing_user_box(window) is not None, timeout=5000)
+    box = missing_user_box(window)
+    assert box is not None
+    return box
+
+
 def shown_texts(window: MainWindow) -> list[str]:
     return [window.model.item(r).text for r in range(window.model.rowCount())]
 
