@@ -293,10 +293,12 @@ class InboxStore(storefile.WatchedStore):
         email: str = "",
         avatar_url: str = "",
         at: float | None = None,
+        preview: Preview | None = None,
     ) -> InboxRow:
         """Follow ``key`` for ``reason`` (added to the reasons it has); brings a removed
         conversation back. Non-empty ``display_name``/``email``/``avatar_url`` replace
-        the stored ones. ``at``: when it was followed (default now), for a new row only.
+        the stored ones. ``at``: when it was followed (default now), and ``preview``: its
+        last message as already known (the first poll replaces it), for a new row only.
         Returns the row as stored; changes nothing if it already says all that.
         """
         if not key.profile or not key.user_ref:
@@ -314,10 +316,12 @@ class InboxStore(storefile.WatchedStore):
                 mail = _bounded(email, MAX_EMAIL)
                 # A pre-created user has no history yet: their first messages are new.
                 synced = 1 if reason & FollowReason.PRECREATED else 0
+                known = preview or Preview()
                 self._conn.execute(
                     "INSERT INTO conversations (profile, user_ref, conversation_id,"
                     " display_name, email, avatar_url, last_activity, reasons, search,"
-                    " followed_at, synced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " followed_at, synced, preview_text, preview_role, preview_author,"
+                    " preview_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         *key,
                         name,
@@ -328,6 +332,10 @@ class InboxStore(storefile.WatchedStore):
                         _search_text(key, name, mail),
                         followed_at,
                         synced,
+                        _bounded(known.text, MAX_PREVIEW),
+                        known.role,
+                        _bounded(known.author, MAX_NAME),
+                        known.at,
                     ),
                 )
                 self._check_file()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QEvent, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -17,6 +17,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPaintEvent,
     QPalette,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QMainWindow,
@@ -215,6 +216,8 @@ class MainWindow(QMainWindow):
     storageProblem = Signal(str)
     #: (user, conversation id, HistoryPage): the open conversation's newest page arrived.
     historyLoaded = Signal(str, str, object)
+    #: The app pre-created this user (Send to a user that did not exist).
+    userCreated = Signal(str)
 
     def __init__(
         self,
@@ -255,6 +258,9 @@ class MainWindow(QMainWindow):
         self.upload_strip: UploadStrip | None = None
         #: The user the last lookup said does not exist (404), and one being created.
         self._missing_user = ""
+        #: The conversation list's splitter, once the list is added (its width is kept).
+        self.inbox_split: QSplitter | None = None
+        self._inbox_state: QByteArray | None = None
         self._creating_user = ""
         #: The conversation to reopen once its user is loaded (the last one open).
         self._reopen: tuple[str, str] = ("", "")
@@ -386,6 +392,22 @@ class MainWindow(QMainWindow):
         split.setChildrenCollapsible(False)
         split.setSizes([250, max(1, self.width() - 250)])
         self.setCentralWidget(split)
+        self.inbox_split = split
+        # The list's width as the agent left it: applied once the window is laid out (a
+        # splitter not yet shown scales restored sizes to its provisional width).
+        self._inbox_state = self.settings.bytes_value("window/inboxsplit")
+        if self.isVisible():
+            self._restore_inbox_width()
+
+    def _restore_inbox_width(self) -> None:
+        state, self._inbox_state = self._inbox_state, None
+        if state is not None and self.inbox_split is not None:
+            self.inbox_split.restoreState(state)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._inbox_state is not None:
+            self._restore_inbox_width()
 
     def _build_notice_bar(self) -> QWidget:
         """A bar above everything for what the agent must not miss (data at risk)."""
@@ -792,6 +814,8 @@ class MainWindow(QMainWindow):
         self.settings.set_bytes_value("window/geometry", self.saveGeometry())
         self.settings.set_bytes_value("window/hsplit", self.hsplit.saveState())
         self.settings.set_bytes_value("window/vsplit", self.vsplit.saveState())
+        if self.inbox_split is not None:
+            self.settings.set_bytes_value("window/inboxsplit", self.inbox_split.saveState())
         try:
             self.settings.sync()
         except OSError as exc:
@@ -964,6 +988,7 @@ class MainWindow(QMainWindow):
 
     def _on_user_created(self, user_ref: str) -> None:
         self._creating_user = ""
+        self.userCreated.emit(user_ref)
         if self._missing_user == user_ref:
             self._missing_user = ""
         self.composer.show_note("")

@@ -80,9 +80,9 @@ def unread_of(pane: InboxPane, user_ref: str) -> int:
 
 
 def wait_all_synced(qtbot: QtBot, pane: InboxPane) -> None:
-    """Every listed conversation has been polled once (its preview is filled)."""
+    """Every listed conversation has been polled once (it knows its newest message)."""
     qtbot.waitUntil(
-        lambda: bool(pane.model.rows()) and all(r.preview.text for r in pane.model.rows()),
+        lambda: bool(pane.model.rows()) and all(r.last_seen_id for r in pane.model.rows()),
         timeout=15_000,
     )
 
@@ -265,3 +265,77 @@ def test_the_app_shows_the_list_beside_the_conversation_with_the_demo_users(
         qtbot.waitUntil(lambda: window.windowTitle() == title_for(1), timeout=15_000)
     finally:
         dispose_controller(controller)
+
+
+def test_demo_users_show_their_last_message_before_the_first_poll(
+    stack: UiStack, open_list: Callable[..., Opened]
+) -> None:
+    calls = len(stack.sandbox.log())
+    _window, pane = open_list()
+    # Read as attach painted it: the poller has not applied a page yet.
+    rows = {r.key.user_ref: r for r in pane.model.rows()}
+    assert len(stack.sandbox.log()) == calls
+    for user in sandbox_demo_users(stack.sandbox):
+        assert user.preview is not None
+        assert rows[user.user_ref].preview.text == user.preview.text != ""
+        assert rows[user.user_ref].preview.text != user.user_ref
+
+
+def test_a_user_the_app_pre_creates_is_followed_at_once(
+    stack: UiStack, open_list: Callable[..., Opened], inbox: InboxStore, qtbot: QtBot
+) -> None:
+    window, pane = open_list(demo=False)
+    with qtbot.waitSignal(window.user_panel.lookupFailed, timeout=10_000):
+        stack.type_user(window, "precreated-7")
+    window.composer.edit.setFocus()
+    QTest.keyClicks(window.composer.edit, "Welcome")
+    with qtbot.waitSignal(window.userCreated, timeout=10_000):
+        QTest.keyClick(window.composer.edit, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: missing_box_create(window) is not None, timeout=5000)
+        button = missing_box_create(window)
+        assert button is not None
+        button.click()
+    row = inbox.get(ConversationKey(stack.session.profile_id, "precreated-7"))
+    assert row is not None and row.reasons & FollowReason.PRECREATED
+    assert "precreated-7" in labels(pane)
+
+
+def missing_box_create(window: Any) -> Any:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QMessageBox) and widget.isVisible() and widget.parent() is window:
+            return next((b for b in widget.buttons() if "Create" in b.text()), None)
+    return None
+
+
+def test_the_lists_width_is_remembered(sandbox: Any, qtbot: QtBot, leak_guard: None) -> None:
+    """Through the controller, as a start and a restart build the window."""
+    from ui_stack import dispose_controller
+
+    from smooch_desktop.app import build_parser
+    from smooch_desktop.ui.controller import AppController
+
+    widths: list[int] = []
+    for _start in range(2):
+        controller = AppController(build_parser().parse_args(["--sandbox"]), sandbox=sandbox)
+
+        def connected(c: AppController = controller) -> bool:
+            return c.session is not None
+
+        try:
+            controller.start()
+            qtbot.waitUntil(connected, timeout=10_000)
+            window = controller.window
+            assert window is not None and window.inbox_split is not None
+            split = window.inbox_split
+            widths.append(split.sizes()[0])
+            if not _start:
+                split.setSizes([333, sum(split.sizes()) - 333])
+                assert split.sizes()[0] == 333
+        finally:
+            dispose_controller(controller)
+        # The offscreen screen is 800 px wide: a restored 1100 px geometry would come back
+        # clamped to it, too narrow for that list. Start the next window at its default.
+        controller.settings._s.remove("window/geometry")
+    assert widths == [250, 333]

@@ -40,7 +40,7 @@ from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import HistoryPage
-    from smooch_desktop.core.inbox import ConversationKey, InboxStore
+    from smooch_desktop.core.inbox import ConversationKey, InboxStore, Preview
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.inbox.poller import InboxPoller
@@ -64,11 +64,16 @@ class DemoUser(NamedTuple):
     display_name: str
     email: str
     last_at: float
+    #: Their last message as the list previews it (read with the rest: no request).
+    preview: Preview | None = None
 
 
 def sandbox_demo_users(sandbox: Any) -> list[DemoUser]:
     """The users of a running in-process sandbox's app who wrote in (no HTTP: read from
-    its store, so they can be listed before the first request)."""
+    its store, so they can be listed, with their last message, before the first request)."""
+    from smooch_desktop.api.models import Message
+    from smooch_desktop.core.inbox import preview_of
+
     out: list[DemoUser] = []
     for user in sandbox.store.users(sandbox.app_id):
         last = user.get("lastMessage") or {}
@@ -83,6 +88,7 @@ def sandbox_demo_users(sandbox: Any) -> list[DemoUser]:
                 name,
                 str(user.get("email") or ""),
                 float(received) if isinstance(received, int | float) else 0.0,
+                preview_of(Message.from_v1(last)) if isinstance(last, dict) and last else None,
             )
         )
     return [u for u in out if u.user_ref]
@@ -168,6 +174,7 @@ class InboxPane(QWidget):
         window.user_panel.userChanged.connect(self._on_user_changed)
         window.user_panel.userLoaded.connect(self._on_user_loaded)
         window.historyLoaded.connect(self._on_history)
+        window.userCreated.connect(self._on_user_created)
         window.composer.textEdited.connect(self._note_input)
         # After the window's own slot has written the message to the outbox (the outbox
         # says nothing about a new entry until delivery changes it).
@@ -221,6 +228,7 @@ class InboxPane(QWidget):
                     email=user.email,
                     avatar_url=self._avatar_for(user.email),
                     at=user.last_at or None,
+                    preview=user.preview,
                 )
         except _store_errors() as exc:
             log.warning("demo users not listed: %s", exc)
@@ -370,6 +378,20 @@ class InboxPane(QWidget):
         if user_ref and self._store is not None:
             self._mark_read(self._key(user_ref))
         self._select(user_ref)
+
+    @Slot(str)
+    def _on_user_created(self, user_ref: str) -> None:
+        """A user the app pre-created is followed (their first messages are all new)."""
+        from smooch_desktop.core.inbox import FollowReason
+
+        if self._store is None or not user_ref:
+            return
+        try:
+            self._store.follow(self._key(user_ref), FollowReason.PRECREATED)
+        except _store_errors() as exc:
+            log.warning("user not listed: %s", exc)
+            return
+        self.refresh()
 
     @Slot(object)
     def _on_user_loaded(self, user: object) -> None:
