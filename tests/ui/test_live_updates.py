@@ -258,3 +258,22 @@ def test_a_port_in_use_and_a_refusal_by_the_server_are_shown_next_to_their_field
     assert live.receiver is None
     assert targets(sandbox) == []
     dialog.close()
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"enabled": "yes", "port": 99999, "url": 5},
+        {"enabled": 1, "port": True, "url": None},
+        {"enabled": None, "port": -1},
+    ],
+)
+def test_odd_saved_live_update_settings_fall_back_to_off(saved: dict[str, Any]) -> None:
+    from smooch_desktop.ui.inbox.live_updates import DEFAULT_PORT
+    from smooch_desktop.ui.settings import AppSettings
+
+    settings = AppSettings()
+    settings.set_live_updates("p1", saved)
+    assert load_config(settings, "p1") == LiveConfig(False, "", DEFAULT_PORT)
+    settings._s.setValue("liveUpdates/p2", "[not json")
+    assert load_config(settings, "p2") == LiveConfig()

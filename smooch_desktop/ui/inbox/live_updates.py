@@ -43,8 +43,10 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -69,6 +71,8 @@ DEFAULT_PORT: Final = 8742
 #: With webhooks on, the list's poller keeps this share of its request budget.
 WEBHOOK_POLL_SHARE: Final = 0.2
 MAX_URL: Final = 2048
+#: Lines kept for the dialog's status (the server's words when it refuses).
+STATUS_LINES: Final = 5
 
 
 class LiveConfig(NamedTuple):
@@ -270,8 +274,9 @@ class LiveUpdates(QObject):
         self._slow_polling(True)
         self._set_state(
             "on",
-            f"On: listening on 127.0.0.1:{self._receiver.port}; Smooch calls "
-            f"{inline(result.target, 80)}. The list is still polled, more slowly.",
+            f"On: Smooch calls {inline(result.target, 80)}, received on 127.0.0.1:"
+            f"{self._receiver.port}. The list is still polled, less often, in case a call "
+            "is lost.",
         )
 
     def _orphan_admin(self) -> WebhookAdmin | None:
@@ -289,6 +294,8 @@ class LiveUpdates(QObject):
         self._admin = None
         self.problem.emit("url", text)
         self._set_state("failed", f"Not registered: {inline(text, 300)}")
+        if self._window is not None:  # also when it was the saved choice, at start
+            self._window.set_call_failed(f"live updates: {inline(text, 200)}")
 
     def _stop_receiver(self) -> None:
         receiver, self._receiver = self._receiver, None
@@ -419,6 +426,8 @@ class LiveUpdatesDialog(QDialog):
         self.port_spin.setRange(0, 65535)
         self.port_spin.setSpecialValueText("any free port")
         self.port_spin.setAccessibleName("Local port")
+        self.port_spin.setMinimumWidth(self.fontMetrics().horizontalAdvance("any free port") + 48)
+        self.port_spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Public &URL:", self.url_edit)
@@ -433,6 +442,9 @@ class LiveUpdatesDialog(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Room for a server's longest answer kept from the start: nothing moves when it comes.
+        self.status.setMinimumHeight(STATUS_LINES * self.fontMetrics().lineSpacing())
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Close
@@ -442,6 +454,7 @@ class LiveUpdatesDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # never squeezed
         layout.addWidget(intro)
         layout.addWidget(self.off_radio)
         layout.addWidget(self.on_radio)
