@@ -429,7 +429,8 @@ class WebhookReceiver:
         self._server = server
         serving = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            # stop() waits up to one interval on the caller's (the GUI) thread.
+            kwargs={"poll_interval": 0.05},
             name=f"webhook-receiver:{server.port}",
             daemon=True,
         )

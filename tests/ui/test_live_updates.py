@@ -277,3 +277,29 @@ def test_odd_saved_live_update_settings_fall_back_to_off(saved: dict[str, Any]) 
     assert load_config(settings, "p1") == LiveConfig(False, "", DEFAULT_PORT)
     settings._s.setValue("liveUpdates/p2", "[not json")
     assert load_config(settings, "p2") == LiveConfig()
+
+
+def test_turned_off_while_registering_the_late_registration_is_taken_back(
+    controller: AppController, sandbox: Any, qtbot: QtBot
+) -> None:
+    import threading
+
+    live = live_of(controller)
+    gate = threading.Event()
+    controller.api_tasks.submit(lambda: gate.wait(10), kind="test-hold")
+    port = free_port()
+    assert live.apply(LiveConfig(True, loopback_url(port), port))
+    assert live.state == "starting"
+    assert live.apply(LiveConfig(False, loopback_url(port), port))  # before it answered
+    assert live.state == "off" and live.receiver is None
+    gate.set()
+    # Registered once the queue moved on, then deleted through the same API.
+    assert controller.session is not None
+    path = "/webhooks" if controller.session.protocol == "v1.1" else "/integrations"
+
+    def calls(method: str) -> int:
+        return sum(1 for e in sandbox.log() if e["method"] == method and path in e["path"])
+
+    qtbot.waitUntil(lambda: calls("POST") == 1 and calls("DELETE") == 1, timeout=5_000)
+    assert targets(sandbox) == []
+    assert live.registration is None and live.state == "off"

@@ -253,21 +253,20 @@ class LiveUpdates(QObject):
         self._set_state("starting", f"Registering the webhook for {inline(target, 80)}…")
         self._tasks.submit(
             lambda: admin.register(target),
-            lambda result: self._registered(attempt, result),
+            lambda result: self._registered(attempt, admin, result),
             lambda exc: self._register_failed(attempt, exc),
             kind="webhook-register",
             owner=self,
         )
 
-    def _registered(self, attempt: int, result: object) -> None:
+    def _registered(self, attempt: int, admin: WebhookAdmin, result: object) -> None:
         from smooch_desktop.api.webhooks import Registration
 
         assert isinstance(result, Registration)
-        if attempt != self._attempt or self._receiver is None or self._admin is None:
-            # Turned off (or another profile) while registering: take it back.
-            admin = self._admin or self._orphan_admin()
-            if admin is not None:
-                self._tasks.submit(lambda: admin.unregister(result.id), kind="webhook-unregister")
+        if attempt != self._attempt or self._receiver is None:
+            # Turned off (or another profile) while registering: take it back, through
+            # the API it was made with.
+            self._tasks.submit(lambda: admin.unregister(result.id), kind="webhook-unregister")
             return
         self._registration = result
         self._receiver.set_secret(result.secret)
@@ -278,11 +277,6 @@ class LiveUpdates(QObject):
             f"{self._receiver.port}. The list is still polled, less often, in case a call "
             "is lost.",
         )
-
-    def _orphan_admin(self) -> WebhookAdmin | None:
-        from smooch_desktop.api.webhooks import webhooks_for
-
-        return webhooks_for(self._session.api) if self._session is not None else None
 
     def _register_failed(self, attempt: int, exc: BaseException) -> None:
         from smooch_desktop.api.errors import ApiError
