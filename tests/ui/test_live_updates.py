@@ -161,6 +161,10 @@ def test_a_message_for_the_open_conversation_makes_the_window_poll_at_once(
         return any(getattr(i, "text", "") == "Look at this" for i in rows)
 
     qtbot.waitUntil(shown, timeout=2_000)
+    pane = controller.inbox_pane
+    assert pane is not None
+    alice = next(r for r in pane.model.rows() if r.key.user_ref == DEMO_ALICE_ID)
+    assert alice.unread == 0 and pane.unread_total == 0  # the open one stays read
 
 
 def test_quitting_deletes_this_runs_webhook_and_the_next_start_registers_again(

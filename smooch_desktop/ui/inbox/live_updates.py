@@ -12,7 +12,9 @@ when the agent turned webhooks on:
   A refusal is shown next to the URL in the server's words.
 * **Events** are applied to the :class:`~smooch_desktop.core.inbox.InboxStore` on the
   receiver's dispatcher thread (the store is thread-safe; the GUI thread never waits on
-  a webhook), then a queued signal makes the list re-read the store; an end-user message
+  a webhook), then each change is announced on the GUI thread exactly as a polled page's
+  (``InboxPoller.applied``: the list re-reads the store, the open conversation stays
+  read, and anything listening for new messages hears them the same way); an end-user message
   for the open conversation makes the window poll it at once (``MainWindow.poll_now``).
 * **Polling goes on**: Smooch gives up on a call after 5 attempts and a tunnel can drop
   calls, so the list's poller keeps running with a fifth of its budget
@@ -350,7 +352,14 @@ class LiveUpdates(QObject):
         pane, window = self._pane, self._window
         if pane is None:
             return
-        pane.refresh()
+        poller = pane.poller
+        if poller is None:
+            pane.refresh()
+        for item in applied:
+            if poller is not None and item.update.changed:
+                # As a polled page would: the pane re-reads the list and marks the open
+                # conversation read; whoever listens for new messages hears it the same way.
+                poller.applied.emit(item.key, item.update)
         open_ref = window.user_panel.current_user_ref() if window is not None else ""
         for item in applied:
             message = item.event.message
