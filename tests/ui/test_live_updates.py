@@ -307,3 +307,47 @@ def test_turned_off_while_registering_the_late_registration_is_taken_back(
     qtbot.waitUntil(lambda: calls("POST") == 1 and calls("DELETE") == 1, timeout=5_000)
     assert targets(sandbox) == []
     assert live.registration is None and live.state == "off"
+
+
+def test_switching_the_sandbox_version_moves_the_webhook_to_the_new_api(
+    sandbox: Any, qtbot: QtBot, leak_guard: None
+) -> None:
+    from smooch_desktop.app import build_parser
+
+    args = build_parser().parse_args(["--sandbox", "--api-version", "v1.1"])
+    made = AppController(args, sandbox=sandbox)
+    try:
+        made.start()
+        qtbot.waitUntil(lambda: made.session is not None, timeout=10_000)
+        live = live_of(made)
+        port = free_port()
+        assert live.apply(LiveConfig(True, loopback_url(port), port))
+        qtbot.waitUntil(lambda: live.state == "on", timeout=10_000)
+        assert [h["target"] for h in sandbox.webhooks.list_v1(sandbox.app_id)] == [
+            loopback_url(port)
+        ]
+        assert made.window is not None
+        made.window.live_updates_action.trigger()  # a dialog over the old window
+        made.switch_sandbox_version("v2")
+        qtbot.waitUntil(
+            lambda: live.registration is not None and live.registration.version == "v2",
+            timeout=10_000,
+        )
+        assert sandbox.webhooks.list_v1(sandbox.app_id) == []  # the v1.1 one went
+        assert targets(sandbox) == [loopback_url(port)]
+        sandbox.store.add_user_message(sandbox.app_id, DEMO_PAGING_USER_ID, "after the switch")
+        pane = made.inbox_pane
+        assert pane is not None
+        qtbot.waitUntil(
+            lambda: any(r.preview.text == "after the switch" for r in pane.model.rows()),
+            timeout=2_000,
+        )
+        assert made.window is not None
+        made.window.live_updates_action.trigger()  # the old window's dialog went with it
+        dialog = live._dialog
+        assert dialog is not None and dialog.parentWidget() is made.window
+        assert dialog.on_radio.isChecked() and live.state == "on"
+        dialog.close()
+    finally:
+        dispose_controller(made)
+    assert targets(sandbox) == []

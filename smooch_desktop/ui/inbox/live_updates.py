@@ -200,8 +200,10 @@ class LiveUpdates(QObject):
 
     def shutdown(self) -> None:
         """At quit, before the API queue stops: the deletion still goes out."""
+        import shiboken6
+
         self.detach(quitting=True)
-        if self._dialog is not None:
+        if self._dialog is not None and shiboken6.isValid(self._dialog):
             self._dialog.close()
 
     # On and off -------------------------------------------------------------------------------
@@ -374,6 +376,16 @@ class LiveUpdates(QObject):
     # The dialog -----------------------------------------------------------------------------
 
     def open_dialog(self, parent: QWidget) -> LiveUpdatesDialog:
+        """Show the dialog over ``parent`` (the window; a new window gets a new dialog)."""
+        import shiboken6
+
+        if self._dialog is not None and (
+            not shiboken6.isValid(self._dialog) or self._dialog.parentWidget() is not parent
+        ):
+            if shiboken6.isValid(self._dialog):
+                self._dialog.close()
+                self._dialog.deleteLater()
+            self._dialog = None
         if self._dialog is None:
             self._dialog = LiveUpdatesDialog(self, parent)
             self._dialog.finished.connect(self._forget_dialog)
