@@ -360,3 +360,39 @@ def test_v2_batches_are_split_and_unknown_bodies_ignored(
     assert [e.event_id for e in sink.events] == ["event:e1", "event:e2"]
     assert receiver.stats().duplicates == 1
     assert sink.store.get(ConversationKey(PROFILE, "u1")) is not None
+
+
+def test_the_answer_never_waits_for_the_callback_and_a_full_queue_gets_503() -> None:
+    """A consumer stuck for seconds: calls are still answered at once (Smooch's 20 s
+    timeout would count a slow answer as a failure), and past the queue limit with 503,
+    which Smooch retries."""
+    release = threading.Event()
+    seen: list[WebhookEvent] = []
+
+    def stuck(events: list[WebhookEvent]) -> None:
+        seen.extend(events)
+        release.wait(10)
+
+    rec = WebhookReceiver(stuck, port=0, queue_limit=2).start()
+    try:
+        rec.set_secret("s")
+        url = target(rec)
+        statuses, slowest = [], 0.0
+        for n in range(5):
+            message = {"_id": f"m{n}", "role": "appUser"}
+            body = {"trigger": "message:appUser", "appUser": {"_id": "u"}, "messages": [message]}
+            started = time.monotonic()
+            response = requests.post(url, json=body, headers={SECRET_HEADER: "s"}, timeout=5)
+            slowest = max(slowest, time.monotonic() - started)
+            statuses.append(response.status_code)
+            if n == 0:  # the consumer has it, and is stuck
+                deadline = time.monotonic() + 5
+                while not seen and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        assert slowest < 0.5, slowest
+        # One body with the stuck consumer, two queued, the rest refused for now.
+        assert statuses == [200, 200, 200, 503, 503]
+    finally:
+        release.set()
+        rec.stop()
+    assert len(seen) >= 1
