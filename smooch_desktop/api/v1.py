@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from smooch_desktop.api.auth import Credentials
 from smooch_desktop.api.client import SmoochClient
 from smooch_desktop.api.errors import BadResponse, ConfigError, HttpError
 from smooch_desktop.api.models import AppUser, HistoryPage, Message, OutgoingMessage, Sender
 from smooch_desktop.api.multipart import Progress
+
+if TYPE_CHECKING:
+    from smooch_desktop.api.webhooks import V1Webhooks
 
 #: A user id that cannot exist; looking it up tells whether host, app and key are right.
 _PROBE_USER = "smooch-desktop-connection-check"
@@ -69,6 +72,12 @@ class V1Api:
 
     def close(self) -> None:
         self.client.close()
+
+    def webhooks(self) -> V1Webhooks:
+        """Registers the app's webhook receiver (``api/webhooks.py``)."""
+        from smooch_desktop.api.webhooks import V1Webhooks
+
+        return V1Webhooks(self.client, self.client.paths)
 
     def check_connection(self) -> None:
         try:

@@ -48,7 +48,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import requests
 
@@ -76,6 +76,9 @@ from smooch_desktop.api.models import (
 )
 from smooch_desktop.api.multipart import Progress, file_size
 from smooch_desktop.api.server_clock import ServerClock
+
+if TYPE_CHECKING:
+    from smooch_desktop.api.webhooks import V2Webhooks
 
 API_VERSION: Final = "v2"
 #: Largest attachment v2 accepts (the spec's "File upload: 50mb"); larger is refused here.
@@ -372,6 +375,12 @@ class V2Api:
 
     def close(self) -> None:
         self.http.close()
+
+    def webhooks(self) -> V2Webhooks:
+        """Registers the app's webhook receiver (``api/webhooks.py``)."""
+        from smooch_desktop.api.webhooks import V2Webhooks
+
+        return V2Webhooks(self.http, self.paths.app())
 
     def check_connection(self) -> None:
         try:

@@ -474,6 +474,23 @@ class InboxStore(storefile.WatchedStore):
             self._check_file()
         return HistoryUpdate(True, tuple(m.id for m in new_user), len(new))
 
+    def apply_pushed(
+        self, key: ConversationKey, message: Message, *, display_name: str = ""
+    ) -> HistoryUpdate:
+        """One message a live update (webhook) reported: follows ``key`` for
+        ``LIVE_UPDATE`` if it is not followed yet, then applies the message as a one-message
+        newest page that is known to be new (a pushed message is never a baseline). The
+        same message twice, or one older than the newest seen, changes nothing."""
+        if self.get(key) is None:
+            self.follow(key, FollowReason.LIVE_UPDATE, display_name=display_name)
+        with self._lock:
+            self._conn.execute(
+                "UPDATE conversations SET synced = 1"
+                " WHERE profile = ? AND user_ref = ? AND conversation_id = ? AND synced = 0",
+                tuple(key),
+            )
+        return self.apply_history(key, HistoryPage((message,)))
+
     # Reading ------------------------------------------------------------------------------
 
     def get(self, key: ConversationKey) -> InboxRow | None:

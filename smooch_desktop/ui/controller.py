@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from smooch_desktop.ui.connection.dialog import ConnectionDialog
     from smooch_desktop.ui.connection.form import BuiltinConnection
     from smooch_desktop.ui.delivery import DeliveryService
+    from smooch_desktop.ui.inbox.live_updates import LiveUpdates
     from smooch_desktop.ui.inbox.pane import DemoUser, InboxPane
     from smooch_desktop.ui.single_instance import InstanceServer
 
@@ -131,6 +132,8 @@ class AppController(QObject):
         #: The conversation list's store (None until opened, or if it can't be).
         self._inbox: InboxStore | None = None
         self.inbox_pane: InboxPane | None = None
+        #: The webhook receiver and its registration (built with the first session).
+        self.live_updates: LiveUpdates | None = None
         self.api_tasks = TaskQueue("api", self)
         # Keychain calls can block on D-Bus (an unlock prompt); never behind a slow send.
         self.keychain_tasks = TaskQueue("keychain", self)
@@ -648,6 +651,7 @@ class AppController(QObject):
             defer_conversation=defer_conversation,
         )
         window.connectionSettingsRequested.connect(self.open_connection_dialog)
+        window.liveUpdatesRequested.connect(self.open_live_updates)
         window.notify.connect(self._notify)
         window.storageProblem.connect(self._on_storage_problem)
         self._add_inbox_pane(window)
@@ -665,6 +669,8 @@ class AppController(QObject):
         old_delivery, self.delivery = self.delivery, None
         if old_delivery is not None:
             old_delivery.retire()
+        if self.live_updates is not None:  # its webhook goes with the old session's API
+            self.live_updates.detach()
         if self.session is not None and self.session is not session:
             self.api_tasks.submit(self.session.api.close, kind="close")
         if old_delivery is not None:
@@ -697,6 +703,7 @@ class AppController(QObject):
             self.inbox_pane.attach(
                 self._open_inbox(), session, self.delivery, demo_users=self._demo_users()
             )
+        self._attach_live_updates(session)
         self.window.ensure_conversation()
         self.window.attach_session(session, self.delivery, self.drafts)
         if self.delivery is not None:
@@ -704,6 +711,28 @@ class AppController(QObject):
             self.delivery.start(recover=not self._recovered)
         if session is not None:
             self._check_connection(session)
+
+    def _attach_live_updates(self, session: Session | None) -> None:
+        if self.live_updates is None and session is not None:
+            from smooch_desktop.ui.inbox.live_updates import LiveUpdates
+
+            self.live_updates = LiveUpdates(self.api_tasks, self.settings, self)
+        if self.live_updates is not None:
+            store = self._inbox if session is not None else None
+            self.live_updates.attach(
+                session, store, self.inbox_pane, self.window, sandbox=self.on_sandbox
+            )
+
+    @Slot()
+    def open_live_updates(self) -> None:
+        """View ▸ Live updates…: webhooks on or off for the session's profile."""
+        if self.window is None:
+            return
+        if self.live_updates is None:
+            from smooch_desktop.ui.inbox.live_updates import LiveUpdates
+
+            self.live_updates = LiveUpdates(self.api_tasks, self.settings, self)
+        self.live_updates.open_dialog(self.window)
 
     def _add_inbox_pane(self, window: MainWindow) -> None:
         from smooch_desktop.ui.inbox.pane import InboxPane
@@ -929,6 +958,8 @@ class AppController(QObject):
             self.delivery.abandon_uploads()  # kept queued: uploaded at the next start
         if self.inbox_pane is not None:
             self.inbox_pane.shutdown()
+        if self.live_updates is not None:  # this run's webhook is deleted before the queue stops
+            self.live_updates.shutdown()
         self.upload_tasks.stop(2000)
         self.api_tasks.stop(4000)
         self.keychain_tasks.stop(1000)

@@ -211,6 +211,8 @@ class MainWindow(QMainWindow):
     """
 
     connectionSettingsRequested = Signal()
+    #: The agent asked for the live-updates dialog (View ▸ Live updates…).
+    liveUpdatesRequested = Signal()
     notify = Signal(str, str)
     #: A problem keeping the agent's text on disk appeared (shown in the notice bar).
     storageProblem = Signal(str)
@@ -488,6 +490,9 @@ class MainWindow(QMainWindow):
         self.sender_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
         self.sender_action.toggled.connect(self.show_sender_panel)
         view_menu.addAction(self.sender_action)
+        self.live_updates_action = QAction("&Live updates…", self)
+        self.live_updates_action.triggered.connect(self.liveUpdatesRequested)
+        view_menu.addAction(self.live_updates_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction(f"&About {appinfo.NAME}", self)
         about.triggered.connect(self._about)
@@ -1071,6 +1076,11 @@ class MainWindow(QMainWindow):
         """Poll often while the window is in use, slowly in the background (for the tray)."""
         active = self.isActiveWindow()
         self._poll_timer.start(POLL_INTERVAL_MS if active else BACKGROUND_POLL_INTERVAL_MS)
+
+    def poll_now(self) -> None:
+        """Load the open conversation's newest page now (a live update said it changed)."""
+        if self.user_panel.current_user_ref() and not self._closing:
+            self._load_history()
 
     @Slot()
     def _poll(self) -> None:

@@ -168,6 +168,15 @@ class AppSettings:
         """Remember what is open, to reopen it at the next start ("" forgets it)."""
         self._set_json(f"lastUser/{_key(profile_id)}", [user_ref, conversation_id])
 
+    def live_updates(self, profile_id: str) -> dict[str, Any]:
+        """The profile's live-update choice as saved (``ui/inbox/live_updates.py`` reads
+        it); never a secret."""
+        raw = self._get_json(f"liveUpdates/{_key(profile_id)}", {})
+        return raw if isinstance(raw, dict) else {}
+
+    def set_live_updates(self, profile_id: str, value: dict[str, Any]) -> None:
+        self._set_json(f"liveUpdates/{_key(profile_id)}", value)
+
     def _migrate_recent(self) -> None:
         """Move lists keyed by a profile's name to the id that profile has (once)."""
         if getattr(self, "_recent_migrated", False):

@@ -1,0 +1,531 @@
+"""The app's own webhook receiver: a small HTTP server that Smooch posts events to.
+
+:class:`WebhookReceiver` serves on a local port (``127.0.0.1`` by default; port 0 picks a
+free one) with Werkzeug's threaded server on a daemon thread. Every call:
+
+1. must be a ``POST`` (a ``HEAD``, as Smooch's target probe at creation, gets an empty
+   200; anything else 405);
+2. must carry the webhook's secret in ``X-API-Key`` (the header both v1.1 and v2 send:
+   docs/architecture.md#sandbox-webhooks), compared in constant time
+   (:func:`hmac.compare_digest`); otherwise 401 with a fixed body, nothing of the request
+   echoed. Before a secret is set (registration still running) every call gets 401;
+3. must be at most :data:`MAX_BODY_BYTES` (413; no more than that is ever read, with or
+   without a ``Content-Length``);
+4. must be a JSON object (400 otherwise).
+
+Then it is queued and answered 200 at once; parsing, deduplication and the callback run
+on one dispatcher thread, so a slow consumer never makes Smooch wait (its 20 s timeout
+counts as a failure and is retried). A full queue (:data:`QUEUE_LIMIT`) answers 503, which
+Smooch retries.
+
+:func:`parse_payload` turns a body into :class:`WebhookEvent`\\ s: v1.1 (``trigger``,
+``app``, ``appUser``, ``messages``/``postbacks``/``activity``…, one trigger per call) and
+v2 (``events`` arrays of ``conversation:message``, ``:postback``, ``:read``,
+``:typing``…). Messages become :class:`~smooch_desktop.api.models.Message` through the
+same ``from_v1``/``from_v2`` the history uses. Events are deduplicated by a bounded set of
+recent ids (:class:`RecentIds`): the v2 event ``id``, the v1.1 message ``_id`` (a retried
+delivery carries the same ones).
+
+The secret lives in memory only, is never logged, never in an error text nor a ``repr``.
+This module holds no Qt (docs/architecture.md#qt-free-core), no registration (that is
+``api/webhooks.py``) and no idea of what the app does with an event (the callback's job).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import queue
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+from urllib.parse import urlsplit
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from smooch_desktop.api.models import Message
+from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxStore
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER: Final = "X-API-Key"
+#: Largest body accepted (bytes). A v1.1 call holds one message and the appUser; a v2 call
+#: a batch of events. Smooch bounds a message at 4,096 characters of text plus a few
+#: kilobytes of actions, items and metadata, so 1 MiB holds any realistic batch.
+MAX_BODY_BYTES: Final = 1024 * 1024
+#: Bodies waiting for the dispatcher; past it calls are answered 503 (Smooch retries).
+QUEUE_LIMIT: Final = 1000
+#: How many event ids are remembered to drop a redelivered one. Smooch retries within
+#: 15 minutes; 10,000 ids cover far more than that at any realistic rate.
+DEDUP_LIMIT: Final = 10_000
+DEFAULT_HOST: Final = "127.0.0.1"
+#: Longest public URL accepted (as the sandbox's webhook target limit).
+MAX_URL_LENGTH: Final = 2048
+#: Seconds a client may stall mid-request before its thread is freed.
+SOCKET_TIMEOUT_S: Final = 10
+
+_JSON: Final = "application/json"
+
+
+class WebhookEvent(NamedTuple):
+    """One event from a webhook call, version-neutral.
+
+    ``kind``: ``message``, ``postback``, ``read``, ``typing`` or ``other``. ``user_id`` is
+    the user's Smooch id (v1.1 ``appUser._id``, v2 ``user.id``); ``external_id`` the
+    business's own id for them (v1.1 ``userId``, v2 ``externalId``), "" if not sent.
+    """
+
+    event_id: str
+    version: str
+    trigger: str
+    kind: str
+    user_id: str
+    external_id: str
+    conversation_id: str
+    display_name: str = ""
+    message: Message | None = None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _kind_of(trigger: str) -> str:
+    if trigger.startswith("message:app") or trigger == "conversation:message":
+        return "message"
+    if trigger.endswith("postback"):
+        return "postback"
+    if trigger == "conversation:read":
+        return "read"
+    if trigger in ("typing:appUser", "conversation:typing"):
+        return "typing"
+    return "other"
+
+
+def _v1_name(app_user: dict[str, Any], message: dict[str, Any]) -> str:
+    """As Smooch's own desk does: given name and surname, else the message's name."""
+    name = " ".join(
+        p for p in (_str(app_user.get("givenName")), _str(app_user.get("surname"))) if p
+    )
+    return name or _str(message.get("name"))
+
+
+def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
+    trigger = _str(body.get("trigger"))
+    app_user = _dict(body.get("appUser"))
+    user_id = _str(app_user.get("_id"))
+    external = _str(app_user.get("userId"))
+    conversation = _str(_dict(body.get("conversation")).get("_id"))
+    kind = _kind_of(trigger)
+    messages = body.get("messages")
+    if kind == "message" and isinstance(messages, list):
+        out = []
+        for raw in messages:
+            if not isinstance(raw, dict):
+                continue
+            message = Message.from_v1(raw)
+            if not message.id:
+                continue
+            out.append(
+                WebhookEvent(
+                    f"message:{message.id}",
+                    "v1.1",
+                    trigger,
+                    kind,
+                    user_id or message.author_id,
+                    external,
+                    conversation,
+                    _v1_name(app_user, raw),
+                    message,
+                )
+            )
+        return out
+    # Events without a message id: the trigger, user and timestamp name them.
+    stamp = body.get("timestamp")
+    when = repr(stamp) if isinstance(stamp, int | float) and not isinstance(stamp, bool) else ""
+    postbacks = body.get("postbacks")
+    action = (
+        _dict(_dict(postbacks[0]).get("action"))
+        if isinstance(postbacks, list) and postbacks
+        else {}
+    )
+    detail = _str(action.get("_id")) or _str(_dict(body.get("activity")).get("type"))
+    event_id = f"{trigger}:{user_id}:{when}:{detail}" if when else ""
+    return [WebhookEvent(event_id, "v1.1", trigger, kind, user_id, external, conversation)]
+
+
+def _v2_user(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """(user id, external id, display name) of a v2 event's end user."""
+    message = _dict(payload.get("message"))
+    author = _dict(message.get("author")) or _dict(_dict(payload.get("activity")).get("author"))
+    user = _dict(author.get("user")) or _dict(payload.get("user"))
+    user_id = _str(user.get("id")) or _str(author.get("userId"))
+    external = _str(user.get("externalId"))
+    name = _str(author.get("displayName"))
+    if not name:
+        profile = _dict(user.get("profile"))
+        name = " ".join(
+            p for p in (_str(profile.get("givenName")), _str(profile.get("surname"))) if p
+        )
+    return user_id, external, name
+
+
+def _parse_v2(body: dict[str, Any]) -> list[WebhookEvent]:
+    out = []
+    for raw in body.get("events") or ():
+        if not isinstance(raw, dict):
+            continue
+        trigger = _str(raw.get("type"))
+        payload = _dict(raw.get("payload"))
+        conversation = _str(_dict(payload.get("conversation")).get("id"))
+        user_id, external, name = _v2_user(payload)
+        kind = _kind_of(trigger)
+        message = None
+        if kind == "message":
+            message = Message.from_v2(payload.get("message"))
+            if not message.id:
+                message = None
+        event_id = _str(raw.get("id"))
+        if event_id:
+            event_id = f"event:{event_id}"
+        elif message is not None:
+            event_id = f"message:{message.id}"
+        out.append(
+            WebhookEvent(
+                event_id, "v2", trigger, kind, user_id, external, conversation, name, message
+            )
+        )
+    return out
+
+
+def parse_payload(body: Any) -> list[WebhookEvent]:
+    """The events of one webhook body (v1.1 or v2, told apart by their shape); [] for a
+    body that is neither. Lenient like the models: an odd field becomes empty."""
+    if not isinstance(body, dict):
+        return []
+    if isinstance(body.get("events"), list):
+        return _parse_v2(body)
+    if isinstance(body.get("trigger"), str):
+        return _parse_v1(body)
+    return []
+
+
+class RecentIds:
+    """The last ``limit`` ids seen, oldest forgotten first. Thread-safe."""
+
+    def __init__(self, limit: int = DEDUP_LIMIT) -> None:
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        self._limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, event_id: str) -> bool:
+        """True the first time ``event_id`` is seen (an empty id is always new)."""
+        if not event_id:
+            return True
+        with self._lock:
+            if event_id in self._ids:
+                self._ids.move_to_end(event_id)
+                return False
+            self._ids[event_id] = None
+            if len(self._ids) > self._limit:
+                self._ids.popitem(last=False)
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ids)
+
+
+def public_url_problem(url: str) -> str:
+    """Why ``url`` can't be a webhook target, as one sentence; "" if it can.
+
+    An http or https URL with a host, no user name or password (Smooch would store them
+    and they would travel with every call), no fragment, at most :data:`MAX_URL_LENGTH`.
+    """
+    text = url.strip()
+    if not text:
+        return "Enter the public URL that reaches this computer (for example https://…)."
+    if len(text) > MAX_URL_LENGTH:
+        return f"The URL is longer than {MAX_URL_LENGTH} characters."
+    if any(c.isspace() or ord(c) < 32 for c in text):
+        return "The URL must not contain spaces or control characters."
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "The URL's port is not a number from 1 to 65535."
+    if parts.scheme.lower() not in ("http", "https"):
+        return "The URL must start with https:// (or http://)."
+    if not parts.hostname:
+        return "The URL has no host name."
+    if parts.username is not None or parts.password is not None:
+        return "Leave the user name and password out of the URL: Smooch would store them."
+    if parts.fragment:
+        return "Leave the #fragment out of the URL: it is never sent to a server."
+    return ""
+
+
+class Applied(NamedTuple):
+    """What one pushed message did to the conversation list."""
+
+    key: ConversationKey
+    update: HistoryUpdate
+    event: WebhookEvent
+
+
+def inbox_key(store: InboxStore, profile: str, event: WebhookEvent) -> ConversationKey | None:
+    """The list row an event belongs to: the row already followed under the user's
+    external id or Smooch id (the agent may have typed either), else a new one under the
+    external id (what an agent types), else the Smooch id. The main conversation ("")
+    only, as the list follows (a v2 user's other conversations show in that row)."""
+    candidates = [ref for ref in (event.external_id, event.user_id) if ref]
+    if not candidates:
+        return None
+    for ref in candidates:
+        key = ConversationKey(profile, ref, "")
+        if store.get(key) is not None:
+            return key
+    return ConversationKey(profile, candidates[0], "")
+
+
+def apply_to_inbox(store: InboxStore, profile: str, events: list[WebhookEvent]) -> list[Applied]:
+    """Apply the message events to ``store`` (the others are left out); the changes.
+
+    The business's own messages (v2 ``conversation:message`` reports them too) move the
+    preview of a followed conversation but never start following one."""
+    out = []
+    for event in events:
+        if event.message is None:
+            continue
+        key = inbox_key(store, profile, event)
+        if key is None or (event.message.is_business and store.get(key) is None):
+            continue
+        update = store.apply_pushed(key, event.message, display_name=event.display_name)
+        out.append(Applied(key, update, event))
+    return out
+
+
+class ReceiverStats(NamedTuple):
+    """Counts since start (for tests and the dialog)."""
+
+    accepted: int
+    rejected: int
+    duplicates: int
+    events: int
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler, logging at debug level through ``logging`` (method, path,
+    status: never a header, so never the secret)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("webhook %s %s -> %s", self.command, getattr(self, "path", "?"), code)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        log.debug("webhook http error: " + format, *args)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug(format, *args)
+
+
+def _reply(status: int, text: str) -> Response:
+    body = json.dumps({"status": status, "text": text})
+    return Response(body, status=status, content_type=_JSON)
+
+
+EventsCallback = Callable[[list[WebhookEvent]], None]
+
+
+class WebhookReceiver:
+    """Receives webhook calls on ``host:port`` and hands new events to ``on_events``.
+
+    ``on_events`` runs on the receiver's dispatcher thread, once per call that brought at
+    least one new event (duplicates removed). :meth:`start` binds (``OSError`` if the port
+    is taken) and serves; :meth:`stop` ends both threads. :meth:`set_secret` arms it.
+    """
+
+    def __init__(
+        self,
+        on_events: EventsCallback,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        max_body: int = MAX_BODY_BYTES,
+        queue_limit: int = QUEUE_LIMIT,
+        dedup_limit: int = DEDUP_LIMIT,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError("port must be 0 to 65535")
+        self._on_events = on_events
+        self.host = host
+        self._port = port
+        self.max_body = max_body
+        self._secret = b""
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(queue_limit)
+        self._seen = RecentIds(dedup_limit)
+        self._server: BaseWSGIServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._accepted = self._rejected = self._duplicates = self._events = 0
+        #: The WSGI app (a test may wrap it to play a lost answer).
+        self.wsgi_app: Callable[..., Any] = self._app
+
+    def __repr__(self) -> str:  # never the secret
+        return f"WebhookReceiver({self.host!r}, port={self.port}, armed={self.armed})"
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port served on (the one chosen for port 0 once started)."""
+        return self._server.port if self._server is not None else self._port
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def armed(self) -> bool:
+        """Whether a secret is set (calls can be accepted)."""
+        with self._lock:
+            return bool(self._secret)
+
+    def set_secret(self, secret: str) -> None:
+        """The secret calls must carry ("" refuses every call)."""
+        with self._lock:
+            self._secret = secret.encode("utf-8")
+
+    def start(self) -> WebhookReceiver:
+        """Bind and serve; raises ``OSError`` (port taken, not allowed). Idempotent."""
+        if self._server is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # Bind ourselves: make_server prints and exits on "address in use".
+        listener = socket.create_server((self.host, self._port), family=family)
+        try:
+            server = make_server(
+                self.host,
+                self._port,
+                lambda environ, start: self.wsgi_app(environ, start),
+                threaded=True,
+                request_handler=_QuietHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # make_server holds its own duplicate of the socket
+        self._server = server
+        serving = threading.Thread(
+            target=server.serve_forever,
+            # stop() waits up to one interval on the caller's (the GUI) thread.
+            kwargs={"poll_interval": 0.05},
+            name=f"webhook-receiver:{server.port}",
+            daemon=True,
+        )
+        dispatching = threading.Thread(target=self._dispatch, name="webhook-dispatch", daemon=True)
+        self._threads = [serving, dispatching]
+        for thread in self._threads:
+            thread.start()
+        log.info("webhook receiver listening on %s:%s", self.host, server.port)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and dispatching (events still queued are dropped). Idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        self.set_secret("")
+        while True:  # drop what is queued, then wake the dispatcher
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+
+    def stats(self) -> ReceiverStats:
+        with self._lock:
+            return ReceiverStats(self._accepted, self._rejected, self._duplicates, self._events)
+
+    # HTTP -----------------------------------------------------------------------------------
+
+    def _count(self, accepted: bool) -> None:
+        with self._lock:
+            if accepted:
+                self._accepted += 1
+            else:
+                self._rejected += 1
+
+    def _authorised(self, request: Request) -> bool:
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        with self._lock:
+            secret = self._secret
+        # compare_digest runs in time independent of where the values differ.
+        return bool(secret) and hmac.compare_digest(given, secret)
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        response = self._handle(request)
+        self._count(response.status_code == 200 and request.method == "POST")
+        return response(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        if request.method == "HEAD":
+            return Response(status=200)  # Smooch probes a new target with HEAD
+        if request.method != "POST":
+            return Response(status=405, headers={"Allow": "POST, HEAD"})
+        if not self._authorised(request):
+            return _reply(401, "Unauthorized")
+        length = request.content_length
+        if length is not None and length > self.max_body:
+            return _reply(413, f"The body is larger than {self.max_body} bytes.")
+        stream = request.stream  # bounded by Content-Length when one was sent
+        data = stream.read(self.max_body + 1)
+        if len(data) > self.max_body:
+            return _reply(413, f"The body is larger than {self.max_body} bytes.")
+        try:
+            body = json.loads(data)
+        except ValueError:  # UnicodeDecodeError is one
+            return _reply(400, "The body is not JSON.")
+        if not isinstance(body, dict):
+            return _reply(400, "The body is not a JSON object.")
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            return _reply(503, "Busy; try again.")
+        return _reply(200, "OK")
+
+    # Dispatch -------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while True:
+            body = self._queue.get()
+            if body is None or self._server is None:
+                return
+            events = parse_payload(body)
+            fresh = [e for e in events if self._seen.first_time(e.event_id)]
+            with self._lock:
+                self._duplicates += len(events) - len(fresh)
+                self._events += len(fresh)
+            if not fresh:
+                continue
+            try:
+                self._on_events(fresh)
+            except Exception:  # one bad event must not end live updates
+                log.exception("webhook events not handled")
