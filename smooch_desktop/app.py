@@ -7,6 +7,7 @@ answer instantly and bad flags get argparse's message, not a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -148,7 +149,6 @@ def run_gui(args: argparse.Namespace) -> int:
     # only walk them again and again (about 4 ms before the first paint). It is switched
     # back on once the window has painted (AppController._after_first_paint).
     gc.disable()
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
@@ -185,11 +185,12 @@ def run_gui(args: argparse.Namespace) -> int:
     # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
     signal.signal(signal.SIGINT, controller.request_quit_from_signal)
     signal.signal(signal.SIGTERM, controller.request_quit_from_signal)
-    heartbeat = QTimer()
-    heartbeat.start(250)
-    heartbeat.timeout.connect(_noop)
+    wakeup = SignalWakeup()
     controller.start()
-    code = app.exec()
+    try:
+        code = app.exec()
+    finally:
+        wakeup.close()
     controller.shutdown()
     lock.unlock()
     from smooch_desktop.ui.workers import wait_for_orphans
@@ -203,8 +204,39 @@ def run_gui(args: argparse.Namespace) -> int:
     return int(code)
 
 
-def _noop() -> None:
-    """Gives the interpreter a chance to run signal handlers."""
+class SignalWakeup:
+    """Wakes Qt's event loop when a signal arrives, so Python runs its handler at once.
+
+    Python only runs a signal handler when the interpreter gets control, and Qt's loop
+    sleeps in C++. Instead of waking it periodically (a timer costs wake-ups forever, see
+    docs/architecture.md#timers), the C-level handler writes the signal number to one end
+    of a socket pair (:func:`signal.set_wakeup_fd`); a :class:`QSocketNotifier` on the
+    other end wakes the loop, and its slot (Python code) lets the handler run.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        from PySide6.QtCore import QSocketNotifier
+
+        self._reader, self._writer = socket.socketpair()
+        for end in (self._reader, self._writer):
+            end.setblocking(False)
+        self._previous = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        self.notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read)
+        self.notifier.activated.connect(self._drain)
+
+    def _drain(self) -> None:
+        """Empty the socket (the handlers run as soon as this Python code does)."""
+        with contextlib.suppress(OSError):
+            while self._reader.recv(64):
+                pass
+
+    def close(self) -> None:
+        self.notifier.setEnabled(False)
+        signal.set_wakeup_fd(self._previous)
+        self._reader.close()
+        self._writer.close()
 
 
 def _not_first(lock: QLockFile, folder: Path, args: argparse.Namespace) -> int:
