@@ -651,8 +651,6 @@ class AppController(QObject):
         window.notify.connect(self._notify)
         window.storageProblem.connect(self._on_storage_problem)
         self._add_inbox_pane(window)
-        if session is None and defer_conversation:
-            self._show_cached_list()
         for key, text in self._notices.items():
             window.set_notice(key, text)
         window.show()
@@ -715,30 +713,6 @@ class AppController(QObject):
         pane.bind_window(window)
         pane.unreadChanged.connect(self._on_unread_changed)
         self.inbox_pane = pane
-
-    def _show_cached_list(self) -> None:
-        """The list kept from the last run, in the first frame, for the profile start-up
-        will connect with (nothing to read on a first run; attach() refreshes it)."""
-        try:
-            kept = (paths.data_dir() / "inbox.sqlite3").exists()
-        except OSError:
-            return
-        if not kept or self.inbox_pane is None:
-            return
-        if self.args.sandbox:
-            from smooch_desktop.core.profiles import legacy_profile_id
-
-            profile_id = legacy_profile_id(SANDBOX_PROFILE)
-        elif self.args.base_url or self.args.zendesk_subdomain:
-            return  # a command-line connection: its profile is known once resolved
-        else:
-            chosen = self._start_profile()
-            if chosen is None:
-                return
-            profile_id = chosen.id
-        store = self._open_inbox()
-        if store is not None:
-            self.inbox_pane.show_cached(store, profile_id)
 
     def _demo_users(self) -> list[DemoUser]:
         """The sandbox's demo users who wrote in, on the built-in sandbox connection."""

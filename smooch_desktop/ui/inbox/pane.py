@@ -245,18 +245,6 @@ class InboxPane(QWidget):
         self.refresh()
         self.poller.start()
 
-    def show_cached(self, store: InboxStore, profile: str) -> None:
-        """Show ``profile``'s list as kept in ``store`` before any session is attached (the
-        window's first frame); :meth:`attach` takes over, updating the rows in place."""
-        try:
-            rows = store.conversations(profile)
-            total = store.unread_total(profile)
-        except _store_errors() as exc:
-            log.warning("conversation list not read: %s", exc)
-            return
-        self.model.set_rows(rows)
-        self._set_unread(total)
-
     def shutdown(self) -> None:
         """Stop polling (the window closes or the store is about to)."""
         if self.poller is not None:
