@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from smooch_desktop import appinfo
 
 if TYPE_CHECKING:
+    import socket
+
     from PySide6.QtCore import QLockFile
 
 log = logging.getLogger("smooch_desktop")
@@ -209,34 +211,57 @@ class SignalWakeup:
 
     Python only runs a signal handler when the interpreter gets control, and Qt's loop
     sleeps in C++. Instead of waking it periodically (a timer costs wake-ups forever, see
-    docs/architecture.md#timers), the C-level handler writes the signal number to one end
-    of a socket pair (:func:`signal.set_wakeup_fd`); a :class:`QSocketNotifier` on the
-    other end wakes the loop, and its slot (Python code) lets the handler run.
+    docs/architecture.md#timers), the C-level handler writes the signal number to a pipe
+    (:func:`signal.set_wakeup_fd`; a socket pair on Windows, where it takes only a
+    socket); a :class:`QSocketNotifier` on the other end wakes the loop, and its slot
+    (Python code) lets the handler run.
     """
 
     def __init__(self) -> None:
-        import socket
-
         from PySide6.QtCore import QSocketNotifier
 
-        self._reader, self._writer = socket.socketpair()
-        for end in (self._reader, self._writer):
-            end.setblocking(False)
-        self._previous = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
-        self.notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read)
+        if sys.platform == "win32":
+            import socket
+
+            pair = socket.socketpair()
+            self._sockets: tuple[socket.socket, ...] = pair
+            self._read_fd, self._write_fd = pair[0].fileno(), pair[1].fileno()
+            for end in pair:
+                end.setblocking(False)
+        else:
+            # os.pipe: no socket module to import before the first paint (~2 ms).
+            self._sockets = ()
+            self._read_fd, self._write_fd = os.pipe()
+            os.set_blocking(self._read_fd, False)
+            os.set_blocking(self._write_fd, False)
+        self._previous = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        self.notifier = QSocketNotifier(self._read_fd, QSocketNotifier.Type.Read)
         self.notifier.activated.connect(self._drain)
 
+    @property
+    def write_fd(self) -> int:
+        """The descriptor the C-level handler writes to."""
+        return self._write_fd
+
     def _drain(self) -> None:
-        """Empty the socket (the handlers run as soon as this Python code does)."""
+        """Empty the pipe (the handlers run as soon as this Python code does)."""
         with contextlib.suppress(OSError):
-            while self._reader.recv(64):
-                pass
+            if self._sockets:
+                while self._sockets[0].recv(64):
+                    pass
+            else:
+                while os.read(self._read_fd, 64):
+                    pass
 
     def close(self) -> None:
         self.notifier.setEnabled(False)
         signal.set_wakeup_fd(self._previous)
-        self._reader.close()
-        self._writer.close()
+        if self._sockets:
+            for end in self._sockets:
+                end.close()
+        else:
+            os.close(self._read_fd)
+            os.close(self._write_fd)
 
 
 def _not_first(lock: QLockFile, folder: Path, args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 The app runs as ``python -m smooch_desktop --sandbox`` would (``app.main``, offscreen, in
 a child process with its own data directories). Python sees the signal through
-``app.SignalWakeup`` (a socket pair written by :func:`signal.set_wakeup_fd`, read by a
+``app.SignalWakeup`` (a pipe written by :func:`signal.set_wakeup_fd`, read by a
 ``QSocketNotifier``), not through a timer that wakes the event loop every 250 ms: the
 child watches every ``QTimer`` that repeats (an event filter on the application) for a
 few seconds while the app idles and reports those that fired more than once.
@@ -94,7 +94,7 @@ def test_the_wakeup_socket_restores_the_previous_wakeup_fd(qapp: QApplication) -
     signal.set_wakeup_fd(before)
     wakeup = SignalWakeup()
     assert signal.set_wakeup_fd(-1) != before  # ours was installed
-    signal.set_wakeup_fd(wakeup._writer.fileno())
+    signal.set_wakeup_fd(wakeup.write_fd)
     wakeup.close()
     assert signal.set_wakeup_fd(-1) == before
     signal.set_wakeup_fd(before)
