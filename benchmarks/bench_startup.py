@@ -69,7 +69,7 @@ def child(case: str) -> None:
         # loaded, reads that module's source once (its `__feature__` check).
         import smooch_desktop.app  # noqa: F401
     from PySide6.QtCore import QEvent, QObject, QTimer
-    from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
+    from PySide6.QtWidgets import QAbstractItemView, QApplication, QMainWindow, QWidget
 
     def mark(name: str) -> None:
         sys.stdout.write(f"BENCH_MARK {name}\n")
@@ -92,6 +92,9 @@ def child(case: str) -> None:
                 mark("window-show")
             elif event.type() == QEvent.Type.Paint:
                 obj.removeEventFilter(self)
+                listed = obj.findChild(QAbstractItemView, "inboxList")
+                rows = listed.model().rowCount() if listed is not None else 0
+                sys.stdout.write(f"BENCH_LISTED {rows}\n")
                 QTimer.singleShot(0, painted)
             return False
 
@@ -194,6 +197,7 @@ def run_once(
     extra: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    cached: Path | None = None,
 ) -> tuple[float, str, dict[str, float], list[str]]:
     """Spawn one child; return (seconds to first paint, its stderr, marks, step lines).
 
@@ -203,7 +207,11 @@ def run_once(
     Marks are the parent's clock (seconds since spawn) when the child's lines arrived:
     ``qapp`` (QApplication created), ``sandbox`` (the app printed ``base_url=``, i.e. the
     sandbox is serving), ``window-init`` (first event of the main window, during its
-    ``__init__``), ``window-show`` (its Show event), ``painted``.
+    ``__init__``), ``window-show`` (its Show event), ``painted``; and ``listed``: the
+    rows the conversation list held when the window first painted (not a time).
+
+    ``cached``: an ``inbox.sqlite3`` copied into the new data directory first (the list
+    kept from a previous run).
     """
     from _common import isolated_env
 
@@ -211,6 +219,8 @@ def run_once(
     try:
         env = isolated_env(root, env_base)
         env.update(extra_env or {})
+        if cached is not None and case != "bare":
+            shutil.copy(cached, Path(env["SMOOCH_DESKTOP_DATA_DIR"]) / "inbox.sqlite3")
         if case == "app-nopyc":
             case = "app"
             env.pop("PYTHONPYCACHEPREFIX", None)
@@ -228,6 +238,8 @@ def run_once(
                 now = time.perf_counter() - t0
                 if line.startswith("BENCH_MARK "):
                     marks[line.split()[1]] = now
+                elif line.startswith("BENCH_LISTED "):
+                    marks["listed"] = float(line.split()[1])
                 elif line.startswith("BENCH_STEP "):
                     step_lines.append(line.strip())
                 elif line.startswith("base_url="):
@@ -249,6 +261,29 @@ def run_once(
         return elapsed, stderr, marks, step_lines
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def cached_list(folder: Path, count: int) -> Path:
+    """An ``inbox.sqlite3`` with ``count`` followed conversations of the sandbox profile,
+    each with a preview (as a previous run with the list polled leaves it)."""
+    from smooch_desktop.api.models import HistoryPage, Message
+    from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
+    from smooch_desktop.core.profiles import legacy_profile_id
+
+    profile = legacy_profile_id("Sandbox")  # ui.controller.SANDBOX_PROFILE (not imported)
+    path = folder / "inbox.sqlite3"
+    store = InboxStore(path)
+    now = time.time()
+    for n in range(count):
+        key = ConversationKey(profile, f"cached-user-{n:04d}")
+        store.follow(key, FollowReason.OPENED, display_name=f"Cached User {n}", at=now - 86400)
+        at = now - 60 * n
+        text = f"Hello, this is message {n} in the cached list"
+        store.apply_history(
+            key, HistoryPage((Message(id=f"m-{n}", role="user", text=text, received=at),))
+        )
+    store.close()
+    return path
 
 
 def profile_app(env_base: dict[str, str], top: int) -> None:
@@ -336,6 +371,13 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also profile the app case")
     parser.add_argument("--top", type=int, default=15, help="rows per profile table")
     parser.add_argument("--quick", action="store_true", help="1 run each, no warm-up (smoke)")
+    parser.add_argument(
+        "--cached",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start the app with N followed conversations in its list cache (inbox.sqlite3)",
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child)
@@ -350,6 +392,8 @@ def main() -> int:
     env_base = dict(os.environ, QT_QPA_PLATFORM=args.qpa, PYTHONPYCACHEPREFIX=pyc_dir)
     env_base.pop("SMOOCH_KEY_SECRET", None)
     env_base.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.path.insert(0, str(HERE.parent))
+    cached = cached_list(Path(pyc_dir), args.cached) if args.cached else None
     xvfb = None
     if args.qpa == "xcb" and not os.environ.get("DISPLAY"):
         xvfb, env_base["DISPLAY"] = start_xvfb()
@@ -359,7 +403,7 @@ def main() -> int:
         for i in range(warmup + runs):
             order = ("app", "bare", "app-nopyc") if i % 2 == 0 else ("bare", "app", "app-nopyc")
             for case in order:
-                elapsed, _, case_marks, _ = run_once(case, env_base)
+                elapsed, _, case_marks, _ = run_once(case, env_base, cached=cached)
                 if i >= warmup:
                     times[case].append(elapsed)
                     marks[case].append(case_marks)
@@ -369,6 +413,7 @@ def main() -> int:
             f"Start-up benchmark: spawn -> first paint of the main window, "
             f"QT_QPA_PLATFORM={args.qpa}, {runs} runs each (alternating, "
             f"{warmup} warm-up discarded), {os.cpu_count()} CPUs"
+            + (f", {args.cached:,} conversations in the list cache" if args.cached else "")
         )
         print(f"{'':28}{'median':>10}{'min':>10}{'max':>10}")
         for label, values in (
@@ -388,6 +433,11 @@ def main() -> int:
         print("  all bare [ms]: " + " ".join(f"{t * 1000:.0f}" for t in bare_t))
         print("  all app, no .pyc [ms]: " + " ".join(f"{t * 1000:.0f}" for t in times["app-nopyc"]))
         print_phases(marks)
+        listed = [m.get("listed", 0.0) for m in marks["app"]]
+        print(
+            f"conversations in the list cache: {args.cached}; listed at the first paint: "
+            + " ".join(f"{n:.0f}" for n in listed)
+        )
         ok = med_ratio <= TARGET_RATIO
         if args.profile or (not ok and not args.quick):
             profile_app(env_base, args.top)

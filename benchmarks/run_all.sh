@@ -27,7 +27,7 @@ for arg in "$@"; do
 done
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/smooch-bench-logs.XXXXXX")
-benches=(bench_startup.py bench_gui_stall.py bench_typing.py bench_avatars.py bench_outbox.py bench_preview.py bench_poll_budget.py bench_inbox_filter.py)
+benches=(bench_startup.py bench_gui_stall.py bench_typing.py bench_avatars.py bench_outbox.py bench_preview.py bench_poll_budget.py bench_inbox_filter.py bench_idle.py)
 [ -f benchmarks/bench_history.py ] && benches+=(bench_history.py)
 [ "$faults" = 1 ] && [ "$quick" = 0 ] && [ -f benchmarks/fault_run.py ] && benches+=(fault_run.py)
 

@@ -7,6 +7,7 @@ answer instantly and bad flags get argparse's message, not a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 from smooch_desktop import appinfo
 
 if TYPE_CHECKING:
+    import socket
+
     from PySide6.QtCore import QLockFile
 
 log = logging.getLogger("smooch_desktop")
@@ -148,7 +151,6 @@ def run_gui(args: argparse.Namespace) -> int:
     # only walk them again and again (about 4 ms before the first paint). It is switched
     # back on once the window has painted (AppController._after_first_paint).
     gc.disable()
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
@@ -185,11 +187,12 @@ def run_gui(args: argparse.Namespace) -> int:
     # Let Python see Ctrl+C / SIGTERM while Qt's loop runs, and close the window cleanly.
     signal.signal(signal.SIGINT, controller.request_quit_from_signal)
     signal.signal(signal.SIGTERM, controller.request_quit_from_signal)
-    heartbeat = QTimer()
-    heartbeat.start(250)
-    heartbeat.timeout.connect(_noop)
+    wakeup = SignalWakeup()
     controller.start()
-    code = app.exec()
+    try:
+        code = app.exec()
+    finally:
+        wakeup.close()
     controller.shutdown()
     lock.unlock()
     from smooch_desktop.ui.workers import wait_for_orphans
@@ -203,8 +206,62 @@ def run_gui(args: argparse.Namespace) -> int:
     return int(code)
 
 
-def _noop() -> None:
-    """Gives the interpreter a chance to run signal handlers."""
+class SignalWakeup:
+    """Wakes Qt's event loop when a signal arrives, so Python runs its handler at once.
+
+    Python only runs a signal handler when the interpreter gets control, and Qt's loop
+    sleeps in C++. Instead of waking it periodically (a timer costs wake-ups forever, see
+    docs/architecture.md#timers), the C-level handler writes the signal number to a pipe
+    (:func:`signal.set_wakeup_fd`; a socket pair on Windows, where it takes only a
+    socket); a :class:`QSocketNotifier` on the other end wakes the loop, and its slot
+    (Python code) lets the handler run.
+    """
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QSocketNotifier
+
+        if sys.platform == "win32":
+            import socket
+
+            pair = socket.socketpair()
+            self._sockets: tuple[socket.socket, ...] = pair
+            self._read_fd, self._write_fd = pair[0].fileno(), pair[1].fileno()
+            for end in pair:
+                end.setblocking(False)
+        else:
+            # os.pipe: no socket module to import before the first paint (~2 ms).
+            self._sockets = ()
+            self._read_fd, self._write_fd = os.pipe()
+            os.set_blocking(self._read_fd, False)
+            os.set_blocking(self._write_fd, False)
+        self._previous = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        self.notifier = QSocketNotifier(self._read_fd, QSocketNotifier.Type.Read)
+        self.notifier.activated.connect(self._drain)
+
+    @property
+    def write_fd(self) -> int:
+        """The descriptor the C-level handler writes to."""
+        return self._write_fd
+
+    def _drain(self) -> None:
+        """Empty the pipe (the handlers run as soon as this Python code does)."""
+        with contextlib.suppress(OSError):
+            if self._sockets:
+                while self._sockets[0].recv(64):
+                    pass
+            else:
+                while os.read(self._read_fd, 64):
+                    pass
+
+    def close(self) -> None:
+        self.notifier.setEnabled(False)
+        signal.set_wakeup_fd(self._previous)
+        if self._sockets:
+            for end in self._sockets:
+                end.close()
+        else:
+            os.close(self._read_fd)
+            os.close(self._write_fd)
 
 
 def _not_first(lock: QLockFile, folder: Path, args: argparse.Namespace) -> int:

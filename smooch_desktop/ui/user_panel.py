@@ -9,12 +9,13 @@ outbox or composer state (those are the main window's).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from smooch_desktop.api.errors import ApiError, ConfigError, HttpError
@@ -136,6 +137,7 @@ class UserPanel(QWidget):
         self._seen_timer.setObjectName("lastSeenRefresh")
         self._seen_timer.setInterval(LAST_SEEN_REFRESH_MS)
         self._seen_timer.timeout.connect(self._refresh_last_seen)
+        self._watched_window: QWidget | None = None
 
         self.combo = QComboBox()
         self.combo.setObjectName("userIdCombo")
@@ -235,6 +237,14 @@ class UserPanel(QWidget):
     # "Seen N min ago" --------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            # Only the window hears it is minimised or restored.
+            if self._watched_window is not None:
+                with contextlib.suppress(RuntimeError):  # deleted already
+                    self._watched_window.removeEventFilter(self)
+            window.installEventFilter(self)
+            self._watched_window = window
         self._update_seen_timer()
         if self._failures and self._user is None and not self._retry.isActive():
             self.lookup()  # retries paused while hidden
@@ -244,9 +254,18 @@ class UserPanel(QWidget):
         self._update_seen_timer()
         self._retry.stop()  # a closed window asks the server nothing
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._watched_window and event.type() == QEvent.Type.WindowStateChange:
+            was_ticking = self._seen_timer.isActive()
+            self._update_seen_timer()
+            if self._seen_timer.isActive() and not was_ticking:
+                self._refresh_last_seen()  # restored: say how long ago it is now
+        return super().eventFilter(watched, event)
+
     def _update_seen_timer(self) -> None:
-        """Tick only while a loaded user is on screen (a hidden panel costs no wake-ups)."""
-        if self._user is not None and self.isVisible():
+        """Tick only while a loaded user is on screen (a hidden panel or a minimised window
+        costs no wake-ups)."""
+        if self._user is not None and self.isVisible() and not self.window().isMinimized():
             if not self._seen_timer.isActive():
                 self._seen_timer.start()
         else:
@@ -254,7 +273,7 @@ class UserPanel(QWidget):
 
     @Slot()
     def _refresh_last_seen(self) -> None:
-        if self._user is None or not self.isVisible():
+        if self._user is None or not self.isVisible() or self.window().isMinimized():
             self._seen_timer.stop()
             return
         text = describe_user(self._user, time.time())

@@ -33,6 +33,7 @@ SCRIPTS = [
             "bench_typing.py",
             "bench_avatars.py",
             "bench_poll_budget.py",
+            "bench_idle.py",
         )
         for version in ("v1.1", "v2")
     ],

@@ -15,6 +15,7 @@ holds no drawing of bubbles and no row data of its own.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from PySide6.QtCore import (
     QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
     QPointF,
@@ -41,6 +43,7 @@ from PySide6.QtGui import (
     QContextMenuEvent,
     QDesktopServices,
     QGuiApplication,
+    QHideEvent,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
@@ -148,6 +151,7 @@ class ConversationView(QListView):
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._on_tick)
+        self._watched_window: QWidget | None = None
         self._estimate_next = False
         self._refine_row = -1
         self._refine_timer = QTimer(self)
@@ -650,11 +654,31 @@ class ConversationView(QListView):
             self.loadOlderRequested.emit()
 
     def _update_tick(self) -> None:
-        if self._conversation.has_countdowns():
+        """Tick each second only while a retry countdown is on screen: none while the view
+        is hidden or its window minimised (docs/architecture.md#timers)."""
+        if self._conversation.has_countdowns() and self._on_screen():
             if not self._tick.isActive():
                 self._tick.start()
         elif self._tick.isActive():
             self._tick.stop()
+
+    def _on_screen(self) -> bool:
+        return self.isVisible() and not self.window().isMinimized()
+
+    def _watch_window(self) -> None:
+        """Hear when the window is minimised or restored (only it gets that event)."""
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            if self._watched_window is not None:
+                with contextlib.suppress(RuntimeError):  # that window is deleted already
+                    self._watched_window.removeEventFilter(self)
+            window.installEventFilter(self)
+            self._watched_window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._watched_window and event.type() == QEvent.Type.WindowStateChange:
+            self._update_tick()
+        return super().eventFilter(watched, event)
 
     @Slot()
     def _on_rewrap(self) -> None:
@@ -664,7 +688,7 @@ class ConversationView(QListView):
 
     @Slot()
     def _on_tick(self) -> None:
-        if not self._conversation.has_countdowns():
+        if not self._conversation.has_countdowns() or not self._on_screen():
             self._tick.stop()
         self.viewport().update()
 
@@ -786,6 +810,12 @@ class ConversationView(QListView):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._older_timer.start()
+        self._watch_window()
+        self._update_tick()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self._update_tick()
 
     def changeEvent(self, event: QEvent) -> None:
         kind = event.type()

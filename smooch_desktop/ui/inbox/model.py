@@ -11,6 +11,7 @@ what is unread (:mod:`smooch_desktop.core.inbox`).
 
 from __future__ import annotations
 
+import bisect
 import enum
 import time
 from typing import TYPE_CHECKING, Final
@@ -58,6 +59,11 @@ MARK_TEXTS: Final = {
 }
 
 
+def sort_key(row: InboxRow) -> tuple[float, str, str]:
+    """Where ``row`` goes in the list: the store's order (``InboxStore.conversations``)."""
+    return (-row.last_activity, row.key.user_ref, row.key.conversation_id)
+
+
 def format_time(at: float, now: float | None = None) -> str:
     """The row's time: "14:05" today, "Mon 14:05" this week, else "3 Nov" / "3 Nov 2025"."""
     if at <= 0:
@@ -97,19 +103,75 @@ class InboxListModel(QAbstractListModel):
         return QModelIndex()
 
     def set_rows(self, rows: list[InboxRow]) -> None:
-        """Show ``rows``; a list with the same keys in the same order updates in place (the
-        selection and scroll position stay)."""
-        if [r.key for r in rows] == [r.key for r in self._rows]:
-            changed = [
-                i for i, (new, old) in enumerate(zip(rows, self._rows, strict=True)) if new != old
-            ]
-            self._rows = list(rows)
-            if changed:
-                self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), 0))
-            return
+        """Show ``rows``. The common changes are applied in place, so the selection, the
+        scroll position and the painted rows that did not change stay: the same keys in
+        the same order (changed rows repainted), or one row moved (a conversation with
+        new activity going to the top). Anything else (a filter typed, rows added or
+        removed) resets the model."""
+        old = self._rows
+        new = list(rows)
+        if len(new) == len(old):
+            first = 0
+            while first < len(new) and new[first].key == old[first].key:
+                first += 1
+            if first == len(new):
+                self._replace(new)
+                return
+            last = len(new) - 1
+            while new[last].key == old[last].key:
+                last -= 1
+            moved = self._moved_row(old, new, first, last)
+            if moved is not None:
+                source, target = moved
+                # Qt's destination is a position in the list before the move.
+                self.beginMoveRows(
+                    QModelIndex(), source, source, QModelIndex(), target + (target > source)
+                )
+                self._rows.insert(target, self._rows.pop(source))
+                self.endMoveRows()
+                self._replace(new)
+                return
         self.beginResetModel()
-        self._rows = list(rows)
+        self._rows = new
         self.endResetModel()
+
+    @staticmethod
+    def _moved_row(
+        old: list[InboxRow], new: list[InboxRow], first: int, last: int
+    ) -> tuple[int, int] | None:
+        """(from, to) if ``new`` is ``old`` with one row moved within first..last."""
+        if new[first].key == old[last].key and all(
+            new[i + 1].key == old[i].key for i in range(first, last)
+        ):
+            return last, first  # moved up (new activity)
+        if new[last].key == old[first].key and all(
+            new[i].key == old[i + 1].key for i in range(first, last)
+        ):
+            return first, last  # moved down
+        return None
+
+    def _replace(self, rows: list[InboxRow]) -> None:
+        """Take ``rows`` (the same keys in the same order) and repaint those that changed."""
+        changed = [
+            i for i, (new, old) in enumerate(zip(rows, self._rows, strict=True)) if new != old
+        ]
+        self._rows = rows
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), 0))
+
+    def update_row(self, row: InboxRow) -> bool:
+        """Put the new state of one listed conversation in place, moved to where the list's
+        order (newest activity first, then user and conversation id, as the store sorts)
+        puts it; False if its key is not shown (the caller then re-reads the list)."""
+        rows = self._rows
+        key = row.key
+        source = next((i for i, shown in enumerate(rows) if shown.key == key), -1)
+        if source < 0:
+            return False
+        others = rows[:source] + rows[source + 1 :]
+        target = bisect.bisect_left(others, sort_key(row), key=sort_key)
+        self.set_rows([*others[:target], row, *others[target:]])
+        return True
 
     def mark(self, user_ref: str) -> OutboxMark:
         return self._marks.get(user_ref, OutboxMark.NONE)

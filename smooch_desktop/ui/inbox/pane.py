@@ -298,6 +298,27 @@ class InboxPane(QWidget):
             self.poller.set_followed(everyone)
         self._set_unread(total)
 
+    def refresh_key(self, key: ConversationKey) -> None:
+        """Re-read one conversation that changed (a page applied, marked read) and move
+        its row where it now goes; the whole list is re-read only when that can't say it
+        (a filter typed, the row newly listed or removed)."""
+        store = self._store
+        if store is None:
+            return
+        if self.filter_edit.text().strip():
+            self.refresh()
+            return
+        try:
+            row = store.get(key)
+            total = store.unread_total(self._profile)
+        except _store_errors() as exc:
+            log.warning("conversation list not read: %s", exc)
+            return
+        if row is None or row.removed or not self.model.update_row(row):
+            self.refresh()  # listed or unlisted: the rotation changes too
+            return
+        self._set_unread(total)
+
     def _set_unread(self, total: int) -> None:
         if self._window is not None:
             self._window.setWindowTitle(title_for(total))
@@ -430,14 +451,14 @@ class InboxPane(QWidget):
         except _store_errors() as exc:
             log.warning("conversation list not updated: %s", exc)
             return
-        self.refresh()
+        self.refresh_key(key)
 
     def _mark_read(self, key: ConversationKey) -> None:
         if self._store is None:
             return
         try:
             if self._store.mark_read(key):
-                self.refresh()
+                self.refresh_key(key)
         except _store_errors() as exc:
             log.warning("conversation not marked read: %s", exc)
 
@@ -445,7 +466,7 @@ class InboxPane(QWidget):
     def _on_polled(self, key: ConversationKey, _update: object) -> None:
         if key.user_ref == self._open_ref and self._store is not None:
             self._mark_read(key)  # it was opened while the request ran
-        self.refresh()
+        self.refresh_key(key)
 
     def _select(self, user_ref: str) -> None:
         index = self.model.index_of(self._key(user_ref)) if user_ref else QModelIndex()

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from smooch_desktop.api.errors import ApiError
 from smooch_desktop.api.protocol import ConversationApi
@@ -66,6 +66,9 @@ class InboxPoller(QObject):
         self._timer = QTimer(self)
         self._timer.setObjectName("inboxPollTimer")
         self._timer.setSingleShot(True)
+        # Not coarse: a coarse timer may fire up to 5 % early, find nothing due yet and
+        # wake the app again a few milliseconds later (twice the wake-ups when idle).
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
         self._running = False
         #: Requests started, and the conversations of the latest ones (for tests).
