@@ -137,9 +137,9 @@ class FreedesktopBackend(Backend):
 
     def _open(self) -> None:
         from jeepney import MatchRule
-        from jeepney.io.threading import open_dbus_router
+        from jeepney.io.threading import DBusRouter, open_dbus_connection
 
-        router = open_dbus_router(bus="SESSION")
+        router = DBusRouter(open_dbus_connection(bus="SESSION"))
         try:
             # Servers may send the signals to the caller only, or to everyone: ask for both.
             for member in ("ActionInvoked", "NotificationClosed"):
@@ -147,7 +147,7 @@ class FreedesktopBackend(Backend):
                 _add_match(router, rule)
                 router.filter(rule, queue=_SignalQueue(self._busSignal.emit))
         except BaseException:
-            router.close()
+            _close_router(router)
             raise
         self._router = router
 
@@ -209,7 +209,7 @@ class FreedesktopBackend(Backend):
     def close(self) -> None:
         router, self._router = self._router, None
         if router is not None:
-            router.close()
+            _close_router(router)
 
     def _on_shown(self, token: str, nid: object) -> None:
         assert isinstance(nid, int)
@@ -244,6 +244,12 @@ class FreedesktopBackend(Backend):
             self._tokens.pop(nid, None)
             if self._ids.get(token) == nid:
                 del self._ids[token]
+
+
+def _close_router(router: Any) -> None:
+    """Stop the router's receiver thread, then close its connection (not done by it)."""
+    router.close()
+    router.conn.close()
 
 
 def _add_match(router: Any, rule: Any) -> None:
