@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from notification_server import NotificationServer, private_session_bus
@@ -267,3 +268,61 @@ def test_freedesktop_without_a_service_hands_over(
         notify_tasks.stop(5000)
         fd.close()
         fd.deleteLater()
+
+
+# The app, as app.run_gui starts it ---------------------------------------------------------
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
+def test_the_app_notifies_opens_on_click_and_keeps_do_not_disturb(
+    bus: str, sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
+) -> None:
+    """``--sandbox`` through the controller with a notification server on the bus: an end
+    user of another conversation writes, the server gets one ``Notify``; a click opens
+    that conversation; Do not disturb in the View menu silences the next one, is mirrored
+    in the tray menu when there is one, and is kept in the settings."""
+    from ui_stack import dispose_controller
+
+    from smooch_desktop.app import build_parser
+    from smooch_desktop.sandbox.demo import DEMO_ALICE_ID, DEMO_PAGING_USER_ID
+    from smooch_desktop.ui.controller import AppController
+    from smooch_desktop.ui.settings import AppSettings
+
+    server = NotificationServer()
+    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
+    controller = AppController(args, sandbox=sandbox)
+    try:
+        controller.start()
+        qtbot.waitUntil(lambda: controller.notifier is not None, timeout=10_000)
+        pane, window, notifier = controller.inbox_pane, controller.window, controller.notifier
+        assert pane is not None and window is not None and notifier is not None
+        assert isinstance(notifier.backend, FreedesktopBackend)
+        assert pane.poller is not None
+        pane.poller.scheduler.set_budget(600.0)  # a round in well under a second
+        window.select_user(DEMO_ALICE_ID)
+        qtbot.waitUntil(lambda: window.loaded_address[0] == DEMO_ALICE_ID, timeout=10_000)
+        qtbot.waitUntil(lambda: all(r.preview.text for r in pane.model.rows()), timeout=15_000)
+
+        sandbox.store.add_user_message(sandbox.app_id, DEMO_PAGING_USER_ID, "Where is it?")
+        qtbot.waitUntil(lambda: len(server.notifications()) == 1, timeout=15_000)
+        note = server.notifications()[0]
+        assert note.summary.startswith("Bob") and note.body == "Where is it?"
+
+        server.invoke(note.id)
+        qtbot.waitUntil(
+            lambda: window.user_panel.current_user_ref() == DEMO_PAGING_USER_ID, timeout=10_000
+        )
+
+        window.dnd_action.trigger()
+        assert notifier.do_not_disturb and AppSettings().do_not_disturb()
+        if controller.tray is not None:
+            assert controller.tray.contextMenu() is not None
+        sandbox.store.add_user_message(sandbox.app_id, DEMO_ALICE_ID, "Quiet, please")
+        row_of = lambda: next(r for r in pane.model.rows() if r.key.user_ref == DEMO_ALICE_ID)  # noqa: E731
+        qtbot.waitUntil(lambda: row_of().preview.text == "Quiet, please", timeout=15_000)
+        assert len(server.notifications()) == 1  # Do not disturb
+        window.dnd_action.trigger()
+        assert not notifier.do_not_disturb and not AppSettings().do_not_disturb()
+    finally:
+        dispose_controller(controller)
+        server.stop()
