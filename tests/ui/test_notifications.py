@@ -318,8 +318,13 @@ def test_the_app_notifies_opens_on_click_and_keeps_do_not_disturb(
         if controller.tray is not None:
             assert controller.tray.contextMenu() is not None
         sandbox.store.add_user_message(sandbox.app_id, DEMO_ALICE_ID, "Quiet, please")
-        row_of = lambda: next(r for r in pane.model.rows() if r.key.user_ref == DEMO_ALICE_ID)  # noqa: E731
-        qtbot.waitUntil(lambda: row_of().preview.text == "Quiet, please", timeout=15_000)
+
+        def alice_preview() -> str:
+            return next(
+                r.preview.text for r in pane.model.rows() if r.key.user_ref == DEMO_ALICE_ID
+            )
+
+        qtbot.waitUntil(lambda: alice_preview() == "Quiet, please", timeout=15_000)
         assert len(server.notifications()) == 1  # Do not disturb
         window.dnd_action.trigger()
         assert not notifier.do_not_disturb and not AppSettings().do_not_disturb()

@@ -459,14 +459,14 @@ class InboxPane(QWidget):
     # Read receipts ------------------------------------------------------------------------------
 
     def looking_at(self, key: ConversationKey) -> bool:
-        """True while the agent sees ``key``: open in the active window, on screen."""
+        """True while ``key`` is the conversation open in the active window (no
+        notification for it; read once its newest messages are on screen)."""
         window = self._window
         return (
             window is not None
             and bool(self._open_ref)
             and key == self._key(self._open_ref)
             and window.isActiveWindow()
-            and window.loaded_address == (self._open_ref, "")
         )
 
     def _watch_view(self) -> None:
@@ -489,7 +489,7 @@ class InboxPane(QWidget):
         if store is None or window is None or api is None or not self._open_ref:
             return
         key = self._key(self._open_ref)
-        if not self.looking_at(key):
+        if not self.looking_at(key) or window.loaded_address != (self._open_ref, ""):
             return
         view = getattr(window, "view", None)
         if view is None or not view.is_at_bottom():
