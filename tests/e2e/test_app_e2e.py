@@ -446,6 +446,9 @@ def test_a_new_user_sees_the_list_picks_one_and_is_told_of_another(
             return row is not None and bool(row[0] & FollowReason.OPENED)
 
         _wait_for(lambda: opened(DEMO_ALICE_ID), 20, "alice's conversation to load")
+        # The whole list again (Escape in the filter clears it).
+        _xdotool(app.display, "key", "ctrl+t")
+        _xdotool(app.display, "key", "Escape")
         assert _xdotool(app.display, "getwindowname", window) == appinfo.NAME
 
         # Bob writes, on the sandbox's end-user route.
