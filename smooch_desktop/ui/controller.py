@@ -1,4 +1,10 @@
-"""Owns the long-lived parts (stores, worker queues, tray) and the window per connection.
+"""Owns the long-lived parts (stores, worker queues, tray, notifications) and the window
+per connection.
+
+Notifications (:mod:`smooch_desktop.ui.notifications`) are built once, after the first
+paint: the list pane reports each conversation update to the :class:`Notifier`, a click
+on a notification raises the window and opens that conversation, and Do not disturb
+(the View menu, the tray menu) is kept in the settings.
 
 Changing the connection profile rebuilds the session and the window; the outbox,
 drafts and worker threads live for the whole run. So does changing the API version of
@@ -23,6 +29,7 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
+from smooch_desktop import appinfo
 from smooch_desktop.api.errors import ApiError, ConfigError
 from smooch_desktop.core import paths
 from smooch_desktop.core.gravatar import GRAVATAR_BASE, AvatarDiskCache
@@ -35,13 +42,14 @@ from smooch_desktop.ui.task_errors import TaskErrorSink
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QSystemTrayIcon
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
     from smooch_desktop.api.auth import AuthMethod, Credentials
     from smooch_desktop.api.factory import ApiVersion
     from smooch_desktop.api.protocol import ConversationApi
     from smooch_desktop.core.drafts import DraftStore
-    from smooch_desktop.core.inbox import InboxStore
+    from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxRow, InboxStore
     from smooch_desktop.core.outbox import Outbox
     from smooch_desktop.core.profiles import Profile, ProfileData
     from smooch_desktop.core.secrets import SecretStore, SessionSecrets
@@ -51,6 +59,7 @@ if TYPE_CHECKING:
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.inbox.live_updates import LiveUpdates
     from smooch_desktop.ui.inbox.pane import DemoUser, InboxPane
+    from smooch_desktop.ui.notifications import Notifier
     from smooch_desktop.ui.single_instance import InstanceServer
 
 log = logging.getLogger(__name__)
@@ -146,6 +155,11 @@ class AppController(QObject):
         self.session: Session | None = None
         self.delivery: DeliveryService | None = None
         self.tray: QSystemTrayIcon | None = None
+        #: Desktop notifications (built with the tray), and the thread of their bus calls.
+        self.notifier: Notifier | None = None
+        self._notify_tasks: TaskQueue | None = None
+        self._tray_dnd: QAction | None = None
+        self._tray_menu: QMenu | None = None
         self._dialog: ConnectionDialog | None = None
         self._shut_down = False
         self._recovered = False
@@ -365,6 +379,7 @@ class AppController(QObject):
         session, problem = self._resolve_session()
         self._attach(session)
         self._setup_tray()
+        self._setup_notifications()
         moved = [
             str(path)
             for path in (self.outbox.recovered_from, self.drafts.recovered_from)
@@ -653,6 +668,7 @@ class AppController(QObject):
         window.connectionSettingsRequested.connect(self.open_connection_dialog)
         window.liveUpdatesRequested.connect(self.open_live_updates)
         window.notify.connect(self._notify)
+        window.doNotDisturbToggled.connect(self.set_do_not_disturb)
         window.storageProblem.connect(self._on_storage_problem)
         self._add_inbox_pane(window)
         for key, text in self._notices.items():
@@ -741,6 +757,8 @@ class AppController(QObject):
         window.add_left_pane(pane)
         pane.bind_window(window)
         pane.unreadChanged.connect(self._on_unread_changed)
+        pane.conversationUpdated.connect(self._on_conversation_updated)
+        pane.conversationRead.connect(self._on_conversation_read)
         self.inbox_pane = pane
 
     def _demo_users(self) -> list[DemoUser]:
@@ -915,15 +933,85 @@ class AppController(QObject):
         total = self.inbox_pane.unread_total if self.inbox_pane is not None else 0
         self.tray.setToolTip(title_for(total))
         self.tray.activated.connect(self._on_tray_activated)
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu()
+        menu.addAction(f"Show {appinfo.NAME}", self.bring_to_front)
+        self._tray_dnd = menu.addAction("Do not disturb")
+        self._tray_dnd.setCheckable(True)
+        self._tray_dnd.setChecked(self.settings.do_not_disturb())
+        self._tray_dnd.toggled.connect(self.set_do_not_disturb)
+        menu.addSeparator()
+        menu.addAction("Quit", self._close_from_signal)
+        self._tray_menu = menu
+        self.tray.setContextMenu(menu)
         self.tray.show()
+
+    def _setup_notifications(self) -> None:
+        """Desktop notifications: the session bus's service, else the tray, else none."""
+        if self.notifier is not None:
+            return
+        from smooch_desktop.ui.notifications import Notifier, default_backends
+
+        self._notify_tasks = TaskQueue("notifications", self)
+        self.task_errors.watch(self._notify_tasks)
+        self.notifier = Notifier(
+            default_backends(self._notify_tasks, self.tray, self),
+            self._looking_at,
+            do_not_disturb=self.settings.do_not_disturb(),
+            parent=self,
+        )
+        self.notifier.openRequested.connect(self._open_from_notification)
+
+    def _looking_at(self, key: ConversationKey) -> bool:
+        return self.inbox_pane is not None and self.inbox_pane.looking_at(key)
+
+    @Slot(object, object, object)
+    def _on_conversation_updated(
+        self, key: ConversationKey, update: HistoryUpdate, row: InboxRow | None
+    ) -> None:
+        session = self.session
+        if self.notifier is not None and session is not None and key.profile == session.profile_id:
+            self.notifier.conversation_updated(key, update, row)
+
+    @Slot(object)
+    def _on_conversation_read(self, key: ConversationKey) -> None:
+        if self.notifier is not None:
+            self.notifier.read(key)
+
+    @Slot(object)
+    def _open_from_notification(self, key: ConversationKey | None) -> None:
+        """A click on a notification: the window comes forward, on that conversation."""
+        same = (
+            self.session is not None and key is not None and key.profile == self.session.profile_id
+        )
+        self.bring_to_front(key.user_ref if same and key is not None else "")
+
+    @Slot(bool)
+    def set_do_not_disturb(self, on: bool) -> None:
+        """Do not disturb: no notifications (remembered; the unread marks still show)."""
+        self.settings.set_do_not_disturb(on)
+        if self.notifier is not None:
+            self.notifier.set_do_not_disturb(on)
+        for action in (
+            self._tray_dnd,
+            self.window.dnd_action if self.window is not None else None,
+        ):
+            if action is not None and action.isChecked() != on:
+                action.blockSignals(True)
+                action.setChecked(on)
+                action.blockSignals(False)
 
     @Slot(str, str)
     def _notify(self, title: str, text: str) -> None:
-        if self.tray is not None:
+        # Titles are the app's own; the body may quote end users: bounded and escaped
+        # by the backend that shows it.
+        if self.notifier is not None:
+            self.notifier.app_message(title, text)
+        elif self.tray is not None:
             from smooch_desktop.ui.plain import notification_text
 
             icon = self.tray.MessageIcon.Information
-            # Titles are the app's own; the body may quote end users: bounded and escaped.
             self.tray.showMessage(title, notification_text(text), icon, 8000)
 
     @Slot(object)
@@ -952,6 +1040,12 @@ class AppController(QObject):
             self.window.close()
         if self.tray is not None:
             self.tray.hide()
+        if self._notify_tasks is not None:
+            self._notify_tasks.stop(1000)
+        if self.notifier is not None:
+            self.notifier.close()
+        if self._tray_menu is not None:
+            self._tray_menu.deleteLater()
         if self._instance_server is not None:
             self._instance_server.close()
         if self.delivery is not None:

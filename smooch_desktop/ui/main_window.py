@@ -220,6 +220,8 @@ class MainWindow(QMainWindow):
     historyLoaded = Signal(str, str, object)
     #: The app pre-created this user (Send to a user that did not exist).
     userCreated = Signal(str)
+    #: The agent switched Do not disturb on or off (the controller keeps the setting).
+    doNotDisturbToggled = Signal(bool)
 
     def __init__(
         self,
@@ -493,6 +495,12 @@ class MainWindow(QMainWindow):
         self.live_updates_action = QAction("&Live updates…", self)
         self.live_updates_action.triggered.connect(self.liveUpdatesRequested)
         view_menu.addAction(self.live_updates_action)
+        view_menu.addSeparator()
+        self.dnd_action = QAction("Do not &disturb (no notifications)", self)
+        self.dnd_action.setCheckable(True)
+        self.dnd_action.setChecked(self.settings.do_not_disturb())
+        self.dnd_action.toggled.connect(self.doNotDisturbToggled)
+        view_menu.addAction(self.dnd_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction(f"&About {appinfo.NAME}", self)
         about.triggered.connect(self._about)
@@ -1033,7 +1041,6 @@ class MainWindow(QMainWindow):
             self._load_history()  # the user or conversation changed while this was loading
             return
         self.historyLoaded.emit(address[0], address[1], page)
-        user_ref = address[0]
         if self._loaded != address:
             locals_ = [
                 self.model.item(r)
@@ -1049,17 +1056,8 @@ class MainWindow(QMainWindow):
             self.view.set_placeholder("No messages yet. Say hello!")
             self.set_call_ok("conversation loaded")
         else:
-            incoming = [
-                m
-                for m in page.messages
-                if m.role == "user" and self.model.find_server(m.id) is None
-            ]
+            # New end-user messages notify through the conversation list (ui/notifications.py).
             self.model.merge_messages(page.messages)
-            if incoming and not self.isActiveWindow():
-                latest = incoming[-1]
-                who = latest.author_name or user_ref
-                # The title is the app's own; names and text go in the (escaped) body.
-                self.notify.emit("New message", f"{inline(who, 80)}: {latest.text}")
         self._restart_poll()
 
     def _on_history_error(self, address: tuple[str, str], exc: BaseException) -> None:

@@ -206,6 +206,12 @@ class AppSettings:
     def set_send_with_ctrl_enter(self, value: bool) -> None:
         self._s.setValue("composer/ctrlEnter", "true" if value else "false")
 
+    def do_not_disturb(self) -> bool:
+        return self._s.value("notifications/doNotDisturb", "false") in ("true", True)
+
+    def set_do_not_disturb(self, value: bool) -> None:
+        self._s.setValue("notifications/doNotDisturb", "true" if value else "false")
+
     def bytes_value(self, key: str) -> QByteArray | None:
         value = self._s.value(key)
         return value if isinstance(value, QByteArray) else None

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from api_versions import API_VERSIONS, avatar_for
@@ -366,3 +368,140 @@ def test_a_second_start_gives_the_running_window_the_focus(
         decoy.terminate()
         decoy.wait(10)
     _assert_clean_stderr(app.close())
+
+
+def _sandbox_of(app: RunningApp) -> dict[str, str]:
+    """What ``--sandbox`` prints on stdout: base_url, app_id, key_id, secret."""
+
+    def printed() -> dict[str, str]:
+        if app.proc.poll() is not None:
+            raise AssertionError(f"app exited early: {app.stderr_path.read_text()}")
+        found = dict(
+            line.split("=", 1) for line in app.stdout_path.read_text().splitlines() if "=" in line
+        )
+        return found if {"base_url", "app_id"} <= found.keys() else {}
+
+    found: dict[str, str] = _wait_for(printed, 30, "the sandbox's address on stdout")
+    return found
+
+
+def _inbox_row(
+    data_dir: Path, user_ref: str, columns: str = "unread, preview_text"
+) -> tuple[Any, ...] | None:
+    """(unread, preview) of ``user_ref`` in the app's conversation list file (read-only)."""
+    path = data_dir / "inbox.sqlite3"
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute(
+            f"SELECT {columns} FROM conversations WHERE user_ref = ? AND removed = 0",
+            (user_ref,),
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None  # not created yet
+    finally:
+        conn.close()
+    return None if row is None else tuple(row)
+
+
+@pytest.mark.parametrize("api_version", API_VERSIONS)
+def test_a_new_user_sees_the_list_picks_one_and_is_told_of_another(
+    launch: Any, isolated_dirs: Path, api_version: str
+) -> None:
+    """The issue's "done when": start --sandbox, the demo conversations are listed, pick
+    one; an end user writes for another user (the sandbox's end-user route, over HTTP);
+    it shows in the list with an unread mark, as a desktop notification (a real
+    ``org.freedesktop.Notifications`` server on this session bus), and in the window
+    title; clicking the notification opens that conversation, which is then read."""
+    import requests
+    from notification_server import NotificationServer
+
+    from smooch_desktop import appinfo
+    from smooch_desktop.core.inbox import FollowReason
+    from smooch_desktop.sandbox.demo import DEMO_ALICE_ID, DEMO_PAGING_USER_ID
+
+    server = NotificationServer()
+    try:
+        app = launch("--sandbox", *version_option(api_version))
+        window = app.window_id()
+        sandbox = _sandbox_of(app)
+        base, app_id = sandbox["base_url"], sandbox["app_id"]
+        data = isolated_dirs / "data"
+        # The demo users who wrote in are listed (the list is the app's inbox file), and
+        # the list has polled Bob once (his history so far is the baseline: not new).
+        _wait_for(lambda: _inbox_row(data, DEMO_ALICE_ID), 20, "the demo users listed")
+        assert _inbox_row(data, DEMO_PAGING_USER_ID) is not None
+        _wait_for(lambda: (_inbox_row(data, DEMO_PAGING_USER_ID) or (0, ""))[1], 30, "bob synced")
+
+        # Pick one from the list: Ctrl+T, a few letters of the name, Enter.
+        _focus(app.display, window)
+        _xdotool(app.display, "key", "ctrl+t")
+        _xdotool(app.display, "type", "--delay", "30", "alice")
+        _xdotool(app.display, "key", "Return")
+
+        def opened(user: str) -> bool:
+            """The window opened ``user`` (the list then follows them as opened)."""
+            row = _inbox_row(data, user, "reasons")
+            return row is not None and bool(row[0] & FollowReason.OPENED)
+
+        _wait_for(lambda: opened(DEMO_ALICE_ID), 20, "alice's conversation to load")
+        # The whole list again (Escape in the filter clears it).
+        _xdotool(app.display, "key", "ctrl+t")
+        _xdotool(app.display, "key", "Escape")
+        assert _xdotool(app.display, "getwindowname", window) == appinfo.NAME
+
+        # Bob writes, on the sandbox's end-user route.
+        text = "Is my order on its way?"
+        bob = quote(DEMO_PAGING_USER_ID, safe="")
+        answer = requests.post(
+            f"{base}/_sandbox/apps/{app_id}/appusers/{bob}/messages",
+            json={"text": text},
+            timeout=5,
+        )
+        assert answer.status_code == 201, answer.text
+
+        # Within the list's budget (30 requests a minute over the demo users).
+        _wait_for(lambda: _inbox_row(data, DEMO_PAGING_USER_ID) == (1, text), 45, "bob unread")
+        notes = _wait_for(server.notifications, 15, "a desktop notification")
+        assert len(notes) == 1
+        note = notes[0]
+        assert note.app_name == appinfo.NAME
+        assert note.summary.startswith("Bob")  # the demo user's name
+        assert note.body == text
+        assert note.actions[0] == "default"
+        _wait_for(
+            lambda: _xdotool(app.display, "getwindowname", window) == f"(1) {appinfo.NAME}",
+            10,
+            "the unread total in the window title",
+        )
+        _wait_for(_screen_settled(app.display), 15, "the window to stop repainting")
+        _screenshot(app.display, f"e2e-inbox-unread-{api_version}.png")
+
+        # A click on the notification opens Bob's conversation in the window, which the
+        # agent now sees: it is read, once.
+        server.invoke(note.id)
+        _wait_for(lambda: opened(DEMO_PAGING_USER_ID), 20, "bob's conversation to open")
+        _wait_for(lambda: _inbox_row(data, DEMO_PAGING_USER_ID) == (0, text), 20, "bob read")
+        _wait_for(
+            lambda: _xdotool(app.display, "getwindowname", window) == appinfo.NAME,
+            10,
+            "the title without unread",
+        )
+
+        def receipts() -> list[dict[str, Any]]:
+            entries = requests.get(f"{base}/_sandbox/log", timeout=5).json()["entries"]
+            return [
+                e
+                for e in entries
+                if e["method"] == "POST"
+                and e["path"].endswith("/activity")
+                and isinstance(e.get("body"), dict)
+                and e["body"].get("type") == "conversation:read"
+            ]
+
+        _wait_for(lambda: len(receipts()) == 1, 10, "one conversation:read")
+        assert len(server.notifications()) == 1  # no notification for what is on screen
+        _assert_clean_stderr(app.close())
+    finally:
+        server.stop()

@@ -1,5 +1,7 @@
 """UI fixtures: the window stack of ``ui_stack.py`` against the ``sandbox`` fixture.
 
+No test here talks to the developer's desktop session bus (``no_desktop_bus``).
+
 Teardown closes the windows (their ``typing:stop`` goes out first), stops both worker
 threads and closes the stores; it fails the test if a worker thread outlived its stop or
 a top-level widget was left open.
@@ -42,6 +44,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if path.parent == here and path.name in _OWN_MODULES:
             # The offscreen platform says this for every shown top-level window; harmless.
             item.add_marker(pytest.mark.qt_log_ignore("propagateSizeHints"))
+
+
+@pytest.fixture(autouse=True)
+def no_desktop_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here reaches the developer's desktop session bus (it would show real
+    notifications there): a bus address that leads nowhere, unless a test starts its own
+    private bus (``notification_server.private_session_bus``)."""
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/smooch-tests-no-bus")
 
 
 @pytest.fixture

@@ -115,6 +115,8 @@ class ConversationView(QListView):
         sendNowRequested(str): skip the retry wait of this client id.
         discardRequested(str): drop this client id from the outbox.
         statusMessage(str): a short outcome to show in the status bar ("Saved …").
+        atBottomChanged(bool): the newest message came into view (True) or left it
+            (False), by scrolling, resizing or rows arriving (:meth:`is_at_bottom`).
     """
 
     loadOlderRequested = Signal()
@@ -123,6 +125,7 @@ class ConversationView(QListView):
     sendNowRequested = Signal(str)
     discardRequested = Signal(str)
     statusMessage = Signal(str)
+    atBottomChanged = Signal(bool)
 
     def __init__(
         self,
@@ -200,6 +203,8 @@ class ConversationView(QListView):
         model_.rowsRemoved.connect(self._on_rows_changed)
         model_.hasOlderChanged.connect(self._on_has_older_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self._at_bottom = True
+        self.verticalScrollBar().rangeChanged.connect(self._check_at_bottom)
 
     # Public API ---------------------------------------------------------------------------
     def conversation_model(self) -> ConversationModel:
@@ -637,8 +642,16 @@ class ConversationView(QListView):
     def _on_has_older_changed(self, _value: bool) -> None:
         self._older_timer.start()
 
+    @Slot()
+    def _check_at_bottom(self) -> None:
+        at_bottom = self.is_at_bottom()
+        if at_bottom != self._at_bottom:
+            self._at_bottom = at_bottom
+            self.atBottomChanged.emit(at_bottom)
+
     @Slot(int)
     def _on_scrolled(self, _value: int) -> None:
+        self._check_at_bottom()
         if self._refine_timer.isActive() and self._visible_rows_estimated():
             self._finish_measuring()  # the reader outran the idle-time measuring
         if not self._older_pending and self._conversation.has_older:

@@ -8,7 +8,16 @@ before any request of the session goes out) and keeps them up to date:
   queued or failed outbox entries, and in ``--sandbox`` the demo users who already wrote
   in (:func:`sandbox_demo_users`).
 * **Reading**: the open conversation's history pages (the window's own poll) are applied
-  to the store and mark it read; the others are polled by :class:`~.poller.InboxPoller`.
+  to the store; the others are polled by :class:`~.poller.InboxPoller`. Every applied
+  page that changed something is reported (``conversationUpdated``: the notifications'
+  input, :mod:`smooch_desktop.ui.notifications`).
+* **Read receipts**: the open conversation is read when the agent actually sees its
+  newest messages: the window active, its history on screen, the view scrolled to the
+  bottom. Then, and only if something was unread, the count clears and ONE
+  ``conversation:read`` goes out on the API queue (the FIFO that carries typing and
+  messages, so it never overtakes one; never retried). Nothing while the window is in
+  the background or the agent is scrolled up; activating the window or scrolling down
+  sends it then.
 * **Unread total**: in the window title ("(3) Smooch Desktop") and through
   ``unreadChanged`` (the controller puts it in the tray tooltip).
 * **Keys**: Ctrl+T focuses the filter; Up/Down in the filter move through the list;
@@ -29,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLineEdit, QListView, QMenu, QVBoxLayout, QWidget
 
@@ -40,7 +49,8 @@ from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
     from smooch_desktop.api.models import HistoryPage
-    from smooch_desktop.core.inbox import ConversationKey, InboxStore, Preview
+    from smooch_desktop.api.protocol import ConversationApi
+    from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxStore, Preview
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.inbox.poller import InboxPoller
@@ -106,10 +116,17 @@ class InboxPane(QWidget):
         openRequested(str): the agent picked this user (the pane also opens it itself
             in the window it is bound to).
         unreadChanged(int): the unread total changed.
+        conversationUpdated(object, object, object): (ConversationKey, HistoryUpdate,
+            InboxRow or None) after a page that changed something was applied, by the
+            list's poller or the window's own poll.
+        conversationRead(object): the agent saw this ConversationKey's new messages (its
+            ``conversation:read`` is queued).
     """
 
     openRequested = Signal(str)
     unreadChanged = Signal(int)
+    conversationUpdated = Signal(object, object, object)
+    conversationRead = Signal(object)
 
     def __init__(
         self,
@@ -133,6 +150,16 @@ class InboxPane(QWidget):
         self._window: MainWindow | None = None
         self._open_ref = ""
         self._unread = 0
+        self._api: ConversationApi | None = None
+        self._watched_view: QObject | None = None
+        # Whether the agent sees the open conversation is checked once the event that may
+        # have changed it has been handled (the window's history lands after its signal).
+        self._seen_timer = QTimer(self)
+        self._seen_timer.setSingleShot(True)
+        self._seen_timer.setInterval(0)
+        self._seen_timer.timeout.connect(self._check_seen)
+        #: ``conversation:read`` activities queued (for tests).
+        self.read_receipts = 0
         #: The list's poller while a session is attached.
         self.poller: InboxPoller | None = None
 
@@ -215,6 +242,7 @@ class InboxPane(QWidget):
         self._profile = session.profile_id if session is not None else ""
         self._gravatar_base = session.gravatar_base if session is not None else ""
         self._delivery = delivery if self._store is not None else None
+        self._api = session.api if self._store is not None and session is not None else None
         if self._store is None or session is None:
             self.model.set_rows([])
             self._set_unread(0)
@@ -255,6 +283,7 @@ class InboxPane(QWidget):
 
     def shutdown(self) -> None:
         """Stop polling (the window closes or the store is about to)."""
+        self._seen_timer.stop()
         if self.poller is not None:
             self.poller.stop()
 
@@ -396,8 +425,6 @@ class InboxPane(QWidget):
         self._note_input()
         if self.poller is not None:
             self.poller.set_open(self._key(user_ref) if user_ref else None)
-        if user_ref and self._store is not None:
-            self._mark_read(self._key(user_ref))
         self._select(user_ref)
 
     @Slot(str)
@@ -446,27 +473,91 @@ class InboxPane(QWidget):
             return
         key = self._key(user_ref)
         try:
-            self._store.apply_history(key, page)
-            self._store.mark_read(key)
+            update = self._store.apply_history(key, page)
         except _store_errors() as exc:
             log.warning("conversation list not updated: %s", exc)
             return
-        self.refresh_key(key)
-
-    def _mark_read(self, key: ConversationKey) -> None:
-        if self._store is None:
-            return
-        try:
-            if self._store.mark_read(key):
-                self.refresh_key(key)
-        except _store_errors() as exc:
-            log.warning("conversation not marked read: %s", exc)
+        self._watch_view()
+        self._seen_timer.start()
+        if update.changed:
+            self.refresh_key(key)
+            self._report(key, update)
 
     @Slot(object, object)
-    def _on_polled(self, key: ConversationKey, _update: object) -> None:
-        if key.user_ref == self._open_ref and self._store is not None:
-            self._mark_read(key)  # it was opened while the request ran
+    def _on_polled(self, key: ConversationKey, update: HistoryUpdate) -> None:
         self.refresh_key(key)
+        if key.user_ref == self._open_ref:
+            self._seen_timer.start()  # it was opened while the request ran
+        self._report(key, update)
+
+    def _report(self, key: ConversationKey, update: HistoryUpdate) -> None:
+        row = None
+        if update.new_user_ids and self._store is not None:
+            try:
+                row = self._store.get(key)
+            except _store_errors() as exc:
+                log.warning("conversation not read back: %s", exc)
+        self.conversationUpdated.emit(key, update, row)
+
+    # Read receipts ------------------------------------------------------------------------------
+
+    def looking_at(self, key: ConversationKey) -> bool:
+        """True while ``key`` is the conversation open in the active window (no
+        notification for it; read once its newest messages are on screen)."""
+        window = self._window
+        return (
+            window is not None
+            and bool(self._open_ref)
+            and key == self._key(self._open_ref)
+            and window.isActiveWindow()
+        )
+
+    def _watch_view(self) -> None:
+        """Hear when the conversation view reaches the bottom (it is built after the list)."""
+        view = getattr(self._window, "view", None)
+        if view is None or view is self._watched_view or not hasattr(view, "atBottomChanged"):
+            return
+        self._watched_view = view
+        view.atBottomChanged.connect(self._on_at_bottom)
+
+    @Slot(bool)
+    def _on_at_bottom(self, at_bottom: bool) -> None:
+        if at_bottom:
+            self._seen_timer.start()
+
+    @Slot()
+    def _check_seen(self) -> None:
+        """If the agent now sees the open conversation's newest messages, it is read."""
+        store, window, api = self._store, self._window, self._api
+        if store is None or window is None or api is None or not self._open_ref:
+            return
+        key = self._key(self._open_ref)
+        if not self.looking_at(key) or window.loaded_address != (self._open_ref, ""):
+            return
+        view = getattr(window, "view", None)
+        if view is None or not view.is_at_bottom():
+            return
+        try:
+            had_unread = store.mark_read(key)
+        except _store_errors() as exc:
+            log.warning("conversation not marked read: %s", exc)
+            return
+        if not had_unread:
+            return  # nothing new since the last receipt: none sent
+        self.refresh_key(key)
+        self.conversationRead.emit(key)
+        self._send_read(api, key)
+
+    def _send_read(self, api: ConversationApi, key: ConversationKey) -> None:
+        user_ref, conversation_id = key.user_ref, key.conversation_id
+        self.read_receipts += 1
+
+        def call() -> None:
+            api.send_activity(user_ref, "conversation:read", conversation_id=conversation_id)
+
+        # Best effort, once: a failure is logged (by the queue's error sink) and never
+        # retried; the unread count stays cleared (the agent did see the messages).
+        self._tasks.submit(call, None, _read_failed, kind="read", key=user_ref, owner=self)
 
     def _select(self, user_ref: str) -> None:
         index = self.model.index_of(self._key(user_ref)) if user_ref else QModelIndex()
@@ -534,6 +625,7 @@ class InboxPane(QWidget):
         if kind == QEvent.Type.ActivationChange and watched is self._window:
             if self.poller is not None and self._window is not None:
                 self.poller.set_window_active(self._window.isActiveWindow())
+            self._seen_timer.start()
             return False
         if kind != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
             return False
@@ -564,6 +656,10 @@ class InboxPane(QWidget):
         current = self.view.currentIndex()
         row = current.row() + delta if current.isValid() else (0 if delta > 0 else count - 1)
         self.view.setCurrentIndex(self.model.index(max(0, min(count - 1, row)), 0))
+
+
+def _read_failed(exc: BaseException) -> None:
+    log.info("conversation:read not sent: %s", type(exc).__name__)
 
 
 def _mark_of(state: str) -> OutboxMark:
