@@ -432,7 +432,11 @@ def test_a_new_user_sees_the_list_picks_one_and_is_told_of_another(
         # the list has polled Bob once (his history so far is the baseline: not new).
         _wait_for(lambda: _inbox_row(data, DEMO_ALICE_ID), 20, "the demo users listed")
         assert _inbox_row(data, DEMO_PAGING_USER_ID) is not None
-        _wait_for(lambda: (_inbox_row(data, DEMO_PAGING_USER_ID) or (0, ""))[1], 30, "bob synced")
+        _wait_for(
+            lambda: (_inbox_row(data, DEMO_PAGING_USER_ID, "last_seen_id") or ("",))[0],
+            30,
+            "bob synced",
+        )
 
         # Pick one from the list: Ctrl+T, a few letters of the name, Enter.
         _focus(app.display, window)

@@ -182,12 +182,13 @@ def test_unread_and_marking_read_update_the_row_and_the_total(
 ) -> None:
     pane, store = listed
     key = ConversationKey(PROFILE, user(20))
-    store.apply_history(key, page(20, (f"hello {20}", BASE - 20 * 60), ("ping", BASE + 5)))
-    pane._on_polled(key, None)
+    update = store.apply_history(key, page(20, (f"hello {20}", BASE - 20 * 60), ("ping", BASE + 5)))
+    pane._on_polled(key, update)
     assert refs(pane)[0] == user(20)
     assert pane.model.row(0).unread == store.get(key).unread > 0  # type: ignore[union-attr]
     assert pane.unread_total == store.unread_total(PROFILE)
-    pane._mark_read(key)
+    assert store.mark_read(key)  # as the read receipt does, once the agent sees it
+    pane.refresh_key(key)
     assert pane.model.row(0).unread == 0
     assert pane.unread_total == store.unread_total(PROFILE)
 

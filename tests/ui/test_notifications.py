@@ -301,7 +301,7 @@ def test_the_app_notifies_opens_on_click_and_keeps_do_not_disturb(
         pane.poller.scheduler.set_budget(600.0)  # a round in well under a second
         window.select_user(DEMO_ALICE_ID)
         qtbot.waitUntil(lambda: window.loaded_address[0] == DEMO_ALICE_ID, timeout=10_000)
-        qtbot.waitUntil(lambda: all(r.preview.text for r in pane.model.rows()), timeout=15_000)
+        qtbot.waitUntil(lambda: all(r.last_seen_id for r in pane.model.rows()), timeout=15_000)
 
         sandbox.store.add_user_message(sandbox.app_id, DEMO_PAGING_USER_ID, "Where is it?")
         qtbot.waitUntil(lambda: len(server.notifications()) == 1, timeout=15_000)
