@@ -150,7 +150,7 @@ class SenderPanel(QWidget):
             ("I&dentity:", self.identity_combo, None),
             ("&Name:", self.name_edit, self._stack(self.name_edit, self.name_error)),
             ("E&mail:", self.email_edit, self._stack(self.email_edit, self.email_error)),
-            ("A&vatar URL:", self.avatar_edit, self._stack(self.avatar_edit, self.avatar_error)),
+            ("Avatar UR&L:", self.avatar_edit, self._stack(self.avatar_edit, self.avatar_error)),
         ):
             label = QLabel(text)
             label.setBuddy(field)  # Alt+letter focuses the field itself

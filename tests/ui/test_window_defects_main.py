@@ -56,6 +56,37 @@ def test_alt_and_a_letter_that_is_not_a_shortcut_types_nothing(
     assert window.composer.text() == ""
 
 
+def mnemonic(text: str) -> str:
+    """The letter Alt opens in ``text`` ("" if none): the one after a single "&"."""
+    i = 0
+    while i < len(text) - 1:
+        if text[i] == "&":
+            if text[i + 1] != "&":
+                return text[i + 1].lower()
+            i += 1
+        i += 1
+    return ""
+
+
+def test_every_alt_letter_of_the_window_leads_to_one_place(window: MainWindow) -> None:
+    # Two owners of one Alt+letter make Qt cycle between them (Alt+V went to the avatar
+    # field instead of the View menu). Buttons that show only sometimes count too.
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    window.ensure_conversation()
+    owners: dict[str, list[str]] = {}
+    texts = [a.text() for a in window.menuBar().actions()]
+    texts += [w.text() for w in window.findChildren(QAbstractButton)]
+    texts += [w.text() for w in window.findChildren(QLabel) if w.buddy() is not None]
+    for text in texts:
+        letter = mnemonic(text)
+        if letter:
+            owners.setdefault(letter, []).append(text)
+    clashes = {k: v for k, v in owners.items() if len(v) > 1}
+    assert clashes == {}
+    assert {"f", "e", "v", "h"} <= owners.keys()  # the menus, found
+
+
 NOBODY = "nobody-yet-42"
 
 
