@@ -188,6 +188,10 @@ def test_enter_opens_the_conversation_as_typing_its_id_does(
     assert window.user_panel.current_user_ref() == DEMO_PAGING_USER_ID
     assert window.user_panel.combo.currentText() == DEMO_PAGING_USER_ID
     assert window.composer.edit.hasFocus()
+    # The filter was a quick switcher: the whole list is back, the chosen one selected.
+    assert pane.filter_edit.text() == ""
+    assert len(pane.model.rows()) == len(sandbox_demo_users(stack.sandbox))
+    assert pane.current_key() == ConversationKey(stack.session.profile_id, DEMO_PAGING_USER_ID)
 
     # Arrows in the list, then Enter.
     pane.filter_edit.clear()

@@ -642,7 +642,12 @@ class InboxPane(QWidget):
                 index = self.view.currentIndex()
                 if not index.isValid() and self.model.rowCount():
                     index = self.model.index(0, 0)
-                self._open_index(index)
+                if index.isValid():
+                    user_ref = self.model.row(index.row()).key.user_ref
+                    # A quick switcher: the whole list again (a filter left typed would
+                    # hide other conversations' new messages), the chosen one selected.
+                    self.filter_edit.clear()
+                    self.open_user(user_ref)
                 return True
             if key == Qt.Key.Key_Escape and self.filter_edit.text():
                 self.filter_edit.clear()
