@@ -33,18 +33,24 @@ This module holds no Qt (docs/architecture.md#qt-free-core), no registration (th
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
 import logging
+import math
 import queue
 import socket
 import threading
+import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from smooch_desktop.api.models import Message
@@ -67,6 +73,21 @@ DEFAULT_HOST: Final = "127.0.0.1"
 MAX_URL_LENGTH: Final = 2048
 #: Seconds a client may stall mid-request before its thread is freed.
 SOCKET_TIMEOUT_S: Final = 10
+#: Seconds a whole connection may last, however it trickles (a slow-loris client sending
+#: a byte every few seconds never trips :data:`SOCKET_TIMEOUT_S`). 1 MiB in 15 s is
+#: 70 kB/s, far slower than any tunnel Smooch calls through.
+REQUEST_DEADLINE_S: Final = 15.0
+#: Connections served at once; past it a new one gets a bare 503 and is closed (Smooch
+#: retries), so a flood of connections can't pile up threads.
+MAX_CONNECTIONS: Final = 32
+#: Events read from one call (v1.1 ``messages``, v2 ``events``); the rest are dropped
+#: (the poll catches up). Smooch sends one message per v1.1 call and small v2 batches.
+MAX_EVENTS_PER_CALL: Final = 100
+#: Longest user id or external id kept (the v2 spec's ``externalId`` limit); an event
+#: naming a longer one is dropped.
+MAX_REF_LENGTH: Final = 1024
+#: Longest display name kept (given name and surname are 128 each in the spec).
+MAX_NAME_LENGTH: Final = 256
 
 _JSON: Final = "application/json"
 
@@ -77,6 +98,7 @@ class WebhookEvent(NamedTuple):
     ``kind``: ``message``, ``postback``, ``read``, ``typing`` or ``other``. ``user_id`` is
     the user's Smooch id (v1.1 ``appUser._id``, v2 ``user.id``); ``external_id`` the
     business's own id for them (v1.1 ``userId``, v2 ``externalId``), "" if not sent.
+    ``app_id`` is the body's ``app._id`` / ``app.id`` ("" if not sent).
     """
 
     event_id: str
@@ -88,6 +110,7 @@ class WebhookEvent(NamedTuple):
     conversation_id: str
     display_name: str = ""
     message: Message | None = None
+    app_id: str = ""
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -124,11 +147,12 @@ def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
     user_id = _str(app_user.get("_id"))
     external = _str(app_user.get("userId"))
     conversation = _str(_dict(body.get("conversation")).get("_id"))
+    app_id = _str(_dict(body.get("app")).get("_id"))
     kind = _kind_of(trigger)
     messages = body.get("messages")
     if kind == "message" and isinstance(messages, list):
         out = []
-        for raw in messages:
+        for raw in messages[:MAX_EVENTS_PER_CALL]:
             if not isinstance(raw, dict):
                 continue
             message = Message.from_v1(raw)
@@ -143,8 +167,9 @@ def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
                     user_id or message.author_id,
                     external,
                     conversation,
-                    _v1_name(app_user, raw),
+                    _v1_name(app_user, raw)[:MAX_NAME_LENGTH],
                     message,
+                    app_id,
                 )
             )
         return out
@@ -159,7 +184,11 @@ def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
     )
     detail = _str(action.get("_id")) or _str(_dict(body.get("activity")).get("type"))
     event_id = f"{trigger}:{user_id}:{when}:{detail}" if when else ""
-    return [WebhookEvent(event_id, "v1.1", trigger, kind, user_id, external, conversation)]
+    return [
+        WebhookEvent(
+            event_id, "v1.1", trigger, kind, user_id, external, conversation, app_id=app_id
+        )
+    ]
 
 
 def _v2_user(payload: dict[str, Any]) -> tuple[str, str, str]:
@@ -180,7 +209,8 @@ def _v2_user(payload: dict[str, Any]) -> tuple[str, str, str]:
 
 def _parse_v2(body: dict[str, Any]) -> list[WebhookEvent]:
     out = []
-    for raw in body.get("events") or ():
+    app_id = _str(_dict(body.get("app")).get("id"))
+    for raw in (body.get("events") or [])[:MAX_EVENTS_PER_CALL]:
         if not isinstance(raw, dict):
             continue
         trigger = _str(raw.get("type"))
@@ -200,7 +230,16 @@ def _parse_v2(body: dict[str, Any]) -> list[WebhookEvent]:
             event_id = f"message:{message.id}"
         out.append(
             WebhookEvent(
-                event_id, "v2", trigger, kind, user_id, external, conversation, name, message
+                event_id,
+                "v2",
+                trigger,
+                kind,
+                user_id,
+                external,
+                conversation,
+                name[:MAX_NAME_LENGTH],
+                message,
+                app_id,
             )
         )
     return out
@@ -212,10 +251,18 @@ def parse_payload(body: Any) -> list[WebhookEvent]:
     if not isinstance(body, dict):
         return []
     if isinstance(body.get("events"), list):
-        return _parse_v2(body)
-    if isinstance(body.get("trigger"), str):
-        return _parse_v1(body)
-    return []
+        events = _parse_v2(body)
+    elif isinstance(body.get("trigger"), str):
+        events = _parse_v1(body)
+    else:
+        return []
+    # An id no real user has (the spec bounds external ids at 1,024 characters) would
+    # become a list row holding megabytes: such an event is dropped.
+    return [
+        e
+        for e in events
+        if len(e.user_id) <= MAX_REF_LENGTH and len(e.external_id) <= MAX_REF_LENGTH
+    ]
 
 
 class RecentIds:
@@ -232,6 +279,8 @@ class RecentIds:
         """True the first time ``event_id`` is seen (an empty id is always new)."""
         if not event_id:
             return True
+        if len(event_id) > 128:  # a hostile id is remembered by its digest, not its megabytes
+            event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
         with self._lock:
             if event_id in self._ids:
                 self._ids.move_to_end(event_id)
@@ -257,12 +306,18 @@ def public_url_problem(url: str) -> str:
         return "Enter the public URL that reaches this computer (for example https://…)."
     if len(text) > MAX_URL_LENGTH:
         return f"The URL is longer than {MAX_URL_LENGTH} characters."
-    if any(c.isspace() or ord(c) < 32 for c in text):
-        return "The URL must not contain spaces or control characters."
+    # Format characters too: a right-to-left override would show another address.
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        return "The URL must not contain spaces, control or invisible characters."
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:  # "http://[::1" and the like
+        return "The URL's host is not valid (an IPv6 address goes in [brackets])."
+    try:
+        port = parts.port
     except ValueError:
+        port = 0
+    if port == 0 and parts.netloc.rsplit("]", 1)[-1].count(":"):
         return "The URL's port is not a number from 1 to 65535."
     if parts.scheme.lower() not in ("http", "https"):
         return "The URL must start with https:// (or http://)."
@@ -298,19 +353,39 @@ def inbox_key(store: InboxStore, profile: str, event: WebhookEvent) -> Conversat
     return ConversationKey(profile, candidates[0], "")
 
 
-def apply_to_inbox(store: InboxStore, profile: str, events: list[WebhookEvent]) -> list[Applied]:
+class StoreFailed(Exception):
+    """The store refused a pushed message (disk full, file gone): ``applied`` holds the
+    changes made before it, which must still be announced."""
+
+    def __init__(self, applied: list[Applied], cause: Exception) -> None:
+        super().__init__(type(cause).__name__)
+        self.applied = applied
+        self.cause = cause
+
+
+def apply_to_inbox(
+    store: InboxStore, profile: str, events: list[WebhookEvent], *, app_id: str = ""
+) -> list[Applied]:
     """Apply the message events to ``store`` (the others are left out); the changes.
 
     The business's own messages (v2 ``conversation:message`` reports them too) move the
-    preview of a followed conversation but never start following one."""
-    out = []
+    preview of a followed conversation but never start following one. With ``app_id``,
+    an event that names another app is left out (a second app's webhook pointed at the
+    same URL). A store error raises :class:`StoreFailed` with what was applied before it."""
+    out: list[Applied] = []
     for event in events:
         if event.message is None:
             continue
-        key = inbox_key(store, profile, event)
-        if key is None or (event.message.is_business and store.get(key) is None):
+        if app_id and event.app_id and event.app_id != app_id:
+            log.debug("webhook event for another app dropped")
             continue
-        update = store.apply_pushed(key, event.message, display_name=event.display_name)
+        try:
+            key = inbox_key(store, profile, event)
+            if key is None or (event.message.is_business and store.get(key) is None):
+                continue
+            update = store.apply_pushed(key, event.message, display_name=event.display_name)
+        except Exception as exc:  # sqlite3 errors (disk full…): stop here, keep what was done
+            raise StoreFailed(out, exc) from exc
         out.append(Applied(key, update, event))
     return out
 
@@ -341,6 +416,78 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug(format, *args)
 
 
+class _Server(ThreadedWSGIServer):
+    """Werkzeug's threaded server with a bound on connections and on their life.
+
+    At most ``max_connections`` are served at once (past it a bare 503, then closed); a
+    connection older than ``deadline`` seconds is shut down from the serving loop's
+    ``service_actions`` (run every poll interval), which ends its thread's read at once.
+    """
+
+    def __init__(self, *args: Any, deadline: float, max_connections: int, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.deadline = deadline
+        self.max_connections = max_connections
+        self._open: dict[socket.socket, float] = {}
+        self._open_lock = threading.Lock()
+
+    def open_connections(self) -> int:
+        with self._open_lock:
+            return len(self._open)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            full = len(self._open) >= self.max_connections
+            if not full:
+                self._open[request] = time.monotonic() + self.deadline
+        if full:
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.pop(request, None)
+
+    def service_actions(self) -> None:
+        now = time.monotonic()
+        with self._open_lock:
+            overdue = [conn for conn, end in self._open.items() if end <= now]
+        for conn in overdue:
+            _cut(conn)
+
+    def cut_all(self) -> None:
+        """Shut every open connection (at stop: their threads end at once)."""
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            _cut(conn)
+
+
+_BUSY: Final = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _cut(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by its thread
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: no timestamp or count is infinite
+        raise ValueError("not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json takes NaN and Infinity
+
+
 def _reply(status: int, text: str) -> Response:
     body = json.dumps({"status": status, "text": text})
     return Response(body, status=status, content_type=_JSON)
@@ -366,6 +513,8 @@ class WebhookReceiver:
         max_body: int = MAX_BODY_BYTES,
         queue_limit: int = QUEUE_LIMIT,
         dedup_limit: int = DEDUP_LIMIT,
+        deadline: float = REQUEST_DEADLINE_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be 0 to 65535")
@@ -373,11 +522,13 @@ class WebhookReceiver:
         self.host = host
         self._port = port
         self.max_body = max_body
+        self.deadline = deadline
+        self.max_connections = max_connections
         self._secret = b""
         self._lock = threading.Lock()
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(queue_limit)
         self._seen = RecentIds(dedup_limit)
-        self._server: BaseWSGIServer | None = None
+        self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self._accepted = self._rejected = self._duplicates = self._events = 0
         #: The WSGI app (a test may wrap it to play a lost answer).
@@ -413,19 +564,20 @@ class WebhookReceiver:
         if self._server is not None:
             return self
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # Bind ourselves: make_server prints and exits on "address in use".
+        # Bind ourselves: Werkzeug prints and exits on "address in use".
         listener = socket.create_server((self.host, self._port), family=family)
         try:
-            server = make_server(
+            server = _Server(
                 self.host,
                 self._port,
                 lambda environ, start: self.wsgi_app(environ, start),
-                threaded=True,
-                request_handler=_QuietHandler,
+                _QuietHandler,
                 fd=listener.fileno(),
+                deadline=self.deadline,
+                max_connections=self.max_connections,
             )
         finally:
-            listener.close()  # make_server holds its own duplicate of the socket
+            listener.close()  # the server holds its own duplicate of the socket
         self._server = server
         serving = threading.Thread(
             target=server.serve_forever,
@@ -448,6 +600,7 @@ class WebhookReceiver:
             return
         server.shutdown()
         server.server_close()
+        server.cut_all()  # a client still trickling loses its connection, not a thread
         self.set_secret("")
         while True:  # drop what is queued, then wake the dispatcher
             try:
@@ -458,6 +611,10 @@ class WebhookReceiver:
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+
+    def open_connections(self) -> int:
+        """Connections being served now (0 once stopped and their threads ended)."""
+        return self._server.open_connections() if self._server is not None else 0
 
     def stats(self) -> ReceiverStats:
         with self._lock:
@@ -496,12 +653,17 @@ class WebhookReceiver:
         if length is not None and length > self.max_body:
             return _reply(413, f"The body is larger than {self.max_body} bytes.")
         stream = request.stream  # bounded by Content-Length when one was sent
-        data = stream.read(self.max_body + 1)
+        try:
+            data = stream.read(self.max_body + 1)
+        except (ClientDisconnected, OSError):  # shorter than announced, stalled, cut
+            return _reply(400, "The body ended before its Content-Length.")
         if len(data) > self.max_body:
             return _reply(413, f"The body is larger than {self.max_body} bytes.")
+        if length is not None and len(data) < length:  # the client gave up half-way
+            return _reply(400, "The body ended before its Content-Length.")
         try:
-            body = json.loads(data)
-        except ValueError:  # UnicodeDecodeError is one
+            body = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return _reply(400, "The body is not JSON.")
         if not isinstance(body, dict):
             return _reply(400, "The body is not a JSON object.")

@@ -35,6 +35,7 @@ registration requests (``api/webhooks.py``) nor the store's rules (``core/inbox.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import urlsplit
 
@@ -122,7 +123,9 @@ def url_port_problem(url: str, port: int) -> str:
         named = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return ""
-    if port and named != port:
+    if not port:
+        return "Choose a port: with any free port, this address can't name the receiver's."
+    if named != port:
         return f"This address is on this computer, port {named}, but the receiver uses {port}."
     return ""
 
@@ -155,6 +158,10 @@ class LiveUpdates(QObject):
         self._admin: WebhookAdmin | None = None
         self._registration: Registration | None = None
         self._attempt = 0
+        #: Set when the registration running on the api thread is no longer wanted.
+        self._cancel = threading.Event()
+        #: The app the registration is for (read on the receiver's thread).
+        self._app_id = ""
         self._saved_budget: float | None = None
         self.state = "off"
         self.state_text = "Off: the list is polled."
@@ -254,9 +261,10 @@ class LiveUpdates(QObject):
         self._receiver, self._admin = receiver, admin
         self._attempt += 1
         attempt, target = self._attempt, config.public_url.strip()
+        self._cancel = cancel = threading.Event()
         self._set_state("starting", f"Registering the webhook for {inline(target, 80)}…")
         self._tasks.submit(
-            lambda: admin.register(target),
+            lambda: _register(admin, target, cancel),
             lambda result: self._registered(attempt, admin, result),
             lambda exc: self._register_failed(attempt, exc),
             kind="webhook-register",
@@ -266,6 +274,8 @@ class LiveUpdates(QObject):
     def _registered(self, attempt: int, admin: WebhookAdmin, result: object) -> None:
         from smooch_desktop.api.webhooks import Registration
 
+        if result is None:  # taken back on the api thread: turned off meanwhile
+            return
         assert isinstance(result, Registration)
         if attempt != self._attempt or self._receiver is None:
             # Turned off (or another profile) while registering: take it back, through
@@ -273,6 +283,7 @@ class LiveUpdates(QObject):
             self._tasks.submit(lambda: admin.unregister(result.id), kind="webhook-unregister")
             return
         self._registration = result
+        self._app_id = result.app_id
         self._receiver.set_secret(result.secret)
         self._slow_polling(True)
         self._set_state(
@@ -302,6 +313,7 @@ class LiveUpdates(QObject):
 
     def _stop(self, *, quitting: bool = False) -> None:
         self._attempt += 1  # a registration still running is taken back when it ends
+        self._cancel.set()  # ... on the api thread itself: at quit no callback runs
         self._stop_receiver()
         registration, admin = self._registration, self._admin
         self._registration = self._admin = None
@@ -336,16 +348,16 @@ class LiveUpdates(QObject):
 
     def _on_events(self, events: list[WebhookEvent]) -> None:
         """On the receiver's thread: apply to the store, then tell the GUI thread."""
-        from smooch_desktop.core.webhook_receiver import apply_to_inbox
+        from smooch_desktop.core.webhook_receiver import StoreFailed, apply_to_inbox
 
         store, session = self._store, self._session
         if store is None or session is None:
             return
         try:
-            applied = apply_to_inbox(store, session.profile_id, events)
-        except Exception as exc:  # a store problem: the poll catches up later
-            log.warning("live update not kept: %s", type(exc).__name__)
-            return
+            applied = apply_to_inbox(store, session.profile_id, events, app_id=self._app_id)
+        except StoreFailed as exc:  # disk full…: the poll catches up later
+            log.warning("live update not kept: %s", exc)
+            applied = exc.applied  # what went in before it is still shown
         if applied:
             self._pushed.emit(applied)
 
@@ -400,6 +412,16 @@ class LiveUpdates(QObject):
         if self._dialog is not None:
             self._dialog.deleteLater()
             self._dialog = None
+
+
+def _register(admin: WebhookAdmin, target: str, cancel: threading.Event) -> Registration | None:
+    """On the api thread: register; if turned off (or quitting) meanwhile, take it back
+    here and now, since at quit the GUI callback that would do it never runs."""
+    registration = admin.register(target)
+    if cancel.is_set():
+        admin.unregister(registration.id)
+        return None
+    return registration
 
 
 def _said(exc: BaseException) -> str:
