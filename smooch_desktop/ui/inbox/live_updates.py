@@ -455,7 +455,9 @@ class LiveUpdatesDialog(QDialog):
 
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("liveUrl")
-        self.url_edit.setMaxLength(MAX_URL)
+        # Room past the limit: a longer paste is refused in words, never cut to a URL
+        # that looks right and is not the one given.
+        self.url_edit.setMaxLength(4 * MAX_URL)
         self.url_edit.setPlaceholderText("https://your-tunnel.example.com/smooch")
         self.url_edit.setAccessibleName("Public URL")
         self.port_spin = QSpinBox()
