@@ -54,7 +54,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from smooch_desktop.api.models import Message
-from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxStore
+from smooch_desktop.core.inbox import MAX_ID, ConversationKey, HistoryUpdate, InboxStore
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,9 @@ MAX_CONNECTIONS: Final = 32
 #: Events read from one call (v1.1 ``messages``, v2 ``events``); the rest are dropped
 #: (the poll catches up). Smooch sends one message per v1.1 call and small v2 batches.
 MAX_EVENTS_PER_CALL: Final = 100
-#: Longest user id or external id kept (the v2 spec's ``externalId`` limit); an event
-#: naming a longer one is dropped.
-MAX_REF_LENGTH: Final = 1024
+#: Longest user id or external id taken: the list's own limit (the store can key no longer
+#: one), far above Smooch's 24-character ids; an event naming a longer one is dropped.
+MAX_REF_LENGTH: Final = MAX_ID
 #: Longest display name kept (given name and surname are 128 each in the spec).
 MAX_NAME_LENGTH: Final = 256
 

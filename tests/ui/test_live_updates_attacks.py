@@ -128,3 +128,40 @@ def test_hostile_urls_are_refused_in_the_dialog_and_nothing_is_saved(
     assert says in dialog.url_error.text()
     assert live.state == "off" and live.receiver is None
     assert not live.config().enabled
+
+
+def test_a_hostile_name_is_shown_literally_and_bounded_in_the_list(qapp: Any) -> None:
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from smooch_desktop.ui.inbox.model import _shown
+
+    metrics = QFontMetrics(QFont())
+    shown = _shown("\u202eevil<b>bold</b>\x07\nnext" * 50, metrics, 200)
+    assert "\u202e" not in shown and "\n" not in shown
+    assert shown.startswith("[RLO]evil<b>bold</b>[BEL]")
+    assert metrics.horizontalAdvance(shown) <= 200 and shown.endswith("…")
+    assert _shown("مرحبا Ann", metrics, 400) == "مرحبا Ann"  # natural RTL text untouched
+
+
+def test_a_webhook_the_server_would_not_remove_is_said_not_hidden(
+    controller: AppController, sandbox: Any, qtbot: QtBot
+) -> None:
+    live = live_of(controller)
+    window = controller.window
+    assert window is not None
+    port = free_port()
+    url = loopback_url(port)
+    assert live.apply(LiveConfig(True, url, port))
+    qtbot.waitUntil(lambda: live.state == "on", timeout=10_000)
+    assert "live updates on" in window.status_call.text()
+    sandbox.set_faults(FaultConfig(error_rate=1.0))  # the server is failing
+    assert live.apply(LiveConfig(False, url, port))
+    qtbot.waitUntil(lambda: "could not be removed" in live.state_text, timeout=20_000)
+    assert live.state == "off" and live.receiver is None
+    assert "webhook not removed" in window.status_call.text()
+    sandbox.set_faults(FaultConfig())
+    assert targets(sandbox) == [url]  # still there, as the dialog now says
+    # On again for that URL replaces it: one registration, never two.
+    assert live.apply(LiveConfig(True, url, port))
+    qtbot.waitUntil(lambda: live.state == "on", timeout=10_000)
+    assert targets(sandbox) == [url]

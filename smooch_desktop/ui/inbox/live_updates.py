@@ -286,6 +286,8 @@ class LiveUpdates(QObject):
         self._app_id = result.app_id
         self._receiver.set_secret(result.secret)
         self._slow_polling(True)
+        if self._window is not None:  # an earlier refusal must not stay in the status bar
+            self._window.set_call_ok("live updates on")
         self._set_state(
             "on",
             f"On: Smooch calls {inline(result.target, 80)}, received on 127.0.0.1:"
@@ -321,14 +323,38 @@ class LiveUpdates(QObject):
             self._tasks.submit(
                 lambda: admin.unregister(registration.id),
                 None,
-                lambda exc: log.warning("webhook not removed: %s", _said(exc)),
+                self._unregister_failed,
                 kind="webhook-unregister",
                 finish_at_stop=quitting,
                 owner=self,
             )
         self._slow_polling(False)
+        was_on = self.state == "on"
         if self.state != "off":
             self._set_state("off", "Off: the list is polled.")
+        window = self._live_window()
+        if was_on and window is not None and not quitting:  # not "on" in the status bar
+            window.set_call_ok("live updates off")
+
+    def _live_window(self) -> MainWindow | None:
+        import shiboken6
+
+        window = self._window
+        return window if window is not None and shiboken6.isValid(window) else None
+
+    def _unregister_failed(self, exc: BaseException) -> None:
+        """The server kept the webhook (down, refusing): say so, it would go on calling."""
+        text = _said(exc)
+        log.warning("webhook not removed: %s", text)
+        if self.state == "off":
+            self._set_state(
+                "off",
+                "Off, but the webhook could not be removed from the server: "
+                f"{inline(text, 200)} Turning webhooks on again for the same URL replaces it.",
+            )
+        window = self._live_window()
+        if window is not None:
+            window.set_call_failed(f"live updates: webhook not removed: {inline(text, 200)}")
 
     def _slow_polling(self, slow: bool) -> None:
         poller = self._pane.poller if self._pane is not None else None
