@@ -13,6 +13,8 @@ free one) with Werkzeug's threaded server on a daemon thread. Every call:
    without a ``Content-Length``);
 4. must be a JSON object (400 otherwise).
 
+A connection lasts at most :data:`REQUEST_DEADLINE_S` however it trickles, and at most
+:data:`MAX_CONNECTIONS` are served at once (docs/architecture.md#live-webhooks-hostile).
 Then it is queued and answered 200 at once; parsing, deduplication and the callback run
 on one dispatcher thread, so a slow consumer never makes Smooch wait (its 20 s timeout
 counts as a failure and is retried). A full queue (:data:`QUEUE_LIMIT`) answers 503, which

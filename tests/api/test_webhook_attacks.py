@@ -11,6 +11,7 @@ receiver, and to the sandbox (v1.1 and v2) on loopback port 0; nothing mocked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -440,3 +441,42 @@ def test_the_secret_is_in_no_log_nor_repr_even_at_debug(
         finally:
             rec.stop()
             api.close()
+
+
+def test_huge_headers_are_refused_before_the_secret_is_looked_at(
+    receiver: WebhookReceiver,
+) -> None:
+    conn = connect(receiver)
+    long_line = b"X-Big: " + b"a" * 70_000 + b"\r\n"
+    with contextlib.suppress(OSError):  # closed while sending: refused all the same
+        conn.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\n" + long_line + b"\r\n")
+    answer = read_all(conn)
+    conn.close()
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431") or answer.startswith(b"HTTP/1.0 4")
+    assert receiver.stats().accepted == 0
+    assert wait_for(lambda: receiver.open_connections() == 0)
+
+
+def test_either_shape_is_taken_whatever_was_registered() -> None:
+    """A v1.1 body and a v2 body both give their message (the secret proves the caller)."""
+    v1 = parse_payload(v1_body("u1", ["m1"]))
+    v2 = parse_payload(
+        {
+            "app": {"id": "app1"},
+            "events": [
+                {
+                    "id": "e1",
+                    "type": "conversation:message",
+                    "payload": {
+                        "message": {
+                            "id": "m2",
+                            "author": {"type": "user", "userId": "u1"},
+                            "content": {"type": "text", "text": "hi"},
+                        }
+                    },
+                }
+            ],
+        }
+    )
+    assert [e.version for e in v1 + v2] == ["v1.1", "v2"]
+    assert all(e.message is not None and e.user_id == "u1" for e in v1 + v2)

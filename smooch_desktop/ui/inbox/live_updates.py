@@ -23,7 +23,9 @@ when the agent turned webhooks on:
 * **Off** (the agent's choice, or another profile, or quit): the receiver stops and the
   registration is deleted on the ``api`` queue (at quit as a ``finish_at_stop`` task).
   Only the registration this run made is deleted; one left by a crash is found by its
-  URL and replaced at the next start with webhooks on.
+  URL and replaced at the next start with webhooks on. One still being made when the
+  agent turns off or quits is taken back on the ``api`` thread as soon as it is made
+  (at quit no GUI callback runs). A deletion the server refuses is said in the dialog.
 
 Settings (on/off, URL, port) are kept per profile in the settings file
 (``AppSettings.live_updates``); never the secret.
