@@ -45,6 +45,9 @@ V2_TRIGGERS: Final = ("conversation:message",)
 INTEGRATION_NAME: Final = "Smooch Desktop live updates"
 #: Listing pages read at most while looking for leftovers (v2, 100 per page).
 MAX_LIST_PAGES: Final = 20
+#: Leftovers deleted at most per registration: Smooch holds 10 webhooks per app, so a
+#: longer list is a hostile server's (it would hold the api queue for thousands of calls).
+MAX_LEFTOVERS: Final = 10
 #: Longest secret taken from a create answer (Smooch's are 32 characters).
 MAX_SECRET: Final = 1024
 
@@ -135,7 +138,7 @@ class V1Webhooks:
         ]
 
     def register(self, target: str) -> Registration:
-        for leftover in self.registered(target):
+        for leftover in self.registered(target)[:MAX_LEFTOVERS]:
             self.unregister(leftover)
         body = self.http.send(prepare_create_v1(self.paths, target))
         hook_id, secret = _secret_of(body.get("webhook"), self.http.host)
@@ -216,7 +219,7 @@ class V2Webhooks:
         return found
 
     def register(self, target: str) -> Registration:
-        for leftover in self.registered(target):
+        for leftover in self.registered(target)[:MAX_LEFTOVERS]:
             self.unregister(leftover)
         body = self.http.send(prepare_create_integration(self.app_path, target))
         integration = body.get("integration")

@@ -29,7 +29,12 @@ from api_versions import connect_api, sandbox_api
 from smooch_desktop.api.auth import AuthMethod, Credentials
 from smooch_desktop.api.errors import BadResponse
 from smooch_desktop.api.protocol import ConversationApi
-from smooch_desktop.api.webhooks import Registration, webhooks_for
+from smooch_desktop.api.webhooks import (
+    INTEGRATION_NAME,
+    MAX_LEFTOVERS,
+    Registration,
+    webhooks_for,
+)
 from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
 from smooch_desktop.core.webhook_receiver import (
     MAX_EVENTS_PER_CALL,
@@ -357,8 +362,11 @@ def test_urls_a_webhook_can_use_are_taken(url: str) -> None:
 
 class Hostile(BaseHTTPRequestHandler):
     answers: ClassVar[dict[str, Any]] = {}
+    deletes: ClassVar[list[str]] = []
 
     def _send(self) -> None:
+        if self.command == "DELETE":
+            self.deletes.append(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         key = "list" if self.command == "GET" else "create"
@@ -480,3 +488,34 @@ def test_either_shape_is_taken_whatever_was_registered() -> None:
     )
     assert [e.version for e in v1 + v2] == ["v1.1", "v2"]
     assert all(e.message is not None and e.user_id == "u1" for e in v1 + v2)
+
+
+def test_a_hostile_listing_of_thousands_of_leftovers_is_not_deleted_one_by_one(
+    hostile: ThreadingHTTPServer, api_version: str
+) -> None:
+    target = "https://example.com/hook"
+    many = [{"_id": f"w{n}", "target": target} for n in range(3000)]
+    Hostile.answers = {
+        "list": {
+            "webhooks": many,
+            "integrations": [
+                {"id": f"i{n}", "displayName": INTEGRATION_NAME, "webhooks": [{"target": target}]}
+                for n in range(100)
+            ],
+            "meta": {"hasMore": True, "afterCursor": "next"},
+        },
+        "create": {
+            "webhook": {"_id": "w1", "secret": "ok"},
+            "integration": {"id": "i1", "webhooks": [{"id": "w1", "secret": "ok"}]},
+        },
+    }
+    Hostile.deletes = []
+    base = f"http://127.0.0.1:{hostile.server_address[1]}"
+    api = connect_api(api_version, base, "app1", Credentials("key", "secret", AuthMethod.BASIC))
+    try:
+        admin = webhooks_for(api)
+        assert admin is not None
+        assert admin.register(target).secret == "ok"
+    finally:
+        api.close()
+    assert len(Hostile.deletes) <= MAX_LEFTOVERS
