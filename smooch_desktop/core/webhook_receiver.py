@@ -17,8 +17,8 @@ A connection lasts at most :data:`REQUEST_DEADLINE_S` however it trickles, and a
 :data:`MAX_CONNECTIONS` are served at once (docs/architecture.md#live-webhooks-hostile).
 Then it is queued and answered 200 at once; parsing, deduplication and the callback run
 on one dispatcher thread, so a slow consumer never makes Smooch wait (its 20 s timeout
-counts as a failure and is retried). A full queue (:data:`QUEUE_LIMIT`) answers 503, which
-Smooch retries.
+counts as a failure and is retried). A full queue (:data:`QUEUE_LIMIT` bodies or
+:data:`QUEUE_BYTES`) answers 503, which Smooch retries.
 
 :func:`parse_payload` turns a body into :class:`WebhookEvent`\\ s: v1.1 (``trigger``,
 ``app``, ``appUser``, ``messages``/``postbacks``/``activity``…, one trigger per call) and
@@ -67,6 +67,9 @@ SECRET_HEADER: Final = "X-API-Key"
 MAX_BODY_BYTES: Final = 1024 * 1024
 #: Bodies waiting for the dispatcher; past it calls are answered 503 (Smooch retries).
 QUEUE_LIMIT: Final = 1000
+#: Bytes of bodies waiting for the dispatcher; past it 503 too. A parsed 1 MiB body of
+#: tiny objects takes some 20 MiB of memory, so 1,000 of them must never wait at once.
+QUEUE_BYTES: Final = 16 * 1024 * 1024
 #: How many event ids are remembered to drop a redelivered one. Smooch retries within
 #: 15 minutes; 10,000 ids cover far more than that at any realistic rate.
 DEDUP_LIMIT: Final = 10_000
@@ -514,6 +517,7 @@ class WebhookReceiver:
         port: int = 0,
         max_body: int = MAX_BODY_BYTES,
         queue_limit: int = QUEUE_LIMIT,
+        queue_bytes: int = QUEUE_BYTES,
         dedup_limit: int = DEDUP_LIMIT,
         deadline: float = REQUEST_DEADLINE_S,
         max_connections: int = MAX_CONNECTIONS,
@@ -528,7 +532,9 @@ class WebhookReceiver:
         self.max_connections = max_connections
         self._secret = b""
         self._lock = threading.Lock()
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(queue_limit)
+        self._queue: queue.Queue[tuple[dict[str, Any], int] | None] = queue.Queue(queue_limit)
+        self.queue_bytes = queue_bytes
+        self._queued_bytes = 0
         self._seen = RecentIds(dedup_limit)
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
@@ -606,9 +612,11 @@ class WebhookReceiver:
         self.set_secret("")
         while True:  # drop what is queued, then wake the dispatcher
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:
+                self._release(item[1])
         self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout)
@@ -669,19 +677,33 @@ class WebhookReceiver:
             return _reply(400, "The body is not JSON.")
         if not isinstance(body, dict):
             return _reply(400, "The body is not a JSON object.")
+        size = len(data)
+        with self._lock:
+            busy = self._queued_bytes + size > self.queue_bytes
+            if not busy:
+                self._queued_bytes += size
+        if busy:
+            return _reply(503, "Busy; try again.")
         try:
-            self._queue.put_nowait(body)
+            self._queue.put_nowait((body, size))
         except queue.Full:
+            self._release(size)
             return _reply(503, "Busy; try again.")
         return _reply(200, "OK")
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self._queued_bytes -= size
 
     # Dispatch -------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
         while True:
-            body = self._queue.get()
-            if body is None or self._server is None:
+            item = self._queue.get()
+            if item is None or self._server is None:
                 return
+            body, size = item
+            self._release(size)
             events = parse_payload(body)
             fresh = [e for e in events if self._seen.first_time(e.event_id)]
             with self._lock:

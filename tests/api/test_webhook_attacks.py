@@ -519,3 +519,34 @@ def test_a_hostile_listing_of_thousands_of_leftovers_is_not_deleted_one_by_one(
     finally:
         api.close()
     assert len(Hostile.deletes) <= MAX_LEFTOVERS
+
+
+def test_bodies_waiting_for_a_stuck_consumer_are_bounded_in_bytes_too() -> None:
+    """1,000 parsed 1 MiB bodies would take gigabytes: the bytes waiting are bounded."""
+    release = threading.Event()
+    handled: list[int] = []
+
+    def stuck(events: list[WebhookEvent]) -> None:
+        release.wait(10)
+        handled.append(len(events))
+
+    rec = WebhookReceiver(stuck, queue_bytes=3000).start()
+    rec.set_secret(SECRET)
+    url = f"http://127.0.0.1:{rec.port}/hook"
+    try:
+        statuses = []
+        for n in range(10):
+            body = v1_body("u1", [f"m{n}"], name="x" * 800)
+            r = requests.post(url, json=body, headers={SECRET_HEADER: SECRET}, timeout=5)
+            statuses.append(r.status_code)
+            time.sleep(0.05)  # the dispatcher takes the first one out (and is stuck in it)
+        assert 503 in statuses
+        assert statuses.count(200) <= 5
+        release.set()
+        assert wait_for(lambda: len(handled) == statuses.count(200))
+        body = v1_body("u1", ["m99"])
+        r = requests.post(url, json=body, headers={SECRET_HEADER: SECRET}, timeout=5)
+        assert r.status_code == 200  # room again once the consumer caught up
+    finally:
+        release.set()
+        rec.stop()
