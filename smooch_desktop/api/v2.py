@@ -380,7 +380,7 @@ class V2Api:
         """Registers the app's webhook receiver (``api/webhooks.py``)."""
         from smooch_desktop.api.webhooks import V2Webhooks
 
-        return V2Webhooks(self.http, self.paths.app())
+        return V2Webhooks(self.http, self.paths.app(), self.paths.app_id)
 
     def check_connection(self) -> None:
         try:

@@ -45,16 +45,23 @@ V2_TRIGGERS: Final = ("conversation:message",)
 INTEGRATION_NAME: Final = "Smooch Desktop live updates"
 #: Listing pages read at most while looking for leftovers (v2, 100 per page).
 MAX_LIST_PAGES: Final = 20
+#: Leftovers deleted at most per registration: Smooch holds 10 webhooks per app, so a
+#: longer list is a hostile server's (it would hold the api queue for thousands of calls).
+MAX_LEFTOVERS: Final = 10
+#: Longest secret taken from a create answer (Smooch's are 32 characters).
+MAX_SECRET: Final = 1024
 
 
 @dataclass(frozen=True)
 class Registration:
-    """A webhook the app registered: its id (v2: the integration's), target and secret."""
+    """A webhook the app registered: its id (v2: the integration's), target and secret;
+    ``app_id`` the app it is for ("" when the key implies it), which calls must name."""
 
     id: str
     target: str
     version: str
     secret: str = field(repr=False)
+    app_id: str = ""
 
 
 class WebhookAdmin(Protocol):
@@ -83,6 +90,9 @@ def _secret_of(hook: Any, host: str) -> tuple[str, str]:
     secret = hook.get("secret")
     if not isinstance(hook_id, str) or not hook_id or not isinstance(secret, str) or not secret:
         raise BadResponse(f"The webhook answer from {host} has no id or no secret.")
+    if len(secret) > MAX_SECRET or not secret.isascii() or not secret.isprintable():
+        # A header can't carry it as sent: no call could ever be accepted.
+        raise BadResponse(f"The webhook answer from {host} has a secret no call can carry.")
     return hook_id, secret
 
 
@@ -128,11 +138,11 @@ class V1Webhooks:
         ]
 
     def register(self, target: str) -> Registration:
-        for leftover in self.registered(target):
+        for leftover in self.registered(target)[:MAX_LEFTOVERS]:
             self.unregister(leftover)
         body = self.http.send(prepare_create_v1(self.paths, target))
         hook_id, secret = _secret_of(body.get("webhook"), self.http.host)
-        return Registration(hook_id, target, "v1.1", secret)
+        return Registration(hook_id, target, "v1.1", secret, self.paths.app_id)
 
     def unregister(self, registration_id: str) -> None:
         _delete_quietly(self.http, prepare_delete_v1(self.paths, registration_id))
@@ -184,9 +194,10 @@ def _after_cursor(body: dict[str, Any]) -> str | None:
 class V2Webhooks:
     """v2 custom integrations with one webhook each."""
 
-    def __init__(self, http: HttpClient, app_path: str) -> None:
+    def __init__(self, http: HttpClient, app_path: str, app_id: str = "") -> None:
         self.http = http
         self.app_path = app_path
+        self.app_id = app_id
 
     def registered(self, target: str) -> list[str]:
         found: list[str] = []
@@ -198,7 +209,8 @@ class V2Webhooks:
                 if not isinstance(item, dict) or item.get("displayName") != INTEGRATION_NAME:
                     continue
                 hooks = item.get("webhooks")
-                targets = [h.get("target") for h in hooks or [] if isinstance(h, dict)]
+                hooks = hooks if isinstance(hooks, list) else []
+                targets = [h.get("target") for h in hooks if isinstance(h, dict)]
                 if target in targets and isinstance(item.get("id"), str):
                     found.append(item["id"])
             after = _after_cursor(body)
@@ -207,7 +219,7 @@ class V2Webhooks:
         return found
 
     def register(self, target: str) -> Registration:
-        for leftover in self.registered(target):
+        for leftover in self.registered(target)[:MAX_LEFTOVERS]:
             self.unregister(leftover)
         body = self.http.send(prepare_create_integration(self.app_path, target))
         integration = body.get("integration")
@@ -217,7 +229,7 @@ class V2Webhooks:
         if not isinstance(integration_id, str) or not integration_id or not hooks:
             raise BadResponse(f"The integration answer from {self.http.host} has no webhook.")
         _hook_id, secret = _secret_of(hooks[0] if isinstance(hooks, list) else None, self.http.host)
-        return Registration(integration_id, target, "v2", secret)
+        return Registration(integration_id, target, "v2", secret, self.app_id)
 
     def unregister(self, registration_id: str) -> None:
         _delete_quietly(self.http, prepare_delete_integration(self.app_path, registration_id))

@@ -13,10 +13,12 @@ free one) with Werkzeug's threaded server on a daemon thread. Every call:
    without a ``Content-Length``);
 4. must be a JSON object (400 otherwise).
 
+A connection lasts at most :data:`REQUEST_DEADLINE_S` however it trickles, and at most
+:data:`MAX_CONNECTIONS` are served at once (docs/architecture.md#live-webhooks-hostile).
 Then it is queued and answered 200 at once; parsing, deduplication and the callback run
 on one dispatcher thread, so a slow consumer never makes Smooch wait (its 20 s timeout
-counts as a failure and is retried). A full queue (:data:`QUEUE_LIMIT`) answers 503, which
-Smooch retries.
+counts as a failure and is retried). A full queue (:data:`QUEUE_LIMIT` bodies or
+:data:`QUEUE_BYTES`) answers 503, which Smooch retries.
 
 :func:`parse_payload` turns a body into :class:`WebhookEvent`\\ s: v1.1 (``trigger``,
 ``app``, ``appUser``, ``messages``/``postbacks``/``activity``…, one trigger per call) and
@@ -33,22 +35,28 @@ This module holds no Qt (docs/architecture.md#qt-free-core), no registration (th
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
 import logging
+import math
 import queue
 import socket
 import threading
+import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from smooch_desktop.api.models import Message
-from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxStore
+from smooch_desktop.core.inbox import MAX_ID, ConversationKey, HistoryUpdate, InboxStore
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,9 @@ SECRET_HEADER: Final = "X-API-Key"
 MAX_BODY_BYTES: Final = 1024 * 1024
 #: Bodies waiting for the dispatcher; past it calls are answered 503 (Smooch retries).
 QUEUE_LIMIT: Final = 1000
+#: Bytes of bodies waiting for the dispatcher; past it 503 too. A parsed 1 MiB body of
+#: tiny objects takes some 20 MiB of memory, so 1,000 of them must never wait at once.
+QUEUE_BYTES: Final = 16 * 1024 * 1024
 #: How many event ids are remembered to drop a redelivered one. Smooch retries within
 #: 15 minutes; 10,000 ids cover far more than that at any realistic rate.
 DEDUP_LIMIT: Final = 10_000
@@ -67,6 +78,21 @@ DEFAULT_HOST: Final = "127.0.0.1"
 MAX_URL_LENGTH: Final = 2048
 #: Seconds a client may stall mid-request before its thread is freed.
 SOCKET_TIMEOUT_S: Final = 10
+#: Seconds a whole connection may last, however it trickles (a slow-loris client sending
+#: a byte every few seconds never trips :data:`SOCKET_TIMEOUT_S`). 1 MiB in 15 s is
+#: 70 kB/s, far slower than any tunnel Smooch calls through.
+REQUEST_DEADLINE_S: Final = 15.0
+#: Connections served at once; past it a new one gets a bare 503 and is closed (Smooch
+#: retries), so a flood of connections can't pile up threads.
+MAX_CONNECTIONS: Final = 32
+#: Events read from one call (v1.1 ``messages``, v2 ``events``); the rest are dropped
+#: (the poll catches up). Smooch sends one message per v1.1 call and small v2 batches.
+MAX_EVENTS_PER_CALL: Final = 100
+#: Longest user id or external id taken: the list's own limit (the store can key no longer
+#: one), far above Smooch's 24-character ids; an event naming a longer one is dropped.
+MAX_REF_LENGTH: Final = MAX_ID
+#: Longest display name kept (given name and surname are 128 each in the spec).
+MAX_NAME_LENGTH: Final = 256
 
 _JSON: Final = "application/json"
 
@@ -77,6 +103,7 @@ class WebhookEvent(NamedTuple):
     ``kind``: ``message``, ``postback``, ``read``, ``typing`` or ``other``. ``user_id`` is
     the user's Smooch id (v1.1 ``appUser._id``, v2 ``user.id``); ``external_id`` the
     business's own id for them (v1.1 ``userId``, v2 ``externalId``), "" if not sent.
+    ``app_id`` is the body's ``app._id`` / ``app.id`` ("" if not sent).
     """
 
     event_id: str
@@ -88,6 +115,7 @@ class WebhookEvent(NamedTuple):
     conversation_id: str
     display_name: str = ""
     message: Message | None = None
+    app_id: str = ""
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -124,11 +152,12 @@ def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
     user_id = _str(app_user.get("_id"))
     external = _str(app_user.get("userId"))
     conversation = _str(_dict(body.get("conversation")).get("_id"))
+    app_id = _str(_dict(body.get("app")).get("_id"))
     kind = _kind_of(trigger)
     messages = body.get("messages")
     if kind == "message" and isinstance(messages, list):
         out = []
-        for raw in messages:
+        for raw in messages[:MAX_EVENTS_PER_CALL]:
             if not isinstance(raw, dict):
                 continue
             message = Message.from_v1(raw)
@@ -143,8 +172,9 @@ def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
                     user_id or message.author_id,
                     external,
                     conversation,
-                    _v1_name(app_user, raw),
+                    _v1_name(app_user, raw)[:MAX_NAME_LENGTH],
                     message,
+                    app_id,
                 )
             )
         return out
@@ -159,7 +189,11 @@ def _parse_v1(body: dict[str, Any]) -> list[WebhookEvent]:
     )
     detail = _str(action.get("_id")) or _str(_dict(body.get("activity")).get("type"))
     event_id = f"{trigger}:{user_id}:{when}:{detail}" if when else ""
-    return [WebhookEvent(event_id, "v1.1", trigger, kind, user_id, external, conversation)]
+    return [
+        WebhookEvent(
+            event_id, "v1.1", trigger, kind, user_id, external, conversation, app_id=app_id
+        )
+    ]
 
 
 def _v2_user(payload: dict[str, Any]) -> tuple[str, str, str]:
@@ -180,7 +214,8 @@ def _v2_user(payload: dict[str, Any]) -> tuple[str, str, str]:
 
 def _parse_v2(body: dict[str, Any]) -> list[WebhookEvent]:
     out = []
-    for raw in body.get("events") or ():
+    app_id = _str(_dict(body.get("app")).get("id"))
+    for raw in (body.get("events") or [])[:MAX_EVENTS_PER_CALL]:
         if not isinstance(raw, dict):
             continue
         trigger = _str(raw.get("type"))
@@ -200,7 +235,16 @@ def _parse_v2(body: dict[str, Any]) -> list[WebhookEvent]:
             event_id = f"message:{message.id}"
         out.append(
             WebhookEvent(
-                event_id, "v2", trigger, kind, user_id, external, conversation, name, message
+                event_id,
+                "v2",
+                trigger,
+                kind,
+                user_id,
+                external,
+                conversation,
+                name[:MAX_NAME_LENGTH],
+                message,
+                app_id,
             )
         )
     return out
@@ -212,10 +256,18 @@ def parse_payload(body: Any) -> list[WebhookEvent]:
     if not isinstance(body, dict):
         return []
     if isinstance(body.get("events"), list):
-        return _parse_v2(body)
-    if isinstance(body.get("trigger"), str):
-        return _parse_v1(body)
-    return []
+        events = _parse_v2(body)
+    elif isinstance(body.get("trigger"), str):
+        events = _parse_v1(body)
+    else:
+        return []
+    # An id no real user has (the spec bounds external ids at 1,024 characters) would
+    # become a list row holding megabytes: such an event is dropped.
+    return [
+        e
+        for e in events
+        if len(e.user_id) <= MAX_REF_LENGTH and len(e.external_id) <= MAX_REF_LENGTH
+    ]
 
 
 class RecentIds:
@@ -232,6 +284,8 @@ class RecentIds:
         """True the first time ``event_id`` is seen (an empty id is always new)."""
         if not event_id:
             return True
+        if len(event_id) > 128:  # a hostile id is remembered by its digest, not its megabytes
+            event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
         with self._lock:
             if event_id in self._ids:
                 self._ids.move_to_end(event_id)
@@ -257,12 +311,18 @@ def public_url_problem(url: str) -> str:
         return "Enter the public URL that reaches this computer (for example https://…)."
     if len(text) > MAX_URL_LENGTH:
         return f"The URL is longer than {MAX_URL_LENGTH} characters."
-    if any(c.isspace() or ord(c) < 32 for c in text):
-        return "The URL must not contain spaces or control characters."
+    # Format characters too: a right-to-left override would show another address.
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        return "The URL must not contain spaces, control or invisible characters."
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:  # "http://[::1" and the like
+        return "The URL's host is not valid (an IPv6 address goes in [brackets])."
+    try:
+        port = parts.port
     except ValueError:
+        port = 0
+    if port == 0 and parts.netloc.rsplit("]", 1)[-1].count(":"):
         return "The URL's port is not a number from 1 to 65535."
     if parts.scheme.lower() not in ("http", "https"):
         return "The URL must start with https:// (or http://)."
@@ -298,19 +358,39 @@ def inbox_key(store: InboxStore, profile: str, event: WebhookEvent) -> Conversat
     return ConversationKey(profile, candidates[0], "")
 
 
-def apply_to_inbox(store: InboxStore, profile: str, events: list[WebhookEvent]) -> list[Applied]:
+class StoreFailed(Exception):
+    """The store refused a pushed message (disk full, file gone): ``applied`` holds the
+    changes made before it, which must still be announced."""
+
+    def __init__(self, applied: list[Applied], cause: Exception) -> None:
+        super().__init__(type(cause).__name__)
+        self.applied = applied
+        self.cause = cause
+
+
+def apply_to_inbox(
+    store: InboxStore, profile: str, events: list[WebhookEvent], *, app_id: str = ""
+) -> list[Applied]:
     """Apply the message events to ``store`` (the others are left out); the changes.
 
     The business's own messages (v2 ``conversation:message`` reports them too) move the
-    preview of a followed conversation but never start following one."""
-    out = []
+    preview of a followed conversation but never start following one. With ``app_id``,
+    an event that names another app is left out (a second app's webhook pointed at the
+    same URL). A store error raises :class:`StoreFailed` with what was applied before it."""
+    out: list[Applied] = []
     for event in events:
         if event.message is None:
             continue
-        key = inbox_key(store, profile, event)
-        if key is None or (event.message.is_business and store.get(key) is None):
+        if app_id and event.app_id and event.app_id != app_id:
+            log.debug("webhook event for another app dropped")
             continue
-        update = store.apply_pushed(key, event.message, display_name=event.display_name)
+        try:
+            key = inbox_key(store, profile, event)
+            if key is None or (event.message.is_business and store.get(key) is None):
+                continue
+            update = store.apply_pushed(key, event.message, display_name=event.display_name)
+        except Exception as exc:  # sqlite3 errors (disk full…): stop here, keep what was done
+            raise StoreFailed(out, exc) from exc
         out.append(Applied(key, update, event))
     return out
 
@@ -341,6 +421,78 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug(format, *args)
 
 
+class _Server(ThreadedWSGIServer):
+    """Werkzeug's threaded server with a bound on connections and on their life.
+
+    At most ``max_connections`` are served at once (past it a bare 503, then closed); a
+    connection older than ``deadline`` seconds is shut down from the serving loop's
+    ``service_actions`` (run every poll interval), which ends its thread's read at once.
+    """
+
+    def __init__(self, *args: Any, deadline: float, max_connections: int, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.deadline = deadline
+        self.max_connections = max_connections
+        self._open: dict[socket.socket, float] = {}
+        self._open_lock = threading.Lock()
+
+    def open_connections(self) -> int:
+        with self._open_lock:
+            return len(self._open)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            full = len(self._open) >= self.max_connections
+            if not full:
+                self._open[request] = time.monotonic() + self.deadline
+        if full:
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.pop(request, None)
+
+    def service_actions(self) -> None:
+        now = time.monotonic()
+        with self._open_lock:
+            overdue = [conn for conn, end in self._open.items() if end <= now]
+        for conn in overdue:
+            _cut(conn)
+
+    def cut_all(self) -> None:
+        """Shut every open connection (at stop: their threads end at once)."""
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            _cut(conn)
+
+
+_BUSY: Final = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _cut(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by its thread
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: no timestamp or count is infinite
+        raise ValueError("not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json takes NaN and Infinity
+
+
 def _reply(status: int, text: str) -> Response:
     body = json.dumps({"status": status, "text": text})
     return Response(body, status=status, content_type=_JSON)
@@ -365,7 +517,10 @@ class WebhookReceiver:
         port: int = 0,
         max_body: int = MAX_BODY_BYTES,
         queue_limit: int = QUEUE_LIMIT,
+        queue_bytes: int = QUEUE_BYTES,
         dedup_limit: int = DEDUP_LIMIT,
+        deadline: float = REQUEST_DEADLINE_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be 0 to 65535")
@@ -373,11 +528,15 @@ class WebhookReceiver:
         self.host = host
         self._port = port
         self.max_body = max_body
+        self.deadline = deadline
+        self.max_connections = max_connections
         self._secret = b""
         self._lock = threading.Lock()
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(queue_limit)
+        self._queue: queue.Queue[tuple[dict[str, Any], int] | None] = queue.Queue(queue_limit)
+        self.queue_bytes = queue_bytes
+        self._queued_bytes = 0
         self._seen = RecentIds(dedup_limit)
-        self._server: BaseWSGIServer | None = None
+        self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self._accepted = self._rejected = self._duplicates = self._events = 0
         #: The WSGI app (a test may wrap it to play a lost answer).
@@ -413,19 +572,20 @@ class WebhookReceiver:
         if self._server is not None:
             return self
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # Bind ourselves: make_server prints and exits on "address in use".
+        # Bind ourselves: Werkzeug prints and exits on "address in use".
         listener = socket.create_server((self.host, self._port), family=family)
         try:
-            server = make_server(
+            server = _Server(
                 self.host,
                 self._port,
                 lambda environ, start: self.wsgi_app(environ, start),
-                threaded=True,
-                request_handler=_QuietHandler,
+                _QuietHandler,
                 fd=listener.fileno(),
+                deadline=self.deadline,
+                max_connections=self.max_connections,
             )
         finally:
-            listener.close()  # make_server holds its own duplicate of the socket
+            listener.close()  # the server holds its own duplicate of the socket
         self._server = server
         serving = threading.Thread(
             target=server.serve_forever,
@@ -448,16 +608,23 @@ class WebhookReceiver:
             return
         server.shutdown()
         server.server_close()
+        server.cut_all()  # a client still trickling loses its connection, not a thread
         self.set_secret("")
         while True:  # drop what is queued, then wake the dispatcher
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:
+                self._release(item[1])
         self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+
+    def open_connections(self) -> int:
+        """Connections being served now (0 once stopped and their threads ended)."""
+        return self._server.open_connections() if self._server is not None else 0
 
     def stats(self) -> ReceiverStats:
         with self._lock:
@@ -496,28 +663,47 @@ class WebhookReceiver:
         if length is not None and length > self.max_body:
             return _reply(413, f"The body is larger than {self.max_body} bytes.")
         stream = request.stream  # bounded by Content-Length when one was sent
-        data = stream.read(self.max_body + 1)
+        try:
+            data = stream.read(self.max_body + 1)
+        except (ClientDisconnected, OSError):  # shorter than announced, stalled, cut
+            return _reply(400, "The body ended before its Content-Length.")
         if len(data) > self.max_body:
             return _reply(413, f"The body is larger than {self.max_body} bytes.")
+        if length is not None and len(data) < length:  # the client gave up half-way
+            return _reply(400, "The body ended before its Content-Length.")
         try:
-            body = json.loads(data)
-        except ValueError:  # UnicodeDecodeError is one
+            body = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return _reply(400, "The body is not JSON.")
         if not isinstance(body, dict):
             return _reply(400, "The body is not a JSON object.")
+        size = len(data)
+        with self._lock:
+            busy = self._queued_bytes + size > self.queue_bytes
+            if not busy:
+                self._queued_bytes += size
+        if busy:
+            return _reply(503, "Busy; try again.")
         try:
-            self._queue.put_nowait(body)
+            self._queue.put_nowait((body, size))
         except queue.Full:
+            self._release(size)
             return _reply(503, "Busy; try again.")
         return _reply(200, "OK")
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self._queued_bytes -= size
 
     # Dispatch -------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
         while True:
-            body = self._queue.get()
-            if body is None or self._server is None:
+            item = self._queue.get()
+            if item is None or self._server is None:
                 return
+            body, size = item
+            self._release(size)
             events = parse_payload(body)
             fresh = [e for e in events if self._seen.first_time(e.event_id)]
             with self._lock:

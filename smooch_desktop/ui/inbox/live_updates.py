@@ -23,7 +23,9 @@ when the agent turned webhooks on:
 * **Off** (the agent's choice, or another profile, or quit): the receiver stops and the
   registration is deleted on the ``api`` queue (at quit as a ``finish_at_stop`` task).
   Only the registration this run made is deleted; one left by a crash is found by its
-  URL and replaced at the next start with webhooks on.
+  URL and replaced at the next start with webhooks on. One still being made when the
+  agent turns off or quits is taken back on the ``api`` thread as soon as it is made
+  (at quit no GUI callback runs). A deletion the server refuses is said in the dialog.
 
 Settings (on/off, URL, port) are kept per profile in the settings file
 (``AppSettings.live_updates``); never the secret.
@@ -35,6 +37,7 @@ registration requests (``api/webhooks.py``) nor the store's rules (``core/inbox.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import urlsplit
 
@@ -122,7 +125,9 @@ def url_port_problem(url: str, port: int) -> str:
         named = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return ""
-    if port and named != port:
+    if not port:
+        return "Choose a port: with any free port, this address can't name the receiver's."
+    if named != port:
         return f"This address is on this computer, port {named}, but the receiver uses {port}."
     return ""
 
@@ -155,6 +160,10 @@ class LiveUpdates(QObject):
         self._admin: WebhookAdmin | None = None
         self._registration: Registration | None = None
         self._attempt = 0
+        #: Set when the registration running on the api thread is no longer wanted.
+        self._cancel = threading.Event()
+        #: The app the registration is for (read on the receiver's thread).
+        self._app_id = ""
         self._saved_budget: float | None = None
         self.state = "off"
         self.state_text = "Off: the list is polled."
@@ -254,9 +263,10 @@ class LiveUpdates(QObject):
         self._receiver, self._admin = receiver, admin
         self._attempt += 1
         attempt, target = self._attempt, config.public_url.strip()
+        self._cancel = cancel = threading.Event()
         self._set_state("starting", f"Registering the webhook for {inline(target, 80)}…")
         self._tasks.submit(
-            lambda: admin.register(target),
+            lambda: _register(admin, target, cancel),
             lambda result: self._registered(attempt, admin, result),
             lambda exc: self._register_failed(attempt, exc),
             kind="webhook-register",
@@ -266,6 +276,8 @@ class LiveUpdates(QObject):
     def _registered(self, attempt: int, admin: WebhookAdmin, result: object) -> None:
         from smooch_desktop.api.webhooks import Registration
 
+        if result is None:  # taken back on the api thread: turned off meanwhile
+            return
         assert isinstance(result, Registration)
         if attempt != self._attempt or self._receiver is None:
             # Turned off (or another profile) while registering: take it back, through
@@ -273,8 +285,11 @@ class LiveUpdates(QObject):
             self._tasks.submit(lambda: admin.unregister(result.id), kind="webhook-unregister")
             return
         self._registration = result
+        self._app_id = result.app_id
         self._receiver.set_secret(result.secret)
         self._slow_polling(True)
+        if self._window is not None:  # an earlier refusal must not stay in the status bar
+            self._window.set_call_ok("live updates on")
         self._set_state(
             "on",
             f"On: Smooch calls {inline(result.target, 80)}, received on 127.0.0.1:"
@@ -302,6 +317,7 @@ class LiveUpdates(QObject):
 
     def _stop(self, *, quitting: bool = False) -> None:
         self._attempt += 1  # a registration still running is taken back when it ends
+        self._cancel.set()  # ... on the api thread itself: at quit no callback runs
         self._stop_receiver()
         registration, admin = self._registration, self._admin
         self._registration = self._admin = None
@@ -309,14 +325,38 @@ class LiveUpdates(QObject):
             self._tasks.submit(
                 lambda: admin.unregister(registration.id),
                 None,
-                lambda exc: log.warning("webhook not removed: %s", _said(exc)),
+                self._unregister_failed,
                 kind="webhook-unregister",
                 finish_at_stop=quitting,
                 owner=self,
             )
         self._slow_polling(False)
+        was_on = self.state == "on"
         if self.state != "off":
             self._set_state("off", "Off: the list is polled.")
+        window = self._live_window()
+        if was_on and window is not None and not quitting:  # not "on" in the status bar
+            window.set_call_ok("live updates off")
+
+    def _live_window(self) -> MainWindow | None:
+        import shiboken6
+
+        window = self._window
+        return window if window is not None and shiboken6.isValid(window) else None
+
+    def _unregister_failed(self, exc: BaseException) -> None:
+        """The server kept the webhook (down, refusing): say so, it would go on calling."""
+        text = _said(exc)
+        log.warning("webhook not removed: %s", text)
+        if self.state == "off":
+            self._set_state(
+                "off",
+                "Off, but the webhook could not be removed from the server: "
+                f"{inline(text, 200)} Turning webhooks on again for the same URL replaces it.",
+            )
+        window = self._live_window()
+        if window is not None:
+            window.set_call_failed(f"live updates: webhook not removed: {inline(text, 200)}")
 
     def _slow_polling(self, slow: bool) -> None:
         poller = self._pane.poller if self._pane is not None else None
@@ -336,16 +376,16 @@ class LiveUpdates(QObject):
 
     def _on_events(self, events: list[WebhookEvent]) -> None:
         """On the receiver's thread: apply to the store, then tell the GUI thread."""
-        from smooch_desktop.core.webhook_receiver import apply_to_inbox
+        from smooch_desktop.core.webhook_receiver import StoreFailed, apply_to_inbox
 
         store, session = self._store, self._session
         if store is None or session is None:
             return
         try:
-            applied = apply_to_inbox(store, session.profile_id, events)
-        except Exception as exc:  # a store problem: the poll catches up later
-            log.warning("live update not kept: %s", type(exc).__name__)
-            return
+            applied = apply_to_inbox(store, session.profile_id, events, app_id=self._app_id)
+        except StoreFailed as exc:  # disk full…: the poll catches up later
+            log.warning("live update not kept: %s", exc)
+            applied = exc.applied  # what went in before it is still shown
         if applied:
             self._pushed.emit(applied)
 
@@ -402,6 +442,16 @@ class LiveUpdates(QObject):
             self._dialog = None
 
 
+def _register(admin: WebhookAdmin, target: str, cancel: threading.Event) -> Registration | None:
+    """On the api thread: register; if turned off (or quitting) meanwhile, take it back
+    here and now, since at quit the GUI callback that would do it never runs."""
+    registration = admin.register(target)
+    if cancel.is_set():
+        admin.unregister(registration.id)
+        return None
+    return registration
+
+
 def _said(exc: BaseException) -> str:
     from smooch_desktop.api.errors import ApiError
 
@@ -433,7 +483,9 @@ class LiveUpdatesDialog(QDialog):
 
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("liveUrl")
-        self.url_edit.setMaxLength(MAX_URL)
+        # Room past the limit: a longer paste is refused in words, never cut to a URL
+        # that looks right and is not the one given.
+        self.url_edit.setMaxLength(4 * MAX_URL)
         self.url_edit.setPlaceholderText("https://your-tunnel.example.com/smooch")
         self.url_edit.setAccessibleName("Public URL")
         self.port_spin = QSpinBox()

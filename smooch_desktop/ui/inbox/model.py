@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.avatars import paint_initials_avatar, round_pixmap
+from smooch_desktop.ui.plain import visible_controls
 
 if TYPE_CHECKING:  # the store loads after the first paint; the list is empty until then
     from smooch_desktop.core.inbox import ConversationKey, InboxRow
@@ -288,9 +289,7 @@ class InboxDelegate(QStyledItemDelegate):
             name_font.setBold(row.unread > 0)
             painter.setFont(name_font)
             name_rect = top_line.adjusted(0, 0, -when_width - 4, 0)
-            name = QFontMetrics(name_font).elidedText(
-                row.label, Qt.TextElideMode.ElideRight, name_rect.width()
-            )
+            name = _shown(row.label, QFontMetrics(name_font), name_rect.width())
             painter.drawText(
                 name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name
             )
@@ -339,9 +338,7 @@ class InboxDelegate(QStyledItemDelegate):
             painter.drawText(
                 preview_rect,
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                small_metrics.elidedText(
-                    preview, Qt.TextElideMode.ElideRight, preview_rect.width()
-                ),
+                _shown(preview, small_metrics, preview_rect.width()),
             )
         finally:
             painter.restore()
@@ -359,3 +356,26 @@ class InboxDelegate(QStyledItemDelegate):
             painter.drawPixmap(rect, crop)
             return
         paint_initials_avatar(painter, rect, row.display_name or row.key.user_ref, row.email)
+
+
+#: Explicit direction controls, shown by name in the list: an override in a name would
+#: show it reversed (a spoof); natural right-to-left text needs none of them.
+_DIRECTION_NAMES: Final = {
+    "\u202a": "[LRE]",
+    "\u202b": "[RLE]",
+    "\u202c": "[PDF]",
+    "\u202d": "[LRO]",
+    "\u202e": "[RLO]",
+    "\u2066": "[LRI]",
+    "\u2067": "[RLI]",
+    "\u2068": "[FSI]",
+    "\u2069": "[PDI]",
+}
+_DIRECTION_TABLE: Final = str.maketrans(_DIRECTION_NAMES)
+
+
+def _shown(text: str, metrics: QFontMetrics, width: int) -> str:
+    """Outside text (a name, a preview) as one line, literally: controls and explicit
+    direction marks shown by name ([BEL], [RLO]), cut to ``width`` with "…"."""
+    literal = visible_controls(text, one_line=True).translate(_DIRECTION_TABLE)
+    return metrics.elidedText(literal, Qt.TextElideMode.ElideRight, width)
