@@ -20,8 +20,15 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack, build_stack, drain_deferred_deletes
 
+from smooch_desktop.core import paths
+from smooch_desktop.core.inbox import InboxStore
 from smooch_desktop.ui import workers
+from smooch_desktop.ui.inbox.pane import InboxPane, sandbox_demo_users
 from smooch_desktop.ui.main_window import MainWindow
+
+#: The conversation list's budget in tests: the scheduler's maximum (600 requests a
+#: minute), so a round over the demo users takes well under a second instead of ten.
+FAST_RPM = 600.0
 
 #: The test modules these fixtures were written for (others in this folder keep their rules).
 _OWN_MODULES = frozenset(
@@ -103,3 +110,38 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def inbox() -> Iterator[InboxStore]:
+    """The conversation list's store, where the app keeps it (the test's data dir)."""
+    store = InboxStore(paths.data_dir() / "inbox.sqlite3")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def open_list(
+    stack: UiStack, inbox: InboxStore
+) -> Iterator[Callable[..., tuple[MainWindow, InboxPane]]]:
+    """A window with the conversation list, wired as the controller wires it (``demo``:
+    the sandbox's demo users listed, as with ``--sandbox``)."""
+    import shiboken6
+
+    panes: list[InboxPane] = []
+
+    def make(*, demo: bool = True) -> tuple[MainWindow, InboxPane]:
+        window = stack.new_window()
+        pane = InboxPane(stack.tasks, stack.avatars, requests_per_minute=FAST_RPM)
+        window.add_left_pane(pane)
+        pane.bind_window(window)
+        demo_users = sandbox_demo_users(stack.sandbox) if demo else []
+        pane.attach(inbox, stack.session, stack.delivery, demo_users=demo_users)
+        panes.append(pane)
+        return window, pane
+
+    yield make
+    for pane in panes:
+        if shiboken6.isValid(pane):  # not deleted with its window
+            pane.shutdown()
+    stack.barrier()  # a poll in flight has applied its page before the store closes

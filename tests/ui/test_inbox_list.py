@@ -7,11 +7,10 @@ over the demo users takes well under a second instead of ten.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
@@ -19,7 +18,6 @@ from ui_stack import UiStack, type_text
 
 from smooch_desktop import appinfo
 from smooch_desktop.api.models import OutgoingMessage, Sender
-from smooch_desktop.core import paths
 from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
 from smooch_desktop.sandbox.demo import (
     DEMO_ALICE_ID,
@@ -35,35 +33,6 @@ pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 FAST_RPM = 600.0
 
 Opened = tuple[MainWindow, InboxPane]
-
-
-@pytest.fixture
-def inbox() -> Iterator[InboxStore]:
-    store = InboxStore(paths.data_dir() / "inbox.sqlite3")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def open_list(stack: UiStack, inbox: InboxStore) -> Iterator[Callable[..., Opened]]:
-    """A window with the list, wired as the controller wires it."""
-    panes: list[InboxPane] = []
-
-    def make(*, demo: bool = True) -> Opened:
-        window = stack.new_window()
-        pane = InboxPane(stack.tasks, stack.avatars, requests_per_minute=FAST_RPM)
-        window.add_left_pane(pane)
-        pane.bind_window(window)
-        demo_users = sandbox_demo_users(stack.sandbox) if demo else []
-        pane.attach(inbox, stack.session, stack.delivery, demo_users=demo_users)
-        panes.append(pane)
-        return window, pane
-
-    yield make
-    for pane in panes:
-        if shiboken6.isValid(pane):  # not deleted with its window
-            pane.shutdown()
-    stack.barrier()  # a poll in flight has applied its page before the store closes
 
 
 def labels(pane: InboxPane) -> list[str]:

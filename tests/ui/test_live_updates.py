@@ -19,6 +19,7 @@ import pytest
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 from ui_stack import dispose_controller
+from webhook_support import free_port, targets
 
 from smooch_desktop.api.webhooks import webhooks_for
 from smooch_desktop.core.poll_budget import DEFAULT_REQUESTS_PER_MINUTE
@@ -35,19 +36,6 @@ from smooch_desktop.ui.inbox.live_updates import (
 from smooch_desktop.ui.inbox.pane import title_for
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def targets(sandbox: Any) -> list[str]:
-    hooks = sandbox.webhooks.list_v1(sandbox.app_id)
-    for integration in sandbox.webhooks.integrations(sandbox.app_id):
-        hooks.extend(integration["webhooks"])
-    return [h["target"] for h in hooks]
 
 
 @pytest.fixture

@@ -15,25 +15,13 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 from ui_stack import dispose_controller
+from webhook_support import free_port, targets
 
 from smooch_desktop.sandbox.faults import FaultConfig
 from smooch_desktop.ui.controller import AppController
 from smooch_desktop.ui.inbox.live_updates import LiveConfig, LiveUpdates, loopback_url
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def targets(sandbox: Any) -> list[str]:
-    hooks = sandbox.webhooks.list_v1(sandbox.app_id)
-    for integration in sandbox.webhooks.integrations(sandbox.app_id):
-        hooks.extend(integration["webhooks"])
-    return [h["target"] for h in hooks]
 
 
 def receiver_threads() -> list[str]:

@@ -14,51 +14,20 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import shiboken6
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 from ui_stack import UiStack
 
 from smooch_desktop import appinfo
-from smooch_desktop.core import paths
-from smooch_desktop.core.inbox import ConversationKey, InboxStore
+from smooch_desktop.core.inbox import ConversationKey
 from smooch_desktop.sandbox.demo import DEMO_ALICE_ID, DEMO_PAGING_USER_ID
 from smooch_desktop.sandbox.faults import FaultConfig
-from smooch_desktop.ui.inbox.pane import InboxPane, sandbox_demo_users
+from smooch_desktop.ui.inbox.pane import InboxPane
 from smooch_desktop.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 Opened = tuple[MainWindow, InboxPane]
-
-
-@pytest.fixture
-def inbox() -> Iterator[InboxStore]:
-    store = InboxStore(paths.data_dir() / "inbox.sqlite3")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def open_list(stack: UiStack, inbox: InboxStore) -> Iterator[Callable[[], Opened]]:
-    panes: list[InboxPane] = []
-
-    def make() -> Opened:
-        window = stack.new_window()
-        pane = InboxPane(stack.tasks, stack.avatars, requests_per_minute=600.0)
-        window.add_left_pane(pane)
-        pane.bind_window(window)
-        pane.attach(
-            inbox, stack.session, stack.delivery, demo_users=sandbox_demo_users(stack.sandbox)
-        )
-        panes.append(pane)
-        return window, pane
-
-    yield make
-    for pane in panes:
-        if shiboken6.isValid(pane):
-            pane.shutdown()
-    stack.barrier()
 
 
 @pytest.fixture
