@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-from api_versions import sandbox_api
 
 from smooch_desktop.api.errors import ApiError
 from smooch_desktop.api.models import OutgoingMessage, Sender
@@ -35,19 +33,6 @@ def server() -> Iterator[SandboxServer]:
             running.store.create_user(running.app_id, {"userId": user, "givenName": user.title()})
             running.store.add_user_message(running.app_id, user, f"first from {user}")
         yield running
-
-
-@pytest.fixture
-def api(server: SandboxServer, api_version: str) -> Iterator[ConversationApi]:
-    adapter = sandbox_api(server, api_version, connect_timeout=2.0, read_timeout=2.0)
-    yield adapter
-    adapter.close()
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[InboxStore]:
-    with InboxStore(tmp_path / "inbox.sqlite3") as store:
-        yield store
 
 
 def key(user: str) -> ConversationKey:

@@ -16,12 +16,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from api_versions import sandbox_api
 
 from smooch_desktop.api.protocol import ConversationApi
 from smooch_desktop.api.webhooks import INTEGRATION_NAME, Registration, webhooks_for
@@ -75,19 +73,6 @@ def server() -> Iterator[SandboxServer]:
         running.store.create_user(running.app_id, {"userId": "ann", "givenName": "Ann"})
         running.store.add_user_message(running.app_id, "ann", "first from ann")
         yield running
-
-
-@pytest.fixture
-def api(server: SandboxServer, api_version: str) -> Iterator[ConversationApi]:
-    adapter = sandbox_api(server, api_version, connect_timeout=2.0, read_timeout=2.0)
-    yield adapter
-    adapter.close()
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[InboxStore]:
-    with InboxStore(tmp_path / "inbox.sqlite3") as store:
-        yield store
 
 
 @pytest.fixture

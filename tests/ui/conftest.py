@@ -145,3 +145,19 @@ def open_list(
         if shiboken6.isValid(pane):  # not deleted with its window
             pane.shutdown()
     stack.barrier()  # a poll in flight has applied its page before the store closes
+
+
+@pytest.fixture
+def controller(sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str) -> Iterator[Any]:
+    """The app as ``--sandbox --api-version …`` starts it (``AppController``), connected."""
+    from ui_stack import dispose_controller
+
+    from smooch_desktop.app import build_parser
+    from smooch_desktop.ui.controller import AppController
+
+    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
+    made = AppController(args, sandbox=sandbox)
+    made.start()
+    qtbot.waitUntil(lambda: made.session is not None, timeout=10_000)
+    yield made
+    dispose_controller(made)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,20 +35,6 @@ from smooch_desktop.ui.inbox.live_updates import (
 from smooch_desktop.ui.inbox.pane import title_for
 
 pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints", "does not support raise")
-
-
-@pytest.fixture
-def controller(
-    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
-) -> Iterator[AppController]:
-    from smooch_desktop.app import build_parser
-
-    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
-    made = AppController(args, sandbox=sandbox)
-    made.start()
-    qtbot.waitUntil(lambda: made.session is not None, timeout=10_000)
-    yield made
-    dispose_controller(made)
 
 
 def open_dialog(controller: AppController, qtbot: QtBot) -> LiveUpdatesDialog:

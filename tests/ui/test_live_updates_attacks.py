@@ -9,12 +9,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
-from ui_stack import dispose_controller
 from webhook_support import free_port, targets
 
 from smooch_desktop.sandbox.faults import FaultConfig
@@ -31,20 +29,6 @@ def receiver_threads() -> list[str]:
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture
-def controller(
-    sandbox: Any, qtbot: QtBot, leak_guard: None, api_version: str
-) -> Iterator[AppController]:
-    from smooch_desktop.app import build_parser
-
-    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
-    made = AppController(args, sandbox=sandbox)
-    made.start()
-    qtbot.waitUntil(lambda: made.session is not None, timeout=10_000)
-    yield made
-    dispose_controller(made)
 
 
 def live_of(controller: AppController) -> LiveUpdates:
