@@ -150,9 +150,11 @@ def with_images(messages: list[Any], sandbox: Any) -> list[Any]:
     return out
 
 
-def run_case(case: str) -> dict[str, Any]:
-    from PySide6.QtCore import QEvent, QObject, QStringListModel
-    from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QListView
+def paint_counter_and_warm_up() -> tuple[Any, Any]:
+    """The QApplication and a ``PaintCounter`` class (an event filter counting paints),
+    after warming up the style, fonts and backing store the same way for every case."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication, QLabel
 
     app = QApplication.instance() or QApplication([])
 
@@ -166,7 +168,6 @@ def run_case(case: str) -> dict[str, Any]:
                 self.paints += 1
             return False
 
-    # Warm up the style, fonts and backing store the same way for both cases.
     warm = QLabel("Warm-up 😀 text")
     warm.show()
     app.processEvents()
@@ -174,6 +175,14 @@ def run_case(case: str) -> dict[str, Any]:
     warm.close()
     warm.deleteLater()
     app.processEvents()
+    return app, PaintCounter
+
+
+def run_case(case: str) -> dict[str, Any]:
+    from PySide6.QtCore import QStringListModel
+    from PySide6.QtWidgets import QAbstractItemView, QListView
+
+    app, PaintCounter = paint_counter_and_warm_up()
 
     if case != "baseline":
         # Not timed: the app imports the view once, in the second phase of its start-up.
@@ -335,8 +344,7 @@ def run_live(profile: bool) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
-    from PySide6.QtCore import QEvent, QObject
-    from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QWidget
+    from PySide6.QtWidgets import QHBoxLayout, QWidget
 
     from smooch_desktop.api.models import HistoryPage, Message
     from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
@@ -345,22 +353,7 @@ def run_live(profile: bool) -> dict[str, Any]:
     from smooch_desktop.ui.main_window import Session
     from smooch_desktop.ui.workers import TaskQueue
 
-    app = QApplication.instance() or QApplication([])
-
-    class PaintCounter(QObject):
-        def __init__(self) -> None:
-            super().__init__()
-            self.paints = 0
-
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.Paint:
-                self.paints += 1
-            return False
-
-    warm = QLabel("Warm-up 😀 text")
-    warm.show()
-    app.processEvents()
-    warm.close()
+    app, PaintCounter = paint_counter_and_warm_up()
 
     messages = build_messages()
     folder = Path(tempfile.mkdtemp(prefix="bench-history-live-"))
