@@ -40,14 +40,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -296,6 +297,45 @@ def configure_session(session: requests.Session) -> requests.Session:
 
 def new_session() -> requests.Session:
     return configure_session(requests.Session())
+
+
+_T = TypeVar("_T")
+
+
+def fetch_streamed(
+    session: requests.Session,
+    url: str,
+    read: Callable[[requests.Response], _T],
+    *,
+    timeout: tuple[float, float],
+    deadline_s: float,
+    host: str,
+    error: Callable[[str], Exception],
+) -> _T:
+    """GET ``url`` streamed (no proxy for a loopback host) under one total deadline, and
+    hand the response to ``read``, which reads the body inside that deadline.
+
+    A network failure raises ``error("couldn't reach HOST")``, a timeout or the deadline
+    ``error("HOST did not answer in time")`` (so a body cut short by the deadline is never
+    returned as whole); what ``read`` raises passes through. The response is closed either
+    way. For images and files, whose errors are shown to the agent by ``host`` only.
+    """
+    resp: requests.Response | None = None
+    try:
+        with deadline(deadline_s) as guard:
+            try:
+                resp = session.get(url, timeout=timeout, stream=True, proxies=proxies_for(url))
+                result = read(resp)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if guard.expired or isinstance(exc, requests.Timeout):
+                    raise error(f"{host} did not answer in time") from None
+                raise error(f"couldn't reach {host}") from None
+            if guard.expired:
+                raise error(f"{host} did not answer in time")
+    finally:
+        if resp is not None:
+            resp.close()
+    return result
 
 
 def proxy_for(url: str) -> str | None:

@@ -123,35 +123,28 @@ class AvatarLoader(QObject):
             if hit is not None:
                 return _Fetched(url, hit.found, hit.data or b"", False)
         # Deferred off the start-up path; runs on the avatar thread.
-        import requests
-        import urllib3.exceptions
-
         from smooch_desktop.api import transport
 
         if self._session is None:
             # The app's transport: one total deadline per request, and no proxy for a
             # loopback host (the sandbox's /avatar) whatever the environment says.
             self._session = transport.new_session()
-        host = urlsplit(url).netloc
-        resp: Any = None
-        try:
-            with transport.deadline(self._deadline_s) as guard:
-                try:
-                    resp = self._session.get(
-                        url, timeout=_TIMEOUT, stream=True, proxies=transport.proxies_for(url)
-                    )
-                    status = resp.status_code
-                    if status == 200:
-                        data = resp.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
-                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                    if guard.expired or isinstance(exc, requests.Timeout):
-                        raise _ImageNotLoaded(f"{host} did not answer in time") from None
-                    raise _ImageNotLoaded(f"couldn't reach {host}") from None
-                if guard.expired:  # cut off by the deadline: never keep a partial image
-                    raise _ImageNotLoaded(f"{host} did not answer in time")
-        finally:
-            if resp is not None:
-                resp.close()
+
+        def read(resp: Any) -> tuple[int, bytes]:
+            if resp.status_code != 200:
+                return resp.status_code, b""
+            return 200, resp.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
+
+        # Cut off by the deadline, it raises: a partial image is never kept.
+        status, data = transport.fetch_streamed(
+            self._session,
+            url,
+            read,
+            timeout=_TIMEOUT,
+            deadline_s=self._deadline_s,
+            host=urlsplit(url).netloc,
+            error=_ImageNotLoaded,
+        )
         if status == 404:
             if self._disk is not None:
                 self._disk.put_missing(key)

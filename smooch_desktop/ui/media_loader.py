@@ -374,14 +374,6 @@ class MediaLoader(QObject):
             session = self._sessions[thread] = transport.new_session()
         return session
 
-    def _open(self, url: str) -> Any:
-        """A streaming GET of ``url`` with the connect/read timeouts and no loopback proxy."""
-        from smooch_desktop.api import transport
-
-        return self._get_session().get(
-            url, timeout=_TIMEOUT, stream=True, proxies=transport.proxies_for(url)
-        )
-
     def _download_bytes(self, url: str, limit: int, deadline_s: float) -> bytes:
         chunks: list[bytes] = []
         self._stream(url, limit, deadline_s, chunks.append)
@@ -389,45 +381,40 @@ class MediaLoader(QObject):
 
     def _stream(self, url: str, limit: int, deadline_s: float, sink: Callable[[bytes], Any]) -> int:
         """GET ``url`` into ``sink`` chunk by chunk; the byte count. Raises MediaError."""
-        import requests
-        import urllib3.exceptions
-
         from smooch_desktop.api import transport
 
         host = _host(url)
-        total = 0
-        resp: Any = None
-        try:
-            with transport.deadline(deadline_s) as guard:
-                try:
-                    resp = self._open(url)
-                    self.network_requests += 1
-                    status = resp.status_code
-                    if status == 404:
-                        raise MediaError("the server no longer has it (HTTP 404)")
-                    if status != 200:
-                        raise MediaError(f"{host} answered HTTP {status}")
-                    declared = resp.headers.get("Content-Length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        raise MediaError(f"it is larger than {limit // (1024 * 1024)} MB")
-                    while True:
-                        chunk = resp.raw.read(_CHUNK, decode_content=True)
-                        if not chunk:
-                            break
-                        total += len(chunk)
-                        if total > limit:
-                            raise MediaError(f"it is larger than {limit // (1024 * 1024)} MB")
-                        sink(chunk)
-                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                    if guard.expired or isinstance(exc, requests.Timeout):
-                        raise MediaError(f"{host} did not answer in time") from None
-                    raise MediaError(f"couldn't reach {host}") from None
-                if guard.expired:  # cut off by the deadline: never keep a partial file
-                    raise MediaError(f"{host} did not answer in time")
-        finally:
-            if resp is not None:
-                resp.close()
-        return total
+
+        def read(resp: Any) -> int:
+            self.network_requests += 1
+            status = resp.status_code
+            if status == 404:
+                raise MediaError("the server no longer has it (HTTP 404)")
+            if status != 200:
+                raise MediaError(f"{host} answered HTTP {status}")
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise MediaError(f"it is larger than {limit // (1024 * 1024)} MB")
+            total = 0
+            while True:
+                chunk = resp.raw.read(_CHUNK, decode_content=True)
+                if not chunk:
+                    return total
+                total += len(chunk)
+                if total > limit:
+                    raise MediaError(f"it is larger than {limit // (1024 * 1024)} MB")
+                sink(chunk)
+
+        # Cut off by the deadline, it raises: a partial file is never kept.
+        return transport.fetch_streamed(
+            self._get_session(),
+            url,
+            read,
+            timeout=_TIMEOUT,
+            deadline_s=deadline_s,
+            host=host,
+            error=MediaError,
+        )
 
     def _fetch_thumb(self, url: str) -> _Thumb:
         box = (max(1, round(self._box * self._dpr)), max(1, round(self._box * 0.75 * self._dpr)))
