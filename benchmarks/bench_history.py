@@ -178,6 +178,17 @@ def paint_counter_and_warm_up() -> tuple[Any, Any]:
     return app, PaintCounter
 
 
+def print_rows(
+    rows: list[tuple[str, str, str]], left: dict[str, Any], right: dict[str, Any]
+) -> None:
+    """One line per (label, key, format): the two runs' values and their ratio."""
+    for label, key, fmt in rows:
+        print(
+            f"{label:34}{fmt.format(left[key]):>18}{fmt.format(right[key]):>20}"
+            f"{ratio(left[key], right[key]):>9}"
+        )
+
+
 def run_case(case: str) -> dict[str, Any]:
     from PySide6.QtCore import QStringListModel
     from PySide6.QtWidgets import QAbstractItemView, QListView
@@ -519,11 +530,7 @@ def main() -> int:
         ("(d) one new message, mean [ms]", "append_ms", "{:.1f}"),
         ("    one new message, max [ms]", "append_max_ms", "{:.1f}"),
     ]
-    for label, key, fmt in rows:
-        print(
-            f"{label:34}{fmt.format(ours[key]):>18}{fmt.format(base[key]):>20}"
-            f"{ratio(ours[key], base[key]):>9}"
-        )
+    print_rows(rows, ours, base)
     print(
         f"    scrolled {SCROLL_STEPS} page steps: ours {ours['scrolled_px']:,} px, "
         f"baseline {base['scrolled_px']:,} px"
@@ -543,11 +550,7 @@ def main() -> int:
         ("(c) RSS delta after scroll [MiB]", "rss_delta_mib", "{:.1f}"),
         ("(e) RSS delta, whole history [MiB]", "rss_whole_mib", "{:.1f}"),
     ]
-    for label, key, fmt in image_rows:
-        print(
-            f"{label:34}{fmt.format(images[key]):>18}{fmt.format(ours[key]):>20}"
-            f"{ratio(images[key], ours[key]):>9}"
-        )
+    print_rows(image_rows, images, ours)
     print(
         f"    whole history: {images['whole_steps']} page steps, "
         f"{images['image_requests']} image requests, {images['thumbs_cached']} thumbnails "
