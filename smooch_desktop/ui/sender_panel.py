@@ -314,7 +314,7 @@ class SenderPanel(QWidget):
             url = gravatar_url(email, size=200, default="404", base=self._gravatar_base)
         elif not email:
             # What Smooch shows for an author without an email (the all-zero hash, d=mm).
-            self._show_silhouette("", "No email: the user sees Smooch's default silhouette.")
+            self._show_silhouette("No email: the user sees Smooch's default silhouette.")
             return
         self._wanted_url = url
         if not url:
@@ -335,19 +335,18 @@ class SenderPanel(QWidget):
             self._show_initials(name, email)
             self.preview_caption.setText("Looking up the avatar…")
 
-    def _show_silhouette(self, email: str, caption: str) -> None:
-        """Show the picture Smooch shows when ``email`` has no Gravatar (or is empty):
-        Gravatar's "mystery person", fetched like any avatar (initials until it arrives)."""
-        # Gravatar's default picture is the same for every address without one, so the
-        # all-zero hash's URL stands for all of them: fetched once, then cached.
-        del email
+    def _show_silhouette(self, caption: str) -> None:
+        """Show the picture Smooch shows for an address without a Gravatar (or none):
+        Gravatar's "mystery person", fetched like any avatar (initials until it arrives).
+        It is the same picture for every such address, so the all-zero hash's URL stands
+        for all of them: fetched once, then cached."""
         url = gravatar_url("", size=200, default="mm", base=self._gravatar_base)
         self._wanted_url = url
         self._silhouette = caption
         self.preview_caption.setText(caption)
         cached = self._loader.pixmap(url)
         if cached is not None:
-            self.preview.setPixmap(round_pixmap(cached, PREVIEW_SIZE, self.devicePixelRatioF()))
+            self._show_image(cached, override=False)
         else:
             self._show_initials(self.name_edit.text(), self.email_edit.text())
 
@@ -376,8 +375,7 @@ class SenderPanel(QWidget):
             self.preview_caption.setText(self._silhouette + " (initials shown here)")
             return
         self._show_silhouette(
-            self.email_edit.text().strip(),
-            "No Gravatar for this email: the user sees Smooch's default silhouette.",
+            "No Gravatar for this email: the user sees Smooch's default silhouette."
         )
 
     def _is_current(self, url: str) -> bool:
