@@ -12,8 +12,9 @@ over a ``QStringListModel`` of the same 10,000 texts, word wrap on, same window 
     then measures those while idle: "all rows measured exactly" is when that finished;
 (b) scroll: 200 page-sized scroll steps (started after (a) and the idle measuring), each
     timed until its paint completed (max, p95 and mean per step);
-(d) one new message: appended at the bottom while pinned there, until painted (the list
-    view re-lays out every row on an insert; 10 appends, mean and max);
+(d) one new message: appended at the bottom while pinned there, until painted (the bare
+    list view re-lays out every row on an insert, the conversation view measures and draws
+    the new row alone; 10 appends, mean and max);
 (d') the same new message with the conversation list beside the view (the LIVE case): the
     window's real path for a poll that brought it (``InboxPane`` applies the 100-message
     page to the ``InboxStore``, marks it read and refreshes the list of 1,000 followed

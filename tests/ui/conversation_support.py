@@ -87,10 +87,7 @@ def rows_placed(view: ConversationView) -> bool:
 
 
 def exact_heights_match(view: ConversationView, rows: range) -> bool:
-    """Whether each row's slot in the layout (distance to the next row) is its exact height.
-
-    ``visualRect().height()`` cannot tell: QListView re-asks the delegate for it.
-    """
+    """Whether each row's slot in the layout (distance to the next row) is its exact height."""
     model = view.conversation_model()
     delegate = view.message_delegate()
     for r in rows:

@@ -2,8 +2,13 @@
 
 :class:`ConversationView` anchors the viewport on a message across inserts, removals,
 relayouts and resizes, stays pinned to the bottom when it was there, and asks for older
-history once per page when scrolled near the top. With thousands of rows it measures
-what is on screen, estimates the rest and measures it exactly while idle. It turns
+history once per page when scrolled near the top. It lays rows out itself
+(:class:`~.row_layout.RowLayout`, one column as wide as the viewport) rather than through
+``QListView``'s private layout, which measures every row again on any insert: a message
+that comes, goes or changes height is measured alone, and a new one at the bottom is the
+only bubble drawn. A whole layout (a reset, a re-wrap, a big insert) with thousands of
+rows measures what is on screen, estimates the rest and measures it exactly while idle.
+It is still a ``QListView`` so screen readers get its rows as list items. It turns
 clicks on a bubble's links and its context menu into request signals, and opens what a
 message carries: links (http(s) and mailto only) in the browser or mail app, images in
 :class:`~.dialogs.ImageViewer`, files to the browser or "Save…" (written by the media
@@ -25,6 +30,8 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QEvent,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -49,10 +56,19 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QRegion,
     QResizeEvent,
     QShowEvent,
 )
-from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QListView, QMenu, QStyle, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QListView,
+    QMenu,
+    QStyle,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from smooch_desktop.core.outbox import EntryState
 from smooch_desktop.ui.conversation.content import (
@@ -70,7 +86,8 @@ from smooch_desktop.ui.conversation.model import (
     format_full_time,
 )
 from smooch_desktop.ui.conversation.rich import Target
-from smooch_desktop.ui.focus_ring import FocusRing
+from smooch_desktop.ui.conversation.row_layout import RowLayout
+from smooch_desktop.ui.focus_ring import RING_WIDTH, FocusRing
 from smooch_desktop.ui.media_loader import MediaLoader
 from smooch_desktop.ui.plain import inline, menu_text
 
@@ -138,6 +155,7 @@ class ConversationView(QListView):
         super().__init__(parent)
         self.setObjectName("conversationView")
         FocusRing(self)  # the style draws no focus for a list view: a Tab stop must show it
+        self._keep_ring_off_viewport()
         self.setAccessibleName("Conversation")
         self.setAccessibleDescription("Messages with the selected user, oldest first")
         self._conversation = model if model is not None else ConversationModel(self)
@@ -175,12 +193,10 @@ class ConversationView(QListView):
         self.save_path_chooser: SavePathChooser = self._ask_save_path
         self.viewer: QWidget | None = None
 
-        self.setUniformItemSizes(False)
+        self._rows = RowLayout()
+        self._dirty = True
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWordWrap(True)
-        self.setSpacing(0)
-        self.setLayoutMode(QListView.LayoutMode.SinglePass)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setMouseTracking(True)
@@ -190,17 +206,15 @@ class ConversationView(QListView):
         self.setModel(self._conversation)
         self.setItemDelegate(self._delegate)
         self._delegate.bind_model(self._conversation)
-        # After the view's own connection (which schedules the relayout): keep the anchor.
-        self._delegate.sizeHintChanged.connect(self._on_size_hint_changed)
 
         model_ = self._conversation
         model_.rowsAboutToBeInserted.connect(self._on_rows_about_to_change)
         model_.rowsAboutToBeRemoved.connect(self._on_rows_about_to_change)
         model_.modelAboutToBeReset.connect(self._on_about_to_reset)
         model_.modelReset.connect(self._on_reset)
-        model_.rowsInserted.connect(self._on_rows_changed)
-        model_.rowsInserted.connect(self._on_rows_inserted)
-        model_.rowsRemoved.connect(self._on_rows_changed)
+        model_.rowsRemoved.connect(self._on_rows_removed)
+        model_.layoutAboutToBeChanged.connect(self._capture_anchor)
+        model_.layoutChanged.connect(self._on_layout_changed)
         model_.hasOlderChanged.connect(self._on_has_older_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self._at_bottom = True
@@ -360,7 +374,7 @@ class ConversationView(QListView):
         """Repaint after avatars or images loaded; relayout if an image changed a size."""
         if self._delegate.image_sizes_changed():
             self._capture_anchor()
-            self.scheduleDelayedItemsLayout()
+            self._schedule_layout()
         self.viewport().update()
 
     def is_at_bottom(self) -> bool:
@@ -369,7 +383,7 @@ class ConversationView(QListView):
 
     @Slot()
     def scroll_to_latest(self) -> None:
-        self.executeDelayedItemsLayout()
+        self._ensure_layout()
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
@@ -453,9 +467,164 @@ class ConversationView(QListView):
             action = menu.addAction(menu_text(label))
             action.setData(data)
 
+    # Geometry (QAbstractItemView) -----------------------------------------------------------
+    # Rows sit where :class:`RowLayout` says: one column as wide as the viewport, each row
+    # as tall as the delegate measured it when it was laid out (its "slot").
+
+    def _ensure_layout(self) -> None:
+        """Lay out now if a whole layout is queued or the rows changed behind our back
+        (Qt's own views do this in ``visualRect`` and ``indexAt`` too)."""
+        if self._dirty or len(self._rows) != len(self._conversation):
+            self.doItemsLayout()
+
+    def _row_rect(self, row: int) -> QRect:
+        """Viewport rectangle of ``row``'s slot in the current layout (no layout run)."""
+        rows = self._rows
+        return QRect(
+            0,
+            rows.top(row) - self.verticalScrollBar().value(),
+            self.viewport().width(),
+            rows.height(row),
+        )
+
+    def _row_at(self, y: int) -> int:
+        """The row at viewport height ``y`` in the current layout, or -1 (no layout run)."""
+        row = self._rows.row_at(y + self.verticalScrollBar().value())
+        return row if row < len(self._conversation) else -1
+
+    def visualRect(self, index: QModelIndex | QPersistentModelIndex) -> QRect:
+        if not index.isValid() or index.model() is not self._conversation:
+            return QRect()
+        self._ensure_layout()
+        row = index.row()
+        return self._row_rect(row) if 0 <= row < len(self._rows) else QRect()
+
+    def indexAt(self, point: QPoint) -> QModelIndex:
+        self._ensure_layout()
+        row = self._row_at(point.y())
+        return self._conversation.index(row) if row >= 0 else QModelIndex()
+
+    def scrollTo(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        hint: QAbstractItemView.ScrollHint = QAbstractItemView.ScrollHint.EnsureVisible,
+    ) -> None:
+        if not index.isValid() or index.model() is not self._conversation:
+            return
+        self._ensure_layout()
+        row = index.row()
+        if not 0 <= row < len(self._rows):
+            return
+        top, height = self._rows.top(row), self._rows.height(row)
+        bar = self.verticalScrollBar()
+        page = self.viewport().height()
+        Hint = QAbstractItemView.ScrollHint
+        value = bar.value()
+        if hint == Hint.PositionAtTop:
+            value = top
+        elif hint == Hint.PositionAtBottom:
+            value = top + height - page
+        elif hint == Hint.PositionAtCenter:
+            value = top + (height - page) // 2
+        elif top < value:
+            value = top
+        elif top + height > value + page:
+            value = min(top, top + height - page)  # a row taller than the page: its top
+        bar.setValue(value)
+
+    def moveCursor(
+        self, action: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier
+    ) -> QModelIndex:
+        self._ensure_layout()
+        count = len(self._rows)
+        if count == 0:
+            return QModelIndex()
+        current = self.currentIndex()
+        if not current.isValid():
+            top = self._row_at(0)
+            return self._conversation.index(top if top >= 0 else count - 1)
+        row = current.row()
+        rows = self._rows
+        page = max(1, self.viewport().height())
+        Action = QAbstractItemView.CursorAction
+        if action in (Action.MoveUp, Action.MovePrevious):
+            row -= 1
+        elif action in (Action.MoveDown, Action.MoveNext):
+            row += 1
+        elif action == Action.MoveHome:
+            row = 0
+        elif action == Action.MoveEnd:
+            row = count - 1
+        elif action == Action.MovePageUp:
+            y = rows.top(row) - page
+            row = rows.row_at(y) if y > 0 else 0
+        elif action == Action.MovePageDown:
+            y = rows.top(row) + page
+            row = rows.row_at(y) if y < rows.total else count - 1
+        return self._conversation.index(min(max(row, 0), count - 1))
+
+    def horizontalOffset(self) -> int:
+        return 0
+
+    def verticalOffset(self) -> int:
+        return self.verticalScrollBar().value()
+
+    def isIndexHidden(self, index: QModelIndex | QPersistentModelIndex) -> bool:
+        return False
+
+    def setSelection(self, rect: QRect, command: QItemSelectionModel.SelectionFlag) -> None:
+        """Select the rows ``rect`` (viewport coordinates, from a click or a drag) crosses."""
+        self._ensure_layout()
+        area = rect.normalized()
+        offset = self.verticalScrollBar().value()
+        rows = self._rows
+        top, bottom = area.top() + offset, area.bottom() + offset
+        selection = QItemSelection()
+        if len(rows) and bottom >= 0 and top < rows.total:
+            first = rows.row_at(max(top, 0))
+            last = rows.row_at(min(bottom, rows.total - 1))
+            model = self._conversation
+            selection.select(model.index(first), model.index(last))
+        self.selectionModel().select(selection, command)
+
+    def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:
+        region = QRegion()
+        visible = self.viewport().rect()
+        for number in range(selection.size()):
+            part = selection.at(number)
+            if not part.isValid() or part.model() is not self._conversation:
+                continue
+            first, last = part.top(), part.bottom()
+            if last >= len(self._rows):
+                continue
+            area = self._row_rect(first).united(self._row_rect(last))
+            region += area.intersected(visible)
+        return region
+
+    def _keep_ring_off_viewport(self) -> None:
+        """Inset the viewport so the focus ring (drawn over the frame) does not overlap it:
+        Qt moves the pixels of a scrolled widget only when no sibling covers it, and
+        otherwise repaints all of it."""
+        inset = max(0, RING_WIDTH - self.frameWidth())
+        self.setViewportMargins(inset, inset, inset, inset)
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        # Move the pixels and draw only what came into view, without QListView's version
+        # (which consults its own row positions, unused here).
+        self.viewport().scroll(dx, dy)
+
+    def updateGeometries(self) -> None:
+        page = self.viewport().height()
+        bar = self.verticalScrollBar()
+        bar.setPageStep(max(1, page))
+        bar.setRange(0, max(0, self._rows.total - page))
+        self.horizontalScrollBar().setRange(0, 0)
+        QAbstractItemView.updateGeometries(self)  # not QListView's: its layout is unused
+
     # Anchoring ----------------------------------------------------------------------------
     def _top_index(self) -> QModelIndex:
-        return self.indexAt(QPoint(self.viewport().width() // 2, 1))
+        row = self._row_at(1)
+        return self._conversation.index(row) if row >= 0 else QModelIndex()
 
     def _capture_anchor(self) -> None:
         if self._anchor is not None:
@@ -465,7 +634,7 @@ class ConversationView(QListView):
             return
         top = self._top_index()
         if top.isValid():
-            self._anchor = _Anchor(QPersistentModelIndex(top), self.visualRect(top).top())
+            self._anchor = _Anchor(QPersistentModelIndex(top), self._row_rect(top.row()).top())
 
     def _restore_anchor(self) -> None:
         anchor, self._anchor = self._anchor, None
@@ -475,10 +644,10 @@ class ConversationView(QListView):
         if anchor.index is None:
             bar.setValue(bar.maximum())
             return
-        if not anchor.index.isValid():
+        row = anchor.index.row()
+        if not anchor.index.isValid() or row >= len(self._rows):
             return
-        index = self._conversation.index(anchor.index.row())
-        delta = self.visualRect(index).top() - anchor.offset
+        delta = self._row_rect(row).top() - anchor.offset
         if delta:
             bar.setValue(bar.value() + delta)
 
@@ -487,10 +656,24 @@ class ConversationView(QListView):
         extent = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
         return max(1, self.maximumViewportSize().width() - extent)
 
+    def _schedule_layout(self) -> None:
+        """Lay every row out again at the next event loop pass (or when asked first)."""
+        self._dirty = True
+        self.scheduleDelayedItemsLayout()
+
+    def _height_of(self, row: int) -> int:
+        item, flags = self._conversation.entry(row)
+        return self._delegate.height_for(item, flags)
+
     def doItemsLayout(self) -> None:
+        """Measure every row (or estimate most of them, see ``_PROGRESSIVE_ROWS``) and lay
+        them out afresh: after a reset, a re-wrap, a font change or a big insert. Rows
+        that come, go or change height one run at a time never get here (see
+        :meth:`rowsInserted`, :meth:`_on_rows_removed`, :meth:`dataChanged`)."""
         delegate = self._delegate
         rewrapped = delegate.set_layout_width(self._wrap_width())
-        progressive = len(self._conversation) >= _PROGRESSIVE_ROWS and (
+        model = self._conversation
+        progressive = len(model) >= _PROGRESSIVE_ROWS and (
             self._estimate_next or rewrapped or self._refine_timer.isActive()
         )
         self._estimate_next = False
@@ -500,12 +683,17 @@ class ConversationView(QListView):
             delegate.estimating = True
         try:
             with bulk_allocation():
-                super().doItemsLayout()
+                size_for = delegate.size_for
+                self._rows.reset(size_for(*model.entry(row)).height() for row in range(len(model)))
         finally:
             delegate.estimating = False
+        self._dirty = False
+        # QAbstractItemView's, not QListView's (which would measure every row again): it
+        # drops a queued layout, sets the scroll range and repaints.
+        QAbstractItemView.doItemsLayout(self)
         self._restore_anchor()
         if delegate.take_estimated_count():
-            self._refine_row = len(self._conversation) - 1
+            self._refine_row = len(model) - 1
             self._refine_timer.start()
         else:
             self._refine_timer.stop()  # every row has its exact height
@@ -560,30 +748,20 @@ class ConversationView(QListView):
         self._capture_anchor()
         self.doItemsLayout()
 
-    def _slot_height(self, row: int) -> int:
-        """Height the current layout gave ``row`` (the distance to the next row's top).
-
-        ``visualRect().height()`` cannot tell: QListView takes positions from the layout
-        but asks the delegate for the size again, so it always shows the current height.
-        """
-        model = self._conversation
-        top = self.visualRect(model.index(row)).top()
-        if row + 1 < len(model):
-            return self.visualRect(model.index(row + 1)).top() - top
-        return self.contentsSize().height() - (top + self.verticalOffset())
-
     def _visible_rows_estimated(self) -> bool:
         """Whether a row on screen sits in a slot laid out for another (estimated) height."""
-        model = self._conversation
-        top = self._top_index()
-        if not top.isValid():
+        if self._dirty or len(self._rows) != len(self._conversation):
+            return False  # a whole layout is coming anyway
+        row = self._row_at(0)
+        if row < 0:
             return False
         bottom = self.viewport().height()
-        for row in range(top.row(), len(model)):
-            if self.visualRect(model.index(row)).top() > bottom:
-                break
-            if self._slot_height(row) != self._delegate.height_for(*model.entry(row)):
+        rows = self._rows
+        offset = self.verticalScrollBar().value()
+        while row < len(rows) and rows.top(row) - offset <= bottom:
+            if rows.height(row) != self._height_of(row):
                 return True
+            row += 1
         return False
 
     # Model signal handlers ----------------------------------------------------------------
@@ -600,24 +778,83 @@ class ConversationView(QListView):
         self._anchor = _Anchor(None)
         self._estimate_next = True
         self._older_pending = False
+        self._rows.clear()
+        self._schedule_layout()
         self._update_tick()
 
-    @Slot(QModelIndex, int, int)
-    def _on_rows_changed(self, _parent: QModelIndex, _first: int, _last: int) -> None:
+    @Slot()
+    def _on_layout_changed(self) -> None:
+        self._capture_anchor()
+        self._schedule_layout()
+
+    def _incremental(self, rows_before: int) -> bool:
+        """Whether the current layout can take a change in place: nothing queued, it had
+        every row before the change (``rows_before`` of them) and the wrap width holds."""
+        return (
+            not self._dirty
+            and len(self._rows) == rows_before
+            and self._delegate.text_limit_for(self._wrap_width()) == self._delegate.text_limit
+        )
+
+    def rowsInserted(
+        self, parent: QModelIndex | QPersistentModelIndex, first: int, last: int
+    ) -> None:
+        """Lay out only the new rows (and the one after them, whose neighbour changed):
+        a new message costs one measurement, not one per row of the conversation."""
+        count = last - first + 1
+        rows = self._rows
+        if parent.isValid():
+            pass
+        elif count >= _PROGRESSIVE_INSERT or not self._incremental(len(self._conversation) - count):
+            if count >= _PROGRESSIVE_INSERT:
+                self._estimate_next = True
+            self._schedule_layout()
+        else:
+            with bulk_allocation():
+                rows.insert(first, [self._height_of(row) for row in range(first, last + 1)])
+            after = last + 1
+            if after < len(rows):
+                rows.set_heights({after: self._height_of(after)})
+            self._placed(first)
+        QAbstractItemView.rowsInserted(self, parent, first, last)
         self._update_tick()
 
-    @Slot(QModelIndex, int, int)
-    def _on_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
-        if last - first + 1 >= _PROGRESSIVE_INSERT:
-            self._estimate_next = True
+    def rowsAboutToBeRemoved(
+        self, parent: QModelIndex | QPersistentModelIndex, first: int, last: int
+    ) -> None:
+        # QAbstractItemView's (current index, selection), not QListView's: it would
+        # schedule a layout of every row.
+        QAbstractItemView.rowsAboutToBeRemoved(self, parent, first, last)
 
-    def _rows_resized(self, first: int, last: int) -> bool:
-        """Whether a row in first..last now wants another height than its layout slot."""
-        model = self._conversation
-        for row in range(max(0, first), min(last + 1, len(model))):
-            if self._delegate.height_for(*model.entry(row)) != self._slot_height(row):
-                return True
-        return False
+    @Slot(QModelIndex, int, int)
+    def _on_rows_removed(self, parent: QModelIndex, first: int, last: int) -> None:
+        rows = self._rows
+        count = last - first + 1
+        if parent.isValid():
+            return
+        if not self._incremental(len(self._conversation) + count):
+            self._schedule_layout()
+        else:
+            rows.remove(first, last)
+            if first < len(rows):
+                rows.set_heights({first: self._height_of(first)})  # its neighbour changed
+            self._placed(first)
+        self._update_tick()
+
+    def _placed(self, first: int) -> None:
+        """After rows from ``first`` down moved: the scroll range, the reader's place, and
+        a repaint of what moved on screen (for a new message at the bottom, the scroll
+        moves the pixels and only the new row is drawn)."""
+        self.updateGeometries()
+        self._restore_anchor()
+        if first < len(self._rows):
+            top = max(0, self._row_rect(first).top())
+        else:
+            top = self._rows.total - self.verticalScrollBar().value()
+        viewport = self.viewport()
+        if top < viewport.height():
+            viewport.update(QRect(0, top, viewport.width(), viewport.height() - top))
+        self._check_at_bottom()
 
     def dataChanged(
         self,
@@ -625,18 +862,25 @@ class ConversationView(QListView):
         bottom_right: QModelIndex | QPersistentModelIndex,
         roles: Sequence[int] = (),
     ) -> None:
-        if self._rows_resized(top_left.row(), bottom_right.row()):
-            self._capture_anchor()
-            super().dataChanged(top_left, bottom_right, list(roles))  # schedules a relayout
-        else:
-            # Same heights (e.g. "queued" -> "sending"): repaint the rows only. QListView
-            # would re-lay out every row, ~40 ms for 10,000 messages, for each change.
-            QAbstractItemView.dataChanged(self, top_left, bottom_right, list(roles))
+        first, last = top_left.row(), bottom_right.row()
+        if self._incremental(len(self._conversation)) and 0 <= first <= last < len(self._rows):
+            rows = self._rows
+            changed = {
+                row: height
+                for row in range(first, last + 1)
+                if (height := self._height_of(row)) != rows.height(row)
+            }
+            if changed:
+                self._capture_anchor()
+                rows.set_heights(changed)
+                self._placed(first)
+            else:
+                # Same heights (e.g. "queued" -> "sending"): repaint those rows only.
+                area = self._row_rect(first).united(self._row_rect(last))
+                self.viewport().update(area.intersected(self.viewport().rect()))
+        elif not self._dirty:
+            self._schedule_layout()
         self._update_tick()
-
-    @Slot(QModelIndex)
-    def _on_size_hint_changed(self, _index: QModelIndex) -> None:
-        self._capture_anchor()
 
     @Slot(bool)
     def _on_has_older_changed(self, _value: bool) -> None:
@@ -661,7 +905,7 @@ class ConversationView(QListView):
     def _check_load_older(self) -> None:
         if self._older_pending or not self._conversation.has_older or not self.isVisible():
             return
-        self.executeDelayedItemsLayout()
+        self._ensure_layout()
         if self.verticalScrollBar().value() <= max(self.viewport().height(), 1):
             self._older_pending = True
             self.loadOlderRequested.emit()
@@ -810,8 +1054,8 @@ class ConversationView(QListView):
     def resizeEvent(self, event: QResizeEvent) -> None:
         had_anchor = self._anchor is not None
         self._capture_anchor()
-        # The delegate wraps text itself, so skip QListView's "relayout every row 100 ms
-        # after any resize" (word wrap mode) and relayout only when the wrap width changes.
+        # The delegate wraps text itself: relayout only when the wrap width changes (not
+        # QListView's "relayout every row after any resize").
         QAbstractItemView.resizeEvent(self, event)
         if self._delegate.text_limit_for(self._wrap_width()) != self._delegate.text_limit:
             self._rewrap_timer.start()
@@ -832,11 +1076,13 @@ class ConversationView(QListView):
 
     def changeEvent(self, event: QEvent) -> None:
         kind = event.type()
+        if kind == QEvent.Type.StyleChange:
+            self._keep_ring_off_viewport()
         if kind in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._delegate.set_base_font(self.font())
             self._estimate_next = True
             self._capture_anchor()
-            self.scheduleDelayedItemsLayout()
+            self._schedule_layout()
         elif kind == QEvent.Type.PaletteChange:
             self._delegate.set_palette(self.palette())
         super().changeEvent(event)
@@ -855,7 +1101,40 @@ class ConversationView(QListView):
             finally:
                 painter.end()
             return
-        super().paintEvent(event)
+        self._ensure_layout()
+        self._paint_rows(event.rect())
+
+    def _paint_rows(self, area: QRect) -> None:
+        """Draw the rows crossing ``area`` (viewport coordinates) through the delegate."""
+        rows = self._rows
+        offset = self.verticalScrollBar().value()
+        first = rows.row_at(max(0, area.top() + offset))
+        if first < 0:
+            return
+        last = rows.row_at(area.bottom() + offset)
+        if last < 0:
+            last = len(rows) - 1
+        model = self._conversation
+        selection = self.selectionModel()
+        current = self.currentIndex().row() if self.hasFocus() else -1
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        base = option.state & ~(QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus)
+        width = self.viewport().width()
+        painter = QPainter(self.viewport())
+        try:
+            for row in range(first, last + 1):
+                index = model.index(row)
+                state = base
+                if selection is not None and selection.isSelected(index):
+                    state |= QStyle.StateFlag.State_Selected
+                if row == current:
+                    state |= QStyle.StateFlag.State_HasFocus
+                option.state = state
+                option.rect = QRect(0, rows.top(row) - offset, width, rows.height(row))
+                self._delegate.paint(painter, option, index)
+        finally:
+            painter.end()
 
 
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
