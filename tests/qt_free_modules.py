@@ -14,5 +14,6 @@ QT_FREE_UI_MODULES = (
     "smooch_desktop.ui.connection.secret_saver",
     "smooch_desktop.ui.conversation.content",
     "smooch_desktop.ui.conversation.items",
+    "smooch_desktop.ui.conversation.row_layout",
     "smooch_desktop.ui.conversation.text_layout",
 )

@@ -1,4 +1,4 @@
-"""The conversation view's own geometry (ui/conversation/view.py, row_layout.py).
+"""The conversation view's own geometry (ui/conversation/row_view.py).
 
 Rows that come, go or change height one run at a time are laid out in place: a new
 message measures one row and draws one row, never the whole conversation. These tests
@@ -8,7 +8,6 @@ drive the keyboard, mouse and accessibility paths the view implements itself.
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Iterator
 
@@ -22,7 +21,6 @@ from pytestqt.qtbot import QtBot
 
 from smooch_desktop.api.models import Message
 from smooch_desktop.core.outbox import EntryState
-from smooch_desktop.ui.conversation.row_layout import RowLayout
 from smooch_desktop.ui.conversation.view import ConversationView
 
 
@@ -73,51 +71,6 @@ def settle(qtbot: QtBot, view: ConversationView) -> None:
 def slot_tops(view: ConversationView) -> list[int]:
     model = view.conversation_model()
     return [view.visualRect(model.index(row)).top() for row in range(len(model))]
-
-
-# RowLayout ---------------------------------------------------------------------------------
-
-
-def test_row_layout_matches_a_running_sum_through_random_changes() -> None:
-    rnd = random.Random(3)
-    reference: list[int] = []
-    layout = RowLayout()
-    for _ in range(2000):
-        roll = rnd.random()
-        if roll < 0.4 or not reference:
-            at = rnd.randint(0, len(reference))
-            new = [rnd.randint(0, 90) for _ in range(rnd.randint(0, 5))]
-            reference[at:at] = new
-            layout.insert(at, new)
-        elif roll < 0.7:
-            first = rnd.randrange(len(reference))
-            last = rnd.randint(first, min(len(reference) - 1, first + 4))
-            del reference[first : last + 1]
-            layout.remove(first, last)
-        else:
-            changes = {rnd.randrange(len(reference)): rnd.randint(0, 90) for _ in range(3)}
-            for row, height in changes.items():
-                reference[row] = height
-            layout.set_heights(changes)
-        tops = list(itertools.accumulate(reference, initial=0))
-        assert layout.heights() == reference
-        assert [layout.top(row) for row in range(len(reference) + 1)] == tops
-    y = layout.total // 2
-    row = layout.row_at(y)
-    assert layout.top(row) <= y < layout.top(row) + layout.height(row) or layout.height(row) == 0
-
-
-def test_row_layout_finds_rows_by_height_and_refuses_bad_rows() -> None:
-    layout = RowLayout([10, 0, 20])
-    assert layout.total == 30
-    assert [layout.row_at(y) for y in (-1, 0, 9, 10, 29, 30)] == [-1, 0, 0, 2, 2, -1]
-    with pytest.raises(IndexError):
-        layout.insert(4, [1])
-    with pytest.raises(IndexError):
-        layout.remove(2, 3)
-    with pytest.raises(IndexError):
-        layout.set_heights({3: 1})
-    assert layout.heights() == [10, 0, 20]
 
 
 # In-place layout ----------------------------------------------------------------------------
