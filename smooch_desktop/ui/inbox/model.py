@@ -389,8 +389,18 @@ def _shown_label(row: InboxRow, metrics: QFontMetrics, width: int) -> str:
         return _shown(row.user_label, metrics, width)
     user = visible_controls(row.user_label, one_line=True).translate(_DIRECTION_TABLE)
     other = visible_controls(other, one_line=True).translate(_DIRECTION_TABLE)
-    text = f"\u2068{user}\u2069 · \u2068{other}\u2069"
-    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+    separator = " · "
+    text = f"\u2068{user}\u2069{separator}\u2068{other}\u2069"
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    # Too long: the conversation's name keeps up to half the room (it is what tells the
+    # user's rows apart), the user's name the rest.
+    elide = Qt.TextElideMode.ElideRight
+    if metrics.horizontalAdvance(other) > width // 2:
+        other = metrics.elidedText(other, elide, width // 2)
+    rest = width - metrics.horizontalAdvance(separator + other)
+    user = metrics.elidedText(user, elide, max(0, rest))
+    return f"\u2068{user}\u2069{separator}\u2068{other}\u2069"
 
 
 def _shown(text: str, metrics: QFontMetrics, width: int) -> str:
