@@ -2,11 +2,14 @@
 
 One row per followed conversation, keyed by :class:`ConversationKey` (the profile's
 stable id, the end user's id as the agent typed it, and the conversation id, "" for the
-user's main one: docs/architecture.md#conversations). A row holds what the list shows
-(display name, email, avatar URL, the last message's preview: text, who, when; the last
-activity; the unread count), what polling needs (the newest server message id seen) and
-why the conversation is followed (:class:`FollowReason`: opened, pre-created, reported
-by a live update, has queued or failed messages, a sandbox demo user).
+user's main one: docs/architecture.md#conversations). On v2 a user's other conversations
+are rows of their own (:attr:`InboxRow.label`: the user's name and the conversation's);
+v1.1 has only the main one (:meth:`InboxStore.conversations` with ``main_only``). A row
+holds what the list shows (display name, email, avatar URL, the conversation's name, the
+last message's preview: text, who, when; the last activity; the unread count), what
+polling needs (the newest server message id seen) and why the conversation is followed
+(:class:`FollowReason`: opened, pre-created, reported by a live update, has queued or
+failed messages, a sandbox demo user).
 
 Rules kept here:
 
@@ -30,9 +33,9 @@ Rules kept here:
   conversation was first followed, so a conversation never jumps down when its history
   arrives. The list is sorted by it, newest first.
 * **Filtering** matches the query, case-folded, anywhere in the display name, email,
-  user id or conversation id (a column kept case-folded at write time, searched with
-  ``instr``: no ``LIKE`` wildcards to escape). 1,000 conversations filter in well under a
-  frame (``benchmarks/bench_inbox_filter.py``).
+  user id, conversation id or conversation name (a column kept case-folded at write
+  time, searched with ``instr``: no ``LIKE`` wildcards to escape). 1,000 conversations
+  filter in well under a frame (``benchmarks/bench_inbox_filter.py``).
 
 Text from the server is stored bounded (:data:`MAX_NAME`, :data:`MAX_PREVIEW`…) with
 lone surrogates replaced, so a hostile profile can't grow the file or break a write.
@@ -67,6 +70,10 @@ MAX_EMAIL: Final = 320
 MAX_URL: Final = 2048
 MAX_PREVIEW: Final = 200
 MAX_ID: Final = 256
+#: Longest conversation name in a row's label (as the window's conversation picker).
+CONVERSATION_LABEL_MAX: Final = 60
+#: Characters of a conversation id that name a conversation without a name.
+SHORT_ID: Final = 12
 
 #: What the preview says for a message without text, by its type.
 _KIND_LABELS: Final = {
@@ -121,11 +128,33 @@ class InboxRow(NamedTuple):
     last_seen_id: str
     reasons: FollowReason
     removed: bool
+    #: The conversation's own name (v2 ``displayName``); "" for the main one or unknown.
+    conversation_name: str = ""
+
+    @property
+    def user_label(self) -> str:
+        """The user: the display name, else the user id."""
+        return self.display_name or self.key.user_ref
+
+    @property
+    def conversation_label(self) -> str:
+        """ "" for the user's main conversation; for another, its name cut to
+        :data:`CONVERSATION_LABEL_MAX`, else "Conversation" and the start of its id (as the
+        window's conversation picker tells unnamed ones apart)."""
+        conversation_id = self.key.conversation_id
+        if not conversation_id:
+            return ""
+        name = " ".join(self.conversation_name.split())
+        if name:
+            return _cut(name, CONVERSATION_LABEL_MAX)
+        return "Conversation " + _cut(conversation_id, SHORT_ID)
 
     @property
     def label(self) -> str:
-        """What the list names it by: the display name, else the user id."""
-        return self.display_name or self.key.user_ref
+        """What the list names it by: the user, then the conversation's name when it is
+        not their main one ("Chloé · Returns")."""
+        other = self.conversation_label
+        return f"{self.user_label} · {other}" if other else self.user_label
 
 
 class HistoryUpdate(NamedTuple):
@@ -142,6 +171,10 @@ class InboxTooNew(sqlite_store.StoreTooNew):
     """The inbox file was written by a newer version of the app; it is left untouched."""
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _create(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE conversations ("
@@ -151,6 +184,7 @@ def _create(conn: sqlite3.Connection) -> None:
         " display_name TEXT NOT NULL DEFAULT '',"
         " email TEXT NOT NULL DEFAULT '',"
         " avatar_url TEXT NOT NULL DEFAULT '',"
+        " conversation_name TEXT NOT NULL DEFAULT '',"
         " preview_text TEXT NOT NULL DEFAULT '',"
         " preview_role TEXT NOT NULL DEFAULT '',"
         " preview_author TEXT NOT NULL DEFAULT '',"
@@ -173,9 +207,14 @@ def _create(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_conversation_name(conn: sqlite3.Connection) -> None:
+    """Version 1 → 2: a v2 user's other conversations are listed, named by their own name."""
+    conn.execute("ALTER TABLE conversations ADD COLUMN conversation_name TEXT NOT NULL DEFAULT ''")
+
+
 _FORMAT: Final = sqlite_store.StoreFormat(
     create=_create,
-    steps=(),
+    steps=(_add_conversation_name,),
     too_new=InboxTooNew,
     synchronous="NORMAL",
     timeout_s=5.0,
@@ -184,7 +223,7 @@ _FORMAT: Final = sqlite_store.StoreFormat(
 _ROW_COLUMNS: Final = (
     "profile, user_ref, conversation_id, display_name, email, avatar_url, preview_text,"
     " preview_role, preview_author, preview_at, last_activity, unread, last_seen_id,"
-    " reasons, removed"
+    " reasons, removed, conversation_name"
 )
 _STATE_COLUMNS: Final = (
     "preview_text, preview_role, preview_author, preview_at, last_activity, unread,"
@@ -208,10 +247,13 @@ def fold(text: str) -> str:
     return " ".join(text.replace("\0", "").casefold().split())
 
 
-def _search_text(key: ConversationKey, display_name: str, email: str) -> str:
+def _search_text(
+    key: ConversationKey, display_name: str, email: str, conversation_name: str = ""
+) -> str:
     # NUL between fields, so a query never matches across two of them.
     return "\0".join(
-        fold(part) for part in (display_name, email, key.user_ref, key.conversation_id)
+        fold(part)
+        for part in (display_name, email, key.user_ref, key.conversation_id, conversation_name)
     )
 
 
@@ -255,6 +297,7 @@ def _row(values: tuple[Any, ...]) -> InboxRow:
         values[12],
         _reasons(values[13]),
         values[14] != 0,
+        values[15],
     )
 
 
@@ -292,13 +335,15 @@ class InboxStore(storefile.WatchedStore):
         display_name: str = "",
         email: str = "",
         avatar_url: str = "",
+        conversation_name: str = "",
         at: float | None = None,
         preview: Preview | None = None,
     ) -> InboxRow:
         """Follow ``key`` for ``reason`` (added to the reasons it has); brings a removed
-        conversation back. Non-empty ``display_name``/``email``/``avatar_url`` replace
-        the stored ones. ``at``: when it was followed (default now), and ``preview``: its
-        last message as already known (the first poll replaces it), for a new row only.
+        conversation back. Non-empty ``display_name``/``email``/``avatar_url``/
+        ``conversation_name`` replace the stored ones. ``at``: when it was followed
+        (default now), and ``preview``: its last message as already known (the first poll
+        replaces it), for a new row only.
         Returns the row as stored; changes nothing if it already says all that.
         """
         if not key.profile or not key.user_ref:
@@ -314,22 +359,25 @@ class InboxStore(storefile.WatchedStore):
             if row is None:
                 name = _bounded(display_name, MAX_NAME)
                 mail = _bounded(email, MAX_EMAIL)
+                conversation = _bounded(conversation_name, MAX_NAME) if key[2] else ""
                 # A pre-created user has no history yet: their first messages are new.
                 synced = 1 if reason & FollowReason.PRECREATED else 0
                 known = preview or Preview()
                 self._conn.execute(
                     "INSERT INTO conversations (profile, user_ref, conversation_id,"
-                    " display_name, email, avatar_url, last_activity, reasons, search,"
-                    " followed_at, synced, preview_text, preview_role, preview_author,"
-                    " preview_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " display_name, email, avatar_url, conversation_name, last_activity,"
+                    " reasons, search, followed_at, synced, preview_text, preview_role,"
+                    " preview_author, preview_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         *key,
                         name,
                         mail,
                         _bounded(avatar_url, MAX_URL),
+                        conversation,
                         followed_at,
                         int(reason),
-                        _search_text(key, name, mail),
+                        _search_text(key, name, mail, conversation),
                         followed_at,
                         synced,
                         _bounded(known.text, MAX_PREVIEW),
@@ -340,7 +388,7 @@ class InboxStore(storefile.WatchedStore):
                 )
                 self._check_file()
             else:
-                self._set_identity(row, display_name, email, avatar_url)
+                self._set_identity(row, display_name, email, avatar_url, conversation_name)
                 if not (row.reasons & reason) or row.removed:
                     self._conn.execute(
                         "UPDATE conversations SET reasons = ?, removed = 0"
@@ -353,24 +401,56 @@ class InboxStore(storefile.WatchedStore):
         return stored
 
     def set_identity(
-        self, key: ConversationKey, *, display_name: str = "", email: str = "", avatar_url: str = ""
+        self,
+        key: ConversationKey,
+        *,
+        display_name: str = "",
+        email: str = "",
+        avatar_url: str = "",
+        conversation_name: str = "",
     ) -> bool:
-        """Replace the name, email or avatar URL of a followed conversation (non-empty
-        values only). True if something changed; an unknown key changes nothing."""
+        """Replace the name, email, avatar URL or conversation name of a followed
+        conversation (non-empty values only; the main one has no conversation name). True
+        if something changed; an unknown key changes nothing."""
         with self._lock:
             row = self._get(key)
-            return row is not None and self._set_identity(row, display_name, email, avatar_url)
+            return row is not None and self._set_identity(
+                row, display_name, email, avatar_url, conversation_name
+            )
 
-    def _set_identity(self, row: InboxRow, display_name: str, email: str, avatar_url: str) -> bool:
+    def _set_identity(
+        self,
+        row: InboxRow,
+        display_name: str,
+        email: str,
+        avatar_url: str,
+        conversation_name: str = "",
+    ) -> bool:
         name = _bounded(display_name, MAX_NAME) or row.display_name
         mail = _bounded(email, MAX_EMAIL) or row.email
         avatar = _bounded(avatar_url, MAX_URL) or row.avatar_url
-        if (name, mail, avatar) == (row.display_name, row.email, row.avatar_url):
+        conversation = row.conversation_name
+        if row.key.conversation_id:
+            conversation = _bounded(conversation_name, MAX_NAME) or conversation
+        if (name, mail, avatar, conversation) == (
+            row.display_name,
+            row.email,
+            row.avatar_url,
+            row.conversation_name,
+        ):
             return False
         self._conn.execute(
-            "UPDATE conversations SET display_name = ?, email = ?, avatar_url = ?, search = ?"
+            "UPDATE conversations SET display_name = ?, email = ?, avatar_url = ?,"
+            " conversation_name = ?, search = ?"
             " WHERE profile = ? AND user_ref = ? AND conversation_id = ?",
-            (name, mail, avatar, _search_text(row.key, name, mail), *row.key),
+            (
+                name,
+                mail,
+                avatar,
+                conversation,
+                _search_text(row.key, name, mail, conversation),
+                *row.key,
+            ),
         )
         self._check_file()
         return True
@@ -475,14 +555,24 @@ class InboxStore(storefile.WatchedStore):
         return HistoryUpdate(True, tuple(m.id for m in new_user), len(new))
 
     def apply_pushed(
-        self, key: ConversationKey, message: Message, *, display_name: str = ""
+        self,
+        key: ConversationKey,
+        message: Message,
+        *,
+        display_name: str = "",
+        conversation_name: str = "",
     ) -> HistoryUpdate:
         """One message a live update (webhook) reported: follows ``key`` for
         ``LIVE_UPDATE`` if it is not followed yet, then applies the message as a one-message
         newest page that is known to be new (a pushed message is never a baseline). The
         same message twice, or one older than the newest seen, changes nothing."""
         if self.get(key) is None:
-            self.follow(key, FollowReason.LIVE_UPDATE, display_name=display_name)
+            self.follow(
+                key,
+                FollowReason.LIVE_UPDATE,
+                display_name=display_name,
+                conversation_name=conversation_name,
+            )
         with self._lock:
             self._conn.execute(
                 "UPDATE conversations SET synced = 1"
@@ -506,15 +596,23 @@ class InboxStore(storefile.WatchedStore):
         return None if values is None else _row(values)
 
     def conversations(
-        self, profile: str, query: str = "", *, include_removed: bool = False
+        self,
+        profile: str,
+        query: str = "",
+        *,
+        include_removed: bool = False,
+        main_only: bool = False,
     ) -> list[InboxRow]:
         """``profile``'s list, newest activity first, filtered by ``query`` (name, email,
-        user id or conversation id containing it, case-insensitively; "" = all)."""
+        user id, conversation id or name containing it, case-insensitively; "" = all).
+        ``main_only``: the users' main conversations only (what v1.1 has)."""
         needle = fold(query)
         sql = f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ?"
         args: list[object] = [profile]
         if not include_removed:
             sql += " AND removed = 0"
+        if main_only:
+            sql += " AND conversation_id = ''"
         if needle:
             sql += " AND instr(search, ?) > 0"
             args.append(needle)
@@ -523,14 +621,14 @@ class InboxStore(storefile.WatchedStore):
             rows = self._conn.execute(sql, args).fetchall()
         return [_row(values) for values in rows]
 
-    def unread_total(self, profile: str) -> int:
-        """Unread end-user messages over ``profile``'s listed (not removed) conversations."""
+    def unread_total(self, profile: str, *, main_only: bool = False) -> int:
+        """Unread end-user messages over ``profile``'s listed (not removed) conversations
+        (``main_only``: the users' main conversations only)."""
+        sql = "SELECT COALESCE(SUM(unread), 0) FROM conversations WHERE profile = ? AND removed = 0"
+        if main_only:
+            sql += " AND conversation_id = ''"
         with self._lock:
-            row = self._conn.execute(
-                "SELECT COALESCE(SUM(unread), 0) FROM conversations"
-                " WHERE profile = ? AND removed = 0",
-                (profile,),
-            ).fetchone()
+            row = self._conn.execute(sql, (profile,)).fetchone()
         return int(row[0])
 
     # File ---------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from smooch_desktop.api.models import Message
+from smooch_desktop.core.conversation_places import ConversationPlaces
 from smooch_desktop.core.inbox import MAX_ID, ConversationKey, HistoryUpdate, InboxStore
 
 log = logging.getLogger(__name__)
@@ -343,19 +344,53 @@ class Applied(NamedTuple):
     event: WebhookEvent
 
 
-def inbox_key(store: InboxStore, profile: str, event: WebhookEvent) -> ConversationKey | None:
-    """The list row an event belongs to: the row already followed under the user's
-    external id or Smooch id (the agent may have typed either), else a new one under the
-    external id (what an agent types), else the Smooch id. The main conversation ("")
-    only, as the list follows (a v2 user's other conversations show in that row)."""
+#: Users looked up per call to place a v2 message in their conversations; past it an
+#: event is filed under the user's main conversation (nothing is lost), so a call can't
+#: make the app send a hundred lookups.
+MAX_LOOKUPS_PER_CALL: Final = 5
+
+
+def inbox_key(
+    store: InboxStore,
+    profile: str,
+    event: WebhookEvent,
+    places: ConversationPlaces | None = None,
+    *,
+    may_look_up: bool = True,
+) -> tuple[ConversationKey | None, str]:
+    """The list row an event belongs to, and the conversation's name ("" if none or
+    unknown).
+
+    The user is the one already followed under their external id or Smooch id (the agent
+    may have typed either), else a new one under the external id (what an agent types),
+    else the Smooch id. The conversation (docs/architecture.md#conversations): on v1.1
+    always the main one (""). On v2 (``places`` given) a conversation followed as a row
+    of its own is that row; else ``places`` says whether it is the user's main one ("")
+    or another (keyed by its id); a failed lookup (or none allowed: ``may_look_up``)
+    files it under the main one."""
     candidates = [ref for ref in (event.external_id, event.user_id) if ref]
     if not candidates:
-        return None
-    for ref in candidates:
-        key = ConversationKey(profile, ref, "")
-        if store.get(key) is not None:
-            return key
-    return ConversationKey(profile, candidates[0], "")
+        return None, ""
+    ref = next(
+        (r for r in candidates if store.get(ConversationKey(profile, r, "")) is not None),
+        candidates[0],
+    )
+    conversation = event.conversation_id
+    if places is None or event.version != "v2" or not conversation:
+        return ConversationKey(profile, ref, ""), ""
+    for other in candidates:
+        key = ConversationKey(profile, other, conversation)
+        row = store.get(key)
+        if row is not None:
+            return key, row.conversation_name
+    try:
+        found = places.place(ref, conversation, may_look_up=may_look_up)
+    except Exception as exc:  # the lookup failed (network, 404): keep it, on the main row
+        log.info("conversation of a live update not placed: %s", type(exc).__name__)
+        found = None
+    if found is None or found[0]:
+        return ConversationKey(profile, ref, ""), ""
+    return ConversationKey(profile, ref, conversation), found[1]
 
 
 class StoreFailed(Exception):
@@ -369,15 +404,23 @@ class StoreFailed(Exception):
 
 
 def apply_to_inbox(
-    store: InboxStore, profile: str, events: list[WebhookEvent], *, app_id: str = ""
+    store: InboxStore,
+    profile: str,
+    events: list[WebhookEvent],
+    *,
+    app_id: str = "",
+    places: ConversationPlaces | None = None,
 ) -> list[Applied]:
     """Apply the message events to ``store`` (the others are left out); the changes.
 
     The business's own messages (v2 ``conversation:message`` reports them too) move the
     preview of a followed conversation but never start following one. With ``app_id``,
     an event that names another app is left out (a second app's webhook pointed at the
-    same URL). A store error raises :class:`StoreFailed` with what was applied before it."""
+    same URL). With ``places`` (v2), each message goes to its own conversation's row
+    (:func:`inbox_key`); at most :data:`MAX_LOOKUPS_PER_CALL` users are looked up for it
+    per call. A store error raises :class:`StoreFailed` with what was applied before it."""
     out: list[Applied] = []
+    first = places.lookups if places is not None else 0
     for event in events:
         if event.message is None:
             continue
@@ -385,10 +428,13 @@ def apply_to_inbox(
             log.debug("webhook event for another app dropped")
             continue
         try:
-            key = inbox_key(store, profile, event)
+            more = places is not None and places.lookups - first < MAX_LOOKUPS_PER_CALL
+            key, name = inbox_key(store, profile, event, places, may_look_up=more)
             if key is None or (event.message.is_business and store.get(key) is None):
                 continue
-            update = store.apply_pushed(key, event.message, display_name=event.display_name)
+            update = store.apply_pushed(
+                key, event.message, display_name=event.display_name, conversation_name=name
+            )
         except Exception as exc:  # sqlite3 errors (disk full…): stop here, keep what was done
             raise StoreFailed(out, exc) from exc
         out.append(Applied(key, update, event))

@@ -77,14 +77,23 @@ def user_view(call: Call, app_id: str, user_ref: str) -> Response:
 
 
 def post_as_user(call: Call, app_id: str, user_ref: str) -> Response:
-    """``POST /_sandbox/apps/…/messages``: the end user writes ``text`` (as ``name``)."""
+    """``POST /_sandbox/apps/…/messages``: the end user writes ``text`` (as ``name``) in
+    their default conversation, or in ``conversationId`` (another of theirs: v2 users can
+    have several; 404 if it is not theirs)."""
     body = json_body(call)
     text, name = body.get("text"), body.get("name")
+    conversation_id = body.get("conversationId")
     if not isinstance(text, str) or not text.strip():
         raise bad_request('"text" is required')
     if name is not None and not isinstance(name, str):
         raise bad_request('"name" must be a string')
-    message = call.store.add_user_message(app_id, user_ref, text, name=name)
+    if conversation_id is not None and (
+        not isinstance(conversation_id, str) or not conversation_id
+    ):
+        raise bad_request('"conversationId" must be a conversation id')
+    message = call.store.add_user_message(
+        app_id, user_ref, text, name=name, conversation_id=conversation_id
+    )
     return json_response({"message": message}, 201)
 
 

@@ -524,10 +524,13 @@ class SandboxStore:
         name: str | None = None,
         *,
         payload: str | None = None,
+        conversation_id: str | None = None,
     ) -> dict[str, Any]:
         """Simulate the end user writing in (role ``appUser``) from their primary channel.
 
         ``payload`` is what a channel adds when the text came from a reply button.
+        ``conversation_id``: one of the user's conversations (v2 can have several);
+        ``NotFound("Conversation")`` if it is not theirs. By default their default one.
         """
         with self._lock:
             user = self._user(app_id, user_ref)
@@ -537,6 +540,11 @@ class SandboxStore:
             if payload is not None:
                 fields["payload"] = payload
             source = _channel(user)
+            if conversation_id is not None:
+                owner, conv = self._by_conversation(app_id, conversation_id)
+                if owner is not user:
+                    raise NotFound("Conversation")
+                return self._append_message(app_id, user, conv, fields, source, None)
             message, _ = self.post_message(app_id, user_ref, fields, source_type=source)
             return message
 

@@ -985,7 +985,9 @@ class AppController(QObject):
         same = (
             self.session is not None and key is not None and key.profile == self.session.profile_id
         )
-        self.bring_to_front(key.user_ref if same and key is not None else "")
+        self.bring_to_front()
+        if same and key is not None and self.window is not None and not self._shut_down:
+            self.window.open_conversation(key.user_ref, key.conversation_id)
 
     @Slot(bool)
     def set_do_not_disturb(self, on: bool) -> None:

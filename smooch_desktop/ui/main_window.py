@@ -865,6 +865,25 @@ class MainWindow(QMainWindow):
         self.user_panel.set_user_ref(user_ref)
         self.composer.edit.setFocus()
 
+    def open_conversation(self, user_ref: str, conversation_id: str = "") -> None:
+        """Open ``user_ref`` as :meth:`select_user` does, on their ``conversation_id``
+        ("" = main), picked under *Conversation* once the lookup has offered it (a list
+        row, a notification). One the last lookup did not offer (made since) looks the
+        user up again; one that is gone leaves the window where it is."""
+        panel = self.user_panel
+        if user_ref == panel.current_user_ref() and panel.current_user() is not None:
+            if panel.current_conversation_id() == conversation_id or panel.select_conversation(
+                conversation_id
+            ):
+                self.composer.edit.setFocus()
+                return
+            self._reopen = (user_ref, conversation_id)
+            panel.lookup()
+            self.composer.edit.setFocus()
+            return
+        self._reopen = (user_ref, conversation_id)
+        self.select_user(user_ref)
+
     @Slot(str)
     def _on_user_changed(self, user_ref: str) -> None:
         self.ensure_conversation()

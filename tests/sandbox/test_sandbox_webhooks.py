@@ -23,6 +23,7 @@ import requests
 from sandbox_helpers import Api
 
 from smooch_desktop.sandbox import DEMO_ALICE_ID, SandboxServer
+from smooch_desktop.sandbox.demo import DEMO_ENCODED_USER_ID, DEMO_SECOND_CONVERSATION_ID
 from smooch_desktop.sandbox.webhooks import MAX_ATTEMPTS
 
 DELAYS = (0.05, 0.1, 0.15, 0.2)
@@ -806,3 +807,36 @@ def test_the_end_user_activity_endpoint_checks_its_input(hapi: Api) -> None:
     assert hapi.session.post(url, json={"type": "typing:maybe"}, timeout=10).status_code == 400
     unknown = url.replace(quote(DEMO_ALICE_ID, safe=""), "nobody")
     assert hapi.session.post(unknown, json={"type": "typing:start"}, timeout=10).status_code == 404
+
+
+def test_the_end_user_writes_into_another_of_their_conversations(
+    hapi: Api, receiver: Receiver
+) -> None:
+    """``conversationId`` on the end-user route: the message is in that conversation (v2
+    history by id), not the default one, and the v2 webhook names that conversation.
+    Someone else's conversation is 404, a malformed id 400."""
+    hook = register(hapi, "v2", receiver.url)
+    app = hapi.srv.app_id
+    chloe = quote(DEMO_ENCODED_USER_ID, safe="")
+    url = f"{hapi.srv.base_url}/_sandbox/apps/{app}/appusers/{chloe}/messages"
+    body = {"text": "About my return", "conversationId": DEMO_SECOND_CONVERSATION_ID}
+    resp = hapi.session.post(url, json=body, timeout=10)
+    assert resp.status_code == 201, resp.text
+    (call,) = receiver.wait_for(1)
+    assert call.headers["X-API-Key"] == hook["secret"]
+    payload = call.body["events"][0]["payload"]
+    assert payload["conversation"] == {"id": DEMO_SECOND_CONVERSATION_ID, "type": "personal"}
+    assert payload["message"]["content"]["text"] == "About my return"
+    conversations = f"{hapi.srv.base_url}/v2/apps/{app}/conversations"
+    second = hapi.request("GET", f"{conversations}/{DEMO_SECOND_CONVERSATION_ID}/messages")
+    assert second.json()["messages"][-1]["content"]["text"] == "About my return"
+    main = hapi.get_messages(DEMO_ENCODED_USER_ID).json()["messages"]
+    assert all(m.get("text") != "About my return" for m in main)
+
+    alice = url.replace(chloe, quote(DEMO_ALICE_ID, safe=""))
+    assert hapi.session.post(alice, json=body, timeout=10).status_code == 404  # not hers
+    for bad in ("", 42):
+        wrong = {"text": "x", "conversationId": bad}
+        assert hapi.session.post(url, json=wrong, timeout=10).status_code == 400
+    missing = {"text": "x", "conversationId": "5e1f00000000000000000000"}
+    assert hapi.session.post(url, json=missing, timeout=10).status_code == 404

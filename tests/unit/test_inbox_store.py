@@ -272,3 +272,100 @@ def test_deleted_file_is_written_back(tmp_path: Path, clock: Clock) -> None:
 def test_follow_needs_a_profile_and_user(store: InboxStore) -> None:
     with pytest.raises(ValueError):
         store.follow(ConversationKey(P, ""), FollowReason.OPENED)
+
+
+#: The inbox file as version 1 wrote it (before other conversations had names): kept
+#: literally here, so the migration is tested from what users' files really hold.
+_SCHEMA_1 = (
+    "CREATE TABLE conversations ("
+    " profile TEXT NOT NULL, user_ref TEXT NOT NULL, conversation_id TEXT NOT NULL,"
+    " display_name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',"
+    " avatar_url TEXT NOT NULL DEFAULT '', preview_text TEXT NOT NULL DEFAULT '',"
+    " preview_role TEXT NOT NULL DEFAULT '', preview_author TEXT NOT NULL DEFAULT '',"
+    " preview_at REAL NOT NULL DEFAULT 0, last_activity REAL NOT NULL DEFAULT 0,"
+    " unread INTEGER NOT NULL DEFAULT 0, synced INTEGER NOT NULL DEFAULT 0,"
+    " last_seen_id TEXT NOT NULL DEFAULT '', last_seen_at REAL NOT NULL DEFAULT 0,"
+    " reasons INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0,"
+    " search TEXT NOT NULL DEFAULT '', followed_at REAL NOT NULL,"
+    " PRIMARY KEY (profile, user_ref, conversation_id)) WITHOUT ROWID",
+    "CREATE INDEX conversations_by_activity"
+    " ON conversations (profile, removed, last_activity DESC)",
+)
+
+
+def test_a_version_1_file_is_migrated_in_place_without_losing_a_row(
+    tmp_path: Path, clock: Clock
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "inbox.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in _SCHEMA_1:
+        conn.execute(statement)
+    columns = (
+        "profile, user_ref, conversation_id, display_name, email, preview_text, preview_role,"
+        " preview_at, last_activity, unread, synced, last_seen_id, last_seen_at, reasons,"
+        " removed, search, followed_at"
+    )
+    rows = [
+        (P, "alice", "", "Alice", "a@example.com", "Hi", "user", 900.0, 900.0, 2, 1, "m1",
+         900.0, 1, 0, "alice\0a@example.com\0alice\0", 800.0),
+        (P, "bob", "", "", "", "Done", "business", 700.0, 700.0, 0, 1, "m9", 700.0, 16, 1,
+         "\0\0bob\0", 600.0),
+        ("other", "carol", "c-77", "Carol", "", "", "", 0.0, 500.0, 0, 0, "", 0.0, 4, 0,
+         "carol\0\0carol\0c-77", 500.0),
+    ]  # fmt: skip
+    conn.executemany(f"INSERT INTO conversations ({columns}) VALUES ({', '.join('?' * 17)})", rows)
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+
+    with InboxStore(path, clock=clock) as store:
+        assert store.recovered_from is None  # migrated, not set aside
+        [alice] = store.conversations(P)
+        assert (alice.display_name, alice.unread, alice.last_seen_id) == ("Alice", 2, "m1")
+        assert alice.preview.text == "Hi" and alice.reasons == FollowReason.OPENED
+        [_, bob] = store.conversations(P, include_removed=True)
+        assert bob.removed and bob.preview.role == "business" and bob.label == "bob"
+        assert store.unread_total(P) == 2
+        carol = store.get(ConversationKey("other", "carol", "c-77"))
+        assert carol is not None and carol.conversation_name == ""
+        assert carol.label == "Carol · Conversation c-77"
+        assert store.conversations("other", "carol")  # the old search text still matches
+        assert store.set_identity(carol.key, conversation_name="Billing")
+        assert store.conversations("other", "billing")[0].label == "Carol · Billing"
+        assert store.apply_history(ALICE, page(msg("m1", 900.0), msg("m2", 950.0))).changed
+        assert getattr(store.get(ALICE), "unread", 0) == 3
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert check.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 3
+    check.close()
+
+
+def test_other_conversations_are_named_and_main_only_leaves_them_out(
+    store: InboxStore, clock: Clock
+) -> None:
+    returns = ConversationKey(P, "chloe", "5e1f000c0000000000000067")
+    unnamed = ConversationKey(P, "chloe", "5e1f000c0000000000000068")
+    main = ConversationKey(P, "chloe")
+    store.follow(main, FollowReason.OPENED, display_name="Chloé Martin")
+    store.follow(returns, FollowReason.OPENED, display_name="Chloé Martin",
+                 conversation_name="Returns")  # fmt: skip
+    store.follow(unnamed, FollowReason.LIVE_UPDATE)
+    # The main one has no conversation name, whatever is passed.
+    store.set_identity(main, conversation_name="Not mine")
+    rows = {r.key: r for r in store.conversations(P)}
+    assert rows[main].label == "Chloé Martin" and rows[main].conversation_name == ""
+    assert rows[returns].label == "Chloé Martin · Returns"
+    assert rows[unnamed].label == "chloe · Conversation 5e1f000c000…"
+    long = ConversationKey(P, "chloe", "x")
+    store.follow(long, FollowReason.OPENED, conversation_name="R" * 300 + "\n tail")
+    row = store.get(long)
+    assert row is not None and len(row.conversation_name) == MAX_NAME
+    assert row.conversation_label == "R" * 59 + "…"
+    # Filtering finds a conversation by its name; main_only is the main ones (v1.1).
+    assert [r.key for r in store.conversations(P, "RETURNS")] == [returns]
+    assert [r.key for r in store.conversations(P, main_only=True)] == [main]
+    for key in (returns, unnamed):
+        store.apply_pushed(key, msg(f"n-{key[2]}", 2_000.0))
+    assert store.unread_total(P) == 2 and store.unread_total(P, main_only=True) == 0

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from smooch_desktop.api.models import ROLE_BUSINESS, HistoryPage, Message
+from smooch_desktop.api.errors import HttpError
+from smooch_desktop.api.models import ROLE_BUSINESS, AppUser, Conversation, HistoryPage, Message
 from smooch_desktop.api.webhooks import Registration
+from smooch_desktop.core.conversation_places import ConversationPlaces
 from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
 from smooch_desktop.core.webhook_receiver import (
+    MAX_LOOKUPS_PER_CALL,
     RecentIds,
     WebhookEvent,
     WebhookReceiver,
@@ -219,3 +222,94 @@ def test_secrets_stay_out_of_reprs() -> None:
     assert receiver.armed
     with pytest.raises(ValueError):
         WebhookReceiver(lambda events: None, port=70000)
+
+
+def v2_event(event_id: str, conversation: str, user: str = "u1", external: str = "steve") -> Any:
+    [event] = parse_payload(
+        {
+            **V2_BODY,
+            "events": [
+                {
+                    **V2_BODY["events"][0],
+                    "id": event_id,
+                    "payload": {
+                        "conversation": {"id": conversation, "type": "personal"},
+                        "message": {
+                            **V2_BODY["events"][0]["payload"]["message"],
+                            "id": f"m-{event_id}",
+                            "author": {
+                                "type": "user",
+                                "userId": user,
+                                "displayName": "Steve Rogers",
+                                "user": {"id": user, "externalId": external},
+                            },
+                        },
+                    },
+                }
+            ],
+        }
+    )
+    return event
+
+
+class Lookups:
+    """``ConversationApi.get_user`` as a v2 server answers it: Steve's main conversation
+    is c-main, his other one c-billing ("Billing"); anyone else is unknown (a 404)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, user_ref: str) -> AppUser:
+        self.asked.append(user_ref)
+        if user_ref not in ("steve", "u1"):
+            raise HttpError(404, code="user_not_found", description="User not found")
+        return AppUser(
+            id="u1",
+            user_id="steve",
+            conversation_id="c-main",
+            conversations=(
+                Conversation("c-main", is_default=True),
+                Conversation("c-billing", display_name="Billing"),
+            ),
+        )
+
+
+def test_v2_messages_go_to_their_own_conversations_row(store: InboxStore) -> None:
+    lookups = Lookups()
+    places = ConversationPlaces(lookups)
+    [other] = apply_to_inbox(store, PROFILE, [v2_event("e1", "c-billing")], places=places)
+    assert other.key == ConversationKey(PROFILE, "steve", "c-billing")
+    row = store.get(other.key)
+    assert row is not None and row.unread == 1 and row.label == "Steve Rogers · Billing"
+    assert store.get(ConversationKey(PROFILE, "steve")) is None  # the main row: untouched
+    [main] = apply_to_inbox(store, PROFILE, [v2_event("e2", "c-main")], places=places)
+    assert main.key == ConversationKey(PROFILE, "steve", "")
+    assert lookups.asked == ["steve"]  # remembered for the run
+    # A conversation made since the lookup: looked up once more, its own row, unnamed.
+    [new] = apply_to_inbox(store, PROFILE, [v2_event("e3", "c-new")], places=places)
+    assert new.key == ConversationKey(PROFILE, "steve", "c-new")
+    assert lookups.asked == ["steve", "steve"]
+    # A conversation followed under the Smooch id (as the agent typed it) is that row,
+    # with no lookup.
+    followed = ConversationKey(PROFILE, "u1", "c-support")
+    store.follow(followed, FollowReason.OPENED, conversation_name="Support")
+    [again] = apply_to_inbox(store, PROFILE, [v2_event("e4", "c-support")], places=places)
+    assert again.key == followed and len(lookups.asked) == 2
+    # v1.1 (no places, or a v1.1 body): the main row, whatever the conversation.
+    [v1] = apply_to_inbox(store, PROFILE, parse_payload(V1_BODY), places=places)
+    assert v1.key.conversation_id == ""
+    [unplaced] = apply_to_inbox(store, PROFILE, [v2_event("e5", "c-other")])
+    assert unplaced.key == ConversationKey(PROFILE, "steve", "")
+
+
+def test_a_failed_lookup_keeps_the_message_on_the_main_row_and_lookups_are_bounded(
+    store: InboxStore,
+) -> None:
+    lookups = Lookups()
+    places = ConversationPlaces(lookups)
+    [lost] = apply_to_inbox(store, PROFILE, [v2_event("e1", "c-x", "u7", "nobody")], places=places)
+    assert lost.key == ConversationKey(PROFILE, "nobody", "")  # kept, not dropped
+    events = [v2_event(f"f{n}", f"c-{n}", f"u{n}", f"user-{n}") for n in range(20)]
+    applied = apply_to_inbox(store, PROFILE, events, places=places)
+    assert len(applied) == 20 and all(a.key.conversation_id == "" for a in applied)
+    assert len(lookups.asked) == 1 + MAX_LOOKUPS_PER_CALL  # one call can't make twenty

@@ -381,8 +381,12 @@ class LiveUpdates(QObject):
         store, session = self._store, self._session
         if store is None or session is None:
             return
+        # v2: each message to its own conversation's row (the pane's, fed by its lookups).
+        places = self._pane.places if self._pane is not None else None
         try:
-            applied = apply_to_inbox(store, session.profile_id, events, app_id=self._app_id)
+            applied = apply_to_inbox(
+                store, session.profile_id, events, app_id=self._app_id, places=places
+            )
         except StoreFailed as exc:  # disk full…: the poll catches up later
             log.warning("live update not kept: %s", exc)
             applied = exc.applied  # what went in before it is still shown
@@ -403,6 +407,7 @@ class LiveUpdates(QObject):
                 # conversation read; whoever listens for new messages hears it the same way.
                 poller.applied.emit(item.key, item.update)
         open_ref = window.user_panel.current_user_ref() if window is not None else ""
+        open_conversation = window.user_panel.current_conversation_id() if window else ""
         for item in applied:
             message = item.event.message
             if message is None or message.is_business:
@@ -410,7 +415,8 @@ class LiveUpdates(QObject):
             if pane.poller is not None:
                 pane.poller.note_activity(item.key)
             refs = {item.key.user_ref, item.event.user_id, item.event.external_id}
-            if window is not None and open_ref and open_ref in refs:
+            same_conversation = item.key.conversation_id == open_conversation
+            if window is not None and open_ref and open_ref in refs and same_conversation:
                 window.poll_now()
 
     # The dialog -----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1
 #: The :class:`OutboxMark` of an index's user.
 OUTBOX_ROLE: Final = Qt.ItemDataRole.UserRole + 2
 
+#: Characters of a conversation's name in a row's tooltip.
+MAX_TIP_NAME: Final = 100
 AVATAR_SIZE: Final = 36
 ROW_HEIGHT: Final = 56
 _PAD: Final = 8
@@ -216,6 +218,10 @@ class InboxListModel(QAbstractListModel):
             lines = [row.key.user_ref]
             if row.email and row.email != row.key.user_ref:
                 lines.append(row.email)
+            if row.key.conversation_id:
+                name = " ".join(row.conversation_name.split())[:MAX_TIP_NAME]
+                lines.append(" ".join(p for p in ("Conversation", name) if p))
+                lines.append(row.key.conversation_id)
             if mark:
                 lines.append(MARK_TEXTS[mark])
             # Plain text: a tooltip starting with a tag would be read as rich text.
@@ -289,7 +295,7 @@ class InboxDelegate(QStyledItemDelegate):
             name_font.setBold(row.unread > 0)
             painter.setFont(name_font)
             name_rect = top_line.adjusted(0, 0, -when_width - 4, 0)
-            name = _shown(row.label, QFontMetrics(name_font), name_rect.width())
+            name = _shown_label(row, QFontMetrics(name_font), name_rect.width())
             painter.drawText(
                 name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name
             )
@@ -372,6 +378,29 @@ _DIRECTION_NAMES: Final = {
     "\u2069": "[PDI]",
 }
 _DIRECTION_TABLE: Final = str.maketrans(_DIRECTION_NAMES)
+
+
+def _shown_label(row: InboxRow, metrics: QFontMetrics, width: int) -> str:
+    """The row's name: the user, then (not their main conversation) the conversation's
+    name, each literal and isolated (FSI … PDI), so a right-to-left name can't carry the
+    other or the separator along with it; cut to ``width`` with "…"."""
+    other = row.conversation_label
+    if not other:
+        return _shown(row.user_label, metrics, width)
+    user = visible_controls(row.user_label, one_line=True).translate(_DIRECTION_TABLE)
+    other = visible_controls(other, one_line=True).translate(_DIRECTION_TABLE)
+    separator = " · "
+    text = f"\u2068{user}\u2069{separator}\u2068{other}\u2069"
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    # Too long: the conversation's name keeps up to half the room (it is what tells the
+    # user's rows apart), the user's name the rest.
+    elide = Qt.TextElideMode.ElideRight
+    if metrics.horizontalAdvance(other) > width // 2:
+        other = metrics.elidedText(other, elide, width // 2)
+    rest = width - metrics.horizontalAdvance(separator + other)
+    user = metrics.elidedText(user, elide, max(0, rest))
+    return f"\u2068{user}\u2069{separator}\u2068{other}\u2069"
 
 
 def _shown(text: str, metrics: QFontMetrics, width: int) -> str:

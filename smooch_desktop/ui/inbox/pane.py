@@ -22,9 +22,15 @@ before any request of the session goes out) and keeps them up to date:
   ``unreadChanged`` (the controller puts it in the tray tooltip).
 * **Keys**: Ctrl+T focuses the filter; Up/Down in the filter move through the list;
   Enter (in the filter or the list) or a click opens the conversation, exactly as typing
-  its ID does (``MainWindow.select_user``). "Remove from list" is in the context menu.
-
-Only the user's main conversation ("" conversation id) is followed for now.
+  its ID (and picking it under *Conversation*) does (``MainWindow.open_conversation``).
+  "Remove from list" is in the context menu.
+* **Conversations** (docs/architecture.md#conversations): on v2 each of a user's
+  conversations the agent opened (picked under *Conversation*) or a live update reported
+  is a row of its own, named by the user and the conversation ("Chloé · Returns"), with
+  its own preview, unread count, polling and read receipt; the main one is the ""
+  conversation id. v1.1 lists main conversations only. :attr:`InboxPane.places` hands
+  the window's user lookups to the live updates, which place a pushed message in its
+  conversation (:mod:`smooch_desktop.core.conversation_places`).
 
 This module must not hold the store's rules (:mod:`smooch_desktop.core.inbox`) nor
 decide when to poll (:mod:`smooch_desktop.core.poll_budget`).
@@ -58,8 +64,9 @@ from smooch_desktop.ui.inbox.model import InboxDelegate, InboxListModel, OutboxM
 from smooch_desktop.ui.workers import TaskQueue
 
 if TYPE_CHECKING:
-    from smooch_desktop.api.models import HistoryPage
+    from smooch_desktop.api.models import AppUser, HistoryPage
     from smooch_desktop.api.protocol import ConversationApi
+    from smooch_desktop.core.conversation_places import ConversationPlaces
     from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxStore, Preview
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.delivery import DeliveryService
@@ -178,6 +185,10 @@ class InboxPane(QWidget):
         self._delivery: DeliveryService | None = None
         self._window: MainWindow | None = None
         self._open_ref = ""
+        #: The open conversation of ``_open_ref`` ("" = their main one).
+        self._open_conversation = ""
+        #: v1.1: only users' main conversations are listed and polled.
+        self._main_only = True
         self._unread = 0
         self._api: ConversationApi | None = None
         self._watched_view: QObject | None = None
@@ -191,6 +202,9 @@ class InboxPane(QWidget):
         self.read_receipts = 0
         #: The list's poller while a session is attached.
         self.poller: InboxPoller | None = None
+        #: Where a v2 user's conversations are (fed by the window's lookups; read by the
+        #: live updates on the webhook's thread); None on v1.1 or without a session.
+        self.places: ConversationPlaces | None = None
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("inboxFilter")
@@ -228,6 +242,7 @@ class InboxPane(QWidget):
         self._window = window
         window.user_panel.userChanged.connect(self._on_user_changed)
         window.user_panel.userLoaded.connect(self._on_user_loaded)
+        window.user_panel.conversationChanged.connect(self._on_conversation_changed)
         window.historyLoaded.connect(self._on_history)
         window.userCreated.connect(self._on_user_created)
         window.composer.textEdited.connect(self._note_input)
@@ -254,6 +269,7 @@ class InboxPane(QWidget):
     ) -> None:
         """Show ``session``'s list from ``store`` now, then keep it polled (None: empty)."""
         # Loaded here, after the first paint (the pane itself is built before it).
+        from smooch_desktop.core.conversation_places import ConversationPlaces
         from smooch_desktop.core.inbox import FollowReason
         from smooch_desktop.core.poll_budget import DEFAULT_REQUESTS_PER_MINUTE
         from smooch_desktop.ui.inbox.poller import InboxPoller
@@ -271,6 +287,10 @@ class InboxPane(QWidget):
         self._gravatar_base = session.gravatar_base if session is not None else ""
         self._delivery = delivery if self._store is not None else None
         self._api = session.api if self._store is not None and session is not None else None
+        self._main_only = session is None or session.protocol != "v2"
+        self.places = None
+        if self._api is not None and not self._main_only:
+            self.places = ConversationPlaces(self._api.get_user)
         if self._store is None or session is None:
             self.model.set_rows([])
             self._set_unread(0)
@@ -305,7 +325,8 @@ class InboxPane(QWidget):
         if self._window is not None:
             self.poller.set_window_active(self._window.isActiveWindow())
             self._open_ref = self._window.user_panel.current_user_ref()
-        self.poller.set_open(self._key(self._open_ref) if self._open_ref else None)
+            self._open_conversation = self._window.user_panel.current_conversation_id()
+        self.poller.set_open(self._open_key())
         self.refresh()
         self.poller.start()
 
@@ -317,10 +338,16 @@ class InboxPane(QWidget):
 
     # Reading the store ------------------------------------------------------------------------
 
-    def _key(self, user_ref: str) -> ConversationKey:
+    def _key(self, user_ref: str, conversation_id: str = "") -> ConversationKey:
         from smooch_desktop.core.inbox import ConversationKey
 
-        return ConversationKey(self._profile, user_ref, "")
+        return ConversationKey(self._profile, user_ref, conversation_id)
+
+    def _open_key(self) -> ConversationKey | None:
+        """The conversation open in the window (as the list keys it), None if none."""
+        if not self._open_ref:
+            return None
+        return self._key(self._open_ref, "" if self._main_only else self._open_conversation)
 
     def _avatar_for(self, email: str) -> str:
         if not email or not self._gravatar_base:
@@ -337,11 +364,12 @@ class InboxPane(QWidget):
         if store is None:
             return
         try:
-            rows = store.conversations(self._profile, self.filter_edit.text())
-            total = store.unread_total(self._profile)
+            main_only = self._main_only
+            rows = store.conversations(self._profile, self.filter_edit.text(), main_only=main_only)
+            total = store.unread_total(self._profile, main_only=main_only)
             everyone = rows if not self.filter_edit.text().strip() else None
             if everyone is None and self.poller is not None:
-                everyone = store.conversations(self._profile)
+                everyone = store.conversations(self._profile, main_only=main_only)
         except _store_errors() as exc:
             log.warning("conversation list not read: %s", exc)
             return
@@ -365,9 +393,11 @@ class InboxPane(QWidget):
         if self.filter_edit.text().strip():
             self.refresh()
             return
+        if self._main_only and key.conversation_id:
+            return  # not listed on v1.1
         try:
             row = store.get(key)
-            total = store.unread_total(self._profile)
+            total = store.unread_total(self._profile, main_only=self._main_only)
         except _store_errors() as exc:
             log.warning("conversation list not read: %s", exc)
             return
@@ -450,10 +480,22 @@ class InboxPane(QWidget):
     @Slot(str)
     def _on_user_changed(self, user_ref: str) -> None:
         self._open_ref = user_ref
+        self._open_conversation = ""  # a new user starts in their main conversation
         self._note_input()
         if self.poller is not None:
-            self.poller.set_open(self._key(user_ref) if user_ref else None)
+            self.poller.set_open(self._open_key())
         self._select(user_ref)
+
+    @Slot(str)
+    def _on_conversation_changed(self, conversation_id: str) -> None:
+        """The agent picked another of the open user's conversations: it is followed (a
+        row of its own, on v2) and is the open one now."""
+        self._open_conversation = conversation_id
+        if self.poller is not None:
+            self.poller.set_open(self._open_key())
+        if conversation_id and not self._main_only:
+            self._follow_open(conversation_id)
+        self._select(self._open_ref, conversation_id)
 
     @Slot(str)
     def _on_user_created(self, user_ref: str) -> None:
@@ -479,6 +521,8 @@ class InboxPane(QWidget):
         user_ref = self._window.user_panel.current_user_ref()
         if not user_ref:
             return
+        if self.places is not None:
+            self.places.remember(user_ref, user)
         name = " ".join(p for p in (user.given_name, user.surname) if p)
         try:
             self._store.follow(
@@ -488,18 +532,61 @@ class InboxPane(QWidget):
                 email=user.email,
                 avatar_url=self._avatar_for(user.email),
             )
+            if not self._main_only:
+                self._name_conversations(user_ref, user)
         except _store_errors() as exc:
             log.warning("user not listed: %s", exc)
             return
+        if self._open_conversation and not self._main_only:
+            self._follow_open(self._open_conversation)  # picked before this lookup ended
         self.refresh()
-        self._select(user_ref)
+        self._select(user_ref, self._open_conversation)
+
+    def _name_conversations(self, user_ref: str, user: AppUser) -> None:
+        """The user's other conversations already listed take the names the lookup gave
+        (a live update knows only their ids), and the user's name and picture."""
+        assert self._store is not None
+        name = " ".join(p for p in (user.given_name, user.surname) if p)
+        for conversation in user.conversations:
+            if conversation.id and conversation.id != user.conversation_id:
+                self._store.set_identity(
+                    self._key(user_ref, conversation.id),
+                    display_name=name,
+                    email=user.email,
+                    avatar_url=self._avatar_for(user.email),
+                    conversation_name=conversation.display_name,
+                )
+
+    def _follow_open(self, conversation_id: str) -> None:
+        """Follow the open user's ``conversation_id`` (not their main one) as opened."""
+        from smooch_desktop.core.inbox import FollowReason
+
+        window = self._window
+        user = window.user_panel.current_user() if window is not None else None
+        if self._store is None or not self._open_ref or user is None:
+            return  # followed when the lookup ends (_on_user_loaded)
+        found = next((c for c in user.conversations if c.id == conversation_id), None)
+        name = " ".join(p for p in (user.given_name, user.surname) if p)
+        try:
+            self._store.follow(
+                self._key(self._open_ref, conversation_id),
+                FollowReason.OPENED,
+                display_name=name,
+                email=user.email,
+                avatar_url=self._avatar_for(user.email),
+                conversation_name=found.display_name if found is not None else "",
+            )
+        except _store_errors() as exc:
+            log.warning("conversation not listed: %s", exc)
+            return
+        self.refresh()
 
     @Slot(str, str, object)
     def _on_history(self, user_ref: str, conversation_id: str, page: HistoryPage) -> None:
         """The window loaded the open conversation: it is up to date and read."""
-        if self._store is None or conversation_id:
+        if self._store is None or (conversation_id and self._main_only):
             return
-        key = self._key(user_ref)
+        key = self._key(user_ref, conversation_id)
         try:
             update = self._store.apply_history(key, page)
         except _store_errors() as exc:
@@ -514,7 +601,7 @@ class InboxPane(QWidget):
     @Slot(object, object)
     def _on_polled(self, key: ConversationKey, update: HistoryUpdate) -> None:
         self.refresh_key(key)
-        if key.user_ref == self._open_ref:
+        if key == self._open_key():
             self._seen_timer.start()  # it was opened while the request ran
         self._report(key, update)
 
@@ -533,12 +620,7 @@ class InboxPane(QWidget):
         """True while ``key`` is the conversation open in the active window (no
         notification for it; read once its newest messages are on screen)."""
         window = self._window
-        return (
-            window is not None
-            and bool(self._open_ref)
-            and key == self._key(self._open_ref)
-            and window.isActiveWindow()
-        )
+        return window is not None and key == self._open_key() and window.isActiveWindow()
 
     def _watch_view(self) -> None:
         """Hear when the conversation view reaches the bottom (it is built after the list)."""
@@ -557,10 +639,10 @@ class InboxPane(QWidget):
     def _check_seen(self) -> None:
         """If the agent now sees the open conversation's newest messages, it is read."""
         store, window, api = self._store, self._window, self._api
-        if store is None or window is None or api is None or not self._open_ref:
+        key = self._open_key()
+        if store is None or window is None or api is None or key is None:
             return
-        key = self._key(self._open_ref)
-        if not self.looking_at(key) or window.loaded_address != (self._open_ref, ""):
+        if not self.looking_at(key) or window.loaded_address != (key.user_ref, key.conversation_id):
             return
         view = getattr(window, "view", None)
         if view is None or not view.is_at_bottom():
@@ -587,8 +669,9 @@ class InboxPane(QWidget):
         # retried; the unread count stays cleared (the agent did see the messages).
         self._tasks.submit(call, None, _read_failed, kind="read", key=user_ref, owner=self)
 
-    def _select(self, user_ref: str) -> None:
-        index = self.model.index_of(self._key(user_ref)) if user_ref else QModelIndex()
+    def _select(self, user_ref: str, conversation_id: str = "") -> None:
+        key = self._key(user_ref, conversation_id)
+        index = self.model.index_of(key) if user_ref else QModelIndex()
         if index.isValid():
             self.view.setCurrentIndex(index)
         else:
@@ -613,14 +696,16 @@ class InboxPane(QWidget):
     @Slot(QModelIndex)
     def _open_index(self, index: QModelIndex) -> None:
         if index.isValid():
-            self.open_user(self.model.row(index.row()).key.user_ref)
+            key = self.model.row(index.row()).key
+            self.open_user(key.user_ref, key.conversation_id)
 
-    def open_user(self, user_ref: str) -> None:
-        """Open ``user_ref`` in the window, exactly as typing the ID does."""
+    def open_user(self, user_ref: str, conversation_id: str = "") -> None:
+        """Open ``user_ref`` in the window, exactly as typing the ID does, on their
+        ``conversation_id`` ("" = main; picked once the user is looked up)."""
         self._note_input()
         self.openRequested.emit(user_ref)
         if self._window is not None:
-            self._window.select_user(user_ref)
+            self._window.open_conversation(user_ref, conversation_id)
 
     def remove(self, key: ConversationKey) -> None:
         """Hide ``key`` from the list (it comes back when the end user writes again)."""
@@ -641,7 +726,7 @@ class InboxPane(QWidget):
         key = self.model.row(index.row()).key
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.addAction("Open", lambda: self.open_user(key.user_ref))
+        menu.addAction("Open", lambda: self.open_user(key.user_ref, key.conversation_id))
         menu.addAction("Remove from list", lambda: self.remove(key))
         menu.popup(self.view.viewport().mapToGlobal(pos))
 
@@ -671,11 +756,11 @@ class InboxPane(QWidget):
                 if not index.isValid() and self.model.rowCount():
                     index = self.model.index(0, 0)
                 if index.isValid():
-                    user_ref = self.model.row(index.row()).key.user_ref
+                    chosen = self.model.row(index.row()).key
                     # A quick switcher: the whole list again (a filter left typed would
                     # hide other conversations' new messages), the chosen one selected.
                     self.filter_edit.clear()
-                    self.open_user(user_ref)
+                    self.open_user(chosen.user_ref, chosen.conversation_id)
                 return True
             if key == Qt.Key.Key_Escape and self.filter_edit.text():
                 self.filter_edit.clear()
