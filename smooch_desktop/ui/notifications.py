@@ -21,7 +21,13 @@ update that brought new *end-user* messages (never the agent's own), one per upd
 however many arrived ("3 new messages"), none while Do not disturb is on, none for the
 conversation the agent is looking at (open in the active window), and none for messages
 that were already there when the app started (a conversation's first update after the
-start only notifies if its newest message is newer than the start). The sender's name
+start only notifies if its newest message is newer than the start). Messages held back by
+Do not disturb are still counted: the conversation's next notification says how many are
+new in all ("3 new messages: …") until the agent reads it. Turning Do not disturb off shows
+nothing by itself, as desktop chat apps do (Slack, Teams and GNOME's own switch drop the
+banners of the quiet time rather than replaying them): the unread marks, the window title
+and the tray already say what came in, and a burst of stale banners would bury the next
+real one. The sender's name
 and the preview are outside text: literal and bounded (docs/architecture.md#outside-text).
 
 This module must not decide what is unread (:mod:`smooch_desktop.core.inbox`) nor poll.
@@ -297,7 +303,8 @@ class Notifier(QObject):
         self.started_at = clock()
         self._seen: set[str] = set()
         self._keys: dict[str, ConversationKey] = {}
-        #: New messages counted into each conversation's notification still shown.
+        #: New messages counted into each conversation's notification (shown, or held back
+        #: by Do not disturb) until the agent reads it.
         self._counts: dict[str, int] = {}
         self._last: tuple[str, str, str] | None = None
         #: (token, summary, body) of every notification asked for (for tests and logs).
@@ -315,6 +322,7 @@ class Notifier(QObject):
         return self._dnd
 
     def set_do_not_disturb(self, on: bool) -> None:
+        """Quiet or not; turning it off shows nothing of the quiet time by itself."""
         self._dnd = on
 
     def conversation_updated(
@@ -329,11 +337,13 @@ class Notifier(QObject):
             return False
         if first and row.preview.at and row.preview.at < self.started_at:
             return False  # there before the app started: the list's unread mark says it
-        if self._dnd or self._looking_at(key):
-            return False
+        if self._looking_at(key):
+            return False  # seen as they come: the conversation is read, nothing to count
         count = self._counts.get(token, 0) + new
         self._counts[token] = count
         self._keys[token] = key
+        if self._dnd:
+            return False  # held back, but counted into the next notification
         text = row.preview.text if row.preview.role == "user" else ""
         if count > 1:
             head = f"{count} new messages"
