@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from smooch_desktop import appinfo
-from smooch_desktop.ui.plain import inline, notification_text
+from smooch_desktop.ui.plain import literal, notification_text
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QSystemTrayIcon
@@ -350,7 +350,7 @@ class Notifier(QObject):
             body = f"{head}: {text}" if text else head
         else:
             body = text or "New message"
-        summary = inline(row.label, NAME_LIMIT, one_line=True)
+        summary = literal(row.label, NAME_LIMIT, one_line=True)
         self._show(token, summary, body)
         return True
 
