@@ -326,16 +326,26 @@ class Notifier(QObject):
         self._dnd = on
 
     def conversation_updated(
-        self, key: ConversationKey, update: HistoryUpdate, row: InboxRow | None
+        self,
+        key: ConversationKey,
+        update: HistoryUpdate,
+        row: InboxRow | None,
+        *,
+        started_at: float | None = None,
     ) -> bool:
-        """A conversation's newest page was applied; True if a notification went out."""
+        """A conversation's newest page was applied; True if a notification went out.
+
+        ``started_at``: the start in the server's time (the poller's
+        ``start_in_server_time``), which the messages' times are compared with; the local
+        wall clock at construction when not given."""
         token = token_of(key)
         first = token not in self._seen
         self._seen.add(token)
         new = len(update.new_user_ids)
         if not new or row is None:
             return False
-        if first and row.preview.at and row.preview.at < self.started_at:
+        start = self.started_at if started_at is None else started_at
+        if first and row.preview.at and row.preview.at < start:
             return False  # there before the app started: the list's unread mark says it
         if self._looking_at(key):
             return False  # seen as they come: the conversation is read, nothing to count

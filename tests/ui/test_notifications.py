@@ -141,6 +141,23 @@ def test_not_for_what_was_there_at_start(notifier: Notifier, backend: Recorder) 
     assert len(backend.shown) == 2
 
 
+def test_the_start_is_compared_in_the_servers_time_when_given(
+    backend: Recorder, looking: Looking
+) -> None:
+    # The local clock is an hour ahead of the server: by it, everything is "before the start".
+    made = Notifier([backend], looking, clock=lambda: START + 3600)
+    try:
+        assert made.conversation_updated(
+            ALICE, update("m"), row(ALICE, "A", "just now", START + 1), started_at=START
+        )
+        assert not made.conversation_updated(
+            BOB, update("b"), row(BOB, "B", "while closed", START - 60), started_at=START
+        )
+        assert len(backend.shown) == 1
+    finally:
+        made.deleteLater()
+
+
 def test_do_not_disturb(notifier: Notifier, backend: Recorder) -> None:
     notifier.set_do_not_disturb(True)
     assert notifier.do_not_disturb
