@@ -67,12 +67,18 @@ def test_a_registration_that_fails_is_retried_until_the_server_recovers(
     dialog.on_radio.setChecked(True)
     dialog.port_spin.setValue(port)
     dialog.url_edit.setText(url)
+    url_at = dialog.url_edit.mapTo(dialog, dialog.url_edit.rect().topLeft())
     dialog.apply_button.click()
     assert dialog.state_label.text() == "Registering…"
     qtbot.waitUntil(lambda: live.state == "retrying", timeout=10_000)
     shown = dialog.state_label.text()
     assert re.fullmatch(r"Not registered: .+, retrying in \d+ s", shown), shown
     assert "On" not in dialog.state_label.text()
+    # A few words beside the choice (the server's whole answer is in the status below),
+    # and nothing under it moved when they came.
+    assert len(shown) < 100 and "(" not in shown
+    assert live.state_text.split(":", 1)[0] == "Not registered" and "(5" in live.state_text
+    assert dialog.url_edit.mapTo(dialog, dialog.url_edit.rect().topLeft()) == url_at
     assert dialog.on_radio.isChecked()  # the choice stays; the state says it is not so yet
     # Not registered: the list keeps its whole budget.
     assert budget(controller) == pytest.approx(DEFAULT_REQUESTS_PER_MINUTE)

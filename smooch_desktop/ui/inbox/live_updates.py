@@ -99,7 +99,7 @@ STATUS_LINES: Final = 5
 #: 4 s, 8 s… up to 5 minutes (less up to half, so many apps don't retry in lockstep).
 RETRY_BACKOFF: Final = Backoff(base_s=2.0, factor=2.0, cap_s=300.0, jitter=0.5)
 #: Longest reason shown next to the choice (characters; the status below has all of it).
-SUMMARY_REASON: Final = 120
+SUMMARY_REASON: Final = 80
 
 
 class LiveConfig(NamedTuple):
@@ -285,7 +285,7 @@ class LiveUpdates(QObject):
 
     def summary(self) -> str:
         """The state in a few words, as it is now (the retry countdown is recomputed)."""
-        reason = inline(self._reason, SUMMARY_REASON).rstrip(".")
+        reason = _short(self._reason)
         if self.state == "starting":
             return "Registering…"
         if self.state == "on":
@@ -414,8 +414,8 @@ class LiveUpdates(QObject):
         self._retry_timer.start(max(1, round(delay * 1000)))
         self._set_state(
             "retrying",
-            f"Not registered: {inline(text, 300)} Trying again in {max(1, round(delay))} s"
-            " (attempt " + str(self._failures + 1) + "); the list is polled meanwhile.",
+            f"Not registered: {inline(text, 300)} It is tried again with back-off (next: "
+            f"attempt {self._failures + 1}); the list is polled with its whole budget meanwhile.",
         )
         if self._window is not None:
             self._window.set_call_failed(f"live updates: {inline(text, 200)} (retrying)")
@@ -564,6 +564,15 @@ def _register(admin: WebhookAdmin, target: str, cancel: threading.Event) -> Regi
     return registration
 
 
+def _short(text: str) -> str:
+    """A reason in a few words (beside the choice; the status below has all of it): the
+    sentence before its details in brackets or after a colon."""
+    head = text.split(" (", 1)[0].split(": ", 1)[0].strip().rstrip(".")
+    if len(head) > 1 and head[0].isupper() and head[1].islower():
+        head = head[0].lower() + head[1:]
+    return inline(head, SUMMARY_REASON, one_line=True)
+
+
 def _said(exc: BaseException) -> str:
     from smooch_desktop.api.errors import ApiError
 
@@ -601,9 +610,10 @@ class LiveUpdatesDialog(QDialog):
         # Two lines kept from the start: a reason coming in moves nothing below it.
         self.state_label.setMinimumHeight(2 * self.fontMetrics().lineSpacing())
         self.state_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        on_row = QHBoxLayout()
-        on_row.addWidget(self.on_radio)
-        on_row.addSpacing(12)
+        on_row = QHBoxLayout()  # under the Webhooks choice, indented to its text
+        on_row.addSpacing(
+            self.style().pixelMetric(self.style().PixelMetric.PM_ExclusiveIndicatorWidth) + 8
+        )
         on_row.addWidget(self.state_label, 1)
         # The retry countdown ticks only while it is shown.
         self._tick = QTimer(self)
@@ -653,6 +663,7 @@ class LiveUpdatesDialog(QDialog):
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # never squeezed
         layout.addWidget(intro)
         layout.addWidget(self.off_radio)
+        layout.addWidget(self.on_radio)
         layout.addLayout(on_row)
         layout.addLayout(form)
         layout.addWidget(self.hint)
