@@ -178,3 +178,22 @@ def test_a_retry_that_lands_after_off_is_taken_back_and_never_two_at_once(
     assert not controller.api_tasks.is_busy()
     assert targets(sandbox) == []  # what the late retry made was deleted
     assert live.state == "off" and live.registration is None and live.attempts == attempts
+
+
+def test_quitting_or_switching_the_profile_while_retrying_stops_the_retries(
+    controller: AppController, sandbox: Any, qtbot: QtBot
+) -> None:
+    live = live_of(controller)
+    live.backoff = FAST
+    sandbox.set_faults(FaultConfig(error_rate=1.0))
+    port = free_port()
+    assert live.apply(LiveConfig(True, loopback_url(port), port))
+    qtbot.waitUntil(lambda: live.state == "retrying", timeout=10_000)
+    live.detach()  # what a profile switch does first
+    assert live.state == "off" and live.receiver is None
+    sandbox.set_faults(FaultConfig())
+    attempts = live.attempts
+    qtbot.wait(int(FAST.cap_s * 3000))
+    assert live.attempts == attempts and targets(sandbox) == []
+    controller.shutdown()  # as app.run_gui does at quit
+    assert targets(sandbox) == []
