@@ -358,6 +358,11 @@ def test_the_app_notifies_opens_on_click_and_keeps_do_not_disturb(
         qtbot.waitUntil(lambda: len(server.notifications()) == 1, timeout=15_000)
         note = server.notifications()[0]
         assert note.summary.startswith("Bob") and note.body == "Where is it?"
+        # The click must come after Notify's answer reached the app (as a person's does):
+        # before it, the app can't know the id is its own.
+        backend = notifier.backend
+        assert isinstance(backend, FreedesktopBackend)
+        qtbot.waitUntil(lambda: note.id in backend.shown.values(), timeout=5_000)
 
         server.invoke(note.id)
         qtbot.waitUntil(
