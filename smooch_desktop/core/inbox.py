@@ -21,8 +21,11 @@ Rules kept here:
   and the activity time but never the count. The first page seen for a conversation is a
   baseline: what was there before the app followed it is not new, so nothing is unread
   (a conversation followed as pre-created is known to be empty, so its first messages do
-  count). An older page (with a cursor) must not be passed; one that is holds nothing
-  newer than what was seen and changes nothing.
+  count), except the messages received after ``new_after`` when the caller gives it (the
+  app's start in server time: a message that came in between the start and the first
+  poll of its conversation is new, not part of the baseline). An older page (with a
+  cursor) must not be passed; one that is holds nothing newer than what was seen and
+  changes nothing.
 * **Marking read clears the count** (:meth:`InboxStore.mark_read`).
 * **Removed, not forgotten.** :meth:`InboxStore.remove` hides a conversation from the
   list and from polling (the rotation follows :meth:`InboxStore.conversations`); it
@@ -491,10 +494,13 @@ class InboxStore(storefile.WatchedStore):
 
     # History ------------------------------------------------------------------------------
 
-    def apply_history(self, key: ConversationKey, page: HistoryPage) -> HistoryUpdate:
+    def apply_history(
+        self, key: ConversationKey, page: HistoryPage, *, new_after: float | None = None
+    ) -> HistoryUpdate:
         """Bring ``key`` up to date with its newest history page (see the module
         docstring: idempotent; only new end-user messages count as unread). A key that
-        is not followed is left alone."""
+        is not followed is left alone. On the first page (the baseline), messages received
+        after ``new_after`` (server seconds) are new all the same."""
         ordered = sorted(page.messages, key=lambda m: m.received)  # stable: ties keep order
         with self._lock:
             state = self._conn.execute(
@@ -520,6 +526,8 @@ class InboxStore(storefile.WatchedStore):
             new: list[Message] = []
             if synced:
                 new = _after(ordered, str(seen_id), float(seen_at))
+            elif new_after is not None:
+                new = [m for m in ordered if m.received > new_after]  # a suffix: sorted
             newest = new[-1] if new else (ordered[-1] if ordered and not synced else None)
             new_user = [m for m in new if m.role == ROLE_USER]
             if newest is not None:

@@ -972,7 +972,9 @@ class AppController(QObject):
     ) -> None:
         session = self.session
         if self.notifier is not None and session is not None and key.profile == session.profile_id:
-            self.notifier.conversation_updated(key, update, row)
+            poller = self.inbox_pane.poller if self.inbox_pane is not None else None
+            started = poller.start_in_server_time() if poller is not None else None
+            self.notifier.conversation_updated(key, update, row, started_at=started)
 
     @Slot(object)
     def _on_conversation_read(self, key: ConversationKey) -> None:

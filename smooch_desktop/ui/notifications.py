@@ -21,7 +21,13 @@ update that brought new *end-user* messages (never the agent's own), one per upd
 however many arrived ("3 new messages"), none while Do not disturb is on, none for the
 conversation the agent is looking at (open in the active window), and none for messages
 that were already there when the app started (a conversation's first update after the
-start only notifies if its newest message is newer than the start). The sender's name
+start only notifies if its newest message is newer than the start). Messages held back by
+Do not disturb are still counted: the conversation's next notification says how many are
+new in all ("3 new messages: …") until the agent reads it. Turning Do not disturb off shows
+nothing by itself, as desktop chat apps do (Slack, Teams and GNOME's own switch drop the
+banners of the quiet time rather than replaying them): the unread marks, the window title
+and the tray already say what came in, and a burst of stale banners would bury the next
+real one. The sender's name
 and the preview are outside text: literal and bounded (docs/architecture.md#outside-text).
 
 This module must not decide what is unread (:mod:`smooch_desktop.core.inbox`) nor poll.
@@ -38,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from smooch_desktop import appinfo
-from smooch_desktop.ui.plain import inline, notification_text
+from smooch_desktop.ui.plain import literal, notification_text
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QSystemTrayIcon
@@ -297,7 +303,8 @@ class Notifier(QObject):
         self.started_at = clock()
         self._seen: set[str] = set()
         self._keys: dict[str, ConversationKey] = {}
-        #: New messages counted into each conversation's notification still shown.
+        #: New messages counted into each conversation's notification (shown, or held back
+        #: by Do not disturb) until the agent reads it.
         self._counts: dict[str, int] = {}
         self._last: tuple[str, str, str] | None = None
         #: (token, summary, body) of every notification asked for (for tests and logs).
@@ -315,32 +322,45 @@ class Notifier(QObject):
         return self._dnd
 
     def set_do_not_disturb(self, on: bool) -> None:
+        """Quiet or not; turning it off shows nothing of the quiet time by itself."""
         self._dnd = on
 
     def conversation_updated(
-        self, key: ConversationKey, update: HistoryUpdate, row: InboxRow | None
+        self,
+        key: ConversationKey,
+        update: HistoryUpdate,
+        row: InboxRow | None,
+        *,
+        started_at: float | None = None,
     ) -> bool:
-        """A conversation's newest page was applied; True if a notification went out."""
+        """A conversation's newest page was applied; True if a notification went out.
+
+        ``started_at``: the start in the server's time (the poller's
+        ``start_in_server_time``), which the messages' times are compared with; the local
+        wall clock at construction when not given."""
         token = token_of(key)
         first = token not in self._seen
         self._seen.add(token)
         new = len(update.new_user_ids)
         if not new or row is None:
             return False
-        if first and row.preview.at and row.preview.at < self.started_at:
+        start = self.started_at if started_at is None else started_at
+        if first and row.preview.at and row.preview.at < start:
             return False  # there before the app started: the list's unread mark says it
-        if self._dnd or self._looking_at(key):
-            return False
+        if self._looking_at(key):
+            return False  # seen as they come: the conversation is read, nothing to count
         count = self._counts.get(token, 0) + new
         self._counts[token] = count
         self._keys[token] = key
+        if self._dnd:
+            return False  # held back, but counted into the next notification
         text = row.preview.text if row.preview.role == "user" else ""
         if count > 1:
             head = f"{count} new messages"
             body = f"{head}: {text}" if text else head
         else:
             body = text or "New message"
-        summary = inline(row.label, NAME_LIMIT, one_line=True)
+        summary = literal(row.label, NAME_LIMIT, one_line=True)
         self._show(token, summary, body)
         return True
 

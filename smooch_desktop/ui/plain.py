@@ -13,6 +13,13 @@ screen only through this module:
 * :func:`inline` — for outside text put inside an app sentence: control characters shown
   as visible symbols, bidirectional overrides isolated (an RTL override in a name can't
   reverse the rest of the sentence), optionally cut to a length.
+* :func:`literal` — for outside text shown as itself (a message bubble, a sender's name, a
+  card title, a notification): controls *and* explicit direction controls (embeddings,
+  overrides, isolates) shown by name, ``[RLO]``, as the conversation list does. An
+  isolate only keeps an override from spreading; inside it the override still shows a
+  name or a message reversed (``‮gpj.exe`` reads as ``exe.jpg``). Natural right-to-left
+  text needs none of these controls and is laid out right to left as it is; joiners
+  (ZWJ in emoji sequences, ZWNJ in Persian) and the plain marks (LRM, RLM, ALM) stay.
 * :class:`PlainLabel` — a ``QLabel`` that is always plain text; with ``wrap`` it breaks
   overlong words so a 20,000-character word can't widen the window.
 * :class:`ElidedLabel` — one or a few lines, each elided to the label's width; the full
@@ -65,6 +72,19 @@ _FSI: Final = "\u2068"  # first strong isolate
 _PDI: Final = "\u2069"  # pop directional isolate
 #: Bidi embedding, override and isolate controls (and marks, which are harmless alone).
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Explicit direction controls by name (what :func:`literal` shows instead of obeying them).
+DIRECTION_NAMES: Final = {
+    "\u202a": "[LRE]",
+    "\u202b": "[RLE]",
+    "\u202c": "[PDF]",
+    "\u202d": "[LRO]",
+    "\u202e": "[RLO]",
+    "\u2066": "[LRI]",
+    "\u2067": "[RLI]",
+    "\u2068": "[FSI]",
+    "\u2069": "[PDI]",
+}
+_DIRECTION_TABLE: Final = str.maketrans(DIRECTION_NAMES)
 _TOOLTIP_OPEN: Final = "<p style='white-space:pre-wrap'>"
 _TOOLTIP_CLOSE: Final = "</p>"
 _LONG_RUN: Final = re.compile(r"[^\s\u200b]{" + str(SOFT_BREAK_RUN + 1) + ",}")
@@ -158,6 +178,16 @@ def inline(text: str, limit: int = 0, *, one_line: bool = False) -> str:
     return shown
 
 
+def literal(text: str, limit: int = 0, *, one_line: bool = False) -> str:
+    """Outside text shown as itself: controls and explicit direction controls by name.
+
+    ``[NUL]``, ``[RLO]``… instead of obeying them, so no override, embedding or isolate
+    from outside can reorder what is shown; everything else (right-to-left letters,
+    joiners, marks) is left as it is. With ``limit``, cut to that many characters first.
+    """
+    return visible_controls(shorten(text, limit), one_line=one_line).translate(_DIRECTION_TABLE)
+
+
 def breakable(text: str) -> str:
     """``text`` with a zero-width space in every run of more than 40 unbreakable characters.
 
@@ -222,7 +252,8 @@ def menu_text(text: str) -> str:
 
 # Notifications -------------------------------------------------------------------------------
 def notification_text(text: str, *, markup: bool | None = None) -> str:
-    """The body of a desktop notification: bounded and, where markup is read, escaped.
+    """The body of a desktop notification: bounded, literal (:func:`literal`: no
+    override from an end user reverses it) and, where markup is read, escaped.
 
     freedesktop notification servers read a markup subset (``<b>``, ``<a href>``,
     ``<img src>``) in the body; there ``<``, ``>`` and ``&`` are escaped. On other
@@ -230,7 +261,7 @@ def notification_text(text: str, *, markup: bool | None = None) -> str:
     """
     if markup is None:
         markup = not sys.platform.startswith(("win", "darwin"))
-    body = inline(shorten(text, NOTIFICATION_LIMIT))
+    body = literal(text, NOTIFICATION_LIMIT)
     return _escape(body) if markup else body
 
 

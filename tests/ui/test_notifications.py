@@ -141,6 +141,23 @@ def test_not_for_what_was_there_at_start(notifier: Notifier, backend: Recorder) 
     assert len(backend.shown) == 2
 
 
+def test_the_start_is_compared_in_the_servers_time_when_given(
+    backend: Recorder, looking: Looking
+) -> None:
+    # The local clock is an hour ahead of the server: by it, everything is "before the start".
+    made = Notifier([backend], looking, clock=lambda: START + 3600)
+    try:
+        assert made.conversation_updated(
+            ALICE, update("m"), row(ALICE, "A", "just now", START + 1), started_at=START
+        )
+        assert not made.conversation_updated(
+            BOB, update("b"), row(BOB, "B", "while closed", START - 60), started_at=START
+        )
+        assert len(backend.shown) == 1
+    finally:
+        made.deleteLater()
+
+
 def test_do_not_disturb(notifier: Notifier, backend: Recorder) -> None:
     notifier.set_do_not_disturb(True)
     assert notifier.do_not_disturb
@@ -148,6 +165,40 @@ def test_do_not_disturb(notifier: Notifier, backend: Recorder) -> None:
     notifier.set_do_not_disturb(False)
     assert notifier.conversation_updated(ALICE, update("n"), row(ALICE, "A", "y", START + 2))
     assert len(backend.shown) == 1
+
+
+def test_messages_held_back_by_do_not_disturb_are_counted_in_the_next_one(
+    notifier: Notifier, backend: Recorder
+) -> None:
+    notifier.set_do_not_disturb(True)
+    notifier.conversation_updated(ALICE, update("m1"), row(ALICE, "A", "one", START + 1))
+    notifier.conversation_updated(ALICE, update("m2"), row(ALICE, "A", "two", START + 2))
+    notifier.conversation_updated(BOB, update("b1"), row(BOB, "B", "bee", START + 2))
+    # Off again: no burst of what came in meanwhile (the unread marks say it).
+    notifier.set_do_not_disturb(False)
+    assert backend.shown == []
+    # The next one for Alice says how many are new in all, Bob's own next one too.
+    assert notifier.conversation_updated(ALICE, update("m3"), row(ALICE, "A", "three", START + 3))
+    assert backend.shown == [(token_of(ALICE), "A", "3 new messages: three")]
+    assert notifier.conversation_updated(BOB, update("b2"), row(BOB, "B", "bee2", START + 4))
+    assert backend.shown[-1] == (token_of(BOB), "B", "2 new messages: bee2")
+    # What the agent read meanwhile is not counted again.
+    notifier.set_do_not_disturb(True)
+    notifier.conversation_updated(ALICE, update("m4"), row(ALICE, "A", "four", START + 5))
+    notifier.read(ALICE)
+    notifier.set_do_not_disturb(False)
+    assert notifier.conversation_updated(ALICE, update("m5"), row(ALICE, "A", "five", START + 6))
+    assert backend.shown[-1] == (token_of(ALICE), "A", "five")
+
+
+def test_messages_seen_in_view_are_not_counted_later(
+    notifier: Notifier, backend: Recorder, looking: Looking
+) -> None:
+    looking.key = ALICE
+    notifier.conversation_updated(ALICE, update("m1"), row(ALICE, "A", "seen", START + 1))
+    looking.key = None
+    assert notifier.conversation_updated(ALICE, update("m2"), row(ALICE, "A", "new", START + 2))
+    assert backend.shown == [(token_of(ALICE), "A", "new")]
 
 
 def test_name_and_text_are_literal_and_bounded(notifier: Notifier, backend: Recorder) -> None:
@@ -307,6 +358,11 @@ def test_the_app_notifies_opens_on_click_and_keeps_do_not_disturb(
         qtbot.waitUntil(lambda: len(server.notifications()) == 1, timeout=15_000)
         note = server.notifications()[0]
         assert note.summary.startswith("Bob") and note.body == "Where is it?"
+        # The click must come after Notify's answer reached the app (as a person's does):
+        # before it, the app can't know the id is its own.
+        backend = notifier.backend
+        assert isinstance(backend, FreedesktopBackend)
+        qtbot.waitUntil(lambda: note.id in backend.shown.values(), timeout=5_000)
 
         server.invoke(note.id)
         qtbot.waitUntil(

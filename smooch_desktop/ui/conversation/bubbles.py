@@ -56,7 +56,7 @@ from smooch_desktop.ui.conversation.rich import (
     text_link_spans,
 )
 from smooch_desktop.ui.conversation.text_layout import Line
-from smooch_desktop.ui.plain import inline, visible_controls
+from smooch_desktop.ui.plain import literal
 
 AVATAR_SIZE: Final = 32
 #: The business bubble colour (white text on it meets WCAG AA).
@@ -281,8 +281,10 @@ class BubbleLayout:
         if flags & FLAG_FIRST_IN_GROUP and item.is_outgoing and self.name_text(item):
             name_top = y
             y += self.name.line_height + 2
-        # Control characters from the sender are shown by name ([NUL]), never as nothing.
-        text = visible_controls(item.text)
+        # Control characters from the sender are shown by name ([NUL]), never as nothing,
+        # and so are direction controls ([RLO]): an override must not show the rest of a
+        # message reversed (plain.literal); natural right-to-left text needs none.
+        text = literal(item.text)
         lines: list[Line] = []
         if not text:
             count, text_width = 0, 0.0
@@ -333,7 +335,7 @@ class BubbleLayout:
             if more > 0:
                 entries.append((f"+{more} more (Show details…)", "more", None))
             for label, kind, target in entries:
-                label = inline(label, 300, one_line=True)
+                label = literal(label, 300, one_line=True)
                 width = self.small.width(label) + 2 * _PILL_PAD_X
                 if width > bubble_limit:  # a long label is elided, never wider than a bubble
                     room = bubble_limit - 2 * _PILL_PAD_X
@@ -576,7 +578,7 @@ class BubblePainter:
         shape: BubbleShape,
         bubble: QRectF,
     ) -> None:
-        name = inline(self._layout.name_text(item), one_line=True)
+        name = literal(self._layout.name_text(item), one_line=True)
         painter.setFont(self._layout.name.font)
         painter.setPen(self.colors.meta)
         box = QRectF(

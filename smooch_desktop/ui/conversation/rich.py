@@ -37,7 +37,7 @@ from smooch_desktop.ui.conversation.content import (
 )
 from smooch_desktop.ui.conversation.items import ConversationItem, action_label
 from smooch_desktop.ui.conversation.text_layout import Line
-from smooch_desktop.ui.plain import inline
+from smooch_desktop.ui.plain import inline, literal
 
 if TYPE_CHECKING:
     from smooch_desktop.ui.conversation.fonts import FontWrapper
@@ -92,7 +92,7 @@ class Fonts(NamedTuple):
 
 
 def _elide(wrapper: FontWrapper, text: str, width: float) -> str:
-    one = inline(text, 500, one_line=True)
+    one = literal(text, 500, one_line=True)
     if wrapper.width(one) <= width:
         return one
     return wrapper.metrics.elidedText(one, Qt.TextElideMode.ElideRight, max(1.0, width))
@@ -100,7 +100,7 @@ def _elide(wrapper: FontWrapper, text: str, width: float) -> str:
 
 def _lines(wrapper: FontWrapper, text: str, width: float, most: int) -> list[str]:
     """``text`` wrapped to ``width``, at most ``most`` lines, the last elided if cut."""
-    text = inline(text, 2000)
+    text = literal(text, 2000)
     wrapped = [line for line, _w, _rtl in wrapper.wrap(text, max(1.0, width))] if text else []
     if len(wrapped) > most:
         rest = " ".join(wrapped[most - 1 :])
@@ -110,7 +110,7 @@ def _lines(wrapper: FontWrapper, text: str, width: float, most: int) -> list[str
 
 def pill_label(action: dict[str, Any]) -> str:
     """A button's label with a sign of its kind (a link opens a page, ↗)."""
-    label = inline(action_label(action), 200, one_line=True)
+    label = literal(action_label(action), 200, one_line=True)
     kind = action_kind(action)
     if kind in ("link", "webview", "buy"):
         return f"{label} ↗"

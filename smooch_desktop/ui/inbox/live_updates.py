@@ -10,6 +10,16 @@ when the agent turned webhooks on:
   leftover for the same URL is deleted first). Its secret goes to the receiver and
   nowhere else: it is kept in memory only and a new one is made at each registration.
   A refusal is shown next to the URL in the server's words.
+* **Retried until it is made**: a registration that fails for a reason that can pass (the
+  server down, a 5xx, a 429, a timeout) is tried again with back-off
+  (:class:`~smooch_desktop.core.backoff.Backoff`, :data:`RETRY_BACKOFF`; a longer
+  ``Retry-After`` is honoured) until it succeeds, or webhooks are turned off, the profile
+  changes or the app quits (each stops the retry timer). Never two registrations in
+  flight: one asked for while another is still on the ``api`` queue waits for it to end.
+  A refusal that would only repeat (400, 401, 403…) is not retried. The state is said as
+  it is, next to the choice in the dialog (:meth:`LiveUpdates.summary`): "Registering…",
+  "On (since HH:MM)", "Not registered: <reason>, retrying in N s"; the receiver keeps its
+  port meanwhile.
 * **Events** are applied to the :class:`~smooch_desktop.core.inbox.InboxStore` on the
   receiver's dispatcher thread (the store is thread-safe; the GUI thread never waits on
   a webhook), then each change is announced on the GUI thread exactly as a polled page's
@@ -18,8 +28,9 @@ when the agent turned webhooks on:
   for the open conversation makes the window poll it at once (``MainWindow.poll_now``).
 * **Polling goes on**: Smooch gives up on a call after 5 attempts and a tunnel can drop
   calls, so the list's poller keeps running with a fifth of its budget
-  (:data:`WEBHOOK_POLL_SHARE`: 6 requests a minute of the default 30) while webhooks are
-  on; the open conversation keeps the window's own poll.
+  (:data:`WEBHOOK_POLL_SHARE`: 6 requests a minute of the default 30) while a webhook is
+  registered, and with all of it while it is not (registering, retrying, failed); the
+  open conversation keeps the window's own poll.
 * **Off** (the agent's choice, or another profile, or quit): the receiver stops and the
   registration is deleted on the ``api`` queue (at quit as a ``finish_at_stop`` task).
   Only the registration this run made is deleted; one left by a crash is found by its
@@ -37,16 +48,21 @@ registration requests (``api/webhooks.py``) nor the store's rules (``core/inbox.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLayout,
     QLineEdit,
@@ -57,6 +73,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from smooch_desktop.core.backoff import Backoff
 from smooch_desktop.ui.connection.widgets import FieldError
 from smooch_desktop.ui.plain import inline
 from smooch_desktop.ui.workers import TaskQueue
@@ -78,6 +95,11 @@ WEBHOOK_POLL_SHARE: Final = 0.2
 MAX_URL: Final = 2048
 #: Lines kept for the dialog's status (the server's words when it refuses).
 STATUS_LINES: Final = 5
+#: Waits between registration attempts that failed for a reason that can pass: 2 s,
+#: 4 s, 8 s… up to 5 minutes (less up to half, so many apps don't retry in lockstep).
+RETRY_BACKOFF: Final = Backoff(base_s=2.0, factor=2.0, cap_s=300.0, jitter=0.5)
+#: Longest reason shown next to the choice (characters; the status below has all of it).
+SUMMARY_REASON: Final = 80
 
 
 class LiveConfig(NamedTuple):
@@ -136,7 +158,8 @@ class LiveUpdates(QObject):
     """The webhook receiver of the session's profile, and its registration.
 
     Signals:
-        stateChanged(str, str): (``off``, ``starting``, ``on`` or ``failed``; a sentence).
+        stateChanged(str, str): (``off``, ``starting``, ``on``, ``retrying`` (not
+            registered, tried again later) or ``failed`` (not retried); a sentence).
         problem(str, str): (field ``url`` or ``port``; a sentence) to show next to it.
     """
 
@@ -165,6 +188,24 @@ class LiveUpdates(QObject):
         #: The app the registration is for (read on the receiver's thread).
         self._app_id = ""
         self._saved_budget: float | None = None
+        #: The back-off between attempts (tests shorten it) and its random draws.
+        self.backoff = RETRY_BACKOFF
+        self._rng = random.Random()
+        self._failures = 0
+        #: Monotonic instant of the next attempt while ``retrying``.
+        self._retry_at = 0.0
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setSingleShot(True)
+        self._retry_timer.timeout.connect(self._retry)
+        #: A registration task is on the api queue (its callback has not run yet).
+        self._in_flight = False
+        #: A registration is wanted but waits for the one in flight to end.
+        self._queued = False
+        self._target = ""
+        self._reason = ""
+        self._since = ""
+        #: Registration attempts submitted (for tests: never two in flight).
+        self.attempts = 0
         self.state = "off"
         self.state_text = "Off: the list is polled."
         self._dialog: LiveUpdatesDialog | None = None
@@ -242,6 +283,20 @@ class LiveUpdates(QObject):
         self.state, self.state_text = state, text
         self.stateChanged.emit(state, text)
 
+    def summary(self) -> str:
+        """The state in a few words, as it is now (the retry countdown is recomputed)."""
+        reason = _short(self._reason)
+        if self.state == "starting":
+            return "Registering…"
+        if self.state == "on":
+            return f"On (since {self._since})"
+        if self.state == "retrying":
+            left = max(1, round(self._retry_at - time.monotonic()))
+            return f"Not registered: {reason}, retrying in {left} s"
+        if self.state == "failed":
+            return f"Not registered: {reason}"
+        return "Off"
+
     def _start(self, config: LiveConfig) -> None:
         from smooch_desktop.api.webhooks import webhooks_for
         from smooch_desktop.core.webhook_receiver import WebhookReceiver
@@ -262,9 +317,24 @@ class LiveUpdates(QObject):
             return
         self._receiver, self._admin = receiver, admin
         self._attempt += 1
-        attempt, target = self._attempt, config.public_url.strip()
-        self._cancel = cancel = threading.Event()
-        self._set_state("starting", f"Registering the webhook for {inline(target, 80)}…")
+        self._target = config.public_url.strip()
+        self._failures = 0
+        self._cancel = threading.Event()
+        self._set_state("starting", f"Registering the webhook for {inline(self._target, 80)}…")
+        self._request_registration()
+
+    def _request_registration(self) -> None:
+        """Submit one registration, or wait for the one in flight to end first."""
+        admin, target = self._admin, self._target
+        if self._receiver is None or admin is None:
+            return
+        if self._in_flight:
+            self._queued = True
+            return
+        self._queued = False
+        self._in_flight = True
+        self.attempts += 1
+        attempt, cancel = self._attempt, self._cancel
         self._tasks.submit(
             lambda: _register(admin, target, cancel),
             lambda result: self._registered(attempt, admin, result),
@@ -273,17 +343,35 @@ class LiveUpdates(QObject):
             owner=self,
         )
 
+    def _ended(self) -> None:
+        """A registration task's callback ran: one that was waiting may go now."""
+        self._in_flight = False
+        if self._queued:
+            self._request_registration()
+
+    @Slot()
+    def _retry(self) -> None:
+        if self._receiver is None or self.state != "retrying":
+            return
+        self._set_state("starting", f"Registering the webhook for {inline(self._target, 80)}…")
+        self._request_registration()
+
     def _registered(self, attempt: int, admin: WebhookAdmin, result: object) -> None:
         from smooch_desktop.api.webhooks import Registration
 
         if result is None:  # taken back on the api thread: turned off meanwhile
+            self._ended()
             return
         assert isinstance(result, Registration)
         if attempt != self._attempt or self._receiver is None:
             # Turned off (or another profile) while registering: take it back, through
-            # the API it was made with.
+            # the API it was made with (queued before any registration waiting to go).
             self._tasks.submit(lambda: admin.unregister(result.id), kind="webhook-unregister")
+            self._ended()
             return
+        self._in_flight = False
+        self._failures = 0
+        self._since = datetime.now().strftime("%H:%M")
         self._registration = result
         self._app_id = result.app_id
         self._receiver.set_secret(result.secret)
@@ -292,23 +380,45 @@ class LiveUpdates(QObject):
             self._window.set_call_ok("live updates on")
         self._set_state(
             "on",
-            f"On: Smooch calls {inline(result.target, 80)}, received on 127.0.0.1:"
-            f"{self._receiver.port}. The list is still polled, less often, in case a call "
-            "is lost.",
+            f"On since {self._since}: Smooch calls {inline(result.target, 80)}, received on "
+            f"127.0.0.1:{self._receiver.port}. The list is still polled, less often, in case "
+            "a call is lost.",
         )
 
     def _register_failed(self, attempt: int, exc: BaseException) -> None:
         from smooch_desktop.api.errors import ApiError
 
         if attempt != self._attempt:
+            self._ended()
             return
+        self._in_flight = False
         text = exc.user_message if isinstance(exc, ApiError) else "The webhook was not registered."
+        self._reason = text
+        if isinstance(exc, ApiError) and exc.is_retryable and self._receiver is not None:
+            self._schedule_retry(text, exc.retry_after)
+            return
         self._stop_receiver()
         self._admin = None
         self.problem.emit("url", text)
         self._set_state("failed", f"Not registered: {inline(text, 300)}")
         if self._window is not None:  # also when it was the saved choice, at start
             self._window.set_call_failed(f"live updates: {inline(text, 200)}")
+
+    def _schedule_retry(self, text: str, retry_after: float | None) -> None:
+        """Not registered for a reason that can pass: try again after the back-off."""
+        self._failures += 1
+        delay = self.backoff.delay(self._failures, self._rng)
+        if retry_after is not None:  # the server's own wait, within the back-off's cap
+            delay = max(delay, min(retry_after, self.backoff.cap_s))
+        self._retry_at = time.monotonic() + delay
+        self._retry_timer.start(max(1, round(delay * 1000)))
+        self._set_state(
+            "retrying",
+            f"Not registered: {inline(text, 300)} It is tried again with back-off (next: "
+            f"attempt {self._failures + 1}); the list is polled with its whole budget meanwhile.",
+        )
+        if self._window is not None:
+            self._window.set_call_failed(f"live updates: {inline(text, 200)} (retrying)")
 
     def _stop_receiver(self) -> None:
         receiver, self._receiver = self._receiver, None
@@ -318,6 +428,8 @@ class LiveUpdates(QObject):
     def _stop(self, *, quitting: bool = False) -> None:
         self._attempt += 1  # a registration still running is taken back when it ends
         self._cancel.set()  # ... on the api thread itself: at quit no callback runs
+        self._retry_timer.stop()
+        self._queued = False
         self._stop_receiver()
         registration, admin = self._registration, self._admin
         self._registration = self._admin = None
@@ -458,6 +570,15 @@ def _register(admin: WebhookAdmin, target: str, cancel: threading.Event) -> Regi
     return registration
 
 
+def _short(text: str) -> str:
+    """A reason in a few words (beside the choice; the status below has all of it): the
+    sentence before its details in brackets or after a colon."""
+    head = text.split(" (", 1)[0].split(": ", 1)[0].strip().rstrip(".")
+    if len(head) > 1 and head[0].isupper() and head[1].islower():
+        head = head[0].lower() + head[1:]
+    return inline(head, SUMMARY_REASON, one_line=True)
+
+
 def _said(exc: BaseException) -> str:
     from smooch_desktop.api.errors import ApiError
 
@@ -486,6 +607,24 @@ class LiveUpdatesDialog(QDialog):
         group = QButtonGroup(self)
         group.addButton(self.off_radio)
         group.addButton(self.on_radio)
+        # What is true now, beside the choice: "On" is said only once it is registered.
+        self.state_label = QLabel()
+        self.state_label.setObjectName("liveState")
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.state_label.setWordWrap(True)
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        # Two lines kept from the start: a reason coming in moves nothing below it.
+        self.state_label.setMinimumHeight(2 * self.fontMetrics().lineSpacing())
+        self.state_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        on_row = QHBoxLayout()  # under the Webhooks choice, indented to its text
+        on_row.addSpacing(
+            self.style().pixelMetric(self.style().PixelMetric.PM_ExclusiveIndicatorWidth) + 8
+        )
+        on_row.addWidget(self.state_label, 1)
+        # The retry countdown ticks only while it is shown.
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._show_summary)
 
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("liveUrl")
@@ -531,6 +670,7 @@ class LiveUpdatesDialog(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.off_radio)
         layout.addWidget(self.on_radio)
+        layout.addLayout(on_row)
         layout.addLayout(form)
         layout.addWidget(self.hint)
         layout.addWidget(self.status)
@@ -599,3 +739,21 @@ class LiveUpdatesDialog(QDialog):
     def _on_state(self, state: str, text: str) -> None:
         self.status.setText(inline(text, 400))
         self.apply_button.setEnabled(state != "starting")
+        self._show_summary()
+
+    @Slot()
+    def _show_summary(self) -> None:
+        self.state_label.setText(self._live.summary())
+        if self._live.state == "retrying" and self.isVisible():
+            if not self._tick.isActive():
+                self._tick.start()
+        else:
+            self._tick.stop()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._show_summary()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._tick.stop()
+        super().hideEvent(event)

@@ -12,6 +12,13 @@ The open conversation keeps the window's own poll (``MainWindow``): the schedule
 open lane is told it is open (so the list skips it) and its tickets are closed at once,
 without a request.
 
+A conversation's first page is the store's baseline, except what came in after this
+poller started (the session's start): :meth:`InboxPoller.start_in_server_time` is that
+instant in the server's time, a lower bound from the API's
+:class:`~smooch_desktop.api.server_clock.ServerClock` (the ``Date`` of its answers
+projected back along the monotonic clock, so a local clock minutes off changes nothing);
+the local wall clock only when the server never said its time.
+
 This module must not decide when to poll (the scheduler does) nor what is unread (the
 store does).
 """
@@ -52,6 +59,7 @@ class InboxPoller(QObject):
         *,
         requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -74,6 +82,16 @@ class InboxPoller(QObject):
         #: Requests started, and the conversations of the latest ones (for tests).
         self.requests = 0
         self.recent: deque[ConversationKey] = deque(maxlen=64)
+        self._started_wall = wall()  # only when the server never says its time
+        #: The start on the monotonic clock (the time base of the API's ServerClock).
+        self._started_mono = time.monotonic()
+
+    def start_in_server_time(self) -> float:
+        """When this poller started, in server seconds (thread-safe): what a first page
+        holds from after it is new. A lower bound: never later than the real instant."""
+        clock = getattr(self._api, "server_clock", None)
+        bound = clock.lower_bound(self._started_mono) if clock is not None else None
+        return self._started_wall if bound is None else bound
 
     def set_followed(self, rows: list[InboxRow]) -> None:
         """The rotation is exactly ``rows`` (the listed conversations)."""
@@ -141,7 +159,7 @@ class InboxPoller(QObject):
 
         def run() -> HistoryUpdate:
             page = api.history(key.user_ref, conversation_id=key.conversation_id)
-            return store.apply_history(key, page)
+            return store.apply_history(key, page, new_after=self.start_in_server_time())
 
         self._tasks.submit(
             run,
