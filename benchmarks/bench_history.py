@@ -474,6 +474,8 @@ def run_live(profile: bool) -> dict[str, Any]:
 class _NoApi:
     """The list's poller is stopped before it asks anything: no API is needed."""
 
+    server_clock = None  # no clock: times are the local ones (not a request)
+
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(f"no API in this benchmark ({name})")
 

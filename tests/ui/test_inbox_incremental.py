@@ -43,6 +43,8 @@ BASE = time.time() + 86_400.0  # later than the follow times (now)
 class NoApi:
     """The poller is stopped before it asks anything."""
 
+    server_clock = None  # no clock: times are the local ones (not a request)
+
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"no request expected ({name})")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from api_versions import sandbox_api
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from smooch_desktop.api.models import HistoryPage, Message
@@ -118,3 +119,29 @@ def test_the_app_notifies_a_message_that_came_before_its_first_poll(
     assert [body for _t, _s, body in notifier.shown] == ["Hello? Anyone?"]
     # Whatever was there at the start: no mark, no notification.
     assert pane.unread_total == 1
+
+
+def test_the_window_counts_a_message_that_came_before_it_opened_the_conversation(
+    controller: Any, sandbox: Any, qtbot: QtBot
+) -> None:
+    """The same for the conversation the window opens (its own poll, not the list's): with
+    the window in the background, the message is unread and notified."""
+    pane, notifier, window = controller.inbox_pane, controller.notifier, controller.window
+    assert pane is not None and pane.poller is not None and notifier is not None
+    pane.poller.stop()  # only the window's poll reads Bob's conversation here
+    sandbox.store.add_user_message(sandbox.app_id, DEMO_PAGING_USER_ID, "Are you there?")
+    other = QWidget()  # another app's window, active: the main window is in the background
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(other.isActiveWindow, timeout=5_000)
+    assert not window.isActiveWindow()
+    window.select_user(DEMO_PAGING_USER_ID)
+
+    def bob() -> Any:
+        return next(r for r in pane.model.rows() if r.key.user_ref == DEMO_PAGING_USER_ID)
+
+    qtbot.waitUntil(lambda: bool(bob().last_seen_id), timeout=15_000)
+    assert bob().unread == 1 and bob().preview.text == "Are you there?"
+    qtbot.waitUntil(lambda: len(notifier.shown) >= 1, timeout=5_000)
+    assert [body for _t, _s, body in notifier.shown] == ["Are you there?"]

@@ -587,8 +587,10 @@ class InboxPane(QWidget):
         if self._store is None or (conversation_id and self._main_only):
             return
         key = self._key(user_ref, conversation_id)
+        # As the poller does: on a first page, what came in after the start is new.
+        started = self.poller.start_in_server_time() if self.poller is not None else None
         try:
-            update = self._store.apply_history(key, page)
+            update = self._store.apply_history(key, page, new_after=started)
         except _store_errors() as exc:
             log.warning("conversation list not updated: %s", exc)
             return
