@@ -111,6 +111,9 @@ SECRET_ENV = "SMOOCH_KEY_SECRET"
 PHASE_TWO_DELAY_MS = 15
 COMMAND_LINE_PROFILE = "Command line"
 SANDBOX_PROFILE = "Sandbox"
+#: ``core.profiles.legacy_profile_id(SANDBOX_PROFILE)``, written out: the first frame
+#: lists the sandbox's conversations without importing the profiles (and hashlib).
+SANDBOX_PROFILE_ID = "n-67fc62497e85d81bc54ea07aa87dca68"
 
 
 class AppController(QObject):
@@ -671,6 +674,8 @@ class AppController(QObject):
         window.doNotDisturbToggled.connect(self.set_do_not_disturb)
         window.storageProblem.connect(self._on_storage_problem)
         self._add_inbox_pane(window)
+        if session is None and old is None:
+            self._show_cached_list()
         for key, text in self._notices.items():
             window.set_notice(key, text)
         window.show()
@@ -760,6 +765,30 @@ class AppController(QObject):
         pane.conversationUpdated.connect(self._on_conversation_updated)
         pane.conversationRead.connect(self._on_conversation_read)
         self.inbox_pane = pane
+
+    def _show_cached_list(self) -> None:
+        """The first window's list from the cache kept by the last run, before it is shown:
+        the first frame has it, long before the session's first request."""
+        from smooch_desktop.core.inbox import read_listed
+
+        profile_id = self._start_profile_id()
+        if self.inbox_pane is not None and profile_id:
+            self.inbox_pane.show_cached(read_listed(paths.data_dir() / "inbox.sqlite3", profile_id))
+
+    def _start_profile_id(self) -> str:
+        """The profile id the start-up session will have ("" when there is none), as
+        :meth:`_resolve_session` picks it, without building the session."""
+        args = self.args
+        if args.sandbox:
+            return SANDBOX_PROFILE_ID
+        from smooch_desktop.core.profiles import legacy_profile_id
+
+        if args.base_url or args.zendesk_subdomain:
+            name = args.profile or COMMAND_LINE_PROFILE
+            saved = next((p for p in self.settings.profiles() if p.name == name), None)
+            return saved.id if saved is not None else legacy_profile_id(name)
+        chosen = self._start_profile()
+        return chosen.id if chosen is not None else ""
 
     def _demo_users(self) -> list[DemoUser]:
         """The sandbox's demo users who wrote in, on the built-in sandbox connection."""
