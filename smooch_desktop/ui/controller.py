@@ -769,11 +769,14 @@ class AppController(QObject):
     def _show_cached_list(self) -> None:
         """The first window's list from the cache kept by the last run, before it is shown:
         the first frame has it, long before the session's first request."""
-        from smooch_desktop.core.inbox import read_listed
-
+        path = paths.data_dir() / "inbox.sqlite3"
+        if self.inbox_pane is None or not path.exists():  # a first run: nothing to import
+            return
         profile_id = self._start_profile_id()
-        if self.inbox_pane is not None and profile_id:
-            self.inbox_pane.show_cached(read_listed(paths.data_dir() / "inbox.sqlite3", profile_id))
+        if profile_id:
+            from smooch_desktop.core.inbox import read_listed
+
+            self.inbox_pane.show_cached(read_listed(path, profile_id))
 
     def _start_profile_id(self) -> str:
         """The profile id the start-up session will have ("" when there is none), as
