@@ -563,21 +563,22 @@ def _after(ordered: Iterable[Message], seen_id: str, seen_at: float) -> list[Mes
     return [m for m in messages if m.received > seen_at]
 
 
-def read_listed(path: Path, profile: str) -> list[InboxRow]:
-    """``profile``'s list as :meth:`InboxStore.conversations` gives it, read from the file
-    at ``path`` without opening the store: read-only, one ``SELECT``, nothing created,
-    migrated or set aside (the store does that when it opens). For the window's first
-    frame, before the session; [] when the file is missing, unreadable or of another
-    version."""
+def read_listed(path: Path, profile: str, *, main_only: bool = False) -> list[InboxRow]:
+    """``profile``'s list as :meth:`InboxStore.conversations` gives it (``main_only``: the
+    users' main conversations only), read from the file at ``path`` without opening the
+    store: read-only, one ``SELECT``, nothing created, migrated or set aside (the store
+    does that when it opens). For the window's first frame, before the session; [] when
+    the file is missing, unreadable or of another version."""
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    except (sqlite3.Error, ValueError):
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
         return []
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] != _FORMAT.version:
             return []
+        main = " AND conversation_id = ''" if main_only else ""
         rows = conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ? AND removed = 0"
+            f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ? AND removed = 0{main}"
             " ORDER BY last_activity DESC, user_ref, conversation_id",
             (profile,),
         ).fetchall()

@@ -772,26 +772,31 @@ class AppController(QObject):
         path = paths.data_dir() / "inbox.sqlite3"
         if self.inbox_pane is None or not path.exists():  # a first run: nothing to import
             return
-        profile_id = self._start_profile_id()
+        profile_id, version = self._start_profile_and_version()
         if profile_id:
             from smooch_desktop.core.inbox import read_listed
 
-            self.inbox_pane.show_cached(read_listed(path, profile_id))
+            rows = read_listed(path, profile_id, main_only=version != "v2")
+            self.inbox_pane.show_cached(rows)
 
-    def _start_profile_id(self) -> str:
-        """The profile id the start-up session will have ("" when there is none), as
-        :meth:`_resolve_session` picks it, without building the session."""
+    def _start_profile_and_version(self) -> tuple[str, str]:
+        """The profile id ("" when there is none) and API version the start-up session
+        will have, as :meth:`_resolve_session` picks them, without building the session
+        (v1.1 lists only the users' main conversations)."""
         args = self.args
         if args.sandbox:
-            return SANDBOX_PROFILE_ID
+            return SANDBOX_PROFILE_ID, args.api_version or self.settings.sandbox_api_version()
         from smooch_desktop.core.profiles import legacy_profile_id
 
         if args.base_url or args.zendesk_subdomain:
             name = args.profile or COMMAND_LINE_PROFILE
             saved = next((p for p in self.settings.profiles() if p.name == name), None)
-            return saved.id if saved is not None else legacy_profile_id(name)
+            profile_id = saved.id if saved is not None else legacy_profile_id(name)
+            return profile_id, args.api_version or ("v2" if args.zendesk_subdomain else "v1.1")
         chosen = self._start_profile()
-        return chosen.id if chosen is not None else ""
+        if chosen is None:
+            return "", ""
+        return chosen.id, args.api_version or chosen.api_version
 
     def _demo_users(self) -> list[DemoUser]:
         """The sandbox's demo users who wrote in, on the built-in sandbox connection."""
