@@ -159,3 +159,33 @@ def test_the_first_frame_lists_the_conversations_kept_by_the_last_run(
     finally:
         app.removeEventFilter(probe)
         dispose_controller(controller)
+
+
+def test_a_cached_row_opened_before_the_session_exists_is_the_user_once_connected(
+    qtbot: QtBot, sandbox: SandboxServer, api_version: str
+) -> None:
+    from smooch_desktop.api.models import HistoryPage, Message
+    from smooch_desktop.core import paths
+    from smooch_desktop.core.inbox import ConversationKey, FollowReason, InboxStore
+    from smooch_desktop.ui.controller import SANDBOX_PROFILE_ID
+
+    store = InboxStore(paths.data_dir() / "inbox.sqlite3")
+    key = ConversationKey(SANDBOX_PROFILE_ID, "kept-user")
+    store.follow(key, FollowReason.OPENED, display_name="Kept User")
+    message = Message(id="m1", role="user", text="hello", received=1.0)
+    store.apply_history(key, HistoryPage((message,)))
+    store.close()
+    args = build_parser().parse_args(["--sandbox", "--api-version", api_version])
+    controller = AppController(args, sandbox=sandbox)
+    try:
+        controller.start()
+        pane, window = controller.inbox_pane, controller.window
+        assert pane is not None and window is not None
+        assert controller.session is None
+        pane.open_user("kept-user")  # as a click on its row does
+        window.composer.edit.insertPlainText("typed at once")
+        qtbot.waitUntil(lambda: controller.session is not None, timeout=10_000)
+        assert window.user_panel.current_user_ref() == "kept-user"
+        assert window.composer.text() == "typed at once"  # nothing typed is lost
+    finally:
+        dispose_controller(controller)
