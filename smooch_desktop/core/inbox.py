@@ -419,9 +419,9 @@ class InboxStore(storefile.WatchedStore):
         """Bring ``key`` up to date with its newest history page (see the module
         docstring: idempotent; only new end-user messages count as unread). A key that
         is not followed is left alone."""
+        ordered = sorted(page.messages, key=lambda m: m.received)  # stable: ties keep order
         from smooch_desktop.api.models import ROLE_USER
 
-        ordered = sorted(page.messages, key=lambda m: m.received)  # stable: ties keep order
         with self._lock:
             state = self._conn.execute(
                 f"SELECT {_STATE_COLUMNS} FROM conversations"
