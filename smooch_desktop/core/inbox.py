@@ -61,10 +61,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from smooch_desktop.api.models import ROLE_BUSINESS, ROLE_USER, HistoryPage, Message
 from smooch_desktop.core import paths, sqlite_store, storefile
+
+if TYPE_CHECKING:  # imported where used: the first frame reads the list without them
+    from smooch_desktop.api.models import HistoryPage, Message
 
 DEFAULT_FILE_NAME: Final = "inbox.sqlite3"
 #: Bounds on what is stored from the server (characters).
@@ -262,6 +264,8 @@ def _search_text(
 
 def preview_of(message: Message) -> Preview:
     """The list's one line for ``message``: its text on one line, else what kind it is."""
+    from smooch_desktop.api.models import ROLE_BUSINESS, ROLE_USER
+
     text = " ".join(message.text[: MAX_PREVIEW * 4].split())
     if not text:
         text = _KIND_LABELS.get(message.type, "Message")
@@ -502,6 +506,8 @@ class InboxStore(storefile.WatchedStore):
         is not followed is left alone. On the first page (the baseline), messages received
         after ``new_after`` (server seconds) are new all the same."""
         ordered = sorted(page.messages, key=lambda m: m.received)  # stable: ties keep order
+        from smooch_desktop.api.models import ROLE_USER
+
         with self._lock:
             state = self._conn.execute(
                 f"SELECT {_STATE_COLUMNS} FROM conversations"
@@ -587,6 +593,8 @@ class InboxStore(storefile.WatchedStore):
                 " WHERE profile = ? AND user_ref = ? AND conversation_id = ? AND synced = 0",
                 tuple(key),
             )
+        from smooch_desktop.api.models import HistoryPage
+
         return self.apply_history(key, HistoryPage((message,)))
 
     # Reading ------------------------------------------------------------------------------
@@ -659,3 +667,29 @@ def _after(ordered: Iterable[Message], seen_id: str, seen_at: float) -> list[Mes
             if messages[index].id == seen_id:
                 return messages[index + 1 :]
     return [m for m in messages if m.received > seen_at]
+
+
+def read_listed(path: Path, profile: str, *, main_only: bool = False) -> list[InboxRow]:
+    """``profile``'s list as :meth:`InboxStore.conversations` gives it (``main_only``: the
+    users' main conversations only), read from the file at ``path`` without opening the
+    store: read-only, one ``SELECT``, nothing created, migrated or set aside (the store
+    does that when it opens). For the window's first frame, before the session; [] when
+    the file is missing, unreadable or of another version."""
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] != _FORMAT.version:
+            return []
+        main = " AND conversation_id = ''" if main_only else ""
+        rows = conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ? AND removed = 0{main}"
+            " ORDER BY last_activity DESC, user_ref, conversation_id",
+            (profile,),
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+    return [_row(values) for values in rows]

@@ -111,6 +111,9 @@ SECRET_ENV = "SMOOCH_KEY_SECRET"
 PHASE_TWO_DELAY_MS = 15
 COMMAND_LINE_PROFILE = "Command line"
 SANDBOX_PROFILE = "Sandbox"
+#: ``core.profiles.legacy_profile_id(SANDBOX_PROFILE)``, written out: the first frame
+#: lists the sandbox's conversations without importing the profiles (and hashlib).
+SANDBOX_PROFILE_ID = "n-67fc62497e85d81bc54ea07aa87dca68"
 
 
 class AppController(QObject):
@@ -671,6 +674,8 @@ class AppController(QObject):
         window.doNotDisturbToggled.connect(self.set_do_not_disturb)
         window.storageProblem.connect(self._on_storage_problem)
         self._add_inbox_pane(window)
+        if session is None and old is None:
+            self._show_cached_list()
         for key, text in self._notices.items():
             window.set_notice(key, text)
         window.show()
@@ -760,6 +765,38 @@ class AppController(QObject):
         pane.conversationUpdated.connect(self._on_conversation_updated)
         pane.conversationRead.connect(self._on_conversation_read)
         self.inbox_pane = pane
+
+    def _show_cached_list(self) -> None:
+        """The first window's list from the cache kept by the last run, before it is shown:
+        the first frame has it, long before the session's first request."""
+        path = paths.data_dir() / "inbox.sqlite3"
+        if self.inbox_pane is None or not path.exists():  # a first run: nothing to import
+            return
+        profile_id, version = self._start_profile_and_version()
+        if profile_id:
+            from smooch_desktop.core.inbox import read_listed
+
+            rows = read_listed(path, profile_id, main_only=version != "v2")
+            self.inbox_pane.show_cached(rows)
+
+    def _start_profile_and_version(self) -> tuple[str, str]:
+        """The profile id ("" when there is none) and API version the start-up session
+        will have, as :meth:`_resolve_session` picks them, without building the session
+        (v1.1 lists only the users' main conversations)."""
+        args = self.args
+        if args.sandbox:
+            return SANDBOX_PROFILE_ID, args.api_version or self.settings.sandbox_api_version()
+        from smooch_desktop.core.profiles import legacy_profile_id
+
+        if args.base_url or args.zendesk_subdomain:
+            name = args.profile or COMMAND_LINE_PROFILE
+            saved = next((p for p in self.settings.profiles() if p.name == name), None)
+            profile_id = saved.id if saved is not None else legacy_profile_id(name)
+            return profile_id, args.api_version or ("v2" if args.zendesk_subdomain else "v1.1")
+        chosen = self._start_profile()
+        if chosen is None:
+            return "", ""
+        return chosen.id, args.api_version or chosen.api_version
 
     def _demo_users(self) -> list[DemoUser]:
         """The sandbox's demo users who wrote in, on the built-in sandbox connection."""

@@ -67,7 +67,13 @@ if TYPE_CHECKING:
     from smooch_desktop.api.models import AppUser, HistoryPage
     from smooch_desktop.api.protocol import ConversationApi
     from smooch_desktop.core.conversation_places import ConversationPlaces
-    from smooch_desktop.core.inbox import ConversationKey, HistoryUpdate, InboxStore, Preview
+    from smooch_desktop.core.inbox import (
+        ConversationKey,
+        HistoryUpdate,
+        InboxRow,
+        InboxStore,
+        Preview,
+    )
     from smooch_desktop.core.outbox import OutboxEntry
     from smooch_desktop.ui.delivery import DeliveryService
     from smooch_desktop.ui.inbox.poller import InboxPoller
@@ -329,6 +335,12 @@ class InboxPane(QWidget):
         self.poller.set_open(self._open_key())
         self.refresh()
         self.poller.start()
+
+    def show_cached(self, rows: list[InboxRow]) -> None:
+        """Show the list kept from the last run (:func:`~smooch_desktop.core.inbox.read_listed`)
+        until :meth:`attach`: the window's first frame, before any request."""
+        self.model.set_rows(rows)
+        self._set_unread(sum(row.unread for row in rows))
 
     def shutdown(self) -> None:
         """Stop polling (the window closes or the store is about to)."""
