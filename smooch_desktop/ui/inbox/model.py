@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from smooch_desktop.ui.avatar_loader import AvatarLoader
 from smooch_desktop.ui.avatars import paint_initials_avatar, round_pixmap
-from smooch_desktop.ui.plain import visible_controls
+from smooch_desktop.ui.plain import literal
 
 if TYPE_CHECKING:  # the store loads after the first paint; the list is empty until then
     from smooch_desktop.core.inbox import ConversationKey, InboxRow
@@ -364,22 +364,6 @@ class InboxDelegate(QStyledItemDelegate):
         paint_initials_avatar(painter, rect, row.display_name or row.key.user_ref, row.email)
 
 
-#: Explicit direction controls, shown by name in the list: an override in a name would
-#: show it reversed (a spoof); natural right-to-left text needs none of them.
-_DIRECTION_NAMES: Final = {
-    "\u202a": "[LRE]",
-    "\u202b": "[RLE]",
-    "\u202c": "[PDF]",
-    "\u202d": "[LRO]",
-    "\u202e": "[RLO]",
-    "\u2066": "[LRI]",
-    "\u2067": "[RLI]",
-    "\u2068": "[FSI]",
-    "\u2069": "[PDI]",
-}
-_DIRECTION_TABLE: Final = str.maketrans(_DIRECTION_NAMES)
-
-
 def _shown_label(row: InboxRow, metrics: QFontMetrics, width: int) -> str:
     """The row's name: the user, then (not their main conversation) the conversation's
     name, each literal and isolated (FSI … PDI), so a right-to-left name can't carry the
@@ -387,8 +371,8 @@ def _shown_label(row: InboxRow, metrics: QFontMetrics, width: int) -> str:
     other = row.conversation_label
     if not other:
         return _shown(row.user_label, metrics, width)
-    user = visible_controls(row.user_label, one_line=True).translate(_DIRECTION_TABLE)
-    other = visible_controls(other, one_line=True).translate(_DIRECTION_TABLE)
+    user = literal(row.user_label, one_line=True)
+    other = literal(other, one_line=True)
     separator = " · "
     text = f"\u2068{user}\u2069{separator}\u2068{other}\u2069"
     if metrics.horizontalAdvance(text) <= width:
@@ -406,5 +390,5 @@ def _shown_label(row: InboxRow, metrics: QFontMetrics, width: int) -> str:
 def _shown(text: str, metrics: QFontMetrics, width: int) -> str:
     """Outside text (a name, a preview) as one line, literally: controls and explicit
     direction marks shown by name ([BEL], [RLO]), cut to ``width`` with "…"."""
-    literal = visible_controls(text, one_line=True).translate(_DIRECTION_TABLE)
-    return metrics.elidedText(literal, Qt.TextElideMode.ElideRight, width)
+    shown = literal(text, one_line=True)
+    return metrics.elidedText(shown, Qt.TextElideMode.ElideRight, width)
