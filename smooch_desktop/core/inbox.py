@@ -622,17 +622,9 @@ class InboxStore(storefile.WatchedStore):
         """``profile``'s list, newest activity first, filtered by ``query`` (name, email,
         user id, conversation id or name containing it, case-insensitively; "" = all).
         ``main_only``: the users' main conversations only (what v1.1 has)."""
-        needle = fold(query)
-        sql = f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ?"
-        args: list[object] = [profile]
-        if not include_removed:
-            sql += " AND removed = 0"
-        if main_only:
-            sql += " AND conversation_id = ''"
-        if needle:
-            sql += " AND instr(search, ?) > 0"
-            args.append(needle)
-        sql += " ORDER BY last_activity DESC, user_ref, conversation_id"
+        sql, args = _listed_query(
+            profile, query, include_removed=include_removed, main_only=main_only
+        )
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
         return [_row(values) for values in rows]
@@ -669,6 +661,24 @@ def _after(ordered: Iterable[Message], seen_id: str, seen_at: float) -> list[Mes
     return [m for m in messages if m.received > seen_at]
 
 
+def _listed_query(
+    profile: str, query: str = "", *, include_removed: bool = False, main_only: bool = False
+) -> tuple[str, list[object]]:
+    """The SELECT of ``profile``'s list and its arguments: the store's and the first
+    frame's (:func:`read_listed`) read the same rows in the same order."""
+    sql = f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ?"
+    args: list[object] = [profile]
+    if not include_removed:
+        sql += " AND removed = 0"
+    if main_only:
+        sql += " AND conversation_id = ''"
+    needle = fold(query)
+    if needle:
+        sql += " AND instr(search, ?) > 0"
+        args.append(needle)
+    return sql + " ORDER BY last_activity DESC, user_ref, conversation_id", args
+
+
 def read_listed(path: Path, profile: str, *, main_only: bool = False) -> list[InboxRow]:
     """``profile``'s list as :meth:`InboxStore.conversations` gives it (``main_only``: the
     users' main conversations only), read from the file at ``path`` without opening the
@@ -682,12 +692,7 @@ def read_listed(path: Path, profile: str, *, main_only: bool = False) -> list[In
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] != _FORMAT.version:
             return []
-        main = " AND conversation_id = ''" if main_only else ""
-        rows = conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM conversations WHERE profile = ? AND removed = 0{main}"
-            " ORDER BY last_activity DESC, user_ref, conversation_id",
-            (profile,),
-        ).fetchall()
+        rows = conn.execute(*_listed_query(profile, main_only=main_only)).fetchall()
     except sqlite3.Error:
         return []
     finally:
