@@ -472,10 +472,11 @@ class RowView(QListView):
         count = last - first + 1
         rows = self._rows
         if parent.isValid():
-            pass
-        elif count >= _PROGRESSIVE_INSERT or not self._incremental(len(self._conversation) - count):
-            if count >= _PROGRESSIVE_INSERT:
-                self._estimate_next = True
+            pass  # a list model's rows have no children
+        elif count >= _PROGRESSIVE_INSERT:
+            self._estimate_next = True
+            self._schedule_layout()
+        elif not self._incremental(len(self._conversation) - count):
             self._schedule_layout()
         else:
             with bulk_allocation():
